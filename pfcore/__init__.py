@@ -1,0 +1,81 @@
+"""pfcore: practice administration and access server.
+
+``create_app()`` builds one independent application: its own configuration,
+database engine and plugin manager (tests build several in one process).
+"""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Iterable, Mapping
+
+from flask import Flask
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
+from jinja2 import ChoiceLoader, FileSystemLoader
+
+from . import db
+from .config import finish_settings, load_settings
+from .plugins import PluginRegistry
+from .resources import resource_path
+
+__version__ = "0.1.0"
+
+
+def create_app(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    extra_plugins: Iterable[ModuleType] = (),
+) -> Flask:
+    """Build the app. ``overrides`` replace settings; ``extra_plugins`` are
+    registered beside the installed ones (used by tests)."""
+    settings = finish_settings(load_settings(environ, overrides))
+    app = Flask(
+        __name__,
+        static_folder=str(resource_path("static")),
+        template_folder=str(resource_path("templates")),
+        instance_path=settings["instance_path"],
+    )
+    production = settings["env"] == "production"
+    app.config.update(
+        PFCORE=settings,
+        SECRET_KEY=settings["secret_key"],
+        SESSION_COOKIE_NAME="__Host-pfcore_csrf" if production else "pfcore_csrf",
+        SESSION_COOKIE_SECURE=production,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        TEMPLATES_AUTO_RELOAD=not production,
+    )
+    db.init_app(app)
+    registry = PluginRegistry(settings, extra_plugins)
+    app.extensions["pfcore.plugins"] = registry
+    app.jinja_loader = ChoiceLoader(
+        [FileSystemLoader(str(resource_path("templates")))]
+        + [FileSystemLoader(str(d)) for d in registry.template_dirs()]
+    )
+    Htmx(app)
+    CSRFProtect(app)
+    login_manager = LoginManager(app)
+    login_manager.login_view = "core.signin"
+
+    from .web import install
+
+    install(app, login_manager)
+    for blueprints in registry.hook_all.register_blueprints(app=app):
+        for blueprint in blueprints or []:
+            _check_blueprint(registry, blueprint)
+            app.register_blueprint(blueprint)
+    return app
+
+
+def _check_blueprint(registry: PluginRegistry, blueprint) -> None:
+    from .plugins import PluginError
+
+    if blueprint.name not in registry.infos:
+        raise PluginError(f"blueprint {blueprint.name!r} must be named after its plugin")
+    prefix = "/" + blueprint.name.replace("_", "-")
+    if blueprint.url_prefix != prefix:
+        raise PluginError(f"blueprint {blueprint.name!r} must use url_prefix {prefix!r}")

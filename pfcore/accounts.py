@@ -1,0 +1,343 @@
+"""Practices and EHR users: the rules, independent of any page.
+
+Views and CLI commands call these functions; each change is audited in the
+same transaction, and the caller commits. Rule violations raise
+``AccountError`` with a message for the person and the form field it is about.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from . import audit, messaging
+from .db import for_update, session
+from .models import Facility, Practice, PracticePlugin, User, UserToken, utcnow
+from .security.passwords import hash_password, password_problems  # noqa: F401 (hash_password used by demo)
+from .security.sessions import end_all_sessions
+from .security.tokens import new_token, token_hash
+
+# A CSPRNG picks PAC characters from an alphabet without look-alikes (0/O, 1/I/L).
+PAC_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+PAC_LENGTH = 10
+EMAIL_IN_USE = "The provided login email address is already in use by another user."
+LAST_ADMIN = "A practice must keep at least one active administrator."
+
+
+class AccountError(ValueError):
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def settings() -> dict:
+    return current_app.config["PFCORE"]
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def new_pac() -> str:
+    while True:
+        pac = "".join(secrets.choice(PAC_ALPHABET) for _ in range(PAC_LENGTH))
+        if session().scalar(select(func.count()).select_from(Practice).where(Practice.pac == pac)) == 0:
+            return pac
+
+
+def normalise_pac(pac: str) -> str:
+    return re.sub(r"\s+", "", pac or "").upper()
+
+
+def email_in_use(email: str, *, except_user_id: int | None = None) -> bool:
+    statement = select(func.count()).select_from(User).where(User.email == normalise_email(email))
+    if except_user_id:
+        statement = statement.where(User.id != except_user_id)
+    return session().scalar(statement) > 0
+
+
+def check_new_password(password: str, *, user_fields: list[str], practice_name: str) -> None:
+    problems = password_problems(
+        password, min_length=settings()["password_min_length"], max_length=settings()["password_max_length"],
+        personal=user_fields + [practice_name],
+    )
+    if problems:
+        raise AccountError(" ".join(problems), field="password")
+
+
+def suggest_username(practice_id: int, first_name: str, last_name: str) -> str:
+    """first initial + last name, made unique in the practice with a number."""
+    base = re.sub(r"[^a-z0-9]", "", (first_name[:1] + last_name).lower()) or "user"
+    base = base[:40]
+    taken = set(session().scalars(
+        select(User.username).where(User.practice_id == practice_id, User.username.like(base + "%"))
+    ))
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}{n}"
+    return candidate
+
+
+def username_taken(practice_id: int, username: str, *, except_user_id: int | None = None) -> bool:
+    statement = select(func.count()).select_from(User).where(
+        User.practice_id == practice_id, func.lower(User.username) == username.lower()
+    )
+    if except_user_id:
+        statement = statement.where(User.id != except_user_id)
+    return session().scalar(statement) > 0
+
+
+# --- practices --------------------------------------------------------------
+
+def create_practice(*, name: str, specialty: str, phone: str, email: str, first_name: str, last_name: str,
+                    password: str | None) -> tuple[Practice, User]:
+    """Sign up a practice on a trial; its first user becomes an active administrator."""
+    if email_in_use(email):
+        raise AccountError(EMAIL_IN_USE, field="email")
+    if password is not None:
+        check_new_password(password, user_fields=[first_name, last_name, email], practice_name=name)
+    now = utcnow()
+    practice = Practice(
+        name=name.strip(), pac=new_pac(), pac_rotated_at=now, specialty=specialty, phone=phone.strip(),
+        email=normalise_email(email), subscription_status="trial",
+        trial_ends_at=now + dt.timedelta(days=settings()["trial_days"]), created_at=now, settings={},
+    )
+    session().add(practice)
+    session().flush()
+    session().add(Facility(practice_id=practice.id, name="Main office", created_at=now))
+    admin = User(
+        practice_id=practice.id, first_name=first_name.strip(), last_name=last_name.strip(),
+        email=normalise_email(email), username=suggest_username(practice.id, first_name, last_name),
+        password_hash=hash_password(password) if password is not None else None,
+        access_level=4, is_admin=True, status="active" if password is not None else "invited",
+        session_generation=0, created_at=now,
+    )
+    session().add(admin)
+    registry = current_app.extensions["pfcore.plugins"]
+    for plugin_name in registry.default_enabled():
+        session().add(PracticePlugin(practice_id=practice.id, plugin_name=plugin_name, enabled_at=now))
+    session().flush()
+    registry.forget_enabled()
+    audit.record("practice.created", practice_id=practice.id, actor=admin, object_type="practice",
+                 object_id=practice.id, details={"name": practice.name, "specialty": specialty})
+    audit.record("user.created", practice_id=practice.id, actor=admin, object_type="user", object_id=admin.id,
+                 details={"email": admin.email, "access_level": admin.access_level, "admin": True})
+    registry.hook(practice).practice_created(practice=practice, admin=admin)
+    return practice, admin
+
+
+def rotate_pac(practice: Practice, actor: User) -> str:
+    """Generate a new PAC; the old one stops working at once."""
+    old_suffix = practice.pac[-3:]
+    practice.pac = new_pac()
+    practice.pac_rotated_at = utcnow()
+    audit.record("practice.pac_rotated", practice_id=practice.id, object_type="practice", object_id=practice.id,
+                 details={"old_code_ends_with": old_suffix})
+    return practice.pac
+
+
+def practice_by_pac(pac: str) -> Practice | None:
+    pac = normalise_pac(pac)
+    if len(pac) != PAC_LENGTH:
+        return None
+    return session().scalars(select(Practice).where(Practice.pac == pac)).one_or_none()
+
+
+# --- users ------------------------------------------------------------------
+
+def add_user(practice: Practice, actor: User, *, first_name: str, last_name: str, email: str,
+             access_level: int, is_admin: bool) -> User:
+    """Add an invited user and send the invitation."""
+    if email_in_use(email):
+        raise AccountError(EMAIL_IN_USE, field="email")
+    if access_level not in (1, 2, 3, 4):
+        raise AccountError("Choose an access level.", field="access_level")
+    user = User(
+        practice_id=practice.id, first_name=first_name.strip(), last_name=last_name.strip(),
+        email=normalise_email(email), access_level=access_level, is_admin=is_admin, status="invited",
+        session_generation=0, created_at=utcnow(),
+    )
+    session().add(user)
+    session().flush()
+    audit.record("user.created", practice_id=practice.id, object_type="user", object_id=user.id,
+                 details={"email": user.email, "access_level": access_level, "admin": is_admin})
+    send_invitation(user, practice)
+    current_app.extensions["pfcore.plugins"].hook(practice).user_created(practice=practice, user=user, actor=actor)
+    return user
+
+
+def _issue_token(user: User, purpose: str, valid_for: dt.timedelta) -> str:
+    """A new single-use link token; earlier unused tokens of the same purpose stop working."""
+    now = utcnow()
+    for old in session().scalars(select(UserToken).where(
+        UserToken.user_id == user.id, UserToken.purpose == purpose, UserToken.used_at.is_(None)
+    )):
+        old.used_at = now
+        old.state = dict(old.state or {}, superseded=True)
+    token = new_token()
+    session().add(UserToken(practice_id=user.practice_id, user_id=user.id, purpose=purpose,
+                            token_hash=token_hash(token), created_at=now, expires_at=now + valid_for, state={}))
+    return token
+
+
+def send_invitation(user: User, practice: Practice, *, resend: bool = False) -> None:
+    if user.status != "invited":
+        raise AccountError("This user has already accepted the invitation.")
+    days = settings()["invitation_valid_days"]
+    token = _issue_token(user, "invitation", dt.timedelta(days=days))
+    link = f"{settings()['base_url']}/invitation/{token}"
+    body = (
+        f"Hello {user.first_name},\n\n"
+        f"{practice.name} invited you to pfcore. Open this link to set up your account:\n\n{link}\n\n"
+        f"You will be asked for your practice's Practice ID (Practice Access Code). "
+        f"Your administrator will tell it to you; it is not in this email.\n\n"
+        f"The link works once and expires in {days} days.\n"
+    )
+    messaging.queue("email", user.email, body, subject=f"Your invitation to {practice.name} on pfcore",
+                    practice_id=practice.id)
+    audit.record("user.invitation_resent" if resend else "user.invitation_sent", practice_id=practice.id,
+                 object_type="user", object_id=user.id, details={"to": user.email})
+
+
+def find_token(token: str, purpose: str) -> UserToken | None:
+    """The usable token row (unused, not expired, right purpose) or None."""
+    if not token or len(token) > 200:
+        return None
+    row = session().scalars(for_update(select(UserToken).where(UserToken.token_hash == token_hash(token)))).one_or_none()
+    if row is None or row.purpose != purpose or row.used_at is not None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+def accept_invitation_pac(row: UserToken, pac: str) -> bool:
+    """Check the PAC for an invitation; remember success server-side."""
+    user = session().get(User, row.user_id)
+    practice = session().get(Practice, row.practice_id)
+    if normalise_pac(pac) != practice.pac:
+        audit.record("user.invitation_pac_failed", practice_id=practice.id, outcome="failure",
+                     object_type="user", object_id=user.id)
+        return False
+    row.state = dict(row.state or {}, pac_ok=True)
+    audit.record("user.invitation_pac_accepted", practice_id=practice.id, actor=user, object_type="user", object_id=user.id)
+    return True
+
+
+def finish_invitation(row: UserToken, *, username: str, password: str) -> User:
+    user = session().get(User, row.user_id)
+    practice = session().get(Practice, row.practice_id)
+    if user.status != "invited":
+        raise AccountError("This invitation was already used.")
+    if username_taken(practice.id, username):
+        raise AccountError("That username is taken in your practice. Choose another.", field="username")
+    check_new_password(password, user_fields=[user.first_name, user.last_name, user.email, username],
+                       practice_name=practice.name)
+    user.username = username
+    user.password_hash = hash_password(password)
+    user.status = "active"
+    row.used_at = utcnow()
+    audit.record("user.invitation_accepted", practice_id=practice.id, actor=user, object_type="user",
+                 object_id=user.id, details={"username": username})
+    _status_event(practice, user, "invited", "active", actor=user)
+    return user
+
+
+def active_admin_count(practice_id: int, *, excluding: int | None = None) -> int:
+    statement = select(func.count()).select_from(User).where(
+        User.practice_id == practice_id, User.is_admin.is_(True), User.status == "active"
+    )
+    if excluding:
+        statement = statement.where(User.id != excluding)
+    return session().scalar(statement)
+
+
+def _lock_practice(practice_id: int) -> None:
+    """Serialise administrator changes of one practice (the last-admin rule)."""
+    session().scalars(for_update(select(Practice).where(Practice.id == practice_id))).one()
+
+
+def set_status(user: User, new_status: str, actor: User) -> None:
+    """Deactivate (ends every session at once) or reactivate a user."""
+    if new_status not in ("active", "inactive") or user.status == "invited":
+        raise AccountError("Only users who accepted their invitation can be deactivated or reactivated.")
+    if new_status == user.status:
+        return
+    _lock_practice(user.practice_id)
+    if new_status == "inactive" and user.is_admin and active_admin_count(user.practice_id, excluding=user.id) == 0:
+        raise AccountError(LAST_ADMIN)
+    old = user.status
+    user.status = new_status
+    if new_status == "inactive":
+        ended = end_all_sessions(user, "deactivated")
+        audit.record("user.deactivated", practice_id=user.practice_id, object_type="user", object_id=user.id,
+                     details={"sessions_ended": ended})
+    else:
+        audit.record("user.reactivated", practice_id=user.practice_id, object_type="user", object_id=user.id)
+    _status_event(user.practice, user, old, new_status, actor=actor)
+
+
+def _status_event(practice, user, old, new, actor) -> None:
+    current_app.extensions["pfcore.plugins"].hook(practice).user_status_changed(
+        practice=practice, user=user, old_status=old, new_status=new, actor=actor
+    )
+
+
+def set_access_level(user: User, level: int) -> None:
+    if level not in (1, 2, 3, 4):
+        raise AccountError("Choose an access level.", field="access_level")
+    if level == user.access_level:
+        return
+    audit.record("user.access_level_changed", practice_id=user.practice_id, object_type="user", object_id=user.id,
+                 details={"from": user.access_level, "to": level})
+    user.access_level = level
+
+
+def set_admin(user: User, is_admin: bool) -> None:
+    if is_admin == user.is_admin:
+        return
+    _lock_practice(user.practice_id)
+    if not is_admin and user.status == "active" and active_admin_count(user.practice_id, excluding=user.id) == 0:
+        raise AccountError(LAST_ADMIN)
+    user.is_admin = is_admin
+    audit.record("user.admin_granted" if is_admin else "user.admin_removed", practice_id=user.practice_id,
+                 object_type="user", object_id=user.id)
+
+
+def send_password_reset(user: User, practice: Practice, *, by_admin: bool) -> None:
+    """Email a single-use password reset link."""
+    minutes = settings()["password_reset_valid_minutes"]
+    token = _issue_token(user, "password_reset", dt.timedelta(minutes=minutes))
+    link = f"{settings()['base_url']}/password-reset/{token}"
+    who = "Your practice administrator asked" if by_admin else "Someone asked"
+    body = (
+        f"Hello {user.first_name},\n\n{who} to reset your pfcore password for {practice.name}.\n"
+        f"Open this link to choose a new password:\n\n{link}\n\n"
+        f"The link works once and expires in {minutes} minutes. If you did not expect this, ignore this email.\n"
+    )
+    messaging.queue("email", user.email, body, subject="Reset your pfcore password", practice_id=practice.id)
+    audit.record("user.password_reset_sent", practice_id=practice.id, object_type="user", object_id=user.id,
+                 details={"by_admin": by_admin})
+
+
+def reset_password(row: UserToken, password: str) -> User:
+    user = session().get(User, row.user_id)
+    if user.status != "active":
+        raise AccountError("This account cannot be used. Ask your practice administrator.")
+    check_new_password(password, user_fields=[user.first_name, user.last_name, user.email, user.username or ""],
+                       practice_name=user.practice.name)
+    user.password_hash = hash_password(password)
+    row.used_at = utcnow()
+    ended = end_all_sessions(user, "password_reset")
+    audit.record("user.password_reset", practice_id=user.practice_id, actor=user, object_type="user",
+                 object_id=user.id, details={"sessions_ended": ended})
+    return user
+
+
+def users_of(practice_id: int) -> list[User]:
+    return list(session().scalars(
+        select(User).where(User.practice_id == practice_id).order_by(User.last_name, User.first_name, User.id)
+    ))

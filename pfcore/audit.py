@@ -1,0 +1,335 @@
+"""The audit log: record(), verify(), and the report's queries.
+
+Every event is appended to its practice's hash chain (chain 0 holds events
+that belong to no practice). Each event's hash covers its own fields and
+the previous event's hash, so changing, deleting, inserting or reordering a
+row breaks the chain from that row on. The chain head row is locked while
+appending so that several app servers cannot fork a chain.
+
+Events are written in the caller's transaction: the change and its audit
+record commit or roll back together.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from flask import g, has_request_context, request
+from sqlalchemy import and_, event as sa_event, func, or_, select
+from sqlalchemy.orm import Session
+
+from .db import for_update, session
+from .models import AuditChainHead, AuditEvent, utcnow
+
+GENESIS_HASH = "0" * 64
+SYSTEM_CHAIN = 0
+
+# The fields covered by the hash, in order.
+HASHED_FIELDS = (
+    "chain_id", "seq", "occurred_at", "practice_id", "actor_type", "actor_id", "actor_label",
+    "action", "object_type", "object_id", "patient_id", "outcome", "ip", "user_agent",
+    "session_id", "emergency", "details", "prev_hash",
+)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+def event_hash(fields: dict[str, Any]) -> str:
+    payload = json.dumps([_canonical(fields[name]) for name in HASHED_FIELDS], separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _request_context() -> dict[str, Any]:
+    """Who and where, from the current request (empty outside one)."""
+    if not has_request_context():
+        return {"actor_type": "system", "actor_id": None, "actor_label": "system"}
+    context: dict[str, Any] = {
+        "ip": (request.remote_addr or "")[:64],
+        "user_agent": request.headers.get("User-Agent", "")[:400],
+        "actor_type": "anonymous",
+        "actor_id": None,
+        "actor_label": "",
+    }
+    user = g.get("pfcore_user")
+    login_session = g.get("pfcore_login_session")
+    if user is not None:
+        context.update(actor_type="user", actor_id=user.id, actor_label=f"{user.full_name} <{user.email}>")
+    if login_session is not None:
+        context["session_id"] = login_session.id
+    context.update(g.get("pfcore_audit_flags") or {})
+    return context
+
+
+def record(
+    action: str,
+    *,
+    practice_id: int | None,
+    outcome: str = "success",
+    object_type: str = "",
+    object_id: Any = "",
+    patient_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    actor=None,
+    db_session: Session | None = None,
+) -> AuditEvent:
+    """Append one event to the practice's chain in the current transaction.
+
+    ``actor`` overrides the signed-in user (e.g. the user being signed in).
+    Never pass passwords, codes or tokens in ``details``.
+    """
+    db_session = db_session or session()
+    fields: dict[str, Any] = {
+        "ip": "", "user_agent": "", "session_id": None, "emergency": False,
+        "actor_type": "system", "actor_id": None, "actor_label": "system",
+    }
+    fields.update(_request_context())
+    if actor is not None:
+        fields.update(actor_type="user", actor_id=actor.id, actor_label=f"{actor.full_name} <{actor.email}>")
+    chain_id = practice_id if practice_id is not None else SYSTEM_CHAIN
+    head = _lock_head(db_session, chain_id)
+    fields.update(
+        chain_id=chain_id,
+        seq=head.seq + 1,
+        occurred_at=utcnow(),
+        practice_id=practice_id,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id) if object_id is not None else "",
+        patient_id=patient_id,
+        outcome=outcome,
+        emergency=bool(fields.get("emergency")),
+        details=json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str),
+        prev_hash=head.hash,
+    )
+    fields["hash"] = event_hash(fields)
+    event = AuditEvent(**{k: v for k, v in fields.items() if hasattr(AuditEvent, k)})
+    db_session.add(event)
+    head.seq = fields["seq"]
+    head.hash = fields["hash"]
+    db_session.flush()
+    return event
+
+
+def _lock_head(db_session: Session, chain_id: int) -> AuditChainHead:
+    """The chain's head row, created if needed, locked until the transaction ends."""
+    dialect = db_session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db_session.execute(
+        insert(AuditChainHead).values(chain_id=chain_id, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
+    )
+    statement = select(AuditChainHead).where(AuditChainHead.chain_id == chain_id)
+    if dialect != "sqlite":
+        statement = statement.with_for_update()
+    return db_session.scalars(statement.execution_options(populate_existing=True)).one()
+
+
+@sa_event.listens_for(Session, "before_flush")
+def _refuse_audit_changes(db_session, _flush_context, _instances):
+    """No code path updates or deletes audit rows."""
+    for obj in list(db_session.dirty) + list(db_session.deleted):
+        if isinstance(obj, AuditEvent) and (obj in db_session.deleted or db_session.is_modified(obj)):
+            raise RuntimeError("audit events are append-only")
+
+
+# --- verification -------------------------------------------------------
+
+@dataclass
+class ChainProblem:
+    chain_id: int
+    seq: int
+    event_id: int | None
+    problem: str
+
+    def describe(self) -> str:
+        where = f"event #{self.seq}" + (f" (id {self.event_id})" if self.event_id else "")
+        chain = f"practice {self.chain_id}" if self.chain_id else "the system chain"
+        return f"{chain}: {where} {self.problem}"
+
+
+@dataclass
+class VerifyResult:
+    events_checked: int
+    chains_checked: int
+    problems: list[ChainProblem]
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def verify(db_session: Session, chain_ids: list[int] | None = None) -> VerifyResult:
+    """Walk every chain (or the given ones) and report each chain's first break."""
+    heads = {h.chain_id: h for h in db_session.scalars(select(AuditChainHead))}
+    if chain_ids is None:
+        found = set(db_session.scalars(select(AuditEvent.chain_id).distinct()))
+        chain_ids = sorted(found | set(heads))
+    problems: list[ChainProblem] = []
+    checked = 0
+    for chain_id in chain_ids:
+        count, problem = _verify_chain(db_session, chain_id, heads.get(chain_id))
+        checked += count
+        if problem:
+            problems.append(problem)
+    return VerifyResult(events_checked=checked, chains_checked=len(chain_ids), problems=problems)
+
+
+def _verify_chain(db_session: Session, chain_id: int, head: AuditChainHead | None):
+    columns = [getattr(AuditEvent, name) for name in HASHED_FIELDS] + [AuditEvent.hash, AuditEvent.id]
+    rows = db_session.execute(
+        select(*columns).where(AuditEvent.chain_id == chain_id).order_by(AuditEvent.seq)
+        .execution_options(yield_per=5000)
+    )
+    expected_prev, expected_seq, count = GENESIS_HASH, 1, 0
+    for row in rows:
+        fields = row._asdict()
+        count += 1
+        if fields["seq"] != expected_seq:
+            if fields["seq"] > expected_seq:
+                return count, ChainProblem(chain_id, expected_seq, None, "is missing")
+            return count, ChainProblem(chain_id, fields["seq"], fields["id"], "is out of order")
+        if fields["prev_hash"] != expected_prev:
+            return count, ChainProblem(chain_id, fields["seq"], fields["id"], "does not follow the event before it (an event was removed, inserted or reordered)")
+        if event_hash(fields) != fields["hash"]:
+            return count, ChainProblem(chain_id, fields["seq"], fields["id"], "was altered")
+        expected_prev, expected_seq = fields["hash"], expected_seq + 1
+    last_seq = expected_seq - 1
+    if head is None:
+        if count:
+            return count, ChainProblem(chain_id, 1, None, "has no chain head (the head row was removed)")
+    elif head.seq > last_seq:
+        return count, ChainProblem(chain_id, last_seq + 1, None, "is missing")
+    elif head.seq < last_seq or head.hash != expected_prev:
+        return count, ChainProblem(chain_id, head.seq, None, "does not match the chain head")
+    return count, None
+
+
+# --- the report ---------------------------------------------------------
+
+SORTABLE = {
+    "time": AuditEvent.occurred_at,
+    "user": AuditEvent.actor_label,
+    "action": AuditEvent.action,
+    "object": AuditEvent.object_type,
+    "outcome": AuditEvent.outcome,
+    "address": AuditEvent.ip,
+}
+
+
+@dataclass
+class ReportFilter:
+    start: dt.date | None = None
+    end: dt.date | None = None
+    user_id: int | None = None
+    action: str = ""
+    outcome: str = ""
+    emergency_only: bool = False
+    sort: str = "time"
+    descending: bool = True
+
+
+def report_query(practice_id: int, flt: ReportFilter, cursor: str | None = None, limit: int | None = 50):
+    """The filtered, sorted events of one practice, after ``cursor`` (keyset)."""
+    sort_column = SORTABLE.get(flt.sort, AuditEvent.occurred_at)
+    statement = select(AuditEvent).where(AuditEvent.practice_id == practice_id)
+    if flt.start:
+        statement = statement.where(AuditEvent.occurred_at >= _day_start(flt.start))
+    if flt.end:
+        statement = statement.where(AuditEvent.occurred_at < _day_start(flt.end + dt.timedelta(days=1)))
+    if flt.user_id:
+        statement = statement.where(AuditEvent.actor_type == "user", AuditEvent.actor_id == flt.user_id)
+    if flt.action:
+        statement = statement.where(AuditEvent.action == flt.action)
+    if flt.outcome:
+        statement = statement.where(AuditEvent.outcome == flt.outcome)
+    if flt.emergency_only:
+        statement = statement.where(AuditEvent.emergency.is_(True))
+    if cursor:
+        value, last_id = decode_cursor(cursor, sort_column)
+        if flt.descending:
+            statement = statement.where(or_(sort_column < value, and_(sort_column == value, AuditEvent.id < last_id)))
+        else:
+            statement = statement.where(or_(sort_column > value, and_(sort_column == value, AuditEvent.id > last_id)))
+    if flt.descending:
+        statement = statement.order_by(sort_column.desc(), AuditEvent.id.desc())
+    else:
+        statement = statement.order_by(sort_column.asc(), AuditEvent.id.asc())
+    if limit:
+        statement = statement.limit(limit)
+    return statement
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+
+
+def encode_cursor(event: AuditEvent, sort: str) -> str:
+    value = getattr(event, SORTABLE.get(sort, AuditEvent.occurred_at).key)
+    raw = json.dumps([_canonical(value), event.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str, sort_column) -> tuple[Any, int]:
+    """Read a cursor; a forged or broken one raises ValueError."""
+    try:
+        value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        last_id = int(last_id)
+    except Exception:
+        raise ValueError("bad cursor") from None
+    if sort_column is AuditEvent.occurred_at:
+        value = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    elif not isinstance(value, str):
+        raise ValueError("bad cursor")
+    return value, last_id
+
+
+CSV_COLUMNS = (
+    "occurred_at", "seq", "actor_type", "actor_id", "actor_label", "action", "object_type",
+    "object_id", "patient_id", "outcome", "ip", "user_agent", "session_id", "emergency", "details",
+)
+
+
+def csv_lines(db_session: Session, practice_id: int, flt: ReportFilter) -> Iterator[str]:
+    """Stream the filtered events as CSV lines, without holding them in memory."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(CSV_COLUMNS)
+    statement = report_query(practice_id, flt, limit=None).execution_options(yield_per=2000)
+    for event in db_session.scalars(statement):
+        yield line([_csv_safe(_canonical(getattr(event, c))) for c in CSV_COLUMNS])
+
+
+def _csv_safe(value: Any) -> Any:
+    """Neutralise spreadsheet formulas (CSV injection) in text cells."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def distinct_actions(db_session: Session, practice_id: int) -> list[str]:
+    return list(db_session.scalars(
+        select(AuditEvent.action).where(AuditEvent.practice_id == practice_id).distinct().order_by(AuditEvent.action)
+    ))
+
+
+def count_events(db_session: Session, practice_id: int) -> int:
+    return db_session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.practice_id == practice_id)) or 0

@@ -1,0 +1,178 @@
+"""The ``pfcore`` command (Flask's click group)."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from . import create_app
+
+
+def _make_app():
+    return create_app()
+
+
+cli = FlaskGroup(create_app=_make_app, add_default_commands=False, add_version_option=False,
+                 help="pfcore: practice administration and access server.")
+
+
+@cli.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def run_command(host: str, port: int):
+    """Run the development server (migrates an embedded SQLite database first)."""
+    from .schema import upgrade
+
+    app = current_app._get_current_object()
+    if app.config["PFCORE"]["database_url"].startswith("sqlite"):
+        upgrade(app)
+    click.echo(f"pfcore is running at http://{host}:{port}/  (Ctrl+C stops it)")
+    if app.config["PFCORE"]["env"] == "development":
+        click.echo(f"Outbox (emails and texts in development): http://{host}:{port}/operator/outbox")
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True)
+
+
+@cli.command("serve")
+@click.option("--bind", default=None, help="Address to listen on (default from PFCORE_BIND or 127.0.0.1:8000).")
+@click.option("--workers", default=None, type=int, help="Worker processes (default: 2 x CPUs + 1).")
+def serve_command(bind, workers):
+    """Run pfcore under gunicorn, the way production runs it."""
+    from gunicorn.app.wsgiapp import run as gunicorn_run
+
+    bind = bind or os.environ.get("PFCORE_BIND", "127.0.0.1:8000")
+    workers = workers or int(os.environ.get("PFCORE_WORKERS", (os.cpu_count() or 1) * 2 + 1))
+    sys.argv = ["gunicorn", "--bind", bind, "--workers", str(workers), "--timeout", "30",
+                "--access-logfile", "-", "pfcore.wsgi:app"]
+    gunicorn_run()
+
+
+@cli.group("db")
+def db_group():
+    """Database schema commands."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade():
+    """Apply every migration of the core and the installed plugins."""
+    from .schema import upgrade
+
+    upgrade(current_app._get_current_object())
+    click.echo("Database is up to date.")
+
+
+@cli.command("demo")
+@with_appcontext
+def demo_command():
+    """Create the demo practice (once) and print how to sign in."""
+    from .demo import ensure_demo
+
+    from .schema import upgrade
+
+    upgrade(current_app._get_current_object())
+    details = ensure_demo()
+    click.echo(details)
+
+
+@cli.command("create-practice")
+@click.option("--name", required=True)
+@click.option("--admin-email", required=True)
+@click.option("--admin-first-name", required=True)
+@click.option("--admin-last-name", required=True)
+@click.option("--specialty", default="Family medicine", show_default=True)
+@click.option("--phone", default="", show_default=False)
+@with_appcontext
+def create_practice_command(name, admin_email, admin_first_name, admin_last_name, specialty, phone):
+    """Create a practice; its administrator gets an invitation email."""
+    from . import accounts
+    from .db import session
+
+    try:
+        practice, admin = accounts.create_practice(
+            name=name, specialty=specialty, phone=phone, email=admin_email, first_name=admin_first_name,
+            last_name=admin_last_name, password=None,
+        )
+        accounts.send_invitation(admin, practice)
+    except accounts.AccountError as error:
+        session().rollback()
+        raise click.ClickException(error.message)
+    session().commit()
+    from .messaging import deliver_due
+
+    deliver_due(current_app._get_current_object())
+    click.echo(f"Created practice {practice.name} (id {practice.id}).")
+    click.echo(f"Practice ID (PAC): {practice.pac}")
+    click.echo(f"An invitation was sent to {admin.email}.")
+
+
+@cli.command("plugins")
+@with_appcontext
+def plugins_command():
+    """List installed plugins: available to practices, enabled by default, and their hooks."""
+    registry = current_app.extensions["pfcore.plugins"]
+    for name in ["core"] + sorted(registry.infos):
+        if name == "core":
+            click.echo("core (always on)")
+        else:
+            info = registry.infos[name]
+            available = "available" if name in registry.available else "not available"
+            default = "on for new practices" if info.enabled_by_default else "off for new practices"
+            click.echo(f"{name} {info.version}: {info.title} [{available}, {default}]")
+            if info.depends:
+                click.echo(f"  needs: {', '.join(info.depends)}")
+        click.echo(f"  hooks: {', '.join(registry.hook_names_of(name))}")
+
+
+@cli.group("outbox")
+def outbox_group():
+    """The message outbox."""
+
+
+@outbox_group.command("deliver")
+@with_appcontext
+def outbox_deliver():
+    """Deliver every message that is due (retries failed attempts)."""
+    from .messaging import deliver_due
+
+    counts = deliver_due(current_app._get_current_object(), limit=10_000)
+    click.echo(f"Sent {counts['sent']}, failed {counts['failed']}.")
+
+
+@cli.group("audit")
+def audit_group():
+    """The audit log."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify():
+    """Check every practice's hash chain; exit 1 on the first break of any chain."""
+    from . import audit
+    from .db import session
+
+    result = audit.verify(session())
+    if result.intact:
+        click.echo(f"Audit log intact: {result.events_checked} events in {result.chains_checked} chains.")
+        return
+    for problem in result.problems:
+        click.echo(f"ALTERED: {problem.describe()}", err=True)
+    sys.exit(1)
+
+
+def main() -> None:
+    _add_plugin_commands()
+    cli.main(prog_name="pfcore")
+
+
+def _add_plugin_commands() -> None:
+    from .config import load_settings
+    from .plugins import PluginRegistry
+
+    registry = PluginRegistry(load_settings())
+    registry.hook_all.register_commands(cli=cli)

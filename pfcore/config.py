@@ -1,0 +1,91 @@
+"""Configuration: config/default.toml <- file in PFCORE_CONFIG <- PFCORE_* env.
+
+Every setting has a default in ``config/default.toml``; its type there decides
+how an environment variable is read (``PFCORE_SMTP_PORT=2525`` becomes an int,
+``PFCORE_PLUGINS_AVAILABLE=a,b`` a list).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from .resources import resource_path
+
+ENV_PREFIX = "PFCORE_"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says what to change."""
+
+
+def _coerce(key: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{key.upper()} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{key.upper()} must be a whole number, not {raw!r}") from None
+    if isinstance(default, list):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Read the layered configuration and return a flat dict of settings."""
+    environ = os.environ if environ is None else environ
+    with open(resource_path("config") / "default.toml", "rb") as f:
+        settings: dict[str, Any] = tomllib.load(f)
+    defaults = dict(settings)
+    extra_file = environ.get(ENV_PREFIX + "CONFIG")
+    if extra_file:
+        try:
+            with open(extra_file, "rb") as f:
+                settings.update(tomllib.load(f))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {ENV_PREFIX}CONFIG file {extra_file}: {exc}") from None
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        settings[key] = _coerce(key, raw, defaults.get(key, ""))
+    settings.update(overrides or {})
+    return settings
+
+
+def finish_settings(settings: dict) -> dict:
+    """Fill in the derived settings: instance folder, database URL, secret key."""
+    instance = Path(settings["instance_path"]).resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    settings["instance_path"] = str(instance)
+    if not settings.get("database_url"):
+        settings["database_url"] = f"sqlite:///{instance / 'pfcore.db'}"
+    if not settings.get("secret_key"):
+        if settings["env"] == "production":
+            raise ConfigError(
+                "production mode needs a secret key: set PFCORE_SECRET_KEY "
+                "(for example to the output of `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
+        settings["secret_key"] = _development_secret(instance)
+    settings["base_url"] = settings["base_url"].rstrip("/")
+    return settings
+
+
+def _development_secret(instance: Path) -> str:
+    """Generate a secret once into instance/secret_key and reuse it."""
+    path = instance / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # made earlier, or by a process starting at the same moment
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()

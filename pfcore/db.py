@@ -1,0 +1,114 @@
+"""Database engine, the per-request session, and the tenancy-scoped helpers.
+
+Each app has its own engine and session factory (tests run several apps in
+one process). A request, CLI command or job uses ``session()``, a SQLAlchemy
+session bound to the current app context and closed when it ends.
+
+Tenancy is enforced here: practice-owned rows are read through
+``scoped_select`` / ``get_in_practice`` with the practice made explicit, so
+no view can forget the ``practice_id`` filter.
+"""
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import abort, current_app, g
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+T = TypeVar("T")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table, core and plugins."""
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine; SQLite gets WAL, foreign keys and write-locking transactions."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """SQLite: WAL, foreign keys on, and BEGIN IMMEDIATE.
+
+    pysqlite starts transactions lazily and a read followed by a write can
+    fail with "database is locked" when another process wrote in between.
+    Taking the write lock at BEGIN makes each transaction serializable, which
+    is what the audit chain and one-time codes need on one machine.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_app(app) -> None:
+    engine = make_engine(app.config["PFCORE"]["database_url"])
+    app.extensions["pfcore.engine"] = engine
+    app.extensions["pfcore.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+
+    @app.teardown_appcontext
+    def _close_session(exc):
+        db_session = g.pop("_pfcore_db_session", None)
+        if db_session is not None:
+            if exc is not None:
+                db_session.rollback()
+            db_session.close()
+
+
+def engine() -> Engine:
+    return current_app.extensions["pfcore.engine"]
+
+
+def session() -> Session:
+    """The database session of the current app context."""
+    db_session = g.get("_pfcore_db_session")
+    if db_session is None:
+        db_session = current_app.extensions["pfcore.sessionmaker"]()
+        g._pfcore_db_session = db_session
+    return db_session
+
+
+def for_update(statement):
+    """Add a row lock (FOR UPDATE) where the database has one.
+
+    On SQLite the whole transaction already holds the write lock.
+    """
+    if engine().dialect.name == "sqlite":
+        return statement
+    return statement.with_for_update()
+
+
+def scoped_select(model: type[T], practice_id: int, *columns: Any):
+    """SELECT of a practice-owned model, always filtered to one practice."""
+    statement = select(*(columns or (model,)))
+    return statement.where(model.practice_id == practice_id)
+
+
+def get_in_practice(model: type[T], object_id: Any, practice_id: int) -> T:
+    """Load one practice-owned row by id or answer 404, also for another practice's id."""
+    try:
+        object_id = int(object_id)
+    except (TypeError, ValueError):
+        abort(404)
+    row = session().scalars(
+        scoped_select(model, practice_id).where(model.id == object_id)
+    ).one_or_none()
+    if row is None:
+        abort(404)
+    return row

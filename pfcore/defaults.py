@@ -1,0 +1,72 @@
+"""The core's own hook implementations, registered as the plugin ``core``.
+
+They are ordinary hook implementations, most marked ``trylast`` so that a
+plugin can answer before them (or, for contribution hooks, beside them).
+"""
+from __future__ import annotations
+
+from flask import url_for
+from markupsafe import Markup, escape
+
+from .contrib import NavItem, Section, Tile
+from .hookspecs import hookimpl
+from .security.permissions import ADMIN_ACTIONS
+
+
+@hookimpl(trylast=True)
+def nav_items(practice, user):
+    from .security.permissions import can
+
+    items = [NavItem("Dashboard", "core.dashboard", order=10)]
+    if can(user, "audit.view"):
+        items.append(NavItem("Reports", "core.audit_report", order=80))
+    items.append(NavItem("Settings", "core.settings", order=90))
+    return items
+
+
+@hookimpl(trylast=True)
+def settings_tiles(practice, user):
+    from .security.permissions import can
+
+    tiles = []
+    if can(user, "users.manage"):
+        tiles.append(Tile("Users", "core.users", "Add, edit and deactivate EHR users; the Practice Access Code.", order=10))
+    if can(user, "plugins.manage"):
+        tiles.append(Tile("Plugins", "core.plugins_settings", "Switch features on and off for your practice.", order=90))
+    return tiles
+
+
+@hookimpl(trylast=True)
+def dashboard_tiles(practice, user):
+    from .security.permissions import can
+
+    if not can(user, "users.manage"):
+        return []
+    body = Markup('<p>Practice Access Code: <strong class="pac">{}</strong></p>').format(escape(practice.pac))
+    return [Tile("EHR Users", "core.users", "Add users and share the Practice Access Code.", body=body, order=10)]
+
+
+@hookimpl(trylast=True)
+def user_detail_sections(practice, viewer, user):
+    """The core's "Login info" section of a user's page."""
+    from flask import render_template
+
+    html = Markup(render_template("users/login_info.html", user=user))
+    return [Section("Login info", html, order=10)]
+
+
+@hookimpl(trylast=True)
+def permission_allowed(practice, user, action, target):
+    """Administrators may administer the practice; everything else needs a plugin's yes."""
+    if action in ADMIN_ACTIONS and user.is_admin:
+        return True
+    return None
+
+
+@hookimpl(trylast=True)
+def deliver_message(message, settings):
+    if message.channel == "email":
+        from .messaging import send_email_over_smtp
+
+        return send_email_over_smtp(message, settings)
+    return None

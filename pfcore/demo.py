@@ -1,0 +1,49 @@
+"""The demo practice: created once, the same sign-in details every time."""
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import select
+
+from . import accounts
+from .db import session
+from .models import Practice, User
+
+DEMO_ADMIN_EMAIL = "admin@demo.pfcore.test"
+DEMO_PASSWORD = "demo practice password 2026"
+DEMO_STAFF = [
+    ("Nora", "Nurse", "nurse@demo.pfcore.test", 2, False),
+    ("Paul", "Physician", "doctor@demo.pfcore.test", 4, False),
+]
+
+
+def ensure_demo() -> str:
+    """Create the demo practice if missing; return the sign-in details to print."""
+    admin = session().scalars(select(User).where(User.email == DEMO_ADMIN_EMAIL)).one_or_none()
+    if admin is None:
+        practice, admin = accounts.create_practice(
+            name="Demo Family Practice", specialty="Family medicine", phone="415-555-0100",
+            email=DEMO_ADMIN_EMAIL, first_name="Ada", last_name="Admin", password=DEMO_PASSWORD,
+        )
+        for first, last, email, level, is_admin in DEMO_STAFF:
+            user = User(practice_id=practice.id, first_name=first, last_name=last, email=email,
+                        username=accounts.suggest_username(practice.id, first, last), access_level=level,
+                        is_admin=is_admin, status="active", session_generation=0,
+                        password_hash=accounts.hash_password(DEMO_PASSWORD))
+            session().add(user)
+            session().flush()
+            from . import audit
+
+            audit.record("user.created", practice_id=practice.id, actor=admin, object_type="user", object_id=user.id,
+                         details={"email": email, "access_level": level, "admin": is_admin, "demo": True})
+        session().commit()
+    practice = session().get(Practice, admin.practice_id)
+    base = current_app.config["PFCORE"]["base_url"]
+    return "\n".join([
+        "Demo practice: " + practice.name,
+        f"  Sign in at {base}/signin",
+        f"  Email:       {DEMO_ADMIN_EMAIL}",
+        f"  Practice ID: {practice.pac}",
+        f"  Username:    {admin.username}",
+        f"  Password:    {DEMO_PASSWORD}",
+        f"  Other users: {', '.join(e for _, _, e, _, _ in DEMO_STAFF)} (same password)",
+    ])

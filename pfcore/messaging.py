@@ -1,0 +1,115 @@
+"""The outbox: messages written in the same transaction as the change that
+caused them, delivered after that transaction commits.
+
+``queue()`` adds a row to the caller's session. After the request, the app
+delivers what this request queued (see ``deliver_queued_after_request``);
+``pfcore outbox deliver`` delivers whatever is still due. A delivery claims
+its row first with a conditional UPDATE, so two deliverers never send the
+same message at the same moment; failures are retried with back-off and end
+in the visible state ``failed``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+from email.message import EmailMessage
+
+from flask import current_app, g
+from sqlalchemy import select, update
+
+from .db import session
+from .models import OutboxMessage, utcnow
+
+CLAIM_SECONDS = 120
+
+
+def queue(channel: str, recipient: str, body: str, *, subject: str = "", practice_id: int | None = None) -> OutboxMessage:
+    """Write a message to the outbox in the current transaction."""
+    message = OutboxMessage(
+        channel=channel, recipient=recipient, subject=subject, body=body, practice_id=practice_id,
+        status="pending", attempts=0, created_at=utcnow(), next_attempt_at=utcnow(),
+    )
+    session().add(message)
+    g._pfcore_outbox_queued = True
+    return message
+
+
+def deliver_queued_after_request() -> None:
+    """Deliver right after a request that queued messages (its transaction is over)."""
+    if g.pop("_pfcore_outbox_queued", False) and current_app.config["PFCORE"]["outbox_deliver_after_commit"]:
+        try:
+            deliver_due(current_app)
+        except Exception:  # the outbox keeps them; `pfcore outbox deliver` retries
+            current_app.logger.exception("outbox delivery after request failed")
+
+
+def deliver_due(app, limit: int = 100) -> dict[str, int]:
+    """Deliver every message that is due; return counts of sent and failed attempts."""
+    counts = {"sent": 0, "failed": 0}
+    maker = app.extensions["pfcore.sessionmaker"]
+    with maker() as db_session:
+        due_ids = list(db_session.scalars(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
+            .order_by(OutboxMessage.id).limit(limit)
+        ))
+        db_session.commit()
+    for message_id in due_ids:
+        outcome = _deliver_one(app, maker, message_id)
+        if outcome:
+            counts[outcome] += 1
+    return counts
+
+
+def _deliver_one(app, maker, message_id: int) -> str | None:
+    now = utcnow()
+    with maker() as db_session:
+        claimed = db_session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending",
+                   OutboxMessage.next_attempt_at <= now)
+            .values(next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS),
+                    attempts=OutboxMessage.attempts + 1)
+        ).rowcount
+        db_session.commit()
+        if not claimed:
+            return None  # another deliverer has it
+        message = db_session.get(OutboxMessage, message_id)
+        settings = app.config["PFCORE"]
+        try:
+            delivered = app.extensions["pfcore.plugins"].hook_all.deliver_message(message=message, settings=settings)
+            if not delivered:
+                raise RuntimeError(f"no sender delivers {message.channel} messages")
+        except Exception as exc:
+            message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if message.attempts >= settings["outbox_max_attempts"]:
+                message.status = "failed"
+            else:
+                message.next_attempt_at = utcnow() + dt.timedelta(seconds=30 * 2 ** message.attempts)
+            db_session.commit()
+            return "failed"
+        message.status = "sent"
+        message.sent_at = utcnow()
+        message.last_error = ""
+        db_session.commit()
+        return "sent"
+
+
+def send_email_over_smtp(message: OutboxMessage, settings: dict) -> bool:
+    """Send an email message with the deployment's SMTP settings."""
+    email = EmailMessage()
+    email["From"] = settings["mail_from"]
+    email["To"] = message.recipient
+    email["Subject"] = message.subject
+    email.set_content(message.body)
+    with smtplib.SMTP(settings["smtp_host"], int(settings["smtp_port"]), timeout=settings["smtp_timeout_seconds"]) as smtp:
+        if settings["smtp_starttls"]:
+            smtp.starttls()
+        if settings["smtp_username"]:
+            smtp.login(settings["smtp_username"], settings["smtp_password"])
+        smtp.send_message(email)
+    return True
+
+
+def recent_messages(limit: int = 200) -> list[OutboxMessage]:
+    return list(session().scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)))

@@ -1,0 +1,183 @@
+"""The plugin manager: one per app, discovery, checks, per-practice enablement.
+
+Installed is not enabled. A plugin is *installed* when its package declares
+an entry point in the group ``pfcore.plugins``; *available* when the
+deployment's ``plugins_available`` setting lists it; *enabled* for a practice
+when that practice's administrator switched it on (Settings > Plugins).
+Hooks that answer for a practice are called only for the plugins it enabled.
+"""
+from __future__ import annotations
+
+import re
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Iterable
+
+import pluggy
+from flask import g
+from sqlalchemy import select
+
+from . import defaults, hookspecs
+from .contrib import PluginInfo
+from .db import Base
+
+ENTRY_POINT_GROUP = "pfcore.plugins"
+CORE_PLUGIN_NAME = "core"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+
+
+class PluginError(RuntimeError):
+    """A plugin cannot be loaded or breaks the plugin contract."""
+
+
+class PluginRegistry:
+    """Everything the app knows about its plugins."""
+
+    def __init__(self, settings: dict, extra_plugins: Iterable[ModuleType] = ()):
+        self.pm = pluggy.PluginManager("pfcore")
+        self.pm.add_hookspecs(hookspecs)
+        self.pm.register(defaults, name=CORE_PLUGIN_NAME)
+        self.modules: dict[str, ModuleType] = {}
+        self.infos: dict[str, PluginInfo] = {}
+        for module in list(_entry_point_modules()) + list(extra_plugins):
+            self._register(module)
+        self.pm.check_pending()
+        self._check_dependencies()
+        available = settings.get("plugins_available", ["*"])
+        self.available = set(self.infos) if "*" in available else set(available) & set(self.infos)
+
+    def _register(self, module: ModuleType) -> None:
+        info = getattr(module, "PLUGIN", None)
+        if not isinstance(info, PluginInfo):
+            raise PluginError(f"{module.__name__} has no PLUGIN = PluginInfo(...) declaration")
+        if not _NAME_RE.match(info.name) or info.name == CORE_PLUGIN_NAME:
+            raise PluginError(f"plugin name {info.name!r} must be lower-case letters, digits and _")
+        if info.name in self.infos:
+            raise PluginError(f"two plugins are named {info.name!r}")
+        self.modules[info.name] = module
+        self.infos[info.name] = info
+        self.pm.register(module, name=info.name)
+        _check_tables(info.name, module)
+        _check_templates(info.name, module)
+
+    def _check_dependencies(self) -> None:
+        for info in self.infos.values():
+            for dependency in info.depends:
+                if dependency not in self.infos:
+                    raise PluginError(f"plugin {info.name!r} needs {dependency!r}, which is not installed")
+
+    # --- folders found by convention --------------------------------------
+
+    def plugin_dir(self, name: str) -> Path:
+        return Path(self.modules[name].__file__).resolve().parent
+
+    def template_dirs(self) -> list[Path]:
+        dirs = [self.plugin_dir(name) / "templates" for name in self.infos]
+        return [d for d in dirs if d.is_dir()]
+
+    def static_dir(self, name: str) -> Path:
+        return self.plugin_dir(name) / "static" / name
+
+    def migration_dirs(self) -> dict[str, Path]:
+        dirs = {name: self.plugin_dir(name) / "migrations" for name in self.infos}
+        return {name: d for name, d in dirs.items() if d.is_dir()}
+
+    # --- enablement -------------------------------------------------------
+
+    def enabled_names(self, practice) -> frozenset[str]:
+        """Names of the plugins ``practice`` switched on (cached for the request)."""
+        if practice is None:
+            return frozenset()
+        cache = g.setdefault("_pfcore_enabled_plugins", {})
+        if practice.id not in cache:
+            from .db import session
+            from .models import PracticePlugin
+
+            rows = session().scalars(
+                select(PracticePlugin.plugin_name).where(PracticePlugin.practice_id == practice.id)
+            )
+            cache[practice.id] = frozenset(rows) & self.available
+        return cache[practice.id]
+
+    def forget_enabled(self) -> None:
+        g.pop("_pfcore_enabled_plugins", None)
+
+    def default_enabled(self) -> list[str]:
+        return sorted(n for n in self.available if self.infos[n].enabled_by_default)
+
+    def hook(self, practice):
+        """The hooks as seen by ``practice``: only core and its enabled plugins answer."""
+        enabled = self.enabled_names(practice)
+        return _SubsetHooks(self.pm, [m for n, m in self.modules.items() if n not in enabled])
+
+    @property
+    def hook_all(self):
+        """Deployment-level hooks, answered by every available plugin."""
+        return _SubsetHooks(self.pm, [m for n, m in self.modules.items() if n not in self.available])
+
+    def owner_of_blueprint(self, blueprint_name: str | None) -> str | None:
+        if not blueprint_name:
+            return None
+        root = blueprint_name.split(".", 1)[0]
+        return root if root in self.infos else None
+
+    def hook_names_of(self, name: str) -> list[str]:
+        plugin = defaults if name == CORE_PLUGIN_NAME else self.modules[name]
+        return sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+
+
+class _SubsetHooks:
+    """``hooks.nav_items(...)`` calling only the plugins not removed."""
+
+    def __init__(self, pm: pluggy.PluginManager, removed: list[ModuleType]):
+        self._pm = pm
+        self._removed = removed
+
+    def __getattr__(self, name: str):
+        if not self._removed:
+            return getattr(self._pm.hook, name)
+        return self._pm.subset_hook_caller(name, remove_plugins=self._removed)
+
+
+def _entry_point_modules() -> Iterable[ModuleType]:
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            module = entry_point.load()
+        except Exception as exc:  # refuse to start with a broken plugin
+            raise PluginError(f"plugin {entry_point.name!r} failed to load: {exc}") from exc
+        info = getattr(module, "PLUGIN", None)
+        if info is not None and info.name != entry_point.name:
+            raise PluginError(f"entry point {entry_point.name!r} declares PLUGIN.name {info.name!r}")
+        yield module
+
+
+def _check_tables(name: str, module: ModuleType) -> None:
+    package = module.__name__
+    for mapper in Base.registry.mappers:
+        cls = mapper.class_
+        if cls.__module__ == package or cls.__module__.startswith(package + "."):
+            table = mapper.local_table.name
+            if not table.startswith(name + "_"):
+                raise PluginError(f"plugin {name!r} table {table!r} must be named {name}_...")
+
+
+def _check_templates(name: str, module: ModuleType) -> None:
+    templates = Path(module.__file__).resolve().parent / "templates"
+    if templates.is_dir():
+        for entry in templates.iterdir():
+            if entry.name != name:
+                raise PluginError(f"plugin {name!r} templates must live under templates/{name}/, found {entry.name}")
+
+
+def flatten(answers) -> list:
+    """Gather contribution answers: each plugin returns an item, a list or None."""
+    items = []
+    for answer in answers:
+        if answer is None:
+            continue
+        if isinstance(answer, (list, tuple)):
+            items.extend(answer)
+        else:
+            items.append(answer)
+    return sorted(items, key=lambda item: getattr(item, "order", 100))

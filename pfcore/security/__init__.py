@@ -1,0 +1,1 @@
+"""Passwords, sessions, sign-in, permissions and HTTP hardening."""

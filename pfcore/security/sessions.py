@@ -1,0 +1,105 @@
+"""Server-side sessions: a random token in a cookie, its hash in login_sessions.
+
+A session ends when the user signs out, after the absolute lifetime, after
+the practice's idle timeout, or at once for every session of a user when
+their ``session_generation`` is bumped (deactivation, password reset).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app, g, request
+from sqlalchemy import select, update
+
+from ..db import session
+from ..models import LoginSession, User, utcnow
+from .tokens import new_token, token_hash
+
+TOUCH_EVERY = dt.timedelta(seconds=30)
+
+
+def cookie_name() -> str:
+    if current_app.config["PFCORE"]["env"] == "production":
+        return "__Host-pfcore_session"
+    return "pfcore_session"
+
+
+def start_session(user: User, flags: dict | None = None) -> LoginSession:
+    """Create a session row and arrange for its cookie to be set on the response."""
+    settings = current_app.config["PFCORE"]
+    token = new_token()
+    now = utcnow()
+    login_session = LoginSession(
+        token_hash=token_hash(token), user_id=user.id, practice_id=user.practice_id,
+        user_generation=user.session_generation, created_at=now, last_seen_at=now,
+        expires_at=now + dt.timedelta(hours=settings["session_absolute_hours"]),
+        ip=(request.remote_addr or "")[:64], user_agent=request.headers.get("User-Agent", "")[:400],
+        flags=dict(flags or {}),
+    )
+    session().add(login_session)
+    session().flush()
+    g._pfcore_new_session_token = token
+    return login_session
+
+
+def idle_limit(user: User) -> dt.timedelta:
+    minutes = user.practice.settings.get("idle_timeout_minutes") or current_app.config["PFCORE"]["session_idle_minutes"]
+    return dt.timedelta(minutes=int(minutes))
+
+
+def load_from_request() -> tuple[User, LoginSession] | None:
+    """The signed-in user and session of this request, or None."""
+    token = request.cookies.get(cookie_name())
+    if not token or len(token) > 200:
+        return None
+    row = session().execute(
+        select(LoginSession, User).join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.token_hash == token_hash(token), LoginSession.ended_at.is_(None))
+    ).one_or_none()
+    if row is None:
+        return None
+    login_session, user = row
+    now = utcnow()
+    reason = None
+    if login_session.expires_at <= now:
+        reason = "expired"
+    elif login_session.last_seen_at + idle_limit(user) <= now:
+        reason = "idle"
+    elif user.status != "active" or user.session_generation != login_session.user_generation:
+        reason = "revoked"
+    if reason:
+        end_session(login_session, reason)
+        session().commit()
+        g._pfcore_clear_session_cookie = True
+        return None
+    if now - login_session.last_seen_at >= TOUCH_EVERY:
+        login_session.last_seen_at = now
+        session().commit()
+    return user, login_session
+
+
+def end_session(login_session: LoginSession, reason: str) -> None:
+    login_session.ended_at = utcnow()
+    login_session.ended_reason = reason
+
+
+def end_all_sessions(user: User, reason: str) -> int:
+    """End every session of ``user`` at once; returns how many were open."""
+    user.session_generation += 1
+    result = session().execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), ended_reason=reason)
+    )
+    return result.rowcount
+
+
+def apply_cookie(response):
+    """after_request: set or clear the session cookie as the request decided."""
+    production = current_app.config["PFCORE"]["env"] == "production"
+    token = g.pop("_pfcore_new_session_token", None)
+    if token:
+        response.set_cookie(cookie_name(), token, httponly=True, secure=production, samesite="Lax", path="/")
+    elif g.pop("_pfcore_clear_session_cookie", False):
+        response.delete_cookie(cookie_name(), path="/", secure=production, httponly=True, samesite="Lax")
+    return response

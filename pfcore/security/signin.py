@@ -1,0 +1,97 @@
+"""The sign-in pipeline shared by every login strategy.
+
+A strategy plugin proves who the person is (first factor) and hands the user
+to ``finish_sign_in``; the core checks the account, lets plugins react
+(``user_signed_in``), creates the session and audits. Failures all look the
+same to the person (``GENERIC_FAILURE``) and are audited with the reason.
+"""
+from __future__ import annotations
+
+from flask import current_app, g, session as flask_session
+
+from .. import audit
+from ..db import session
+from ..models import User, utcnow
+from .sessions import start_session
+
+GENERIC_FAILURE = "Those sign-in details did not work. Check them and try again."
+
+
+def finish_sign_in(user: User, *, method: str):
+    """Create the session for a user whose first factor was proven."""
+    registry = current_app.extensions["pfcore.plugins"]
+    flask_session.clear()  # new CSRF seed: nothing from before sign-in carries over
+    login_session = start_session(user)
+    user.last_sign_in_at = utcnow()
+    registry.hook(user.practice).user_signed_in(practice=user.practice, user=user, login_session=login_session)
+    g.pfcore_user = user
+    g.pfcore_login_session = login_session
+    g.pfcore_audit_flags = _audit_flags(user, login_session)
+    audit.record("signin.success", practice_id=user.practice_id, actor=user, object_type="user",
+                 object_id=user.id, details={"method": method})
+    session().commit()
+    return login_session
+
+
+def record_failure(*, method: str, reason: str, practice_id: int | None, user: User | None = None, identifier: str = ""):
+    """Audit a failed sign-in; the caller shows GENERIC_FAILURE whatever the reason."""
+    details = {"method": method, "reason": reason}
+    if identifier:
+        details["identifier"] = identifier[:254]
+    audit.record("signin.failure", practice_id=practice_id, outcome="failure", actor=user,
+                 object_type="user" if user else "", object_id=user.id if user else "", details=details)
+    session().commit()
+
+
+def may_sign_in(user: User | None) -> str | None:
+    """Why this user may not sign in now (None: they may)."""
+    if user is None:
+        return "unknown account"
+    if user.status != "active":
+        return f"account {user.status}"
+    return None
+
+
+def _audit_flags(user, login_session) -> dict:
+    registry = current_app.extensions["pfcore.plugins"]
+    flags: dict = {}
+    for answer in registry.hook(user.practice).audit_event_flags(practice=user.practice, user=user, login_session=login_session):
+        flags.update(answer or {})
+    return flags
+
+
+def password_sign_in(user: User | None, password: str, *, method: str, practice_id: int | None, identifier: str,
+                     plugin_name: str):
+    """The shared first factor of password strategies.
+
+    One argon2 verification for every attempt (a dummy one for unknown
+    accounts), then the account checks; any failure is audited and answered
+    with ``None`` so the caller shows ``GENERIC_FAILURE``.
+    """
+    from .passwords import hash_password, needs_rehash, verify_or_dummy
+
+    password_ok = verify_or_dummy(user.password_hash if user else None, password or "")
+    reason = None
+    if user is None:
+        reason = "unknown account"
+    elif not password_ok:
+        reason = "wrong password"
+    else:
+        reason = may_sign_in(user)
+        registry = current_app.extensions["pfcore.plugins"]
+        if reason is None and plugin_name not in registry.enabled_names(user.practice):
+            reason = f"{method} sign-in is off for this practice"
+    if reason:
+        record_failure(method=method, reason=reason, practice_id=user.practice_id if user else practice_id,
+                       user=user, identifier=identifier)
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return finish_sign_in(user, method=method)
+
+
+def safe_next(path: str | None, default: str) -> str:
+    """Only same-site paths after sign-in: never an open redirect."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return default

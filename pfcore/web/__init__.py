@@ -1,0 +1,79 @@
+"""The core's web layer: one blueprint (``core``) split into view modules by area."""
+from __future__ import annotations
+
+from flask import current_app, g, request, send_from_directory
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, NotFound
+
+from ..plugins import flatten
+from . import request_hooks
+from .blueprint import core
+from .rendering import render
+
+
+def install(app, login_manager) -> None:
+    from . import audit_report, auth, dashboard, operator, settings, users  # noqa: F401  (routes)
+
+    app.register_blueprint(core)
+    app.before_request(request_hooks.load_signed_in_user)
+    app.before_request(request_hooks.hide_disabled_plugin_pages)
+    app.after_request(request_hooks.security_headers)
+    app.teardown_request(request_hooks.deliver_outbox)
+    login_manager.request_loader(lambda _request: g.get("pfcore_user"))
+    login_manager.unauthorized_handler(_unauthorized)
+    app.context_processor(_layout_context)
+    from .auth import login_strategies
+
+    app.jinja_env.globals["pfcore_login_strategies"] = login_strategies
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.add_url_rule("/static/plugins/<name>/<path:filename>", "core.plugin_static", _plugin_static)
+
+
+def _plugin_static(name: str, filename: str):
+    registry = current_app.extensions["pfcore.plugins"]
+    if name not in registry.infos:
+        raise NotFound()
+    return send_from_directory(registry.static_dir(name), filename)
+
+
+def _unauthorized():
+    from flask import redirect, url_for
+
+    if request.headers.get("HX-Request") == "true":
+        response = current_app.response_class("", status=401)
+        response.headers["HX-Redirect"] = url_for("core.signin")
+        return response
+    return redirect(url_for("core.signin", next=request.full_path if request.method == "GET" else None))
+
+
+def _layout_context() -> dict:
+    user = g.get("pfcore_user")
+    if user is None:
+        return {"current_user": None, "nav": [], "notices": []}
+    registry = current_app.extensions["pfcore.plugins"]
+    hooks = registry.hook(user.practice)
+    return {
+        "current_user": user,
+        "nav": flatten(hooks.nav_items(practice=user.practice, user=user)),
+        "notices": flatten(hooks.signin_notices(practice=user.practice, user=user, login_session=g.pfcore_login_session)),
+    }
+
+
+def _csrf_error(error):
+    return render("error.html", status=400, title="Form expired",
+                  message="This form expired or did not come from pfcore. Reload the page and try again.")
+
+
+_MESSAGES = {
+    403: ("Not allowed", "You do not have permission to do that. Ask a practice administrator."),
+    404: ("Not found", "There is nothing here. Check the address or go back."),
+    405: ("Not allowed", "That action is not available here."),
+    413: ("Too large", "What you sent is too large."),
+    429: ("Slow down", "Too many attempts. Wait a minute and try again."),
+}
+
+
+def _http_error(error: HTTPException):
+    title, message = _MESSAGES.get(error.code, (error.name, error.description))
+    return render("error.html", status=error.code, title=title, message=message)

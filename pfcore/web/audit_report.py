@@ -1,0 +1,118 @@
+"""Reports > Audit log: filter, sort, keyset paging with htmx, CSV, verify."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Response, g, request, stream_with_context, url_for
+
+from .. import accounts, audit
+from ..db import session
+from ..security.permissions import require
+from .blueprint import core
+from .forms import AuditFilterForm
+from .rendering import render
+
+PAGE_SIZE = 50
+VIEW = "audit.view"
+
+
+def _parse_date(text: str | None) -> dt.date | None:
+    """Dates as the date picker sends them (YYYY-MM-DD) or US style (MM/DD/YYYY)."""
+    if not text:
+        return None
+    for pattern in ("%Y-%m-%d", "%m/%d/%Y"):
+        try:
+            return dt.datetime.strptime(text.strip(), pattern).date()
+        except ValueError:
+            continue
+    raise ValueError(text)
+
+
+def _filter_from_request() -> tuple[AuditFilterForm, audit.ReportFilter, list[str]]:
+    practice_id = g.pfcore_user.practice_id
+    form = AuditFilterForm(request.args)
+    users = accounts.users_of(practice_id)
+    form.user.choices = [("", "Anyone")] + [(str(u.id), f"{u.full_name} ({u.email})") for u in users]
+    form.action.choices = [("", "Any")] + [(a, a) for a in audit.distinct_actions(session(), practice_id)]
+    errors = []
+    flt = audit.ReportFilter(sort=request.args.get("sort", "time"), descending=request.args.get("dir", "desc") != "asc",
+                             emergency_only=request.args.get("emergency") == "1")
+    if flt.sort not in audit.SORTABLE:
+        flt.sort = "time"
+    for name in ("start", "end"):
+        try:
+            setattr(flt, name, _parse_date(request.args.get(name)))
+        except ValueError:
+            errors.append(f"Enter the {'From' if name == 'start' else 'To'} date as MM/DD/YYYY.")
+    user_arg = request.args.get("user", "")
+    flt.user_id = int(user_arg) if user_arg.isdigit() else None
+    flt.action = request.args.get("action", "")[:64]
+    outcome = request.args.get("outcome", "")
+    flt.outcome = outcome if outcome in ("success", "failure") else ""
+    return form, flt, errors
+
+
+def _page(flt: audit.ReportFilter, cursor: str | None):
+    practice_id = g.pfcore_user.practice_id
+    events = list(session().scalars(audit.report_query(practice_id, flt, cursor, limit=PAGE_SIZE + 1)))
+    more = len(events) > PAGE_SIZE
+    events = events[:PAGE_SIZE]
+    next_cursor = audit.encode_cursor(events[-1], flt.sort) if more and events else None
+    return events, next_cursor
+
+
+def _query_args(**changes) -> dict:
+    args = {k: v for k, v in request.args.items() if k not in ("cursor",)}
+    args.update(changes)
+    return {k: v for k, v in args.items() if v not in (None, "")}
+
+
+@core.get("/reports/audit")
+@require(VIEW)
+def audit_report():
+    form, flt, errors = _filter_from_request()
+    cursor = request.args.get("cursor")
+    try:
+        events, next_cursor = _page(flt, cursor) if not errors else ([], None)
+    except ValueError:
+        events, next_cursor, errors = [], None, ["That page link is broken. Start again from the first page."]
+    block = "rows" if cursor else "results"
+    return render("audit_report.html", form=form, events=events, next_cursor=next_cursor, flt=flt, errors=errors,
+                  block=block, status=422 if errors else 200, query_args=_query_args, sort_links=_sort_links(flt))
+
+
+def _sort_links(flt: audit.ReportFilter) -> dict[str, str]:
+    links = {}
+    for key in audit.SORTABLE:
+        direction = "asc" if (flt.sort == key and flt.descending) else "desc"
+        links[key] = url_for("core.audit_report", **_query_args(sort=key, dir=direction))
+    return links
+
+
+@core.get("/reports/audit.csv")
+@require(VIEW)
+def audit_export():
+    _form, flt, errors = _filter_from_request()
+    if errors:
+        return render("error.html", status=422, title="Check the dates", message=" ".join(errors))
+    practice_id = g.pfcore_user.practice_id
+    audit.record("audit.exported", practice_id=practice_id, object_type="audit_log",
+                 details={k: str(v) for k, v in vars(flt).items() if v not in (None, "", False)})
+    session().commit()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    response = Response(stream_with_context(audit.csv_lines(session(), practice_id, flt)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
+    return response
+
+
+@core.post("/reports/audit/verify")
+@require(VIEW)
+def audit_verify():
+    practice_id = g.pfcore_user.practice_id
+    result = audit.verify(session(), [practice_id])
+    audit.record("audit.verified", practice_id=practice_id, object_type="audit_log",
+                 outcome="success" if result.intact else "failure",
+                 details={"events_checked": result.events_checked,
+                          "problem": result.problems[0].describe() if result.problems else ""})
+    session().commit()
+    return render("audit_verify.html", result=result)

@@ -1,0 +1,152 @@
+"""Signing up, signing in and out, accepting invitations, password-reset links."""
+from __future__ import annotations
+
+from flask import abort, current_app, g, redirect, request, url_for
+
+from .. import accounts, audit
+from ..db import session
+from ..plugins import flatten
+from ..security.sessions import end_session
+from .blueprint import core
+from .forms import ChooseUsernamePasswordForm, NewPasswordForm, PracticeCodeForm, SignupForm
+from .rendering import render, render_form_errors
+
+EXPIRED_LINK = "This link has expired or was already used. Ask your practice administrator to send a new one."
+
+
+def login_strategies():
+    return flatten(current_app.extensions["pfcore.plugins"].hook_all.login_strategies())
+
+
+@core.get("/")
+def index():
+    if g.pfcore_user:
+        return redirect(url_for("core.dashboard"))
+    return redirect(url_for("core.signin"))
+
+
+@core.get("/signin")
+def signin():
+    """The sign-in page: the first login strategy, with links to the others."""
+    strategies = login_strategies()
+    if not strategies:
+        return render("signin_none.html")
+    return redirect(url_for(strategies[0].endpoint, next=request.args.get("next") or None))
+
+
+@core.post("/signout")
+def signout():
+    if g.pfcore_login_session is not None:
+        end_session(g.pfcore_login_session, "signed_out")
+        audit.record("signout", practice_id=g.pfcore_user.practice_id, object_type="user", object_id=g.pfcore_user.id)
+        session().commit()
+        g._pfcore_clear_session_cookie = True
+    response = redirect(url_for("core.signin"))
+    response.headers["HX-Redirect"] = url_for("core.signin")
+    return response
+
+
+@core.route("/signup", methods=["GET", "POST"])
+def signup():
+    form = SignupForm()
+    if request.method == "POST":
+        if form.validate():
+            try:
+                practice, admin = accounts.create_practice(
+                    name=form.practice_name.data, specialty=form.specialty.data, phone=form.phone.data,
+                    email=form.email.data, first_name=form.first_name.data, last_name=form.last_name.data,
+                    password=form.password.data,
+                )
+            except accounts.AccountError as error:
+                session().rollback()
+                _field_error(form, error)
+            else:
+                from ..security.signin import finish_sign_in
+
+                finish_sign_in(admin, method="signup")
+                return redirect(url_for("core.dashboard", welcome=1))
+        return render_form_errors("signup.html", form=form)
+    return render("signup.html", form=form)
+
+
+def _field_error(form, error: accounts.AccountError) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+@core.route("/invitation/<token>", methods=["GET", "POST"])
+def accept_invitation(token):
+    """Step 1 of accepting an invitation: the Practice ID (PAC)."""
+    row = accounts.find_token(token, "invitation")
+    if row is None:
+        session().rollback()
+        return render("link_expired.html", status=410, message=EXPIRED_LINK)
+    if (row.state or {}).get("pac_ok"):
+        return redirect(url_for("core.invitation_account", token=token))
+    form = PracticeCodeForm()
+    if request.method == "POST" and form.validate():
+        if accounts.accept_invitation_pac(row, form.pac.data):
+            session().commit()
+            return redirect(url_for("core.invitation_account", token=token))
+        session().commit()
+        form.pac.errors = ["That Practice ID is not right. Ask your practice administrator for it."]
+    if request.method == "POST":
+        return render_form_errors("invitation_pac.html", form=form, token=token)
+    return render("invitation_pac.html", form=form, token=token)
+
+
+@core.route("/invitation/<token>/account", methods=["GET", "POST"])
+def invitation_account(token):
+    """Step 2 (after plugins' setup steps): username and password."""
+    row = accounts.find_token(token, "invitation")
+    if row is None:
+        session().rollback()
+        return render("link_expired.html", status=410, message=EXPIRED_LINK)
+    if not (row.state or {}).get("pac_ok"):
+        return redirect(url_for("core.accept_invitation", token=token))
+    user = session().get(accounts.User, row.user_id)
+    practice = user.practice
+    registry = current_app.extensions["pfcore.plugins"]
+    for step in flatten(registry.hook(practice).invitation_steps(practice=practice, user=user)):
+        if not step.is_done(user):
+            return redirect(url_for(step.endpoint, token=token))
+    form = ChooseUsernamePasswordForm()
+    if request.method == "GET":
+        form.username.data = accounts.suggest_username(practice.id, user.first_name, user.last_name)
+        return render("invitation_account.html", form=form, token=token, user=user)
+    if form.validate():
+        try:
+            accounts.finish_invitation(row, username=form.username.data, password=form.password.data)
+        except accounts.AccountError as error:
+            session().rollback()
+            _field_error(form, error)
+        else:
+            from ..security.signin import finish_sign_in
+
+            finish_sign_in(user, method="invitation")
+            return redirect(url_for("core.dashboard"))
+    return render_form_errors("invitation_account.html", form=form, token=token, user=user)
+
+
+@core.route("/password-reset/<token>", methods=["GET", "POST"])
+def password_reset(token):
+    row = accounts.find_token(token, "password_reset")
+    if row is None:
+        session().rollback()
+        return render("link_expired.html", status=410, message=EXPIRED_LINK)
+    form = NewPasswordForm()
+    if request.method == "GET":
+        return render("password_reset.html", form=form, token=token)
+    if form.validate():
+        try:
+            accounts.reset_password(row, form.password.data)
+        except accounts.AccountError as error:
+            session().rollback()
+            _field_error(form, error)
+        else:
+            session().commit()
+            return render("password_reset_done.html")
+    return render_form_errors("password_reset.html", form=form, token=token)

@@ -1,0 +1,94 @@
+"""The core's forms. Field labels are what people read and what tests find."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TelField
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
+
+from ..models import ACCESS_LEVELS
+
+SPECIALTIES = [
+    "Family medicine", "Internal medicine", "Pediatrics", "Obstetrics and gynecology", "Cardiology",
+    "Dermatology", "Psychiatry", "Orthopedics", "Chiropractic", "Other",
+]
+USERNAME_RULE = Regexp(r"^[A-Za-z0-9._-]+$", message="Use letters, digits, dots, dashes and underscores only.")
+
+
+def _required(label: str):
+    return DataRequired(message=f"Enter {label}.")
+
+
+class EmailAddress(Email):
+    def __init__(self):
+        super().__init__(message="Enter a valid email address, like name@example.com.", check_deliverability=False)
+
+
+class NoControlCharacters:
+    """Refuse NUL and other control characters in one-line text."""
+
+    def __call__(self, form, field):
+        if field.data and any(ord(c) < 32 or ord(c) == 127 for c in field.data):
+            raise ValidationError("Remove the invisible control characters.")
+
+
+def _name_field(label: str):
+    return StringField(label, validators=[_required(label.lower()), Length(max=100), NoControlCharacters()])
+
+
+class SignupForm(FlaskForm):
+    practice_name = StringField("Practice name", validators=[_required("the practice name"), Length(max=200), NoControlCharacters()])
+    first_name = _name_field("First name")
+    last_name = _name_field("Last name")
+    email = EmailField("Email", validators=[_required("your email"), Length(max=254), EmailAddress()])
+    phone = TelField("Phone", validators=[_required("a contact phone"), Length(max=40), Regexp(r"^[0-9+().\- ]{7,40}$", message="Enter a phone number, like 415-555-0100.")])
+    specialty = SelectField("Specialty", choices=[(s, s) for s in SPECIALTIES], validators=[_required("a specialty")])
+    password = PasswordField("Password", validators=[_required("a password")])
+
+
+class AddUserForm(FlaskForm):
+    first_name = _name_field("First name")
+    last_name = _name_field("Last name")
+    email = EmailField("Login email", validators=[_required("a login email"), Length(max=254), EmailAddress()])
+    access_level = SelectField("Access level", coerce=int, choices=[(k, v) for k, v in ACCESS_LEVELS.items()],
+                               validators=[DataRequired(message="Choose an access level.")])
+    is_admin = BooleanField("Administrator")
+
+
+class AccessLevelForm(FlaskForm):
+    access_level = SelectField("Access level", coerce=int, choices=[(k, v) for k, v in ACCESS_LEVELS.items()])
+
+
+class PracticeCodeForm(FlaskForm):
+    pac = StringField("Practice ID", validators=[_required("the Practice ID"), Length(max=40)])
+
+
+class ChooseUsernamePasswordForm(FlaskForm):
+    username = StringField("Username", validators=[_required("a username"), Length(min=3, max=64, message="Use 3 to 64 characters."), USERNAME_RULE])
+    password = PasswordField("Password", validators=[_required("a password")])
+    confirm = PasswordField("Confirm password", validators=[_required("the password again")])
+
+    def validate_confirm(self, field):
+        if field.data != self.password.data:
+            raise ValidationError("The two passwords are not the same.")
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[_required("a new password")])
+    confirm = PasswordField("Confirm password", validators=[_required("the password again")])
+
+    def validate_confirm(self, field):
+        if field.data != self.password.data:
+            raise ValidationError("The two passwords are not the same.")
+
+
+class AuditFilterForm(FlaskForm):
+    """GET form: no CSRF (it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    start = StringField("From", validators=[Optional()])
+    end = StringField("To", validators=[Optional()])
+    user = SelectField("User", validators=[Optional()], coerce=str)
+    action = SelectField("Action", validators=[Optional()], coerce=str)
+    outcome = SelectField("Outcome", choices=[("", "Any"), ("success", "Success"), ("failure", "Failure")], validators=[Optional()])

@@ -1,0 +1,31 @@
+"""Operator pages: the health check and, in development, the outbox."""
+from __future__ import annotations
+
+from flask import abort, current_app, jsonify, request
+from sqlalchemy import text
+
+from ..db import session
+from ..messaging import recent_messages
+from .blueprint import core
+from .rendering import render
+
+
+@core.get("/healthz")
+def healthz():
+    try:
+        session().execute(text("SELECT 1"))
+    except Exception:
+        return jsonify(status="unavailable", database="down"), 503
+    return jsonify(status="ok", database="up")
+
+
+def _is_operator() -> bool:
+    """In development, the person at the machine: a loopback address."""
+    return current_app.config["PFCORE"]["env"] == "development" and request.remote_addr in ("127.0.0.1", "::1")
+
+
+@core.get("/operator/outbox")
+def operator_outbox():
+    if not _is_operator():
+        abort(404)
+    return render("operator_outbox.html", messages=recent_messages())

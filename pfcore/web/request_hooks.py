@@ -1,0 +1,59 @@
+"""What happens around every request: who is signed in, which plugin pages
+the practice may see, security headers, cookies and outbox delivery."""
+from __future__ import annotations
+
+import secrets
+
+from flask import abort, current_app, g, request
+
+from ..messaging import deliver_queued_after_request
+from ..security import sessions
+from ..security.signin import _audit_flags
+
+
+def load_signed_in_user() -> None:
+    g.pfcore_user = None
+    g.pfcore_login_session = None
+    g.pfcore_audit_flags = {}
+    g.csp_nonce = secrets.token_urlsafe(16)
+    if request.endpoint == "static" or request.endpoint == "core.plugin_static":
+        return
+    found = sessions.load_from_request()
+    if found:
+        user, login_session = found
+        g.pfcore_user = user
+        g.pfcore_login_session = login_session
+        g.pfcore_audit_flags = _audit_flags(user, login_session)
+
+
+def hide_disabled_plugin_pages() -> None:
+    """A plugin's pages answer 404 for practices that switched it off."""
+    registry = current_app.extensions["pfcore.plugins"]
+    owner = registry.owner_of_blueprint(request.blueprint)
+    if owner is None:
+        return
+    if owner not in registry.available:
+        abort(404)
+    user = g.get("pfcore_user")
+    if user is not None and owner not in registry.enabled_names(user.practice):
+        abort(404)
+
+
+def security_headers(response):
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+    response.headers.setdefault("Content-Security-Policy", csp)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    if request.endpoint not in ("static", "core.plugin_static"):
+        response.headers["Cache-Control"] = "no-store"
+    if current_app.config["PFCORE"]["env"] == "production":
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return sessions.apply_cookie(response)
+
+
+def deliver_outbox(_exc) -> None:
+    deliver_queued_after_request()

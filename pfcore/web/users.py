@@ -1,0 +1,158 @@
+"""Settings > Users: the PAC, the users table, add user, a user's detail page
+and the administrator's actions on a user."""
+from __future__ import annotations
+
+from flask import current_app, g, redirect, request, url_for
+
+from .. import accounts
+from ..db import get_in_practice, session
+from ..models import User
+from ..plugins import flatten
+from ..security.permissions import require
+from .blueprint import core
+from .forms import AccessLevelForm, AddUserForm
+from .rendering import render, render_form_errors
+
+MANAGE = "users.manage"
+
+
+def _practice():
+    return g.pfcore_user.practice
+
+
+def _hooks():
+    return current_app.extensions["pfcore.plugins"].hook(_practice())
+
+
+def _columns():
+    return flatten(_hooks().user_table_columns(practice=_practice(), viewer=g.pfcore_user))
+
+
+@core.get("/settings/users")
+@require(MANAGE)
+def users():
+    return render("users/list.html", users=accounts.users_of(_practice().id), columns=_columns(),
+                  practice=_practice(), block="users_table" if request.args.get("fragment") else None)
+
+
+@core.post("/settings/users/pac")
+@require(MANAGE)
+def rotate_pac():
+    accounts.rotate_pac(_practice(), g.pfcore_user)
+    session().commit()
+    return render("users/list.html", block="pac", practice=_practice(), rotated=True,
+                  users=accounts.users_of(_practice().id), columns=_columns())
+
+
+@core.route("/settings/users/new", methods=["GET", "POST"])
+@require(MANAGE)
+def add_user():
+    form = AddUserForm()
+    return_to = _safe_return(request.values.get("return_to"))
+    if request.method == "GET":
+        return render("users/add.html", form=form, return_to=return_to)
+    if form.validate():
+        try:
+            user = accounts.add_user(
+                _practice(), g.pfcore_user, first_name=form.first_name.data, last_name=form.last_name.data,
+                email=form.email.data, access_level=form.access_level.data, is_admin=form.is_admin.data,
+            )
+        except accounts.AccountError as error:
+            session().rollback()
+            from .auth import _field_error
+
+            _field_error(form, error)
+        else:
+            session().commit()
+            return redirect(return_to or url_for("core.user_detail", user_id=user.id, added=1))
+    return render_form_errors("users/add.html", form=form, return_to=return_to)
+
+
+def _safe_return(path: str | None) -> str | None:
+    """Only same-site paths: never an open redirect."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return None
+
+
+def _detail(user: User, *, status: int = 200, error: str | None = None, message: str | None = None, block=None):
+    sections = flatten(_hooks().user_detail_sections(practice=_practice(), viewer=g.pfcore_user, user=user))
+    level_form = AccessLevelForm(access_level=user.access_level)
+    return render("users/detail.html", user=user, sections=sections, level_form=level_form, status=status,
+                  error=error, message=message, block=block, added=request.args.get("added"))
+
+
+@core.get("/settings/users/<user_id>")
+@require(MANAGE)
+def user_detail(user_id):
+    return _detail(get_in_practice(User, user_id, _practice().id))
+
+
+def _user_action(user_id, change, done_message: str):
+    """Run one administrator action on a user; re-render the actions panel."""
+    user = get_in_practice(User, user_id, _practice().id)
+    try:
+        change(user)
+    except accounts.AccountError as error:
+        session().rollback()
+        session().refresh(user)
+        return _detail(user, status=422, error=error.message, block="actions")
+    session().commit()
+    return _detail(user, message=done_message, block="actions")
+
+
+@core.post("/settings/users/<user_id>/deactivate")
+@require(MANAGE)
+def deactivate_user(user_id):
+    return _user_action(user_id, lambda u: accounts.set_status(u, "inactive", g.pfcore_user),
+                        "User deactivated. Their sessions have ended.")
+
+
+@core.post("/settings/users/<user_id>/reactivate")
+@require(MANAGE)
+def reactivate_user(user_id):
+    return _user_action(user_id, lambda u: accounts.set_status(u, "active", g.pfcore_user), "User reactivated.")
+
+
+@core.post("/settings/users/<user_id>/admin")
+@require(MANAGE)
+def set_admin(user_id):
+    grant = request.form.get("admin") == "1"
+    return _user_action(user_id, lambda u: accounts.set_admin(u, grant),
+                        "Administrator permission granted." if grant else "Administrator permission removed.")
+
+
+@core.post("/settings/users/<user_id>/access-level")
+@require(MANAGE)
+def set_access_level(user_id):
+    form = AccessLevelForm()
+    if not form.validate():
+        user = get_in_practice(User, user_id, _practice().id)
+        return _detail(user, status=422, error="Choose an access level.", block="actions")
+    return _user_action(user_id, lambda u: accounts.set_access_level(u, form.access_level.data), "Access level changed.")
+
+
+@core.post("/settings/users/<user_id>/reset-password")
+@require(MANAGE)
+def reset_user_password(user_id):
+    def send(user):
+        if user.status != "active":
+            raise accounts.AccountError("Only active users can reset their password.")
+        accounts.send_password_reset(user, _practice(), by_admin=True)
+
+    return _user_action(user_id, send, "A password reset link was emailed to the user.")
+
+
+@core.post("/settings/users/<user_id>/resend")
+@require(MANAGE)
+def resend_invitation(user_id):
+    user = get_in_practice(User, user_id, _practice().id)
+    try:
+        accounts.send_invitation(user, _practice(), resend=True)
+    except accounts.AccountError as error:
+        session().rollback()
+        return render("users/list.html", block="users_table", status=422, error=error.message,
+                      users=accounts.users_of(_practice().id), columns=_columns(), practice=_practice())
+    session().commit()
+    return render("users/list.html", block="users_table", message=f"Invitation sent again to {user.email}.",
+                  users=accounts.users_of(_practice().id), columns=_columns(), practice=_practice())
