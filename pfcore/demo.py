@@ -8,11 +8,11 @@ from . import accounts
 from .db import session
 from .models import Practice, User
 
-DEMO_ADMIN_EMAIL = "admin@demo.pfcore.test"
+DEMO_ADMIN_EMAIL = "admin@demo.example.org"
 DEMO_PASSWORD = "demo practice password 2026"
 DEMO_STAFF = [
-    ("Nora", "Nurse", "nurse@demo.pfcore.test", 2, False),
-    ("Paul", "Physician", "doctor@demo.pfcore.test", 4, False),
+    ("Nora", "Nurse", "nurse@demo.example.org", 2, False),
+    ("Paul", "Physician", "doctor@demo.example.org", 4, False),
 ]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from wtforms.fields.choices import SelectChoice
 from flask import Response, g, request, stream_with_context, url_for
 
 from .. import accounts, audit
@@ -32,8 +33,8 @@ def _filter_from_request() -> tuple[AuditFilterForm, audit.ReportFilter, list[st
     practice_id = g.pfcore_user.practice_id
     form = AuditFilterForm(request.args)
     users = accounts.users_of(practice_id)
-    form.user.choices = [("", "Anyone")] + [(str(u.id), f"{u.full_name} ({u.email})") for u in users]
-    form.action.choices = [("", "Any")] + [(a, a) for a in audit.distinct_actions(session(), practice_id)]
+    form.user.choices = [SelectChoice("", "Anyone")] + [SelectChoice(str(u.id), f"{u.full_name} ({u.email})") for u in users]
+    form.action.choices = [SelectChoice("", "Any")] + [SelectChoice(a, a) for a in audit.distinct_actions(session(), practice_id)]
     errors = []
     flt = audit.ReportFilter(sort=request.args.get("sort", "time"), descending=request.args.get("dir", "desc") != "asc",
                              emergency_only=request.args.get("emergency") == "1")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
 
@@ -41,7 +42,7 @@ class SignupForm(FlaskForm):
     last_name = _name_field("Last name")
     email = EmailField("Email", validators=[_required("your email"), Length(max=254), EmailAddress()])
     phone = TelField("Phone", validators=[_required("a contact phone"), Length(max=40), Regexp(r"^[0-9+().\- ]{7,40}$", message="Enter a phone number, like 415-555-0100.")])
-    specialty = SelectField("Specialty", choices=[(s, s) for s in SPECIALTIES], validators=[_required("a specialty")])
+    specialty = SelectField("Specialty", choices=[SelectChoice(s, s) for s in SPECIALTIES], validators=[_required("a specialty")])
     password = PasswordField("Password", validators=[_required("a password")])
 
 
@@ -49,13 +50,13 @@ class AddUserForm(FlaskForm):
     first_name = _name_field("First name")
     last_name = _name_field("Last name")
     email = EmailField("Login email", validators=[_required("a login email"), Length(max=254), EmailAddress()])
-    access_level = SelectField("Access level", coerce=int, choices=[(k, v) for k, v in ACCESS_LEVELS.items()],
+    access_level = SelectField("Access level", coerce=int, choices=[SelectChoice(k, v) for k, v in ACCESS_LEVELS.items()],
                                validators=[DataRequired(message="Choose an access level.")])
     is_admin = BooleanField("Administrator")
 
 
 class AccessLevelForm(FlaskForm):
-    access_level = SelectField("Access level", coerce=int, choices=[(k, v) for k, v in ACCESS_LEVELS.items()])
+    access_level = SelectField("Access level", coerce=int, choices=[SelectChoice(k, v) for k, v in ACCESS_LEVELS.items()])
 
 
 class PracticeCodeForm(FlaskForm):
@@ -91,4 +92,4 @@ class AuditFilterForm(FlaskForm):
     end = StringField("To", validators=[Optional()])
     user = SelectField("User", validators=[Optional()], coerce=str)
     action = SelectField("Action", validators=[Optional()], coerce=str)
-    outcome = SelectField("Outcome", choices=[("", "Any"), ("success", "Success"), ("failure", "Failure")], validators=[Optional()])
+    outcome = SelectField("Outcome", choices=[SelectChoice("", "Any"), SelectChoice("success", "Success"), SelectChoice("failure", "Failure")], validators=[Optional()])

@@ -1,0 +1,182 @@
+"""Fixtures: an app on a real database (SQLite, and PostgreSQL when configured),
+a real SMTP server, and helpers that drive the app as a person would."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from pfcore import create_app
+from pfcore.db import Base
+
+from .services import SmtpServer, create_postgres_database, drop_postgres_database
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def smtp():
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def inbox(smtp):
+    smtp.inbox.clear()
+    return smtp.inbox
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """An SQLite file migrated once; each test gets a copy."""
+    folder = tmp_path_factory.mktemp("template")
+    app = create_app({"instance_path": str(folder), "secret_key": "template"})
+    from pfcore.schema import upgrade
+
+    upgrade(app)
+    app.extensions["pfcore.engine"].dispose()
+    return folder / "pfcore.db"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    url = create_postgres_database()
+    app = create_app({"database_url": url, "secret_key": "template", "instance_path": "/tmp/pfcore-test-instance"})
+    from pfcore.schema import upgrade
+
+    upgrade(app)
+    app.extensions["pfcore.engine"].dispose()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path, sqlite_template):
+    if request.param == "sqlite":
+        target = tmp_path / "pfcore.db"
+        shutil.copy(sqlite_template, target)
+        return f"sqlite:///{target}"
+    url = request.getfixturevalue("postgres_url")
+    _truncate_all(url)
+    return url
+
+
+def _truncate_all(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path, database_url, smtp) -> dict:
+    """Override to change settings for a test module."""
+    return {
+        "instance_path": str(tmp_path / "instance"),
+        "database_url": database_url,
+        "secret_key": "test-secret-key",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp.port,
+        "base_url": "http://pfcore.test",
+    }
+
+
+@pytest.fixture
+def extra_plugins() -> list:
+    return []
+
+
+@pytest.fixture
+def app(settings, extra_plugins):
+    application = create_app(settings, extra_plugins=extra_plugins)
+    application.config["TESTING"] = False
+    yield application
+    application.extensions["pfcore.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1) or match.group(2)
+
+
+class Browserless:
+    """Drives the app through HTTP like a person with a browser, CSRF and all."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, path, **kwargs):
+        return self.client.get(path, **kwargs)
+
+    def token(self, page: str = "/signup") -> str:
+        return csrf_from(self.client.get(page).get_data(as_text=True))
+
+    def post(self, path, data=None, *, page: str | None = None, **kwargs):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.token(page or path))
+        return self.client.post(path, data=data, **kwargs)
+
+    def htmx_post(self, path, data=None, *, page: str, **kwargs):
+        token = self.token(page)
+        headers = {"HX-Request": "true", "HX-Request-Type": "partial", "X-CSRFToken": token}
+        return self.client.post(path, data=data or {}, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def web(client):
+    return Browserless(client)
+
+
+SIGNUP = {
+    "practice_name": "Sunrise Family Clinic",
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "email": "grace@sunrise.example.com",
+    "phone": "415-555-0101",
+    "specialty": "Family medicine",
+    "password": "correct horse battery staple",
+}
+
+
+def signup(web: Browserless, **changes):
+    data = dict(SIGNUP, **changes)
+    response = web.post("/signup", data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return data
+
+
+@pytest.fixture
+def admin_web(web):
+    """A signed-in administrator of a freshly signed-up practice."""
+    signup(web)
+    return web
+
+
+def sign_in_email(web: Browserless, email: str, password: str):
+    return web.post("/login-email/", {"email": email, "password": password})
+
+
+def last_link(inbox, address: str, pattern: str) -> str:
+    from .services import body_of
+
+    body = body_of(inbox.wait_for(address)[-1])
+    match = re.search(r"http://pfcore\.test(" + pattern + r"[^\s]+)", body)
+    assert match, body
+    return match.group(1)

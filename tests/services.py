@@ -1,0 +1,128 @@
+"""Real counterparts for tests: an SMTP server, the PostgreSQL server, free ports.
+
+Tests that need PostgreSQL skip with a reason when it is not reachable,
+unless PFCORE_REQUIRE_SERVICES=1 (as in CI), where they fail instead.
+"""
+from __future__ import annotations
+
+import email
+import os
+import socket
+import threading
+import time
+import uuid
+from email.message import Message
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("PFCORE_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get("PFCORE_TEST_DATABASE_URL", "")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def missing_service(reason: str):
+    """Skip (on a laptop) or fail (in CI) for a service that is not there."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+class Inbox:
+    """Messages received by the test SMTP server."""
+
+    def __init__(self):
+        self.messages: list[Message] = []
+        self.recipients: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def add(self, rcpt_tos, raw: bytes):
+        with self._lock:
+            self.recipients.append(list(rcpt_tos))
+            self.messages.append(email.message_from_bytes(raw))
+
+    def clear(self):
+        with self._lock:
+            self.messages.clear()
+            self.recipients.clear()
+
+    def to(self, address: str) -> list[Message]:
+        with self._lock:
+            return [m for m, r in zip(self.messages, self.recipients) if address.lower() in [x.lower() for x in r]]
+
+    def wait_for(self, address: str, count: int = 1, timeout: float = 10.0) -> list[Message]:
+        """Messages to ``address`` once ``count`` have arrived (the browser path delivers after the response)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.to(address)
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} message(s) to {address}, got {len(self.to(address))}")
+
+
+def body_of(message: Message) -> str:
+    if message.is_multipart():
+        return "".join(part.get_payload(decode=True).decode() for part in message.walk() if part.get_content_type() == "text/plain")
+    return message.get_payload(decode=True).decode()
+
+
+class SmtpServer:
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.inbox = Inbox()
+        inbox = self.inbox
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                inbox.add(envelope.rcpt_tos, envelope.original_content or envelope.content)
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self):
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
+
+
+def create_postgres_database() -> str:
+    """A fresh database on the PostgreSQL server; returns its URL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    if not POSTGRES_URL:
+        missing_service("PFCORE_TEST_DATABASE_URL is not set (PostgreSQL tests)")
+    url = make_url(POSTGRES_URL)
+    name = f"pfcore_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(_libpq(url, url.database or "postgres"), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        missing_service(f"PostgreSQL at {url.host}:{url.port} is not reachable: {exc}")
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(database_url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    admin = make_url(POSTGRES_URL)
+    with psycopg.connect(_libpq(admin, admin.database or "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+
+
+def _libpq(url, database: str) -> str:
+    parts = [f"host={url.host or '127.0.0.1'}", f"port={url.port or 5432}", f"dbname={database}",
+             f"user={url.username or 'postgres'}"]
+    if url.password:
+        parts.append(f"password={url.password}")
+    return " ".join(parts)
