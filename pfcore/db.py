@@ -64,11 +64,14 @@ def init_app(app) -> None:
 
     @app.teardown_appcontext
     def _close_session(exc):
-        db_session = g.pop("_pfcore_db_session", None)
-        if db_session is not None:
-            if exc is not None:
-                db_session.rollback()
-            db_session.close()
+        close_session()
+
+
+def close_session() -> None:
+    """End the app context's session and its transaction (releasing SQLite's write lock)."""
+    db_session = g.pop("_pfcore_db_session", None)
+    if db_session is not None:
+        db_session.close()
 
 
 def engine() -> Engine:

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from flask import current_app, g
 from sqlalchemy import select, update
 
-from .db import session
+from .db import close_session, session
 from .models import OutboxMessage, utcnow
 
 CLAIM_SECONDS = 120
@@ -37,6 +37,7 @@ def queue(channel: str, recipient: str, body: str, *, subject: str = "", practic
 def deliver_queued_after_request() -> None:
     """Deliver right after a request that queued messages (its transaction is over)."""
     if g.pop("_pfcore_outbox_queued", False) and current_app.config["PFCORE"]["outbox_deliver_after_commit"]:
+        close_session()  # the request's transaction is over; do not hold its locks while sending
         try:
             deliver_due(current_app)
         except Exception:  # the outbox keeps them; `pfcore outbox deliver` retries

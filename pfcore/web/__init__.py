@@ -25,6 +25,10 @@ def install(app, login_manager) -> None:
     from .auth import login_strategies
 
     app.jinja_env.globals["pfcore_login_strategies"] = login_strategies
+    # Form macros as globals: a block rendered alone (htmx partial) does not
+    # run the template's top-level imports.
+    macros = app.jinja_env.get_template("macros.html").module
+    app.jinja_env.globals.update({name: getattr(macros, name) for name in ("field", "checkbox", "form_errors", "alert")})
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.add_url_rule("/static/plugins/<name>/<path:filename>", "core.plugin_static", _plugin_static)
