@@ -99,7 +99,7 @@ def record(
     head = _lock_head(db_session, chain_id)
     fields.update(
         chain_id=chain_id,
-        seq=head.seq + 1,
+        seq=_next_seq(db_session, head),
         occurred_at=utcnow(),
         practice_id=practice_id,
         action=action,
@@ -111,6 +111,11 @@ def record(
         details=json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str),
         prev_hash=head.hash,
     )
+    # What is hashed is exactly what is stored: cut text to the column sizes
+    # (a long name or email must not make the audit INSERT fail).
+    for name, size in _TEXT_SIZES.items():
+        if isinstance(fields.get(name), str):
+            fields[name] = fields[name][:size]
     fields["hash"] = event_hash(fields)
     event = AuditEvent(**{k: v for k, v in fields.items() if hasattr(AuditEvent, k)})
     db_session.add(event)
@@ -118,6 +123,28 @@ def record(
     head.hash = fields["hash"]
     db_session.flush()
     return event
+
+
+_TEXT_SIZES = {
+    column.key: column.type.length
+    for column in AuditEvent.__table__.columns
+    if getattr(column.type, "length", None)
+}
+
+
+def _next_seq(db_session: Session, head: AuditChainHead) -> int:
+    """The seq after the head, or after any row beyond it.
+
+    Only pfcore writes audit rows, and it moves the head with each one; a row
+    past the head was written by someone else (a forged row). Appending after
+    it keeps recording (and the "Verify integrity" button) working instead of
+    failing on the unique (chain, seq) key, and leaves the forged row for
+    ``verify()`` to name: the new event still follows the head's hash.
+    """
+    beyond = db_session.scalar(
+        select(func.max(AuditEvent.seq)).where(AuditEvent.chain_id == head.chain_id, AuditEvent.seq > head.seq)
+    )
+    return (beyond or head.seq) + 1
 
 
 def _lock_head(db_session: Session, chain_id: int) -> AuditChainHead:
@@ -142,6 +169,15 @@ def _refuse_audit_changes(db_session, _flush_context, _instances):
     for obj in list(db_session.dirty) + list(db_session.deleted):
         if isinstance(obj, AuditEvent) and (obj in db_session.deleted or db_session.is_modified(obj)):
             raise RuntimeError("audit events are append-only")
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _refuse_audit_bulk_changes(state):
+    """Nor through an ORM ``update(AuditEvent)`` / ``delete(AuditEvent)`` statement."""
+    if (state.is_update or state.is_delete) and any(
+        mapper.class_ is AuditEvent for mapper in state.all_mappers
+    ):
+        raise RuntimeError("audit events are append-only")
 
 
 # --- verification -------------------------------------------------------
@@ -302,7 +338,10 @@ CSV_COLUMNS = (
 
 
 def csv_lines(db_session: Session, practice_id: int, flt: ReportFilter) -> Iterator[str]:
-    """Stream the filtered events as CSV lines, without holding them in memory."""
+    """Stream the filtered events as CSV lines, without holding them in memory.
+
+    ``db_session`` is closed when the stream ends (pass a read-only session).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -314,8 +353,11 @@ def csv_lines(db_session: Session, practice_id: int, flt: ReportFilter) -> Itera
 
     yield line(CSV_COLUMNS)
     statement = report_query(practice_id, flt, limit=None).execution_options(yield_per=2000)
-    for event in db_session.scalars(statement):
-        yield line([_csv_safe(_canonical(getattr(event, c))) for c in CSV_COLUMNS])
+    try:
+        for event in db_session.scalars(statement):
+            yield line([_csv_safe(_canonical(getattr(event, c))) for c in CSV_COLUMNS])
+    finally:
+        db_session.close()
 
 
 def _csv_safe(value: Any) -> Any:

@@ -54,7 +54,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get("pfcore_read_only"):
+            conn.exec_driver_sql("BEGIN")  # a WAL snapshot: blocks no writer
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def init_app(app) -> None:
@@ -72,6 +75,16 @@ def close_session() -> None:
     db_session = g.pop("_pfcore_db_session", None)
     if db_session is not None:
         db_session.close()
+
+
+def read_only_session(app=None) -> Session:
+    """A separate session for long reads (exports): on SQLite it takes no write lock.
+
+    The caller closes it.
+    """
+    app = app or current_app
+    bind = app.extensions["pfcore.engine"].execution_options(pfcore_read_only=True)
+    return Session(bind=bind, expire_on_commit=False)
 
 
 def engine() -> Engine:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import datetime as dt
 
 from wtforms.fields.choices import SelectChoice
-from flask import Response, g, request, stream_with_context, url_for
+from flask import Response, g, request, url_for
 
 from .. import accounts, audit
-from ..db import session
+from ..db import read_only_session, session
 from ..security.permissions import require
 from .blueprint import core
 from .forms import AuditFilterForm
@@ -101,7 +101,8 @@ def audit_export():
                  details={k: str(v) for k, v in vars(flt).items() if v not in (None, "", False)})
     session().commit()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    response = Response(stream_with_context(audit.csv_lines(session(), practice_id, flt)), mimetype="text/csv")
+    lines = audit.csv_lines(read_only_session(), practice_id, flt)
+    response = Response(lines, mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
     return response
 
@@ -116,4 +117,4 @@ def audit_verify():
                  details={"events_checked": result.events_checked,
                           "problem": result.problems[0].describe() if result.problems else ""})
     session().commit()
-    return render("audit_verify.html", result=result)
+    return render("audit_verify.html", result=result, block="verify_result")
