@@ -9,6 +9,7 @@ from ..db import get_in_practice, session
 from ..models import User
 from ..plugins import flatten
 from ..security.permissions import require
+from ..security.signin import safe_next
 from .blueprint import core
 from .forms import AccessLevelForm, AddUserForm
 from .rendering import render, render_form_errors
@@ -48,7 +49,7 @@ def rotate_pac():
 @require(MANAGE)
 def add_user():
     form = AddUserForm()
-    return_to = _safe_return(request.values.get("return_to"))
+    return_to = safe_next(request.values.get("return_to"), "") or None
     if request.method == "GET":
         return render("users/add.html", form=form, return_to=return_to)
     if form.validate():
@@ -66,13 +67,6 @@ def add_user():
             session().commit()
             return redirect(return_to or url_for("core.user_detail", user_id=user.id, added=1))
     return render_form_errors("users/add.html", form=form, return_to=return_to)
-
-
-def _safe_return(path: str | None) -> str | None:
-    """Only same-site paths: never an open redirect."""
-    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
-        return path
-    return None
 
 
 def _detail(user: User, *, status: int = 200, error: str | None = None, message: str | None = None, block=None):
