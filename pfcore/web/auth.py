@@ -1,7 +1,9 @@
 """Signing up, signing in and out, accepting invitations, password-reset links."""
 from __future__ import annotations
 
-from flask import abort, current_app, g, redirect, request, url_for
+from functools import wraps
+
+from flask import current_app, g, redirect, request, url_for
 
 from .. import accounts, audit
 from ..db import session
@@ -12,6 +14,23 @@ from .forms import ChooseUsernamePasswordForm, NewPasswordForm, PracticeCodeForm
 from .rendering import render, render_form_errors
 
 EXPIRED_LINK = "This link has expired or was already used. Ask your practice administrator to send a new one."
+
+
+def link_token(purpose: str):
+    """View decorator for emailed links: pass the usable token row, or say the link expired."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(token):
+            row = accounts.find_token(token, purpose)
+            if row is None:
+                session().rollback()
+                return render("link_expired.html", status=410, message=EXPIRED_LINK)
+            return view(token, row)
+
+        return wrapped
+
+    return decorator
 
 
 def login_strategies():
@@ -78,12 +97,9 @@ def _field_error(form, error: accounts.AccountError) -> None:
 
 
 @core.route("/invitation/<token>", methods=["GET", "POST"])
-def accept_invitation(token):
+@link_token("invitation")
+def accept_invitation(token, row):
     """Step 1 of accepting an invitation: the Practice ID (PAC)."""
-    row = accounts.find_token(token, "invitation")
-    if row is None:
-        session().rollback()
-        return render("link_expired.html", status=410, message=EXPIRED_LINK)
     if (row.state or {}).get("pac_ok"):
         return redirect(url_for("core.invitation_account", token=token))
     form = PracticeCodeForm()
@@ -99,12 +115,9 @@ def accept_invitation(token):
 
 
 @core.route("/invitation/<token>/account", methods=["GET", "POST"])
-def invitation_account(token):
+@link_token("invitation")
+def invitation_account(token, row):
     """Step 2 (after plugins' setup steps): username and password."""
-    row = accounts.find_token(token, "invitation")
-    if row is None:
-        session().rollback()
-        return render("link_expired.html", status=410, message=EXPIRED_LINK)
     if not (row.state or {}).get("pac_ok"):
         return redirect(url_for("core.accept_invitation", token=token))
     user = session().get(accounts.User, row.user_id)
@@ -132,11 +145,8 @@ def invitation_account(token):
 
 
 @core.route("/password-reset/<token>", methods=["GET", "POST"])
-def password_reset(token):
-    row = accounts.find_token(token, "password_reset")
-    if row is None:
-        session().rollback()
-        return render("link_expired.html", status=410, message=EXPIRED_LINK)
+@link_token("password_reset")
+def password_reset(token, row):
     form = NewPasswordForm()
     if request.method == "GET":
         return render("password_reset.html", form=form, token=token)

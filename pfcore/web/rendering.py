@@ -29,3 +29,26 @@ def render(template: str, *, block: str | None = None, status: int = 200, **cont
 def render_form_errors(template: str, *, block: str | None = None, **context):
     """A form with messages on bad input: 422 and the form re-rendered."""
     return render(template, block=block, status=422, **context)
+
+
+def password_sign_in_page(form, template: str, *, find_user, method: str, plugin_name: str):
+    """The page flow shared by password login strategies (GET shows, POST signs in).
+
+    ``find_user(form)`` returns ``(user or None, practice_id or None, identifier)``
+    for the audit record; everything else (one hash per attempt, account
+    checks, the generic failure, the redirect) is the same for every strategy.
+    """
+    from flask import redirect, request, url_for
+
+    from ..security.signin import GENERIC_FAILURE, password_sign_in, safe_next
+
+    next_path = request.values.get("next")
+    if request.method == "GET":
+        return render(template, form=form, next=next_path)
+    if form.validate():
+        user, practice_id, identifier = find_user(form)
+        if password_sign_in(user, form.password.data, method=method, practice_id=practice_id,
+                            identifier=identifier, plugin_name=plugin_name):
+            return redirect(safe_next(next_path, url_for("core.dashboard")))
+        form.form_errors.append(GENERIC_FAILURE)
+    return render_form_errors(template, form=form, next=next_path)

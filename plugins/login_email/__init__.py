@@ -1,7 +1,7 @@
 """Sign in with login email and password."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField
@@ -12,8 +12,7 @@ from pfcore.contrib import LoginStrategy, PluginInfo
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import User
-from pfcore.security.signin import GENERIC_FAILURE, password_sign_in, safe_next
-from pfcore.web.rendering import render, render_form_errors
+from pfcore.web.rendering import password_sign_in_page
 
 PLUGIN = PluginInfo(
     name="login_email",
@@ -30,21 +29,16 @@ class EmailSignInForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)])
 
 
+def _find_user(form: EmailSignInForm):
+    email = normalise_email(form.email.data)
+    user = session().scalars(select(User).where(User.email == email)).one_or_none()
+    return user, None, email
+
+
 @blueprint.route("/", methods=["GET", "POST"])
 def signin():
-    form = EmailSignInForm()
-    next_path = request.values.get("next")
-    if request.method == "GET":
-        return render("login_email/signin.html", form=form, next=next_path)
-    if form.validate():
-        email = normalise_email(form.email.data)
-        user = session().scalars(select(User).where(User.email == email)).one_or_none()
-        signed_in = password_sign_in(user, form.password.data, method="email", practice_id=None,
-                                     identifier=email, plugin_name=PLUGIN.name)
-        if signed_in:
-            return redirect(safe_next(next_path, url_for("core.dashboard")))
-        form.form_errors.append(GENERIC_FAILURE)
-    return render_form_errors("login_email/signin.html", form=form, next=next_path)
+    return password_sign_in_page(EmailSignInForm(), "login_email/signin.html", find_user=_find_user,
+                                 method="email", plugin_name=PLUGIN.name)
 
 
 @hookimpl

@@ -1,19 +1,18 @@
 """Sign in with Practice ID (the practice's PAC), username and password (PF legacy)."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint
+from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
 
 from pfcore.accounts import practice_by_pac
 from pfcore.contrib import LoginStrategy, PluginInfo
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import User
-from pfcore.security.signin import GENERIC_FAILURE, password_sign_in, safe_next
-from pfcore.web.rendering import render, render_form_errors
-from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from pfcore.web.rendering import password_sign_in_page
 
 PLUGIN = PluginInfo(
     name="login_pac",
@@ -31,28 +30,21 @@ class PacSignInForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)])
 
 
+def _find_user(form: PacSignInForm):
+    practice = practice_by_pac(form.pac.data)
+    user = None
+    if practice is not None:
+        user = session().scalars(select(User).where(
+            User.practice_id == practice.id, func.lower(User.username) == form.username.data.strip().lower()
+        )).one_or_none()
+    identifier = f"{form.pac.data.strip()[:12]}/{form.username.data.strip()}"
+    return user, practice.id if practice else None, identifier
+
+
 @blueprint.route("/", methods=["GET", "POST"])
 def signin():
-    form = PacSignInForm()
-    next_path = request.values.get("next")
-    if request.method == "GET":
-        return render("login_pac/signin.html", form=form, next=next_path)
-    if form.validate():
-        practice = practice_by_pac(form.pac.data)
-        user = None
-        if practice is not None:
-            user = session().scalars(select(User).where(
-                User.practice_id == practice.id, func.lower(User.username) == form.username.data.strip().lower()
-            )).one_or_none()
-        signed_in = password_sign_in(
-            user, form.password.data, method="practice_id", practice_id=practice.id if practice else None,
-            identifier=f"{form.pac.data.strip()[:12]}/{form.username.data.strip()}", plugin_name=PLUGIN.name,
-        )
-        if signed_in:
-            return redirect(safe_next(next_path, url_for("core.dashboard")))
-        form.form_errors.append(GENERIC_FAILURE)
-        form.password.data = ""
-    return render_form_errors("login_pac/signin.html", form=form, next=next_path)
+    return password_sign_in_page(PacSignInForm(), "login_pac/signin.html", find_user=_find_user,
+                                 method="practice_id", plugin_name=PLUGIN.name)
 
 
 @hookimpl
