@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
-    TypeDecorator, UniqueConstraint, func,
+    TypeDecorator, UniqueConstraint, false, func, true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -103,6 +103,14 @@ class User(Base):
     phone_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Bumped to end every session of the user at once.
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # Lock-out: consecutive failures, a timed lock, and the lock only an
+    # administrator's Unlock or a password reset lifts.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    locked_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Which first factors this user may use ("upgrade login" turns PAC off).
+    pac_login_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    email_login_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -150,6 +158,8 @@ class LoginSession(Base):
     user_agent: Mapped[str] = mapped_column(String(400), default="")
     # Set by plugins through the sign-in hooks (e.g. {"emergency": true}).
     flags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set when the idle timeout passed: the screen is locked until the password unlocks it.
+    locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
@@ -169,6 +179,30 @@ class UserToken(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Progress through a multi-step link (e.g. PAC entered), server-side.
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class VerificationCode(Base):
+    """A short code sent by text, call or email to prove control of a phone or address.
+
+    Only an HMAC of the code is kept. ``attempts`` counts wrong entries for the
+    whole challenge: sending a new code does not reset it.
+    """
+
+    __tablename__ = "verification_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))  # sms, voice, email
+    destination: Mapped[str] = mapped_column(String(254))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sends: Mapped[int] = mapped_column(Integer, default=1)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AuditEvent(Base):
