@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import url_for
 from markupsafe import Markup, escape
 
-from .contrib import NavItem, Section, Tile
+from .contrib import NavItem, Section, SetupStep, Tile
 from .hookspecs import hookimpl
 from .security.permissions import ADMIN_ACTIONS
 
@@ -56,6 +56,13 @@ def user_detail_sections(practice, viewer, user):
 
 
 @hookimpl(trylast=True)
+def invitation_steps(practice, user):
+    """Seed 003: every invitee verifies a phone (code by text or call) before the password."""
+    return [SetupStep("phone", "Verify your phone", "core.invitation_phone",
+                      is_done=lambda u: u.phone_verified_at is not None, order=10)]
+
+
+@hookimpl(trylast=True)
 def permission_allowed(practice, user, action, target):
     """Administrators may administer the practice; everything else needs a plugin's yes."""
     if action in ADMIN_ACTIONS and user.is_admin:
@@ -65,8 +72,10 @@ def permission_allowed(practice, user, action, target):
 
 @hookimpl(trylast=True)
 def deliver_message(message, settings):
-    if message.channel == "email":
-        from .messaging import send_email_over_smtp
+    from .messaging import send_email_over_smtp, send_sms_or_voice
 
+    if message.channel == "email":
         return send_email_over_smtp(message, settings)
+    if message.channel in ("sms", "voice"):
+        return send_sms_or_voice(message, settings)
     return None

@@ -114,3 +114,36 @@ def send_email_over_smtp(message: OutboxMessage, settings: dict) -> bool:
 
 def recent_messages(limit: int = 200) -> list[OutboxMessage]:
     return list(session().scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
+def send_sms_or_voice(message: OutboxMessage, settings: dict) -> bool:
+    """Deliver a text or call with the configured sender (``sms_sender``).
+
+    ``outbox`` (development): nothing leaves the machine; the message is kept
+    and listed on the operator's outbox page. ``webhook``: POST JSON
+    ``{"to", "channel", "body"}`` to ``sms_webhook_url`` with an optional
+    bearer token; a provider plugin can replace both through ``deliver_message``.
+    """
+    sender = settings["sms_sender"]
+    if sender == "outbox":
+        return True
+    if sender == "webhook":
+        return _post_webhook(message, settings)
+    raise RuntimeError(f"unknown sms_sender {sender!r} (use 'outbox' or 'webhook')")
+
+
+def _post_webhook(message: OutboxMessage, settings: dict) -> bool:
+    import json
+    import urllib.request
+
+    url = settings["sms_webhook_url"]
+    if not url:
+        raise RuntimeError("sms_sender is 'webhook' but sms_webhook_url is not set")
+    payload = json.dumps({"to": message.recipient, "channel": message.channel, "body": message.body}).encode()
+    request = urllib.request.Request(url, data=payload, method="POST", headers={"Content-Type": "application/json"})
+    if settings["sms_webhook_token"]:
+        request.add_header("Authorization", f"Bearer {settings['sms_webhook_token']}")
+    with urllib.request.urlopen(request, timeout=settings["smtp_timeout_seconds"]) as response:
+        if response.status >= 300:
+            raise RuntimeError(f"webhook answered {response.status}")
+    return True

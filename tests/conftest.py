@@ -12,7 +12,7 @@ from sqlalchemy import text
 from pfcore import create_app
 from pfcore.db import Base
 
-from .services import SmtpServer, create_postgres_database, drop_postgres_database
+from .services import SmtpServer, WebhookReceiver, create_postgres_database, drop_postgres_database
 
 DATABASES = ["sqlite", "postgresql"]
 
@@ -23,6 +23,22 @@ def smtp():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def sms_webhook_server():
+    server = WebhookReceiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def texts(sms_webhook_server):
+    """Texts and calls sent through the webhook sender during this test."""
+    sms_webhook_server.messages.clear()
+    sms_webhook_server.fail_next = 0
+    return sms_webhook_server
 
 
 @pytest.fixture
@@ -77,9 +93,12 @@ def _truncate_all(url: str) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path, database_url, smtp) -> dict:
+def settings(tmp_path, database_url, smtp, sms_webhook_server) -> dict:
     """Override to change settings for a test module."""
     return {
+        "sms_sender": "webhook",
+        "sms_webhook_url": sms_webhook_server.url,
+        "sms_webhook_token": sms_webhook_server.token,
         "instance_path": str(tmp_path / "instance"),
         "database_url": database_url,
         "secret_key": "test-secret-key",
@@ -126,7 +145,11 @@ class Browserless:
         return self.client.get(path, **kwargs)
 
     def token(self, page: str = "/signup") -> str:
-        return csrf_from(self.client.get(page).get_data(as_text=True))
+        """This browser's CSRF token, read from ``page`` (or the sign-up page if it has none)."""
+        html = self.client.get(page).get_data(as_text=True)
+        if "csrf_token" not in html:
+            html = self.client.get("/signup").get_data(as_text=True)
+        return csrf_from(html)
 
     def post(self, path, data=None, *, page: str | None = None, **kwargs):
         data = dict(data or {})

@@ -126,3 +126,62 @@ def _libpq(url, database: str) -> str:
     if url.password:
         parts.append(f"password={url.password}")
     return " ".join(parts)
+
+
+class WebhookReceiver:
+    """A real HTTP server that records the JSON the SMS/voice webhook sender POSTs."""
+
+    def __init__(self, token: str = "webhook-test-token"):
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.token = token
+        self.messages: list[dict] = []
+        self.fail_next = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if receiver.fail_next:
+                    receiver.fail_next -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                body["_authorization"] = self.headers.get("Authorization", "")
+                receiver.messages.append(body)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/sms"
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+
+    def wait_for(self, to: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in self.messages if m["to"] == to]
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} text(s)/call(s) to {to}, got {[m['to'] for m in self.messages]}")
+
+    def last_code(self, to: str, count: int = 1) -> str:
+        import re
+
+        body = self.wait_for(to, count)[-1]["body"]
+        return "".join(re.findall(r"\d", body.split("is", 1)[1]))[:6]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import time_machine
 from sqlalchemy import select
@@ -37,16 +38,33 @@ def add_user(web, **changes):
     return response
 
 
-def accept_invitation(app, client_web, inbox, email=NEW_USER["email"], username=None, password=PASSWORD):
+def accept_invitation(app, client_web, inbox, email=NEW_USER["email"], username=None, password=PASSWORD, texts=None,
+                      phone="+14155550123"):
     link = last_link(inbox, email, "/invitation/")
     pac = _practice(app).pac
     response = client_web.post(link, {"pac": pac})
     assert response.status_code == 302
+    verify_phone(app, client_web, link, phone)
     page = client_web.get(link + "/account").get_data(as_text=True)
     assert 'name="username"' in page
     data = {"password": password, "confirm": password}
     data["username"] = username or "nnurse"
     return client_web.post(link + "/account", data)
+
+
+def verify_phone(app, client_web, link, phone):
+    """The invitation's phone step: text me a code, enter it (read from the outbox)."""
+    from pfcore.models import OutboxMessage
+
+    assert client_web.get(link + "/account").headers["Location"].endswith(link + "/phone")
+    response = client_web.post(link + "/phone", {"phone": phone, "channel": "sms"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        text = session().scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone)
+                                 .order_by(OutboxMessage.id.desc())).first()
+    code = re.search(r"is (\d{6})", text.body).group(1)
+    response = client_web.post(link + "/phone/code", {"code": code})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/account")
 
 
 def test_users_page_shows_pac_beside_add_user_and_the_table(app, admin_web):
@@ -109,6 +127,7 @@ def test_username_is_prefilled_with_a_suggestion_unique_in_the_practice(app, adm
     link = last_link(inbox, "n2@sunrise.example.com", "/invitation/")
     invitee = Browserless(app.test_client())
     invitee.post(link, {"pac": _practice(app).pac})
+    verify_phone(app, invitee, link, "+14155550124")
     page = invitee.get(link + "/account").get_data(as_text=True)
     assert 'value="nnurse2"' in page
     response = invitee.post(link + "/account", {"username": "NNurse", "password": PASSWORD, "confirm": PASSWORD})

@@ -12,7 +12,7 @@ from .rendering import render
 
 
 def install(app, login_manager) -> None:
-    from . import audit_report, auth, dashboard, operator, settings, users  # noqa: F401  (routes)
+    from . import audit_report, auth, dashboard, operator, phone, settings, users  # noqa: F401  (routes)
 
     app.register_blueprint(core)
     app.before_request(request_hooks.load_signed_in_user)
@@ -48,7 +48,7 @@ def _unauthorized():
         response = current_app.response_class("", status=401)
         response.headers["HX-Redirect"] = url_for("core.signin")
         return response
-    return redirect(url_for("core.signin", next=request.full_path if request.method == "GET" else None))
+    return redirect(url_for("core.signin", next=request.full_path.rstrip("?") if request.method == "GET" else None))
 
 
 def _layout_context() -> dict:

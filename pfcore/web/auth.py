@@ -1,9 +1,10 @@
 """Signing up, signing in and out, accepting invitations, password-reset links."""
 from __future__ import annotations
 
+import secrets
 from functools import wraps
 
-from flask import current_app, g, redirect, request, url_for
+from flask import current_app, g, redirect, request, session as flask_session, url_for
 
 from .. import accounts, audit
 from ..db import session
@@ -13,6 +14,8 @@ from .blueprint import core
 from .forms import ChooseUsernamePasswordForm, NewPasswordForm, PracticeCodeForm, SignupForm
 from .rendering import render, render_form_errors
 
+# The browser that entered an invitation's PAC keeps this random key in its session cookie.
+INVITATION_KEY = "invitation_browser"
 EXPIRED_LINK = "This link has expired or was already used. Ask your practice administrator to send a new one."
 
 
@@ -100,11 +103,12 @@ def _field_error(form, error: accounts.AccountError) -> None:
 @link_token("invitation")
 def accept_invitation(token, row):
     """Step 1 of accepting an invitation: the Practice ID (PAC)."""
-    if (row.state or {}).get("pac_ok"):
+    if accounts.invitation_pac_done(row, flask_session.get(INVITATION_KEY)):
         return redirect(url_for("core.invitation_account", token=token))
     form = PracticeCodeForm()
     if request.method == "POST" and form.validate():
-        if accounts.accept_invitation_pac(row, form.pac.data):
+        browser_key = flask_session.setdefault(INVITATION_KEY, secrets.token_urlsafe(24))
+        if accounts.accept_invitation_pac(row, form.pac.data, browser_key):
             session().commit()
             return redirect(url_for("core.invitation_account", token=token))
         session().commit()
@@ -118,7 +122,7 @@ def accept_invitation(token, row):
 @link_token("invitation")
 def invitation_account(token, row):
     """Step 2 (after plugins' setup steps): username and password."""
-    if not (row.state or {}).get("pac_ok"):
+    if not accounts.invitation_pac_done(row, flask_session.get(INVITATION_KEY)):
         return redirect(url_for("core.accept_invitation", token=token))
     user = session().get(accounts.User, row.user_id)
     practice = user.practice

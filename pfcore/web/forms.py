@@ -93,3 +93,11 @@ class AuditFilterForm(FlaskForm):
     user = SelectField("User", validators=[Optional()], coerce=str)
     action = SelectField("Action", validators=[Optional()], coerce=str)
     outcome = SelectField("Outcome", choices=[SelectChoice("", "Any"), SelectChoice("success", "Success"), SelectChoice("failure", "Failure")], validators=[Optional()])
+
+
+class PhoneForm(FlaskForm):
+    phone = TelField("Mobile phone", validators=[_required("a phone number"), Length(max=40)])
+
+
+class CodeForm(FlaskForm):
+    code = StringField("Security code", validators=[_required("the 6-digit code"), Length(max=20)])

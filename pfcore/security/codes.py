@@ -1,0 +1,136 @@
+"""Verification codes sent by text, call or email.
+
+A *challenge* is one row of ``verification_codes``: a 6-digit code from the
+CSPRNG, kept only as an HMAC under the app's secret key (six digits are
+too few for a plain hash), valid ``code_valid_minutes``, used once. Wrong
+entries count against the challenge, not the code: resending a new code
+keeps the count, and after ``code_max_attempts`` the challenge is spent.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+
+from .. import audit, messaging
+from ..db import for_update, session
+from ..models import User, VerificationCode, utcnow
+
+CHANNELS = ("sms", "voice", "email")
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    message: str = ""
+
+
+def _settings() -> dict:
+    return current_app.config["PFCORE"]
+
+
+def _code_hash(challenge_id: int, code: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"{challenge_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def start(user: User, *, purpose: str, channel: str, destination: str, what: str) -> VerificationCode:
+    """Open a new challenge (closing earlier ones of the same purpose) and send its code."""
+    if channel not in CHANNELS:
+        raise ValueError(channel)
+    now = utcnow()
+    for old in session().scalars(select(VerificationCode).where(
+        VerificationCode.user_id == user.id, VerificationCode.purpose == purpose, VerificationCode.used_at.is_(None)
+    )):
+        old.used_at = now
+    challenge = VerificationCode(
+        practice_id=user.practice_id, user_id=user.id, purpose=purpose, channel=channel, destination=destination,
+        code_hash="", created_at=now, last_sent_at=now, expires_at=now, sends=0, attempts=0,
+    )
+    session().add(challenge)
+    session().flush()
+    _send(challenge, user, what)
+    return challenge
+
+
+def resend(challenge: VerificationCode, user: User, what: str) -> CheckResult:
+    """Send a fresh code for the same challenge, within the resend limits."""
+    settings = _settings()
+    if challenge.used_at is not None:
+        return CheckResult(False, "This code can no longer be used. Start again.")
+    if challenge.sends >= settings["code_max_sends"]:
+        return CheckResult(False, "Too many codes were sent. Start again later or ask your practice administrator.")
+    wait = challenge.last_sent_at + dt.timedelta(seconds=settings["code_resend_seconds"]) - utcnow()
+    if wait.total_seconds() > 0:
+        return CheckResult(False, f"Wait {int(wait.total_seconds()) + 1} seconds before asking for another code.")
+    _send(challenge, user, what)
+    return CheckResult(True, "A new code is on its way.")
+
+
+def _send(challenge: VerificationCode, user: User, what: str) -> None:
+    code = new_code()
+    now = utcnow()
+    challenge.code_hash = _code_hash(challenge.id, code)
+    challenge.last_sent_at = now
+    challenge.expires_at = now + dt.timedelta(minutes=_settings()["code_valid_minutes"])
+    challenge.sends += 1
+    minutes = _settings()["code_valid_minutes"]
+    if challenge.channel == "voice":
+        spoken = ", ".join(code)
+        body = f"Your pfcore security code is {spoken}. Again: {spoken}."
+    else:
+        body = f"Your pfcore security code to {what} is {code}. It expires in {minutes} minutes. Never share it."
+    messaging.queue(challenge.channel, challenge.destination, body, subject="Your pfcore security code",
+                    practice_id=challenge.practice_id)
+    audit.record("code.sent", practice_id=challenge.practice_id, object_type="user", object_id=user.id,
+                 details={"purpose": challenge.purpose, "channel": challenge.channel,
+                          "to": mask(challenge.destination), "send": challenge.sends})
+
+
+def check(challenge: VerificationCode, code: str, user: User) -> CheckResult:
+    """Compare an entered code; count wrong tries; spend the challenge on success."""
+    settings = _settings()
+    code = "".join(ch for ch in (code or "") if ch.isdigit())
+    if challenge.used_at is not None or challenge.attempts >= settings["code_max_attempts"]:
+        return CheckResult(False, "This code can no longer be used. Start again.")
+    if challenge.expires_at <= utcnow():
+        return CheckResult(False, "That code has expired. Ask for a new one.")
+    if len(code) == 6 and hmac.compare_digest(_code_hash(challenge.id, code), challenge.code_hash):
+        challenge.used_at = utcnow()
+        audit.record("code.verified", practice_id=challenge.practice_id, object_type="user", object_id=user.id,
+                     details={"purpose": challenge.purpose, "channel": challenge.channel})
+        return CheckResult(True)
+    challenge.attempts += 1
+    left = settings["code_max_attempts"] - challenge.attempts
+    audit.record("code.failed", practice_id=challenge.practice_id, outcome="failure", object_type="user",
+                 object_id=user.id, details={"purpose": challenge.purpose, "attempt": challenge.attempts})
+    if left <= 0:
+        challenge.used_at = utcnow()
+        return CheckResult(False, "That code is not right, and no tries are left. Start again.")
+    return CheckResult(False, f"That code is not right. {left} {'try' if left == 1 else 'tries'} left.")
+
+
+def open_challenge(user_id: int, purpose: str) -> VerificationCode | None:
+    """The user's newest unspent challenge for ``purpose``, locked for update."""
+    return session().scalars(for_update(
+        select(VerificationCode).where(VerificationCode.user_id == user_id, VerificationCode.purpose == purpose,
+                                       VerificationCode.used_at.is_(None))
+        .order_by(VerificationCode.id.desc()).limit(1)
+    )).one_or_none()
+
+
+def mask(destination: str) -> str:
+    """Show enough of a phone or address to recognise it, not to copy it."""
+    if "@" in destination:
+        name, _, domain = destination.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return "***" + destination[-4:] if len(destination) > 4 else "***"
