@@ -6,7 +6,10 @@ as long to refuse as a known one.
 """
 from __future__ import annotations
 
+import gzip
 import unicodedata
+from functools import lru_cache
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -18,6 +21,20 @@ _DUMMY_HASH = HASHER.hash("pfcore dummy password for equal timing")
 def normalise(password: str) -> str:
     """NFKC, as NIST SP 800-63B asks; never truncated."""
     return unicodedata.normalize("NFKC", password)
+
+
+COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt.gz"
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common and breached passwords (lower-cased), loaded once."""
+    with gzip.open(COMMON_PASSWORDS_FILE, "rt", encoding="utf-8") as f:
+        return frozenset(line.rstrip("\n") for line in f if line.strip())
+
+
+def is_common(password: str) -> bool:
+    return normalise(password).lower() in common_passwords()
 
 
 def hash_password(password: str) -> str:
@@ -45,6 +62,8 @@ def password_problems(password: str, *, min_length: int, max_length: int, person
     if len(password) > max_length:
         problems.append(f"Use at most {max_length} characters.")
     lowered = password.lower()
+    if lowered in common_passwords():
+        problems.append("This password is on a list of common or breached passwords. Choose another.")
     for word in personal:
         word = (word or "").strip().lower()
         if len(word) >= 3 and word in lowered:
