@@ -18,6 +18,7 @@ from . import db
 from .config import finish_settings, load_settings
 from .plugins import PluginRegistry
 from .resources import resource_path
+from .security import throttling
 
 __version__ = "0.1.0"
 
@@ -58,6 +59,7 @@ def create_app(
     )
     Htmx(app)
     CSRFProtect(app)
+    throttling.init_app(app)
     login_manager = LoginManager(app)
     login_manager.login_view = "core.signin"
 
@@ -68,6 +70,7 @@ def create_app(
         for blueprint in blueprints or []:
             _check_blueprint(registry, blueprint)
             app.register_blueprint(blueprint)
+    throttling.apply_marked_limits(app)
     return app
 
 

@@ -17,6 +17,7 @@ from . import audit, messaging
 from .db import for_update, session
 from .models import Facility, Practice, PracticePlugin, User, UserToken, utcnow
 from .security.passwords import hash_password, password_problems  # noqa: F401 (hash_password used by demo)
+from .security import throttling
 from .security.sessions import end_all_sessions
 from .security.tokens import new_token, token_hash
 
@@ -341,6 +342,7 @@ def reset_password(row: UserToken, password: str) -> User:
                        practice_name=user.practice.name)
     user.password_hash = hash_password(password)
     row.used_at = utcnow()
+    throttling.unlock(user, reason="password reset")
     ended = end_all_sessions(user, "password_reset")
     audit.record("user.password_reset", practice_id=user.practice_id, actor=user, object_type="user",
                  object_id=user.id, details={"sessions_ended": ended})

@@ -70,12 +70,17 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
     """
     from .passwords import hash_password, needs_rehash, verify_or_dummy
 
+    from . import throttling
+
     password_ok = verify_or_dummy(user.password_hash if user else None, password or "")
     reason = None
     if user is None:
         reason = "unknown account"
+    elif throttling.is_locked(user):
+        reason = "account locked"
     elif not password_ok:
         reason = "wrong password"
+        throttling.register_failure(user)
     else:
         reason = may_sign_in(user)
         registry = current_app.extensions["pfcore.plugins"]
@@ -85,6 +90,7 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
         record_failure(method=method, reason=reason, practice_id=user.practice_id if user else practice_id,
                        user=user, identifier=identifier)
         return None
+    throttling.register_success(user)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return finish_sign_in(user, method=method)

@@ -25,6 +25,9 @@ def install(app, login_manager) -> None:
     from .auth import login_strategies
 
     app.jinja_env.globals["pfcore_login_strategies"] = login_strategies
+    from ..security.throttling import lock_description
+
+    app.jinja_env.globals["lock_description"] = lock_description
     # Form macros as globals: a block rendered alone (htmx partial) does not
     # run the template's top-level imports.
     macros = app.jinja_env.get_template("macros.html").module

@@ -10,6 +10,7 @@ from .. import accounts, audit
 from ..db import session
 from ..plugins import flatten
 from ..security.sessions import end_session
+from ..security.throttling import rate_limited
 from .blueprint import core
 from .forms import ChooseUsernamePasswordForm, NewPasswordForm, PracticeCodeForm, SignupForm
 from .rendering import render, render_form_errors
@@ -100,6 +101,7 @@ def _field_error(form, error: accounts.AccountError) -> None:
 
 
 @core.route("/invitation/<token>", methods=["GET", "POST"])
+@rate_limited("signin")
 @link_token("invitation")
 def accept_invitation(token, row):
     """Step 1 of accepting an invitation: the Practice ID (PAC)."""

@@ -10,6 +10,7 @@ from ..db import session
 from ..models import User, utcnow
 from ..security import codes
 from ..security.phones import PhoneError, to_e164
+from ..security.throttling import rate_limited
 from .auth import INVITATION_KEY, link_token
 from .blueprint import core
 from .forms import CodeForm, PhoneForm
@@ -27,6 +28,7 @@ def _invitee(row) -> User | None:
 
 
 @core.route("/invitation/<token>/phone", methods=["GET", "POST"])
+@rate_limited("codes")
 @link_token("invitation")
 def invitation_phone(token, row):
     user = _invitee(row)
@@ -60,6 +62,7 @@ def _code_page(token, challenge, form, *, status=200, message=None):
 
 
 @core.route("/invitation/<token>/phone/code", methods=["GET", "POST"])
+@rate_limited("codes")
 @link_token("invitation")
 def invitation_phone_code(token, row):
     user = _invitee(row)
@@ -84,6 +87,7 @@ def invitation_phone_code(token, row):
 
 
 @core.post("/invitation/<token>/phone/resend")
+@rate_limited("codes")
 @link_token("invitation")
 def invitation_phone_resend(token, row):
     user = _invitee(row)

@@ -9,6 +9,7 @@ from ..db import get_in_practice, session
 from ..models import User
 from ..plugins import flatten
 from ..security.permissions import require
+from ..security import throttling
 from ..security.signin import safe_next
 from .blueprint import core
 from .forms import AccessLevelForm, AddUserForm
@@ -135,6 +136,12 @@ def reset_user_password(user_id):
         accounts.send_password_reset(user, _practice(), by_admin=True)
 
     return _user_action(user_id, send, "A password reset link was emailed to the user.")
+
+
+@core.post("/settings/users/<user_id>/unlock")
+@require(MANAGE)
+def unlock_user(user_id):
+    return _user_action(user_id, lambda u: throttling.unlock(u, reason="administrator"), "User unlocked.")
 
 
 @core.post("/settings/users/<user_id>/resend")

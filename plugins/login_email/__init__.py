@@ -12,6 +12,7 @@ from pfcore.contrib import LoginStrategy, PluginInfo
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import User
+from pfcore.security.throttling import rate_limited
 from pfcore.web.rendering import password_sign_in_page
 
 PLUGIN = PluginInfo(
@@ -36,6 +37,7 @@ def _find_user(form: EmailSignInForm):
 
 
 @blueprint.route("/", methods=["GET", "POST"])
+@rate_limited("signin")
 def signin():
     return password_sign_in_page(EmailSignInForm(), "login_email/signin.html", find_user=_find_user,
                                  method="email", plugin_name=PLUGIN.name)

@@ -12,6 +12,7 @@ from pfcore.contrib import LoginStrategy, PluginInfo
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import User
+from pfcore.security.throttling import rate_limited
 from pfcore.web.rendering import password_sign_in_page
 
 PLUGIN = PluginInfo(
@@ -42,6 +43,7 @@ def _find_user(form: PacSignInForm):
 
 
 @blueprint.route("/", methods=["GET", "POST"])
+@rate_limited("signin")
 def signin():
     return password_sign_in_page(PacSignInForm(), "login_pac/signin.html", find_user=_find_user,
                                  method="practice_id", plugin_name=PLUGIN.name)
