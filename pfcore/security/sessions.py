@@ -94,6 +94,14 @@ def end_all_sessions(user: User, reason: str) -> int:
     return result.rowcount
 
 
+def end_other_sessions(user: User, keep: LoginSession | None, reason: str) -> int:
+    """End every session of ``user`` but ``keep`` (the browser making the change)."""
+    statement = update(LoginSession).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+    if keep is not None:
+        statement = statement.where(LoginSession.id != keep.id)
+    return session().execute(statement.values(ended_at=utcnow(), ended_reason=reason)).rowcount
+
+
 def apply_cookie(response):
     """after_request: set or clear the session cookie as the request decided."""
     production = current_app.config["PFCORE"]["env"] == "production"

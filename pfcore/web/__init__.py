@@ -12,7 +12,7 @@ from .rendering import render
 
 
 def install(app, login_manager) -> None:
-    from . import audit_report, auth, dashboard, operator, phone, settings, users  # noqa: F401  (routes)
+    from . import account, audit_report, auth, dashboard, operator, phone, settings, users  # noqa: F401  (routes)
 
     app.register_blueprint(core)
     app.before_request(request_hooks.load_signed_in_user)
@@ -28,6 +28,9 @@ def install(app, login_manager) -> None:
     from ..security.throttling import lock_description
 
     app.jinja_env.globals["lock_description"] = lock_description
+    from ..security.phones import display as phone_display
+
+    app.jinja_env.globals["phone_display"] = phone_display
     # Form macros as globals: a block rendered alone (htmx partial) does not
     # run the template's top-level imports.
     macros = app.jinja_env.get_template("macros.html").module

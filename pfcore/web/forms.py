@@ -101,3 +101,13 @@ class PhoneForm(FlaskForm):
 
 class CodeForm(FlaskForm):
     code = StringField("Security code", validators=[_required("the 6-digit code"), Length(max=20)])
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[_required("your current password")])
+    password = PasswordField("New password", validators=[_required("a new password")])
+    confirm = PasswordField("Confirm new password", validators=[_required("the new password again")])
+
+    def validate_confirm(self, field):
+        if field.data != self.password.data:
+            raise ValidationError("The two passwords are not the same.")
