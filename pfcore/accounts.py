@@ -215,27 +215,31 @@ def find_token(token: str, purpose: str) -> UserToken | None:
     return row
 
 
-def accept_invitation_pac(row: UserToken, pac: str, browser_key: str) -> bool:
-    """Check the PAC for an invitation; remember success server-side, for this browser only.
+def mark_link_step(row: UserToken, step: str, browser_key: str) -> None:
+    """Remember server-side that this browser completed ``step`` of an emailed link.
 
     ``browser_key`` is a random value kept in the browser's session cookie:
-    someone else who gets hold of the link still has to enter the PAC.
+    someone else who gets hold of the link still has to do the step.
     """
+    row.state = dict(row.state or {}, **{f"{step}_done_for": token_hash(browser_key)})
+
+
+def link_step_done(row: UserToken, step: str, browser_key: str | None) -> bool:
+    expected = (row.state or {}).get(f"{step}_done_for")
+    return bool(expected and browser_key and secrets.compare_digest(expected, token_hash(browser_key)))
+
+
+def accept_invitation_pac(row: UserToken, pac: str, browser_key: str) -> bool:
+    """Check the PAC for an invitation; remember success for this browser."""
     user = session().get(User, row.user_id)
     practice = session().get(Practice, row.practice_id)
     if normalise_pac(pac) != practice.pac:
         audit.record("user.invitation_pac_failed", practice_id=practice.id, outcome="failure",
                      object_type="user", object_id=user.id)
         return False
-    row.state = dict(row.state or {}, pac_ok_for=token_hash(browser_key))
+    mark_link_step(row, "pac", browser_key)
     audit.record("user.invitation_pac_accepted", practice_id=practice.id, actor=user, object_type="user", object_id=user.id)
     return True
-
-
-def invitation_pac_done(row: UserToken, browser_key: str | None) -> bool:
-    """Did this browser enter the right PAC for this invitation?"""
-    expected = (row.state or {}).get("pac_ok_for")
-    return bool(expected and browser_key and secrets.compare_digest(expected, token_hash(browser_key)))
 
 
 def finish_invitation(row: UserToken, *, username: str, password: str) -> User:

@@ -6,14 +6,15 @@ from sqlalchemy import select
 
 from . import accounts
 from .db import session
-from .models import Practice, User
+from .models import Practice, User, utcnow
 
 DEMO_ADMIN_EMAIL = "admin@demo.example.org"
 DEMO_PASSWORD = "demo practice password 2026"
 DEMO_STAFF = [
-    ("Nora", "Nurse", "nurse@demo.example.org", 2, False),
-    ("Paul", "Physician", "doctor@demo.example.org", 4, False),
+    ("Nora", "Nurse", "nurse@demo.example.org", 2, False, "+14155550102"),
+    ("Paul", "Physician", "doctor@demo.example.org", 4, False, "+14155550103"),
 ]
+DEMO_ADMIN_PHONE = "+14155550101"
 
 
 def ensure_demo() -> str:
@@ -24,11 +25,12 @@ def ensure_demo() -> str:
             name="Demo Family Practice", specialty="Family medicine", phone="415-555-0100",
             email=DEMO_ADMIN_EMAIL, first_name="Ada", last_name="Admin", password=DEMO_PASSWORD,
         )
-        for first, last, email, level, is_admin in DEMO_STAFF:
+        admin.phone, admin.phone_verified_at = DEMO_ADMIN_PHONE, utcnow()
+        for first, last, email, level, is_admin, phone in DEMO_STAFF:
             user = User(practice_id=practice.id, first_name=first, last_name=last, email=email,
                         username=accounts.suggest_username(practice.id, first, last), access_level=level,
-                        is_admin=is_admin, status="active", session_generation=0,
-                        password_hash=accounts.hash_password(DEMO_PASSWORD))
+                        is_admin=is_admin, status="active", session_generation=0, phone=phone,
+                        phone_verified_at=utcnow(), password_hash=accounts.hash_password(DEMO_PASSWORD))
             session().add(user)
             session().flush()
             from . import audit
@@ -45,5 +47,6 @@ def ensure_demo() -> str:
         f"  Practice ID: {practice.pac}",
         f"  Username:    {admin.username}",
         f"  Password:    {DEMO_PASSWORD}",
-        f"  Other users: {', '.join(e for _, _, e, _, _ in DEMO_STAFF)} (same password)",
+        f"  Other users: {', '.join(staff[2] for staff in DEMO_STAFF)} (same password)",
+        "  Texts and emails the demo sends appear at /operator/outbox.",
     ])

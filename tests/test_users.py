@@ -52,6 +52,25 @@ def accept_invitation(app, client_web, inbox, email=NEW_USER["email"], username=
     return client_web.post(link + "/account", data)
 
 
+def latest_code(app, destination: str) -> str:
+    """The newest code sent to a phone or address, read from the outbox table."""
+    from pfcore.models import OutboxMessage
+
+    with app.app_context():
+        message = session().scalars(select(OutboxMessage).where(OutboxMessage.recipient == destination)
+                                    .order_by(OutboxMessage.id.desc())).first()
+    return re.search(r"is (\d{6})", message.body).group(1)
+
+
+def complete_reset(app, client_web, link, phone, new_password):
+    """Follow a password-reset link: code by text to the verified phone, then the new password."""
+    assert client_web.get(link).headers["Location"].endswith(link + "/verify")
+    assert client_web.post(link + "/verify", {"channel": "sms"}).status_code == 302
+    response = client_web.post(link + "/verify/code", {"code": latest_code(app, phone)})
+    assert response.status_code == 302 and response.headers["Location"].endswith(link)
+    return client_web.post(link, {"password": new_password, "confirm": new_password})
+
+
 def verify_phone(app, client_web, link, phone):
     """The invitation's phone step: text me a code, enter it (read from the outbox)."""
     from pfcore.models import OutboxMessage
@@ -59,11 +78,7 @@ def verify_phone(app, client_web, link, phone):
     assert client_web.get(link + "/account").headers["Location"].endswith(link + "/phone")
     response = client_web.post(link + "/phone", {"phone": phone, "channel": "sms"})
     assert response.status_code == 302, response.get_data(as_text=True)
-    with app.app_context():
-        text = session().scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone)
-                                 .order_by(OutboxMessage.id.desc())).first()
-    code = re.search(r"is (\d{6})", text.body).group(1)
-    response = client_web.post(link + "/phone/code", {"code": code})
+    response = client_web.post(link + "/phone/code", {"code": latest_code(app, phone)})
     assert response.status_code == 302 and response.headers["Location"].endswith("/account")
 
 
@@ -263,7 +278,7 @@ def test_admin_reset_password_emails_a_single_use_link_that_ends_sessions(app, a
     assert "password reset link was emailed" in response.get_data(as_text=True)
     link = last_link(inbox, NEW_USER["email"], "/password-reset/")
     new_password = "quiet harbor at midnight"
-    done = invitee.post(link, {"password": new_password, "confirm": new_password})
+    done = complete_reset(app, invitee, link, "+14155550123", new_password)
     assert done.status_code == 200 and "Password changed" in done.get_data(as_text=True)
     assert invitee.get("/dashboard").status_code == 302
     assert invitee.client.get(link).status_code == 410

@@ -12,7 +12,9 @@ from .rendering import render
 
 
 def install(app, login_manager) -> None:
-    from . import account, audit_report, auth, dashboard, operator, phone, settings, users  # noqa: F401  (routes)
+    from . import (  # noqa: F401  (routes)
+        account, audit_report, auth, dashboard, operator, password_reset, phone, settings, users,
+    )
 
     app.register_blueprint(core)
     app.before_request(request_hooks.load_signed_in_user)

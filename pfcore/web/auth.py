@@ -12,11 +12,11 @@ from ..plugins import flatten
 from ..security.sessions import end_session
 from ..security.throttling import rate_limited
 from .blueprint import core
-from .forms import ChooseUsernamePasswordForm, NewPasswordForm, PracticeCodeForm, SignupForm
+from .forms import ChooseUsernamePasswordForm, PracticeCodeForm, SignupForm
 from .rendering import render, render_form_errors
 
-# The browser that entered an invitation's PAC keeps this random key in its session cookie.
-INVITATION_KEY = "invitation_browser"
+# A browser working through an emailed link keeps this random key in its session cookie.
+LINK_BROWSER_KEY = "link_browser"
 EXPIRED_LINK = "This link has expired or was already used. Ask your practice administrator to send a new one."
 
 
@@ -35,6 +35,11 @@ def link_token(purpose: str):
         return wrapped
 
     return decorator
+
+
+def link_browser_key() -> str:
+    """This browser's random key for emailed-link steps (made on first use)."""
+    return flask_session.setdefault(LINK_BROWSER_KEY, secrets.token_urlsafe(24))
 
 
 def login_strategies():
@@ -105,12 +110,11 @@ def _field_error(form, error: accounts.AccountError) -> None:
 @link_token("invitation")
 def accept_invitation(token, row):
     """Step 1 of accepting an invitation: the Practice ID (PAC)."""
-    if accounts.invitation_pac_done(row, flask_session.get(INVITATION_KEY)):
+    if accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
         return redirect(url_for("core.invitation_account", token=token))
     form = PracticeCodeForm()
     if request.method == "POST" and form.validate():
-        browser_key = flask_session.setdefault(INVITATION_KEY, secrets.token_urlsafe(24))
-        if accounts.accept_invitation_pac(row, form.pac.data, browser_key):
+        if accounts.accept_invitation_pac(row, form.pac.data, link_browser_key()):
             session().commit()
             return redirect(url_for("core.invitation_account", token=token))
         session().commit()
@@ -124,7 +128,7 @@ def accept_invitation(token, row):
 @link_token("invitation")
 def invitation_account(token, row):
     """Step 2 (after plugins' setup steps): username and password."""
-    if not accounts.invitation_pac_done(row, flask_session.get(INVITATION_KEY)):
+    if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
         return redirect(url_for("core.accept_invitation", token=token))
     user = session().get(accounts.User, row.user_id)
     practice = user.practice
@@ -148,21 +152,3 @@ def invitation_account(token, row):
             finish_sign_in(user, method="invitation")
             return redirect(url_for("core.dashboard"))
     return render_form_errors("invitation_account.html", form=form, token=token, user=user)
-
-
-@core.route("/password-reset/<token>", methods=["GET", "POST"])
-@link_token("password_reset")
-def password_reset(token, row):
-    form = NewPasswordForm()
-    if request.method == "GET":
-        return render("password_reset.html", form=form, token=token)
-    if form.validate():
-        try:
-            accounts.reset_password(row, form.password.data)
-        except accounts.AccountError as error:
-            session().rollback()
-            _field_error(form, error)
-        else:
-            session().commit()
-            return render("password_reset_done.html")
-    return render_form_errors("password_reset.html", form=form, token=token)

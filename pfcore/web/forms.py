@@ -111,3 +111,7 @@ class ChangePasswordForm(FlaskForm):
     def validate_confirm(self, field):
         if field.data != self.password.data:
             raise ValidationError("The two passwords are not the same.")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[_required("your login email"), Length(max=254), EmailAddress()])

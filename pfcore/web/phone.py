@@ -11,9 +11,10 @@ from ..models import User, utcnow
 from ..security import codes
 from ..security.phones import PhoneError, to_e164
 from ..security.throttling import rate_limited
-from .auth import INVITATION_KEY, link_token
+from .auth import LINK_BROWSER_KEY, link_token
 from .blueprint import core
-from .forms import CodeForm, PhoneForm
+from .code_step import enter_code, resend_code
+from .forms import PhoneForm
 from .rendering import render, render_form_errors
 
 PURPOSE = "phone_setup"
@@ -22,7 +23,7 @@ WHAT = "verify your phone"
 
 def _invitee(row) -> User | None:
     """The invited user once the PAC step is done (None: go back to it)."""
-    if not accounts.invitation_pac_done(row, flask_session.get(INVITATION_KEY)):
+    if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
         return None
     return session().get(User, row.user_id)
 
@@ -53,49 +54,25 @@ def invitation_phone(token, row):
     return render_form_errors("invitation_phone.html", form=form, token=token)
 
 
-def _code_page(token, challenge, form, *, status=200, message=None):
-    return render("verify_code.html", status=status, form=form, message=message, channel=challenge.channel,
-                  masked=codes.mask(challenge.destination),
-                  action=url_for("core.invitation_phone_code", token=token),
-                  resend_action=url_for("core.invitation_phone_resend", token=token),
-                  start_over=url_for("core.invitation_phone", token=token))
-
-
 @core.route("/invitation/<token>/phone/code", methods=["GET", "POST"])
 @rate_limited("codes")
 @link_token("invitation")
 def invitation_phone_code(token, row):
     user = _invitee(row)
-    challenge = codes.open_challenge(user.id, PURPOSE) if user else None
-    if challenge is None:
-        session().rollback()
-        return redirect(url_for("core.invitation_phone", token=token))
-    form = CodeForm()
-    if request.method == "GET":
-        return _code_page(token, challenge, form)
-    if form.validate():
-        result = codes.check(challenge, form.code.data, user)
-        if result.ok:
-            user.phone_verified_at = utcnow()
-            audit.record("user.phone_verified", practice_id=user.practice_id, actor=user, object_type="user",
-                         object_id=user.id, details={"phone": codes.mask(user.phone)})
-            session().commit()
-            return redirect(url_for("core.invitation_account", token=token))
-        session().commit()
-        form.code.errors = [result.message]
-    return _code_page(token, challenge, form, status=422)
+
+    def phone_verified():
+        user.phone_verified_at = utcnow()
+        audit.record("user.phone_verified", practice_id=user.practice_id, actor=user, object_type="user",
+                     object_id=user.id, details={"phone": codes.mask(user.phone)})
+        return redirect(url_for("core.invitation_account", token=token))
+
+    return enter_code(user, purpose=PURPOSE, endpoint="core.invitation_phone", token=token,
+                      start_over=url_for("core.invitation_phone", token=token), on_success=phone_verified)
 
 
 @core.post("/invitation/<token>/phone/resend")
 @rate_limited("codes")
 @link_token("invitation")
 def invitation_phone_resend(token, row):
-    user = _invitee(row)
-    challenge = codes.open_challenge(user.id, PURPOSE) if user else None
-    if challenge is None:
-        session().rollback()
-        return redirect(url_for("core.invitation_phone", token=token))
-    result = codes.resend(challenge, user, WHAT)
-    session().commit()
-    return _code_page(token, challenge, CodeForm(formdata=None), status=200 if result.ok else 429,
-                      message=result.message)
+    return resend_code(_invitee(row), purpose=PURPOSE, what=WHAT, endpoint="core.invitation_phone", token=token,
+                       start_over=url_for("core.invitation_phone", token=token))

@@ -3,17 +3,25 @@ the practice may see, security headers, cookies and outbox delivery."""
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, request
+from flask import abort, current_app, g, redirect, request
 
 from ..messaging import deliver_queued_after_request
 from ..security import sessions
 from ..security.signin import _audit_flags
+from .lock import lock_url
+from .rendering import render
+
+
+# What a locked session may still reach: the lock screen and Log out.
+OPEN_WHILE_LOCKED = frozenset({"core.lock_screen", "core.unlock", "core.signout", "static", "core.plugin_static"})
 
 
 def load_signed_in_user() -> None:
     g.pfcore_user = None
     g.pfcore_login_session = None
+    g.pfcore_session_locked = False
     g.pfcore_audit_flags = {}
     g.csp_nonce = secrets.token_urlsafe(16)
     if request.endpoint == "static" or request.endpoint == "core.plugin_static":
@@ -24,6 +32,34 @@ def load_signed_in_user() -> None:
         g.pfcore_user = user
         g.pfcore_login_session = login_session
         g.pfcore_audit_flags = _audit_flags(user, login_session)
+        g.pfcore_session_locked = sessions.lock_if_idle(user, login_session)
+
+
+def enforce_idle_lock():
+    """While the screen is locked every request gets the lock answer, never data.
+
+    A page load goes to the lock screen; an htmx request gets 401 with
+    HX-Redirect so the whole page turns into the lock screen; anything else
+    gets 401.
+    """
+    if not g.get("pfcore_session_locked") or request.endpoint in OPEN_WHILE_LOCKED:
+        return None
+    if request.headers.get("HX-Request") == "true":
+        response = current_app.response_class("", status=401)
+        response.headers["HX-Redirect"] = lock_url(_htmx_page())
+        return response
+    if request.method in ("GET", "HEAD"):
+        return redirect(lock_url(request.full_path.rstrip("?")))
+    return render("error.html", status=401, title="Screen locked",
+                  message="Your screen is locked. Unlock it with your password and try again.")
+
+
+def _htmx_page() -> str | None:
+    """The page an htmx request came from (HX-Current-URL), if it is on this site."""
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if current.netloc != request.host:
+        return None
+    return current.path + (f"?{current.query}" if current.query else "")
 
 
 def hide_disabled_plugin_pages() -> None:

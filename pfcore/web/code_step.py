@@ -1,0 +1,48 @@
+"""The "enter the code we sent you" step, shared by every flow that sends one
+(invitation phone, password reset, login email change)."""
+from __future__ import annotations
+
+from flask import redirect, request, url_for
+
+from ..db import session
+from ..security import codes
+from .forms import CodeForm
+from .rendering import render
+
+
+def _page(challenge, form, *, endpoint: str, token: str, start_over: str | None, status=200, message=None):
+    return render("verify_code.html", status=status, form=form, message=message, channel=challenge.channel,
+                  masked=codes.mask(challenge.destination),
+                  action=url_for(f"{endpoint}_code", token=token),
+                  resend_action=url_for(f"{endpoint}_resend", token=token), start_over=start_over)
+
+
+def enter_code(user, *, purpose: str, endpoint: str, token: str, start_over: str, on_success):
+    """GET shows the code form; POST checks it and calls ``on_success()`` (which returns the response)."""
+    challenge = codes.open_challenge(user.id, purpose) if user else None
+    if challenge is None:
+        session().rollback()
+        return redirect(start_over)
+    form = CodeForm()
+    if request.method == "GET":
+        return _page(challenge, form, endpoint=endpoint, token=token, start_over=start_over)
+    if form.validate():
+        result = codes.check(challenge, form.code.data, user)
+        if result.ok:
+            response = on_success()
+            session().commit()
+            return response
+        session().commit()
+        form.code.errors = [result.message]
+    return _page(challenge, form, endpoint=endpoint, token=token, start_over=start_over, status=422)
+
+
+def resend_code(user, *, purpose: str, what: str, endpoint: str, token: str, start_over: str):
+    challenge = codes.open_challenge(user.id, purpose) if user else None
+    if challenge is None:
+        session().rollback()
+        return redirect(start_over)
+    result = codes.resend(challenge, user, what)
+    session().commit()
+    return _page(challenge, CodeForm(formdata=None), endpoint=endpoint, token=token, start_over=start_over,
+                 status=200 if result.ok else 429, message=result.message)

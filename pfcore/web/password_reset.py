@@ -1,0 +1,108 @@
+"""Resetting a forgotten password: an emailed single-use link (1 hour), then a
+code to the verified phone, then the new password. Administrators start the
+same flow with "Reset password" on a user. No security questions (NIST)."""
+from __future__ import annotations
+
+from flask import current_app, redirect, request, session as flask_session, url_for
+from sqlalchemy import select
+
+from .. import accounts
+from ..db import session
+from ..models import User
+from ..security import codes
+from ..security.throttling import rate_limited
+from .auth import LINK_BROWSER_KEY, _field_error, link_browser_key, link_token
+from .blueprint import core
+from .code_step import enter_code, resend_code
+from .forms import ForgotPasswordForm, NewPasswordForm
+from .rendering import render, render_form_errors
+
+PURPOSE = "password_reset"
+WHAT = "reset your password"
+SENT = ("If an account uses that email, we sent it a link to reset the password. "
+        "The link works once, for 1 hour.")
+
+
+@core.route("/password/forgot", methods=["GET", "POST"])
+@rate_limited("signin")
+def forgot_password():
+    """The same answer whether or not the email belongs to an account."""
+    form = ForgotPasswordForm()
+    if request.method == "GET":
+        return render("password_forgot.html", form=form)
+    if not form.validate():
+        return render_form_errors("password_forgot.html", form=form)
+    email = accounts.normalise_email(form.email.data)
+    user = session().scalars(select(User).where(User.email == email)).one_or_none()
+    if user is not None and user.status == "active":
+        accounts.send_password_reset(user, user.practice, by_admin=False)
+        session().commit()
+    return render("password_forgot.html", form=ForgotPasswordForm(formdata=None), message=SENT)
+
+
+def _needs_code(user: User) -> bool:
+    """A code to the verified phone proves the person holds more than the mailbox."""
+    return user.phone is not None and user.phone_verified_at is not None
+
+
+@core.route("/password-reset/<token>", methods=["GET", "POST"])
+@rate_limited("codes")
+@link_token(PURPOSE)
+def password_reset(token, row):
+    user = session().get(User, row.user_id)
+    if _needs_code(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
+        return redirect(url_for("core.password_reset_verify", token=token))
+    form = NewPasswordForm()
+    if request.method == "GET":
+        return render("password_reset.html", form=form, token=token)
+    if form.validate():
+        try:
+            accounts.reset_password(row, form.password.data)
+        except accounts.AccountError as error:
+            session().rollback()
+            _field_error(form, error)
+        else:
+            session().commit()
+            return render("password_reset_done.html")
+    return render_form_errors("password_reset.html", form=form, token=token)
+
+
+@core.route("/password-reset/<token>/verify", methods=["GET", "POST"])
+@rate_limited("codes")
+@link_token(PURPOSE)
+def password_reset_verify(token, row):
+    """Choose how to receive the code: text or call to the verified phone."""
+    user = session().get(User, row.user_id)
+    if not _needs_code(user):
+        return redirect(url_for("core.password_reset", token=token))
+    if request.method == "POST":
+        channel = request.form.get("channel")
+        if channel in ("sms", "voice"):
+            codes.start(user, purpose=PURPOSE, channel=channel, destination=user.phone, what=WHAT)
+            session().commit()
+            return redirect(url_for("core.password_reset_verify_code", token=token))
+    return render("password_reset_verify.html", token=token, masked=codes.mask(user.phone),
+                  status=422 if request.method == "POST" else 200)
+
+
+@core.route("/password-reset/<token>/verify/code", methods=["GET", "POST"])
+@rate_limited("codes")
+@link_token(PURPOSE)
+def password_reset_verify_code(token, row):
+    user = session().get(User, row.user_id)
+
+    def verified():
+        accounts.mark_link_step(row, "code", link_browser_key())
+        return redirect(url_for("core.password_reset", token=token))
+
+    return enter_code(user, purpose=PURPOSE, endpoint="core.password_reset_verify", token=token,
+                      start_over=url_for("core.password_reset_verify", token=token), on_success=verified)
+
+
+@core.post("/password-reset/<token>/verify/resend")
+@rate_limited("codes")
+@link_token(PURPOSE)
+def password_reset_verify_resend(token, row):
+    return resend_code(session().get(User, row.user_id), purpose=PURPOSE, what=WHAT,
+                       endpoint="core.password_reset_verify", token=token,
+                       start_over=url_for("core.password_reset_verify", token=token))
