@@ -172,7 +172,7 @@ def add_user(practice: Practice, actor: User, *, first_name: str, last_name: str
     return user
 
 
-def _issue_token(user: User, purpose: str, valid_for: dt.timedelta) -> str:
+def _issue_token(user: User, purpose: str, valid_for: dt.timedelta, state: dict | None = None) -> str:
     """A new single-use link token; earlier unused tokens of the same purpose stop working."""
     now = utcnow()
     for old in session().scalars(select(UserToken).where(
@@ -182,7 +182,8 @@ def _issue_token(user: User, purpose: str, valid_for: dt.timedelta) -> str:
         old.state = dict(old.state or {}, superseded=True)
     token = new_token()
     session().add(UserToken(practice_id=user.practice_id, user_id=user.id, purpose=purpose,
-                            token_hash=token_hash(token), created_at=now, expires_at=now + valid_for, state={}))
+                            token_hash=token_hash(token), created_at=now, expires_at=now + valid_for,
+                            state=dict(state or {})))
     return token
 
 
@@ -357,3 +358,77 @@ def users_of(practice_id: int) -> list[User]:
     return list(session().scalars(
         select(User).where(User.practice_id == practice_id).order_by(User.last_name, User.first_name, User.id)
     ))
+
+
+# --- login email: upgrade from Practice ID login, change of address ----------
+
+def _confirmation_link(user: User, purpose: str, new_email: str, valid_for: dt.timedelta) -> str:
+    return _issue_token(user, purpose, valid_for, state={"new_email": normalise_email(new_email)})
+
+
+def request_login_upgrade(user: User, email: str) -> None:
+    """Ask to log in with ``email`` from now on; a link to that address confirms it."""
+    if email_in_use(email, except_user_id=user.id):
+        raise AccountError(EMAIL_IN_USE, field="email")
+    token = _confirmation_link(user, "login_upgrade", email, dt.timedelta(hours=24))
+    link = f"{settings()['base_url']}/account/upgrade/{token}"
+    messaging.queue("email", normalise_email(email), (
+        f"Hello {user.first_name},\n\nConfirm that you want to log in to pfcore with this email address:\n\n{link}\n\n"
+        "After you confirm, Practice ID and username no longer work for your account.\n"
+        "The link works once, for 24 hours. If you did not ask for this, ignore this email.\n"
+    ), subject="Confirm your pfcore login email", practice_id=user.practice_id)
+    audit.record("user.login_upgrade_requested", practice_id=user.practice_id, object_type="user", object_id=user.id,
+                 details={"email": normalise_email(email)})
+
+
+def complete_login_upgrade(row: UserToken) -> User:
+    user = session().get(User, row.user_id)
+    new_email = row.state["new_email"]
+    if email_in_use(new_email, except_user_id=user.id):
+        raise AccountError(EMAIL_IN_USE)
+    old_email = user.email
+    user.email = new_email
+    user.email_login_enabled = True
+    user.pac_login_enabled = False
+    row.used_at = utcnow()
+    audit.record("user.login_upgraded", practice_id=user.practice_id, actor=user, object_type="user",
+                 object_id=user.id, details={"email": new_email, "previous_email": old_email})
+    return user
+
+
+def request_email_change(user: User, new_email: str, *, by_admin: bool) -> None:
+    """Start changing the login email: a link to the new address, a notice to the old one.
+
+    The old address keeps working until the change completes (link + phone code).
+    """
+    new_email = normalise_email(new_email)
+    if new_email == user.email:
+        raise AccountError("That is already the login email.", field="email")
+    if email_in_use(new_email, except_user_id=user.id):
+        raise AccountError(EMAIL_IN_USE, field="email")
+    token = _confirmation_link(user, "email_change", new_email, dt.timedelta(hours=24))
+    link = f"{settings()['base_url']}/account/email-change/{token}"
+    messaging.queue("email", new_email, (
+        f"Hello {user.first_name},\n\nTo make this your pfcore login email, open this link:\n\n{link}\n\n"
+        "We will then send a security code to your verification phone. The link works once, for 24 hours.\n"
+    ), subject="Confirm your new pfcore login email", practice_id=user.practice_id)
+    messaging.queue("email", user.email, (
+        f"Hello {user.first_name},\n\n{'Your practice administrator' if by_admin else 'Someone signed in as you'} asked "
+        f"to change your pfcore login email to {new_email}.\nThis address keeps working until the change is confirmed. "
+        "If you did not expect this, tell your practice administrator.\n"
+    ), subject="Your pfcore login email is being changed", practice_id=user.practice_id)
+    audit.record("user.email_change_requested", practice_id=user.practice_id, object_type="user", object_id=user.id,
+                 details={"new_email": new_email, "by_admin": by_admin})
+
+
+def complete_email_change(row: UserToken) -> User:
+    user = session().get(User, row.user_id)
+    new_email = row.state["new_email"]
+    if email_in_use(new_email, except_user_id=user.id):
+        raise AccountError(EMAIL_IN_USE)
+    old_email = user.email
+    user.email = new_email
+    row.used_at = utcnow()
+    audit.record("user.email_changed", practice_id=user.practice_id, actor=user, object_type="user",
+                 object_id=user.id, details={"email": new_email, "previous_email": old_email})
+    return user

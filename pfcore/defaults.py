@@ -31,6 +31,9 @@ def settings_tiles(practice, user):
     tiles = []
     if can(user, "users.manage"):
         tiles.append(Tile("Users", "core.users", "Add, edit and deactivate EHR users; the Practice Access Code.", order=10))
+    if can(user, "practice.manage"):
+        tiles.append(Tile("Sign-in security", "core.security_settings",
+                          "When the screen locks after a time without activity.", order=20))
     if can(user, "plugins.manage"):
         tiles.append(Tile("Plugins", "core.plugins_settings", "Switch features on and off for your practice.", order=90))
     return tiles

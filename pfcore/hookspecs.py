@@ -23,61 +23,106 @@ hookimpl = pluggy.HookimplMarker("pfcore")
 
 @hookspec
 def register_blueprints(app):
-    """Return a list of Flask blueprints to register (one per plugin, named as the plugin)."""
+    """Contribution, at start-up, of every available plugin: return the plugin's
+    Flask blueprint(s), named as the plugin, url_prefix ``"/" + name.replace("_", "-")``.
+
+    :param app: the ``Flask`` application being built.
+    """
 
 
 @hookspec
 def register_commands(cli):
-    """Add click commands to the ``pfcore`` command group ``cli``."""
+    """Contribution, when ``pfcore`` starts, of every available plugin: add click
+    commands to ``cli``. The return value is ignored.
+
+    :param cli: the ``pfcore`` command group (a ``flask.cli.FlaskGroup``).
+    """
 
 
 # --- the UI shell -------------------------------------------------------
 
 @hookspec
 def nav_items(practice, user):
-    """Return a list of ``NavItem`` for the top navigation."""
+    """Contribution: a list of ``NavItem`` for the top navigation of every page.
+
+    :param practice: the signed-in user's practice.
+    :param user: the signed-in user.
+    """
 
 
 @hookspec
 def settings_tiles(practice, user):
-    """Return a list of ``Tile`` for the Settings page."""
+    """Contribution: a list of ``Tile`` for the Settings page.
+
+    :param practice: the signed-in user's practice.
+    :param user: the signed-in user.
+    """
 
 
 @hookspec
 def dashboard_tiles(practice, user):
-    """Return a list of ``Tile`` for the dashboard."""
+    """Contribution: a list of ``Tile`` for the dashboard.
+
+    :param practice: the signed-in user's practice.
+    :param user: the signed-in user.
+    """
 
 
 @hookspec
 def user_table_columns(practice, viewer):
-    """Return a list of ``UserColumn`` added to the table on Settings > Users."""
+    """Contribution: a list of ``UserColumn`` added to the table on Settings > Users.
+
+    :param practice: the practice whose users are listed.
+    :param viewer: the administrator looking at the table.
+    """
 
 
 @hookspec
 def user_detail_sections(practice, viewer, user):
-    """Return a list of ``Section`` shown on a user's detail page."""
+    """Contribution: a list of ``Section`` shown on a user's detail page.
+
+    :param practice: the practice.
+    :param viewer: the administrator looking at the page.
+    :param user: the user the page is about.
+    """
 
 
 @hookspec
 def signin_notices(practice, user, login_session):
-    """Return a list of ``Notice`` shown after sign-in and as a banner on every page."""
+    """Contribution: a list of ``Notice`` shown as a banner on every page (from sign-in on).
+
+    :param practice: the signed-in user's practice.
+    :param user: the signed-in user.
+    :param login_session: their ``LoginSession``.
+    """
 
 
 # --- signing in ---------------------------------------------------------
 
 @hookspec
 def login_strategies():
-    """Return a list of ``LoginStrategy``: the ways of proving who you are first."""
+    """Contribution, of every available plugin (no practice is known yet):
+    a list of ``LoginStrategy``, the ways of proving who you are first. A strategy
+    must refuse users of practices that did not enable its plugin."""
 
 
 @hookspec
 def invitation_steps(practice, user):
-    """Return a list of ``SetupStep`` an invitee completes after the PAC, before the password."""
+    """Contribution: a list of ``SetupStep`` an invitee completes after the PAC, before the password.
+
+    :param practice: the practice that sent the invitation.
+    :param user: the invited user (status ``invited``).
+    """
 
 
 @hookspec
 def user_signed_in(practice, user, login_session):
-    """Event: a session was created. May set ``login_session.flags``."""
+    """Event: a session was created, in the sign-in's transaction, before it is audited.
+
+    :param practice: the user's practice.
+    :param user: the user who signed in.
+    :param login_session: the new session; a plugin may assign ``login_session.flags``.
+    """
 
 
 # --- permissions --------------------------------------------------------
@@ -88,6 +133,11 @@ def permission_allowed(practice, user, action, target):
 
     Every answer is gathered: any ``False`` wins, then any ``True``, else the
     core's default (administrators may administer, nobody else anything).
+
+    :param practice: the user's practice.
+    :param user: the user asking.
+    :param action: e.g. ``"users.manage"``; a plugin's own are ``"<name>.<verb>"``.
+    :param target: the object the action is about, or ``None``.
     """
 
 
@@ -95,30 +145,58 @@ def permission_allowed(practice, user, action, target):
 
 @hookspec
 def practice_created(practice, admin):
-    """Event: a practice was signed up; ``admin`` is its first administrator."""
+    """Event: a practice was signed up (heard by the plugins on by default).
+
+    :param practice: the new practice.
+    :param admin: its first administrator.
+    """
 
 
 @hookspec
 def user_created(practice, user, actor):
-    """Event: an administrator added ``user`` (status ``invited``)."""
+    """Event: an administrator added a user, after the invitation was queued.
+
+    :param practice: the practice.
+    :param user: the new user (status ``invited``).
+    :param actor: the administrator who added them.
+    """
 
 
 @hookspec
 def user_status_changed(practice, user, old_status, new_status, actor):
-    """Event: a user was activated, deactivated or reactivated."""
+    """Event: a user accepted the invitation (``invited`` -> ``active``), or was
+    deactivated or reactivated (``active`` <-> ``inactive``).
+
+    :param practice: the practice.
+    :param user: the user, already with ``new_status``.
+    :param old_status: the status before.
+    :param new_status: the status now.
+    :param actor: who made the change (the user themself on accepting).
+    """
 
 
 # --- audit and messaging ------------------------------------------------
 
 @hookspec
 def audit_event_flags(practice, user, login_session):
-    """Return a dict of extra columns for audit events of this request, e.g. ``{"emergency": True}``."""
+    """Contribution: a dict of flag columns for every audit event of this request,
+    e.g. ``{"emergency": True}``; the answers are merged.
+
+    :param practice: the signed-in user's practice.
+    :param user: the signed-in user.
+    :param login_session: their session (its ``flags``).
+    """
 
 
 @hookspec(firstresult=True)
 def deliver_message(message, settings):
-    """Deliver one outbox message (email, sms, voice); return ``True`` when sent.
+    """Decision (``firstresult``), of every available plugin: deliver one outbox
+    message; return ``True`` when sent, ``None`` to leave it to the next sender.
 
     Raise an exception to mark the attempt failed (it is retried). The core's
-    SMTP delivery for email is a ``trylast`` implementation.
+    delivery (SMTP for email, the configured ``sms_sender`` for sms and voice)
+    is a ``trylast`` implementation.
+
+    :param message: the ``OutboxMessage`` (channel, recipient, subject, body).
+    :param settings: the deployment's settings dict.
     """

@@ -46,6 +46,7 @@ class PluginRegistry:
         self._check_dependencies()
         available = settings.get("plugins_available", ["*"])
         self.available = set(self.infos) if "*" in available else set(available) & set(self.infos)
+        self._check_available_dependencies()
 
     def _register(self, module: ModuleType) -> None:
         info = getattr(module, "PLUGIN", None)
@@ -66,6 +67,15 @@ class PluginRegistry:
             for dependency in info.depends:
                 if dependency not in self.infos:
                     raise PluginError(f"plugin {info.name!r} needs {dependency!r}, which is not installed")
+
+    def _check_available_dependencies(self) -> None:
+        """A practice could never switch on an available plugin whose dependency is not available."""
+        for name in sorted(self.available):
+            for dependency in self.infos[name].depends:
+                if dependency not in self.available:
+                    raise PluginError(
+                        f"plugin {name!r} needs {dependency!r}, which plugins_available does not list"
+                    )
 
     # --- folders found by convention --------------------------------------
 
@@ -104,7 +114,11 @@ class PluginRegistry:
         g.pop("_pfcore_enabled_plugins", None)
 
     def default_enabled(self) -> list[str]:
-        return sorted(n for n in self.available if self.infos[n].enabled_by_default)
+        """Plugins a new practice starts with: on by default, and so is everything they need."""
+        names = {n for n in self.available if self.infos[n].enabled_by_default}
+        while blocked := {n for n in names if not set(self.infos[n].depends) <= names}:
+            names -= blocked
+        return sorted(names)
 
     def hook(self, practice):
         """The hooks as seen by ``practice``: only core and its enabled plugins answer."""

@@ -1,8 +1,12 @@
 """Server-side sessions: a random token in a cookie, its hash in login_sessions.
 
-A session ends when the user signs out, after the absolute lifetime, after
-the practice's idle timeout, or at once for every session of a user when
-their ``session_generation`` is bumped (deactivation, password reset).
+A session ends when the user signs out, after the absolute lifetime, or at
+once for every session of a user when their ``session_generation`` is
+bumped (deactivation, password reset).
+
+After the practice's idle timeout a session is locked, not ended (ONC
+170.315(d)(5)): ``locked_at`` is set and every request gets the lock screen
+until the user's password unlocks it, which also issues a new token.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import datetime as dt
 from flask import current_app, g, request
 from sqlalchemy import select, update
 
+from .. import audit
 from ..db import session
 from ..models import LoginSession, User, utcnow
 from .tokens import new_token, token_hash
@@ -42,9 +47,18 @@ def start_session(user: User, flags: dict | None = None) -> LoginSession:
     return login_session
 
 
+def idle_minutes(practice) -> int:
+    """The practice's idle timeout, or the deployment's default."""
+    minutes = (practice.settings or {}).get("idle_timeout_minutes")
+    return int(minutes or current_app.config["PFCORE"]["session_idle_minutes"])
+
+
 def idle_limit(user: User) -> dt.timedelta:
-    minutes = user.practice.settings.get("idle_timeout_minutes") or current_app.config["PFCORE"]["session_idle_minutes"]
-    return dt.timedelta(minutes=int(minutes))
+    return dt.timedelta(minutes=idle_minutes(user.practice))
+
+
+def is_idle(user: User, login_session: LoginSession, now: dt.datetime) -> bool:
+    return login_session.last_seen_at + idle_limit(user) <= now
 
 
 def load_from_request() -> tuple[User, LoginSession] | None:
@@ -63,8 +77,6 @@ def load_from_request() -> tuple[User, LoginSession] | None:
     reason = None
     if login_session.expires_at <= now:
         reason = "expired"
-    elif login_session.last_seen_at + idle_limit(user) <= now:
-        reason = "idle"
     elif user.status != "active" or user.session_generation != login_session.user_generation:
         reason = "revoked"
     if reason:
@@ -72,10 +84,55 @@ def load_from_request() -> tuple[User, LoginSession] | None:
         session().commit()
         g._pfcore_clear_session_cookie = True
         return None
-    if now - login_session.last_seen_at >= TOUCH_EVERY:
+    awake = login_session.locked_at is None and not is_idle(user, login_session, now)
+    if awake and now - login_session.last_seen_at >= TOUCH_EVERY:
         login_session.last_seen_at = now
         session().commit()
     return user, login_session
+
+
+def lock_if_idle(user: User, login_session: LoginSession) -> bool:
+    """Lock the session once the idle timeout passed; True while it is locked.
+
+    Called once the request knows its user and session, so the audit event
+    names both.
+    """
+    if login_session.locked_at is None and is_idle(user, login_session, utcnow()):
+        lock_session(login_session, reason="idle")
+        session().commit()
+    return login_session.locked_at is not None
+
+
+def lock_session(login_session: LoginSession, *, reason: str) -> None:
+    """Lock the screen: the session stays, but only the password opens it again."""
+    login_session.locked_at = utcnow()
+    audit.record("session.locked", practice_id=login_session.practice_id, object_type="login_session",
+                 object_id=login_session.id, details={"reason": reason})
+
+
+def unlock_session(login_session: LoginSession) -> None:
+    """Open a locked session after the right password, under a new token.
+
+    The old cookie value stops working, so a copy taken while the screen was
+    locked is of no use.
+    """
+    token = new_token()
+    login_session.token_hash = token_hash(token)
+    login_session.locked_at = None
+    login_session.last_seen_at = utcnow()
+    g._pfcore_new_session_token = token
+    audit.record("session.unlocked", practice_id=login_session.practice_id, object_type="login_session",
+                 object_id=login_session.id)
+
+
+def open_sessions(user: User) -> list[LoginSession]:
+    """The user's sessions that still work (locked ones included), most recent first."""
+    return list(session().scalars(
+        select(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None),
+               LoginSession.expires_at > utcnow(), LoginSession.user_generation == user.session_generation)
+        .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
+    ))
 
 
 def end_session(login_session: LoginSession, reason: str) -> None:

@@ -86,6 +86,8 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
         registry = current_app.extensions["pfcore.plugins"]
         if reason is None and plugin_name not in registry.enabled_names(user.practice):
             reason = f"{method} sign-in is off for this practice"
+        if reason is None and not user_allows(user, method):
+            reason = f"{method} sign-in is off for this user"
     if reason:
         record_failure(method=method, reason=reason, practice_id=user.practice_id if user else practice_id,
                        user=user, identifier=identifier)
@@ -94,6 +96,15 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return finish_sign_in(user, method=method)
+
+
+def user_allows(user: User, method: str) -> bool:
+    """Per-user login methods: "upgrade login" turns Practice ID login off."""
+    if method == "practice_id":
+        return user.pac_login_enabled
+    if method == "email":
+        return user.email_login_enabled
+    return True
 
 
 def safe_next(path: str | None, default: str) -> str:

@@ -6,6 +6,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound
 
 from ..plugins import flatten
+from ..security.sessions import idle_minutes
 from . import request_hooks
 from .blueprint import core
 from .rendering import render
@@ -13,11 +14,13 @@ from .rendering import render
 
 def install(app, login_manager) -> None:
     from . import (  # noqa: F401  (routes)
-        account, audit_report, auth, dashboard, operator, password_reset, phone, settings, users,
+        account, audit_report, auth, browsers, dashboard, lock, login_email, operator, password_reset, phone,
+        security_settings, settings, users,
     )
 
     app.register_blueprint(core)
     app.before_request(request_hooks.load_signed_in_user)
+    app.before_request(request_hooks.enforce_idle_lock)
     app.before_request(request_hooks.hide_disabled_plugin_pages)
     app.after_request(request_hooks.security_headers)
     app.teardown_request(request_hooks.deliver_outbox)
@@ -60,13 +63,15 @@ def _unauthorized():
 
 
 def _layout_context() -> dict:
+    """The signed-in frame of every page; a locked screen shows none of it."""
     user = g.get("pfcore_user")
-    if user is None:
+    if user is None or g.get("pfcore_session_locked"):
         return {"current_user": None, "nav": [], "notices": []}
     registry = current_app.extensions["pfcore.plugins"]
     hooks = registry.hook(user.practice)
     return {
         "current_user": user,
+        "idle_seconds": idle_minutes(user.practice) * 60,
         "nav": flatten(hooks.nav_items(practice=user.practice, user=user)),
         "notices": flatten(hooks.signin_notices(practice=user.practice, user=user, login_session=g.pfcore_login_session)),
     }

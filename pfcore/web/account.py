@@ -10,13 +10,17 @@ from ..security.passwords import hash_password, verify_or_dummy
 from ..security.sessions import end_other_sessions
 from ..security.throttling import rate_limited
 from .blueprint import core
-from .forms import ChangePasswordForm
+from .forms import ChangeEmailForm, ChangePasswordForm, UpgradeLoginForm
 from .rendering import render, render_form_errors
 
 
 def _page(status=200, **context):
+    from .browsers import browsers_section
+
     context.setdefault("password_form", ChangePasswordForm(formdata=None))
-    context.setdefault("account_sections", [])
+    context.setdefault("upgrade_form", UpgradeLoginForm(formdata=None))
+    context.setdefault("email_form", ChangeEmailForm(formdata=None))
+    context.setdefault("account_sections", [browsers_section()])
     return render("account/security.html", status=status, user=g.pfcore_user, **context)
 
 

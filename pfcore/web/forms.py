@@ -115,3 +115,17 @@ class ChangePasswordForm(FlaskForm):
 
 class ForgotPasswordForm(FlaskForm):
     email = EmailField("Email", validators=[_required("your login email"), Length(max=254), EmailAddress()])
+
+
+class UpgradeLoginForm(FlaskForm):
+    email = EmailField("Email", validators=[_required("the email you want to log in with"), Length(max=254), EmailAddress()])
+    current = PasswordField("Current password", validators=[_required("your current password")])
+
+
+class ChangeEmailForm(FlaskForm):
+    email = EmailField("New login email", validators=[_required("the new login email"), Length(max=254), EmailAddress()])
+    confirm_email = EmailField("Confirm new login email", validators=[_required("the new login email again"), Length(max=254)])
+
+    def validate_confirm_email(self, field):
+        if (field.data or "").strip().lower() != (self.email.data or "").strip().lower():
+            raise ValidationError("The two email addresses are not the same.")

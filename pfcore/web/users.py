@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import current_app, g, redirect, request, url_for
 
-from .. import accounts
+from .. import accounts, audit
 from ..db import get_in_practice, session
 from ..models import User
 from ..plugins import flatten
 from ..security.permissions import require
 from ..security import throttling
+from ..security.sessions import end_all_sessions
 from ..security.signin import safe_next
 from .blueprint import core
 from .forms import AccessLevelForm, AddUserForm
@@ -142,6 +143,19 @@ def reset_user_password(user_id):
 @require(MANAGE)
 def unlock_user(user_id):
     return _user_action(user_id, lambda u: throttling.unlock(u, reason="administrator"), "User unlocked.")
+
+
+@core.post("/settings/users/<user_id>/sign-out-everywhere")
+@require(MANAGE)
+def sign_out_everywhere(user_id):
+    """End every session of the user at once (a lost laptop, a shared password)."""
+
+    def sign_out(user):
+        ended = end_all_sessions(user, "ended_by_admin")
+        audit.record("user.signed_out_everywhere", practice_id=user.practice_id, object_type="user",
+                     object_id=user.id, details={"sessions_ended": ended})
+
+    return _user_action(user_id, sign_out, "User signed out on every browser.")
 
 
 @core.post("/settings/users/<user_id>/resend")

@@ -1,0 +1,156 @@
+"""The login email: "Upgrade to email login" (PF) and changing the address.
+
+An upgrade is confirmed by a link sent to the address; afterwards Practice ID
+login is off for the user. A change of address (by the user, or by an
+administrator for any user) is confirmed by a link sent to the new address and
+a code sent to the verified phone; the old address works until then.
+"""
+from __future__ import annotations
+
+from flask import g, redirect, request, session as flask_session, url_for
+from flask_login import login_required
+
+from .. import accounts
+from ..db import get_in_practice, session
+from ..models import User
+from ..security import codes
+from ..security.passwords import verify_or_dummy
+from ..security.permissions import require
+from ..security.throttling import rate_limited
+from .account import _page
+from .auth import LINK_BROWSER_KEY, link_browser_key, link_token
+from .blueprint import core
+from .code_step import enter_code, resend_code
+from .forms import ChangeEmailForm, UpgradeLoginForm
+from .rendering import render
+
+CHANGE = "email_change"
+WHAT = "confirm your new login email"
+
+
+@core.post("/account/upgrade")
+@login_required
+@rate_limited("signin")
+def upgrade_login():
+    user = g.pfcore_user
+    form = UpgradeLoginForm()
+    if not user.pac_login_enabled:
+        return _page(status=422, error="You already log in with your email.")
+    if form.validate():
+        if not verify_or_dummy(user.password_hash, form.current.data):
+            form.current.errors = ["That is not your current password."]
+        else:
+            try:
+                accounts.request_login_upgrade(user, form.email.data)
+            except accounts.AccountError as error:
+                session().rollback()
+                form.email.errors = [error.message]
+            else:
+                session().commit()
+                return _page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. "
+                                     "Open it to finish the upgrade.")
+    return _page(status=422, upgrade_form=form)
+
+
+@core.route("/account/upgrade/<token>", methods=["GET", "POST"])
+@link_token("login_upgrade")
+def confirm_login_upgrade(token, row):
+    """GET asks to confirm (mail scanners follow links); POST completes the upgrade."""
+    if request.method == "GET":
+        return render("account/confirm_link.html", title="Confirm your login email", email=row.state["new_email"],
+                      action=url_for("core.confirm_login_upgrade", token=token), button="Use this email to log in")
+    try:
+        user = accounts.complete_login_upgrade(row)
+    except accounts.AccountError as error:
+        session().rollback()
+        return render("link_expired.html", status=409, message=error.message)
+    session().commit()
+    return render("account/login_email_done.html", email=user.email, upgraded=True)
+
+
+@core.post("/account/email")
+@login_required
+@rate_limited("codes")
+def change_own_email():
+    form = ChangeEmailForm()
+    user = g.pfcore_user
+    if form.validate():
+        try:
+            accounts.request_email_change(user, form.email.data, by_admin=False)
+        except accounts.AccountError as error:
+            session().rollback()
+            form.email.errors = [error.message]
+        else:
+            session().commit()
+            return _page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. "
+                                 "Your current email works until you confirm.")
+    return _page(status=422, email_form=form)
+
+
+@core.post("/settings/users/<user_id>/email")
+@require("users.manage")
+def change_user_email(user_id):
+    from .users import _detail
+
+    user = get_in_practice(User, user_id, g.pfcore_user.practice_id)
+    form = ChangeEmailForm()
+    if form.validate():
+        try:
+            accounts.request_email_change(user, form.email.data, by_admin=True)
+        except accounts.AccountError as error:
+            session().rollback()
+            return _detail(user, status=422, error=error.message, block="actions")
+        session().commit()
+        return _detail(user, message=f"We sent a confirmation link to {accounts.normalise_email(form.email.data)}. "
+                                     "The current email works until the user confirms.", block="actions")
+    errors = " ".join(e for field in form for e in field.errors)
+    return _detail(user, status=422, error=errors or "Enter the new email twice.", block="actions")
+
+
+def _needs_code(user: User) -> bool:
+    return user.phone is not None and user.phone_verified_at is not None
+
+
+@core.route("/account/email-change/<token>", methods=["GET", "POST"])
+@rate_limited("codes")
+@link_token(CHANGE)
+def confirm_email_change(token, row):
+    user = session().get(User, row.user_id)
+    if _needs_code(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
+        if request.method == "POST" and request.form.get("channel") in ("sms", "voice"):
+            codes.start(user, purpose=CHANGE, channel=request.form["channel"], destination=user.phone, what=WHAT)
+            session().commit()
+            return redirect(url_for("core.confirm_email_change_code", token=token))
+        return render("account/email_change_verify.html", token=token, masked=codes.mask(user.phone),
+                      email=row.state["new_email"])
+    if request.method == "GET":
+        return render("account/confirm_link.html", title="Confirm your new login email", email=row.state["new_email"],
+                      action=url_for("core.confirm_email_change", token=token), button="Change my login email")
+    try:
+        user = accounts.complete_email_change(row)
+    except accounts.AccountError as error:
+        session().rollback()
+        return render("link_expired.html", status=409, message=error.message)
+    session().commit()
+    return render("account/login_email_done.html", email=user.email, upgraded=False)
+
+
+@core.route("/account/email-change/<token>/code", methods=["GET", "POST"])
+@rate_limited("codes")
+@link_token(CHANGE)
+def confirm_email_change_code(token, row):
+    def verified():
+        accounts.mark_link_step(row, "code", link_browser_key())
+        return redirect(url_for("core.confirm_email_change", token=token))
+
+    return enter_code(session().get(User, row.user_id), purpose=CHANGE, endpoint="core.confirm_email_change",
+                      token=token, start_over=url_for("core.confirm_email_change", token=token), on_success=verified)
+
+
+@core.post("/account/email-change/<token>/resend")
+@rate_limited("codes")
+@link_token(CHANGE)
+def confirm_email_change_resend(token, row):
+    return resend_code(session().get(User, row.user_id), purpose=CHANGE, what=WHAT,
+                       endpoint="core.confirm_email_change", token=token,
+                       start_over=url_for("core.confirm_email_change", token=token))

@@ -1,0 +1,249 @@
+"""Browser fixtures: the app served by a real HTTP server, headless Debian
+Chromium driven by Playwright, and a watch on every page for console errors
+and Content-Security-Policy violations.
+
+Browser tests run once, on SQLite: the ``database_url`` fixture of the parent
+conftest is overridden here without its sqlite/postgresql parameters.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from ..services import free_port, missing_service
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "correct horse battery staple"
+
+# Reports CSP violations to the console even if Chromium ever stops doing so itself.
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+                " at " + e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
+# --- the app behind a real server ---------------------------------------------
+
+@pytest.fixture
+def database_url(tmp_path, sqlite_template):
+    """SQLite only: the browser journeys test the pages, not the database."""
+    target = tmp_path / "pfcore.db"
+    shutil.copy(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def server_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(settings, server_port) -> dict:
+    """The parent's settings, with the address the browser uses (links in emails)."""
+    return dict(settings, base_url=f"http://127.0.0.1:{server_port}", secret_key="browser-test-secret-key")
+
+
+@pytest.fixture
+def live_server(app, server_port):
+    """The app on a threaded werkzeug server; yields its base URL."""
+    server = make_server("127.0.0.1", server_port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="pfcore-live-server", daemon=True)
+    thread.start()
+    yield app.config["PFCORE"]["base_url"]
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+# --- the browser ----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        missing_service(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class ConsoleWatch:
+    """Console errors, uncaught exceptions and CSP violations of every page."""
+
+    problems: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern] = field(default_factory=list)
+
+    def allow(self, pattern: str) -> None:
+        """Accept console errors matching ``pattern`` (e.g. an expected 422 status)."""
+        self.allowed.append(re.compile(pattern))
+
+    def watch(self, page) -> None:
+        def on_console(message):
+            if message.type == "error":
+                self.problems.append(f"{page.url}: console error: {message.text}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: self.problems.append(f"{page.url}: uncaught {error}"))
+
+    def unexpected(self) -> list[str]:
+        return [p for p in self.problems if not any(a.search(p) for a in self.allowed)]
+
+    def allow_status(self, *statuses: int) -> None:
+        """Chromium logs "Failed to load resource" for 4xx pages the test expects."""
+        codes = "|".join(str(s) for s in statuses)
+        self.allow(rf"Failed to load resource: the server responded with a status of ({codes})\b")
+
+
+@pytest.fixture
+def console() -> ConsoleWatch:
+    return ConsoleWatch()
+
+
+@pytest.fixture
+def new_page(browser, live_server, console):
+    """Factory: a page in a fresh browser context (its own cookies), watched."""
+    contexts = []
+
+    def make(width: int = 1280, height: int = 900):
+        context = browser.new_context(base_url=live_server, viewport={"width": width, "height": height},
+                                      accept_downloads=True)
+        context.set_default_timeout(10_000)
+        context.add_init_script(CSP_WATCH)
+        contexts.append(context)
+        page = context.new_page()
+        console.watch(page)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    problems = console.unexpected()
+    assert not problems, "pages logged errors:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+# --- setup without the UI ---------------------------------------------------------
+
+@dataclass
+class Person:
+    first_name: str
+    last_name: str
+    email: str
+    password: str = PASSWORD
+    username: str = ""
+    id: int = 0
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+@dataclass
+class PracticeSetup:
+    id: int
+    name: str
+    pac: str
+    admin: Person
+
+
+def make_practice(app, name: str = "Sunrise Family Clinic") -> PracticeSetup:
+    """A signed-up practice whose administrator has a password."""
+    from pfcore import accounts
+    from pfcore.db import session
+
+    admin = Person("Grace", "Hopper", "grace@sunrise.example.com")
+    with app.app_context():
+        practice, user = accounts.create_practice(
+            name=name, specialty="Family medicine", phone="415-555-0101", email=admin.email,
+            first_name=admin.first_name, last_name=admin.last_name, password=admin.password)
+        session().commit()
+        admin.username, admin.id = user.username, user.id
+        return PracticeSetup(id=practice.id, name=practice.name, pac=practice.pac, admin=admin)
+
+
+def make_active_user(app, practice: PracticeSetup, first_name="Ada", last_name="Lovelace",
+                     email="ada@sunrise.example.com", *, access_level: int = 2, is_admin: bool = False) -> Person:
+    """An EHR user who already accepted an invitation (no email sent)."""
+    from pfcore.db import session
+    from pfcore.models import User, utcnow
+    from pfcore.security.passwords import hash_password
+
+    person = Person(first_name, last_name, email)
+    person.username = (first_name[0] + last_name).lower()
+    with app.app_context():
+        user = User(practice_id=practice.id, first_name=first_name, last_name=last_name, email=email,
+                    username=person.username, password_hash=hash_password(person.password),
+                    access_level=access_level, is_admin=is_admin, status="active", session_generation=0,
+                    created_at=utcnow())
+        session().add(user)
+        session().commit()
+        person.id = user.id
+    return person
+
+
+def invite_user(app, practice: PracticeSetup, first_name="Ada", last_name="Lovelace",
+                email="ada@sunrise.example.com") -> Person:
+    """Add an invited user the way the admin page does, and deliver the email."""
+    from pfcore import accounts, messaging
+    from pfcore.db import session
+    from pfcore.models import Practice, User
+
+    person = Person(first_name, last_name, email)
+    with app.app_context():
+        db = session()
+        the_practice = db.get(Practice, practice.id)
+        actor = db.scalars(select(User).where(User.id == practice.admin.id)).one()
+        user = accounts.add_user(the_practice, actor, first_name=first_name, last_name=last_name, email=email,
+                                 access_level=2, is_admin=False)
+        db.commit()
+        person.id = user.id
+        messaging.deliver_due(app)
+    return person
+
+
+@pytest.fixture
+def practice(app) -> PracticeSetup:
+    return make_practice(app)
+
+
+# --- steps every journey shares ---------------------------------------------------
+
+def expect_signed_in_as(page, full_name: str, practice_name: str):
+    """The page header names the signed-in person and their practice."""
+    from playwright.sync_api import expect
+
+    banner = page.get_by_role("banner")
+    expect(banner).to_contain_text(full_name)
+    expect(banner).to_contain_text(practice_name)
+    expect(banner.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def sign_in_with_email(page, person: Person):
+    from playwright.sync_api import expect
+
+    page.goto("/login-email/")
+    page.get_by_label("Email").fill(person.email)
+    page.get_by_label("Password").fill(person.password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()

@@ -1,0 +1,146 @@
+"""Upgrade to email login (PF) and changing the login email."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from pfcore.db import session
+from pfcore.models import AuditEvent, Practice, User, utcnow
+
+from .conftest import Browserless, last_link, sign_in_email
+
+EMAIL = "kim@sunrise.example.com"
+PHONE = "+14155550177"
+PASSWORD = "tulips under the april rain"
+
+
+@pytest.fixture
+def kim(app, admin_web):
+    from pfcore.security.passwords import hash_password
+
+    with app.app_context():
+        admin = session().scalars(select(User)).one()
+        user = User(practice_id=admin.practice_id, first_name="Kim", last_name="Lee", email=EMAIL, username="klee",
+                    password_hash=hash_password(PASSWORD), access_level=3, is_admin=False, status="active",
+                    session_generation=0, phone=PHONE, phone_verified_at=utcnow())
+        session().add(user)
+        session().commit()
+        return user.id
+
+
+def _pac(app):
+    with app.app_context():
+        return session().scalars(select(Practice)).one().pac
+
+
+def _pac_sign_in(app, web):
+    return web.post("/login-pac/", {"pac": _pac(app), "username": "klee", "password": PASSWORD})
+
+
+def _user(app, user_id):
+    with app.app_context():
+        return session().get(User, user_id)
+
+
+def test_upgrade_login_confirms_the_email_then_turns_practice_id_login_off(app, kim, inbox):
+    web = Browserless(app.test_client())
+    assert _pac_sign_in(app, web).status_code == 302
+    page = web.get("/account").get_data(as_text=True)
+    assert "Upgrade to email login" in page
+    response = web.post("/account/upgrade", {"email": "kim.lee@example.com", "current": PASSWORD}, page="/account")
+    assert response.status_code == 200 and "We sent a link to kim.lee@example.com" in response.get_data(as_text=True)
+    link = last_link(inbox, "kim.lee@example.com", "/account/upgrade/")
+    # Until confirmed, nothing changes.
+    assert _user(app, kim).pac_login_enabled and _user(app, kim).email == EMAIL
+    assert web.get(link).status_code == 200
+    done = web.post(link)
+    assert done.status_code == 200 and "Practice ID login is off" in done.get_data(as_text=True)
+    fresh = Browserless(app.test_client())
+    assert _pac_sign_in(app, fresh).status_code == 422
+    assert sign_in_email(fresh, "kim.lee@example.com", PASSWORD).status_code == 302
+    assert "Practice ID login is off for your account" in fresh.get("/account").get_data(as_text=True)
+    assert web.client.get(link).status_code == 410
+
+
+def test_upgrade_needs_the_current_password_and_a_free_email(app, kim, admin_web):
+    web = Browserless(app.test_client())
+    _pac_sign_in(app, web)
+    wrong = web.post("/account/upgrade", {"email": "kim.lee@example.com", "current": "not my password"}, page="/account")
+    assert wrong.status_code == 422 and "not your current password" in wrong.get_data(as_text=True)
+    taken = web.post("/account/upgrade", {"email": "GRACE@sunrise.example.com", "current": PASSWORD}, page="/account")
+    assert taken.status_code == 422 and "already in use by another user" in taken.get_data(as_text=True)
+
+
+def test_change_login_email_needs_the_new_address_link_and_a_phone_code(app, kim, inbox, texts):
+    web = Browserless(app.test_client())
+    sign_in_email(web, EMAIL, PASSWORD)
+    mismatch = web.post("/account/email", {"email": "new@example.com", "confirm_email": "other@example.com"},
+                        page="/account")
+    assert mismatch.status_code == 422 and "not the same" in mismatch.get_data(as_text=True)
+    response = web.post("/account/email", {"email": "New@Example.com", "confirm_email": "new@example.com"},
+                        page="/account")
+    assert response.status_code == 200
+    notice = inbox.wait_for(EMAIL)[-1]
+    assert "new@example.com" in notice.get_payload(decode=True).decode()
+    link = last_link(inbox, "new@example.com", "/account/email-change/")
+    # The old email works until the change completes.
+    assert sign_in_email(Browserless(app.test_client()), EMAIL, PASSWORD).status_code == 302
+    assert "Text me" in web.get(link).get_data(as_text=True)
+    assert web.post(link, {"channel": "sms"}).status_code == 302
+    code = texts.last_code(PHONE)
+    assert web.post(link + "/code", {"code": code}).status_code == 302
+    assert "Change my login email" in web.get(link).get_data(as_text=True)
+    done = web.post(link)
+    assert done.status_code == 200 and "new@example.com" in done.get_data(as_text=True)
+    assert _user(app, kim).email == "new@example.com"
+    fresh = Browserless(app.test_client())
+    assert sign_in_email(fresh, EMAIL, PASSWORD).status_code == 422
+    assert sign_in_email(fresh, "new@example.com", PASSWORD).status_code == 302
+    with app.app_context():
+        actions = {e.action for e in session().scalars(select(AuditEvent))}
+    assert {"user.email_change_requested", "user.email_changed"} <= actions
+
+
+def test_completing_without_the_code_is_not_possible(app, kim, inbox, texts):
+    web = Browserless(app.test_client())
+    sign_in_email(web, EMAIL, PASSWORD)
+    web.post("/account/email", {"email": "new@example.com", "confirm_email": "new@example.com"}, page="/account")
+    link = last_link(inbox, "new@example.com", "/account/email-change/")
+    response = web.post(link)
+    assert response.status_code == 200 and "Verify it" in response.get_data(as_text=True)
+    assert _user(app, kim).email == EMAIL
+
+
+def test_administrator_changes_a_users_email_and_addresses_used_anywhere_are_refused(app, admin_web, kim, inbox, texts):
+    from .conftest import signup
+
+    other = Browserless(app.test_client())
+    signup(other, practice_name="Other clinic", email="owner@other.example.com")
+    detail = f"/settings/users/{kim}"
+    taken = admin_web.htmx_post(f"{detail}/email", {"email": "owner@other.example.com",
+                                                    "confirm_email": "owner@other.example.com"}, page=detail)
+    assert taken.status_code == 422 and "already in use by another user" in taken.get_data(as_text=True)
+    ok = admin_web.htmx_post(f"{detail}/email", {"email": "kim@new.example.com", "confirm_email": "kim@new.example.com"},
+                             page=detail)
+    assert ok.status_code == 200 and "We sent a confirmation link" in ok.get_data(as_text=True)
+    link = last_link(inbox, "kim@new.example.com", "/account/email-change/")
+    web = Browserless(app.test_client())
+    web.post(link, {"channel": "voice"})
+    web.post(link + "/code", {"code": texts.last_code(PHONE)})
+    assert web.post(link).status_code == 200
+    assert _user(app, kim).email == "kim@new.example.com"
+
+
+def test_an_address_claimed_meanwhile_is_refused_at_completion(app, admin_web, kim, inbox, texts):
+    web = Browserless(app.test_client())
+    sign_in_email(web, EMAIL, PASSWORD)
+    web.post("/account/email", {"email": "contested@example.com", "confirm_email": "contested@example.com"},
+             page="/account")
+    link = last_link(inbox, "contested@example.com", "/account/email-change/")
+    admin_web.post("/settings/users/new", {"first_name": "Zed", "last_name": "Other", "email": "contested@example.com",
+                                           "access_level": "1"})
+    web.post(link, {"channel": "sms"})
+    web.post(link + "/code", {"code": texts.last_code(PHONE)})
+    response = web.post(link)
+    assert response.status_code == 409 and "already in use" in response.get_data(as_text=True)
+    assert _user(app, kim).email == EMAIL

@@ -1,0 +1,445 @@
+"""Every hook, shown working through the app with the small plugins in
+tests/fixture_plugins/.
+
+Each test names the hooks it demonstrates with ``@covers(...)``;
+``test_every_hook_has_a_test`` fails when a hook in pfcore/hookspecs.py has
+none. Hooks that answer for a practice are asked only while that practice has
+the plugin switched on (Settings > Plugins), so most tests also switch the
+plugin off and see its contribution go.
+"""
+from __future__ import annotations
+
+import re
+
+import click
+import pytest
+from flask.cli import FlaskGroup
+from sqlalchemy import select
+
+import pfcore.cli
+import pfcore.plugins
+from pfcore import create_app, hookspecs, messaging
+from pfcore.db import session
+from pfcore.models import AuditEvent, LoginSession, OutboxMessage, Practice, User
+from pfcore.plugins import PluginRegistry
+
+from .conftest import SIGNUP, Browserless, last_link, sign_in_email, signup
+from .fixture_plugins import (
+    break_glass, deny_audit, events_log, grant_audit, hello_cli, login_badge, sms_backup, sms_primary, terms_step,
+    ui_parts,
+)
+
+FIXTURE_PLUGINS = [ui_parts, grant_audit, deny_audit, sms_primary, sms_backup, break_glass, events_log, hello_cli,
+                   terms_step, login_badge]
+NURSE = {"first_name": "Nora", "last_name": "Nurse", "email": "nora@sunrise.example.com", "access_level": "2"}
+NURSE_PASSWORD = "violet kettle marching quietly"
+NURSE_PHONE = "+14155550123"
+
+
+def covers(*hooks: str):
+    """Mark a test as the demonstration of ``hooks``."""
+
+    def mark(test):
+        test.covers_hooks = hooks
+        return test
+
+    return mark
+
+
+def hook_names() -> set[str]:
+    return {name for name, value in vars(hookspecs).items() if hasattr(value, "pfcore_spec")}
+
+
+@pytest.fixture
+def extra_plugins() -> list:
+    return list(FIXTURE_PLUGINS)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_records():
+    for log in (events_log.EVENTS, sms_primary.SENT, sms_backup.SENT):
+        log.clear()
+
+
+# --- helpers ------------------------------------------------------------------
+
+def switch(web: Browserless, name: str, on: bool):
+    """Switch a plugin on or off in Settings > Plugins, as an administrator does."""
+    return web.post(f"/settings/plugins/{name}", {"enabled": "1" if on else "0"}, page="/settings/plugins")
+
+
+def switched(web: Browserless, name: str, on: bool) -> None:
+    response = switch(web, name, on)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def page(web: Browserless, path: str) -> str:
+    response = web.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def one(app, model, *where):
+    with app.app_context():
+        return session().scalars(select(model).where(*where)).one()
+
+
+def audit_rows(app, action: str) -> list[AuditEvent]:
+    with app.app_context():
+        return session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
+
+
+def invite(web: Browserless, **changes) -> dict:
+    data = dict(NURSE, **changes)
+    response = web.post("/settings/users/new", data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return data
+
+
+def open_invitation(app, inbox, email: str) -> tuple[Browserless, str]:
+    """A new browser that opened the invitation link and gave the PAC."""
+    link = last_link(inbox, email, "/invitation/")
+    invitee = Browserless(app.test_client())
+    pac = one(app, Practice).pac
+    assert invitee.post(link, {"pac": pac}).status_code == 302
+    return invitee, link
+
+
+def verify_phone(app, invitee: Browserless, link: str, phone: str = NURSE_PHONE) -> None:
+    """The core's own invitation step: a phone, and the code texted to it (read from the outbox)."""
+    response = invitee.post(link + "/phone", {"phone": phone, "channel": "sms"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        text = session().scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone)
+                                 .order_by(OutboxMessage.id.desc())).first()
+    code = re.search(r"\b(\d{6})\b", text.body).group(1)
+    assert invitee.post(link + "/phone/code", {"code": code}).status_code == 302
+
+
+def choose_password(invitee: Browserless, link: str, username: str = "nnurse", csrf_page: str | None = None):
+    return invitee.post(link + "/account", {"username": username, "password": NURSE_PASSWORD,
+                                            "confirm": NURSE_PASSWORD}, page=csrf_page)
+
+
+def active_nurse(app, admin_web, inbox) -> Browserless:
+    """A signed-in non-administrator of the administrator's practice."""
+    invite(admin_web)
+    invitee, link = open_invitation(app, inbox, NURSE["email"])
+    verify_phone(app, invitee, link)
+    assert choose_password(invitee, link).status_code == 302
+    return invitee
+
+
+# --- the UI shell -------------------------------------------------------------
+
+@covers("nav_items")
+def test_nav_items_show_in_the_top_navigation_only_while_the_plugin_is_on(app, admin_web):
+    assert '<a href="/ui-parts/">Parts</a>' in page(admin_web, "/dashboard")
+    switched(admin_web, "ui_parts", False)
+    assert "/ui-parts/" not in page(admin_web, "/dashboard")
+    switched(admin_web, "ui_parts", True)
+    assert '<a href="/ui-parts/">Parts</a>' in page(admin_web, "/settings")
+
+
+@covers("settings_tiles")
+def test_settings_tiles_show_on_settings_beside_the_core_tiles_only_while_on(app, admin_web):
+    html = page(admin_web, "/settings")
+    assert "Parts settings" in html and "Settings contributed by a plugin." in html
+    assert html.index(">Users</a>") < html.index(">Parts settings</a>") < html.index(">Plugins</a>"), "ordered by order"
+    switched(admin_web, "ui_parts", False)
+    html = page(admin_web, "/settings")
+    assert "Parts settings" not in html and ">Users</a>" in html
+
+
+@covers("dashboard_tiles")
+def test_dashboard_tiles_show_on_the_dashboard_only_while_on(app, admin_web):
+    html = page(admin_web, "/dashboard")
+    assert "Parts dashboard" in html
+    assert '<p class=parts-body>Sunrise Family Clinic</p>' in html
+    switched(admin_web, "ui_parts", False)
+    html = page(admin_web, "/dashboard")
+    assert "Parts dashboard" not in html and "EHR Users" in html
+
+
+@covers("user_table_columns")
+def test_user_table_columns_add_a_column_to_settings_users_only_while_on(app, admin_web):
+    html = page(admin_web, "/settings/users")
+    assert '<th scope="col">Initials</th>' in html and "<td>GH</td>" in html
+    switched(admin_web, "ui_parts", False)
+    html = page(admin_web, "/settings/users")
+    assert "Initials" not in html and "<td>GH</td>" not in html
+
+
+@covers("user_detail_sections")
+def test_user_detail_sections_show_on_a_users_page_only_while_on(app, admin_web):
+    admin = one(app, User, User.email == SIGNUP["email"])
+    html = page(admin_web, f"/settings/users/{admin.id}")
+    assert "Parts section" in html and "Grace is looking at Grace Hopper." in html
+    assert "Login info" in html
+    switched(admin_web, "ui_parts", False)
+    html = page(admin_web, f"/settings/users/{admin.id}")
+    assert "Parts section" not in html and "Login info" in html
+
+
+@covers("signin_notices")
+def test_signin_notices_show_as_a_banner_on_every_page_only_while_on(app, admin_web):
+    for path in ("/dashboard", "/settings", "/settings/users"):
+        html = page(admin_web, path)
+        assert '<div class="banner warning" role="status">Parts notice for Sunrise Family Clinic' in html
+        assert '<a href="/ui-parts/">Open parts</a>' in html
+    switched(admin_web, "ui_parts", False)
+    assert "Parts notice" not in page(admin_web, "/dashboard")
+
+
+@covers("register_blueprints")
+def test_register_blueprints_serves_the_plugins_pages_only_to_practices_that_switched_it_on(app, admin_web):
+    html = page(admin_web, "/ui-parts/")
+    assert "The parts page" in html and "Sunrise Family Clinic" in html
+    assert '<link rel="stylesheet" href="/static/plugins/ui_parts/parts.css">' in html
+    assert b".parts-body" in admin_web.get("/static/plugins/ui_parts/parts.css").data
+    other = Browserless(app.test_client())
+    signup(other, practice_name="Other Clinic", email="ada@other.example.com")
+    switched(admin_web, "ui_parts", False)
+    assert admin_web.get("/ui-parts/").status_code == 404
+    assert "The parts page" in page(other, "/ui-parts/"), "switched off for one practice, not for the other"
+
+
+@covers("register_blueprints")
+def test_register_blueprints_pages_keep_their_own_sign_in_rules(app, web):
+    response = web.get("/ui-parts/")
+    assert response.status_code == 302 and "/signin" in response.headers["Location"]
+
+
+# --- signing in ---------------------------------------------------------------
+
+@covers("login_strategies")
+def test_login_strategies_offer_a_way_in_that_works_while_the_practice_has_it_on(app, admin_web):
+    web = admin_web
+    web.post("/signout", page="/dashboard")
+    response = web.get("/signin")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login-badge/"), "lowest order first"
+    html = page(web, "/login-email/")
+    assert '<a href="/login-badge/">Staff badge</a>' in html
+    credentials = {"email": SIGNUP["email"], "password": SIGNUP["password"]}
+    response = web.post("/login-badge/", credentials)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard")
+    switched(web, "login_badge", False)
+    web.post("/signout", page="/dashboard")
+    response = web.post("/login-badge/", credentials)
+    assert response.status_code == 422
+    assert "Those sign-in details did not work" in response.get_data(as_text=True)
+    failure = audit_rows(app, "signin.failure")[-1]
+    assert "badge sign-in is off for this practice" in failure.details
+    assert sign_in_email(web, SIGNUP["email"], SIGNUP["password"]).status_code == 302
+
+
+@covers("invitation_steps")
+def test_invitation_steps_come_after_the_pac_and_before_the_password_in_order(app, admin_web, inbox):
+    invite(admin_web, email="before@sunrise.example.com")
+    invitee, link = open_invitation(app, inbox, "before@sunrise.example.com")
+    verify_phone(app, invitee, link, phone="+14155550177")
+    assert 'name="password"' in page(invitee, link + "/account"), "only the core's step while the plugin is off"
+
+    switched(admin_web, "terms_step", True)
+    invite(admin_web)
+    invitee, link = open_invitation(app, inbox, NURSE["email"])
+    token = link.rsplit("/", 1)[1]
+    response = invitee.get(link + "/account")
+    assert response.status_code == 302 and response.headers["Location"] == link + "/phone", "the core's step (10)"
+    verify_phone(app, invitee, link)
+    response = invitee.get(link + "/account")
+    assert response.status_code == 302 and response.headers["Location"] == f"/terms-step/{token}", "then ours (20)"
+    skipping = choose_password(invitee, link, csrf_page=f"/terms-step/{token}")
+    assert skipping.status_code == 302 and skipping.headers["Location"] == f"/terms-step/{token}", "no skipping"
+    assert one(app, User, User.email == NURSE["email"]).status == "invited"
+    assert "I accept the practice's terms of use" in page(invitee, f"/terms-step/{token}")
+    assert invitee.post(f"/terms-step/{token}", {}).status_code == 422
+    response = invitee.post(f"/terms-step/{token}", {"accept": "yes"})
+    assert response.status_code == 302 and response.headers["Location"] == link + "/account"
+    assert 'name="password"' in page(invitee, link + "/account")
+    response = choose_password(invitee, link)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard")
+    assert one(app, User, User.email == NURSE["email"]).status == "active"
+    assert len(audit_rows(app, "terms_step.accepted")) == 1
+
+
+@covers("invitation_steps")
+def test_invitation_steps_pages_need_the_pac_entered_in_the_same_browser(app, admin_web, inbox):
+    switched(admin_web, "terms_step", True)
+    invite(admin_web)
+    link = last_link(inbox, NURSE["email"], "/invitation/")
+    token = link.rsplit("/", 1)[1]
+    stranger = Browserless(app.test_client())
+    response = stranger.get(f"/terms-step/{token}")
+    assert response.status_code == 302 and response.headers["Location"] == link
+    assert stranger.get("/terms-step/not-a-token").status_code == 410
+
+
+@covers("user_signed_in")
+def test_user_signed_in_is_told_of_every_new_session(app, web):
+    signup(web)
+    assert ("user_signed_in", SIGNUP["email"], True) in events_log.EVENTS
+    events_log.EVENTS.clear()
+    web.post("/signout", page="/dashboard")
+    sign_in_email(web, SIGNUP["email"], SIGNUP["password"])
+    assert events_log.EVENTS == [("user_signed_in", SIGNUP["email"], True)]
+    sign_in_email(web, SIGNUP["email"], "a wrong password")
+    assert len(events_log.EVENTS) == 1, "not for a failed sign-in"
+
+
+@covers("user_signed_in")
+def test_user_signed_in_may_set_flags_on_the_session(app, admin_web):
+    switched(admin_web, "break_glass", True)
+    admin_web.post("/signout", page="/dashboard")
+    sign_in_email(admin_web, SIGNUP["email"], SIGNUP["password"])
+    with app.app_context():
+        sessions = session().scalars(select(LoginSession).order_by(LoginSession.id)).all()
+    assert [s.flags.get("elevated") for s in sessions] == [None, True]
+
+
+# --- permissions --------------------------------------------------------------
+
+@covers("permission_allowed")
+def test_permission_allowed_any_deny_wins_even_over_the_core_default(app, admin_web):
+    assert '<a href="/reports/audit">Reports</a>' in page(admin_web, "/dashboard")
+    assert admin_web.get("/reports/audit").status_code == 200
+    switched(admin_web, "deny_audit", True)
+    assert admin_web.get("/reports/audit").status_code == 403
+    assert "/reports/audit" not in page(admin_web, "/dashboard")
+    switched(admin_web, "deny_audit", False)
+    assert admin_web.get("/reports/audit").status_code == 200
+
+
+@covers("permission_allowed")
+def test_permission_allowed_a_plugin_can_allow_what_the_core_does_not_and_a_deny_still_wins(app, admin_web, inbox):
+    nurse = active_nurse(app, admin_web, inbox)
+    assert nurse.get("/reports/audit").status_code == 403
+    switched(admin_web, "grant_audit", True)
+    assert nurse.get("/reports/audit").status_code == 200
+    assert nurse.get("/settings/users").status_code == 403, "only the action the plugin answers for"
+    switched(admin_web, "deny_audit", True)
+    assert nurse.get("/reports/audit").status_code == 403
+    assert admin_web.get("/reports/audit").status_code == 403
+
+
+# --- lifecycle events ---------------------------------------------------------
+
+@covers("practice_created")
+def test_practice_created_is_told_of_the_new_practice_and_its_administrator(app, web):
+    signup(web)
+    assert events_log.EVENTS[0] == ("practice_created", SIGNUP["practice_name"], SIGNUP["email"])
+
+
+@covers("user_created")
+def test_user_created_is_told_of_an_added_user_only_while_on(app, admin_web):
+    invite(admin_web)
+    assert events_log.EVENTS[-1] == ("user_created", NURSE["email"], "invited", SIGNUP["email"])
+    switched(admin_web, "events_log", False)
+    count = len(events_log.EVENTS)
+    invite(admin_web, email="other@sunrise.example.com")
+    assert len(events_log.EVENTS) == count
+
+
+@covers("user_status_changed")
+def test_user_status_changed_on_accepting_deactivating_and_reactivating(app, admin_web, inbox):
+    active_nurse(app, admin_web, inbox)
+    nurse = one(app, User, User.email == NURSE["email"])
+    admin_web.post(f"/settings/users/{nurse.id}/deactivate", page=f"/settings/users/{nurse.id}")
+    admin_web.post(f"/settings/users/{nurse.id}/reactivate", page=f"/settings/users/{nurse.id}")
+    changes = [e for e in events_log.EVENTS if e[0] == "user_status_changed"]
+    assert changes == [
+        ("user_status_changed", NURSE["email"], "invited", "active", NURSE["email"]),
+        ("user_status_changed", NURSE["email"], "active", "inactive", SIGNUP["email"]),
+        ("user_status_changed", NURSE["email"], "inactive", "active", SIGNUP["email"]),
+    ]
+
+
+# --- audit and messaging ------------------------------------------------------
+
+@covers("audit_event_flags")
+def test_audit_event_flags_land_on_the_audit_rows_of_the_request(app, admin_web):
+    admin_web.post("/settings/users/pac", page="/settings/users")
+    switched(admin_web, "break_glass", True)
+    admin_web.post("/signout", page="/dashboard")
+    sign_in_email(admin_web, SIGNUP["email"], SIGNUP["password"])
+    admin_web.post("/settings/users/pac", page="/settings/users")
+    rotations = audit_rows(app, "practice.pac_rotated")
+    assert [r.emergency for r in rotations] == [False, True]
+    assert [r.emergency for r in audit_rows(app, "signin.success")] == [False, True]
+    switched(admin_web, "break_glass", False)
+    admin_web.post("/settings/users/pac", page="/settings/users")
+    assert audit_rows(app, "practice.pac_rotated")[-1].emergency is False, "only while the plugin is on"
+
+
+@covers("deliver_message")
+def test_deliver_message_the_first_sender_that_answers_delivers(app, inbox, texts):
+    with app.app_context():
+        messaging.queue("sms", "+14155550101", "Your code is 123456")
+        messaging.queue("sms", "+447700900123", "Your code is 654321")
+        messaging.queue("voice", "+14155550101", "Your code is 1 2 3")
+        messaging.queue("email", "someone@example.com", "Hello by email", subject="Hello")
+        messaging.queue("fax", "+14155550101", "Nobody sends faxes")
+        session().commit()
+    counts = messaging.deliver_due(app)
+    assert counts == {"sent": 4, "failed": 1}
+    assert sms_primary.SENT == [("+14155550101", "Your code is 123456")], "tryfirst, and it answered"
+    assert sms_backup.SENT == [("+447700900123", "Your code is 654321")], "asked only when the first said None"
+    assert [(m["channel"], m["to"]) for m in texts.messages] == [("voice", "+14155550101")], \
+        "both plugins said None: the core's sender (trylast) delivered"
+    assert inbox.wait_for("someone@example.com"), "and the core's SMTP sender still delivers email"
+    with app.app_context():
+        messages = session().scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [m.status for m in messages] == ["sent", "sent", "sent", "sent", "pending"]
+    assert messages[-1].last_error == "RuntimeError: no sender delivers fax messages"
+
+
+@covers("deliver_message")
+def test_deliver_message_a_sender_that_raises_fails_the_attempt_to_be_retried(app, monkeypatch):
+    monkeypatch.setattr(sms_backup, "FAILURE", ConnectionError("provider is down"))
+    with app.app_context():
+        messaging.queue("sms", "+447700900123", "Your code is 654321")
+        session().commit()
+    assert messaging.deliver_due(app) == {"sent": 0, "failed": 1}
+    with app.app_context():
+        message = session().scalars(select(OutboxMessage)).one()
+    assert message.status == "pending" and message.attempts == 1
+    assert message.last_error == "ConnectionError: provider is down"
+    assert message.next_attempt_at > message.created_at
+
+
+# --- start-up -----------------------------------------------------------------
+
+@pytest.fixture
+def bare_app(tmp_path):
+    """An app for what needs no database (commands)."""
+    application = create_app({"instance_path": str(tmp_path), "secret_key": "test"}, extra_plugins=[hello_cli])
+    yield application
+    application.extensions["pfcore.engine"].dispose()
+
+
+@covers("register_commands")
+def test_register_commands_adds_a_command_to_the_pfcore_group(bare_app, monkeypatch):
+    group = FlaskGroup(create_app=lambda: bare_app, add_default_commands=False)
+    monkeypatch.setattr(pfcore.cli, "cli", group)
+    real_registry = pfcore.plugins.PluginRegistry
+    monkeypatch.setattr(pfcore.plugins, "PluginRegistry", lambda settings: real_registry(settings, [hello_cli]))
+    pfcore.cli._add_plugin_commands()
+    assert "hello-cli" in group.commands
+    result = bare_app.test_cli_runner().invoke(group, ["hello-cli", "--name", "Ada"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Hello, Ada, from Hello command.\n"
+
+
+@covers("register_commands")
+def test_register_commands_is_not_asked_of_a_plugin_the_deployment_did_not_make_available():
+    group = click.Group("pfcore")
+    PluginRegistry({"plugins_available": ["login_pac"]}, [hello_cli]).hook_all.register_commands(cli=group)
+    assert "hello-cli" not in group.commands
+
+
+# --- the rule ------------------------------------------------------------------
+
+def test_every_hook_has_a_test():
+    covered = {hook for test in globals().values() for hook in getattr(test, "covers_hooks", ())}
+    assert sorted(hook_names() - covered) == [], "hooks without a test"
+    assert sorted(covered - hook_names()) == [], "tests that cover hooks that do not exist"
