@@ -185,3 +185,17 @@ class WebhookReceiver:
 
         body = self.wait_for(to, count)[-1]["body"]
         return "".join(re.findall(r"\d", body.split("is", 1)[1]))[:6]
+
+
+REDIS_URL = os.environ.get("PFCORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def require_redis() -> str:
+    """The Redis URL for tests, or skip/fail when no Redis answers there."""
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001 (any failure means: not there)
+        missing_service(f"Redis at {REDIS_URL} is not reachable: {exc}")
+    return REDIS_URL

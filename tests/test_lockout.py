@@ -154,3 +154,35 @@ class TestClientAddressLimits:
                                                               "csrf_token": csrf_from(token_page)},
                                       environ_base={"REMOTE_ADDR": "10.9.8.7"})
         assert response.status_code == 302
+
+
+def test_failed_sign_ins_report_lists_recent_failures_and_locks(app, admin_web, staff):
+    web = Browserless(app.test_client())
+    _fail(web, 5)
+    page = admin_web.get("/reports/failed-sign-ins").get_data(as_text=True)
+    assert "Failed sign-ins" in page and "Account locked" in page
+    assert "Sam Staff &lt;sam@sunrise.example.com&gt;</td><td>5</td>" in page
+    staff_web = Browserless(app.test_client())
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=2)):
+        sign_in_email(staff_web, STAFF, STAFF_PASSWORD)
+        assert staff_web.get("/reports/failed-sign-ins").status_code == 403
+
+
+def test_rate_limits_count_across_app_servers_with_redis(app, settings, extra_plugins, staff):
+    """With PFCORE_RATELIMIT_STORAGE pointing at Redis, two servers share the per-address count."""
+    import uuid
+
+    from pfcore import create_app
+
+    from .services import require_redis
+
+    shared = dict(settings, ratelimit_storage=require_redis(), ratelimit_signin="4 per minute",
+                  ratelimit_key_prefix=f"pfcore-test-{uuid.uuid4().hex}")
+    first, second = create_app(shared, extra_plugins=extra_plugins), create_app(shared, extra_plugins=extra_plugins)
+    try:
+        for server in (first, second, first, second):
+            assert sign_in_email(Browserless(server.test_client()), "nobody@example.com", "any password").status_code == 422
+        assert sign_in_email(Browserless(second.test_client()), STAFF, STAFF_PASSWORD).status_code == 429
+    finally:
+        first.extensions["pfcore.engine"].dispose()
+        second.extensions["pfcore.engine"].dispose()

@@ -105,7 +105,8 @@ def rate_limited(kind: str):
 def init_app(app) -> Limiter:
     settings = app.config["PFCORE"]
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings["ratelimit_storage"],
-                      strategy="moving-window", headers_enabled=True, key_prefix="pfcore")
+                      strategy="moving-window", headers_enabled=True,
+                      key_prefix=settings["ratelimit_key_prefix"])
     app.extensions["pfcore.limiter"] = limiter
     return limiter
 

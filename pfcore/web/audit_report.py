@@ -118,3 +118,22 @@ def audit_verify():
                           "problem": result.problems[0].describe() if result.problems else ""})
     session().commit()
     return render("audit_verify.html", result=result, block="verify_result")
+
+
+@core.get("/reports/failed-sign-ins")
+@require(VIEW)
+def failed_sign_ins():
+    """HIPAA log-in monitoring: the practice's recent failed sign-ins and lock-outs."""
+    practice_id = g.pfcore_user.practice_id
+    since = dt.date.today() - dt.timedelta(days=30)
+    events = []
+    for action in ("signin.failure", "user.locked", "session.unlock_failed"):
+        flt = audit.ReportFilter(start=since, action=action)
+        events += session().scalars(audit.report_query(practice_id, flt, limit=500)).all()
+    events.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+    by_user: dict[str, int] = {}
+    for event in events:
+        if event.action == "signin.failure":
+            by_user[event.actor_label or "unknown"] = by_user.get(event.actor_label or "unknown", 0) + 1
+    return render("failed_sign_ins.html", events=events[:500], by_user=sorted(by_user.items(), key=lambda kv: -kv[1]),
+                  since=since)
