@@ -37,6 +37,23 @@ def link_token(purpose: str):
     return decorator
 
 
+def invitation_step(view):
+    """View decorator for an invitation step, the core's or a plugin's.
+
+    The link must be valid and this browser must have entered the PAC;
+    the view is called as ``view(token, user)`` with the invited user.
+    """
+
+    @wraps(view)
+    def wrapped(token, row):
+        if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
+            session().rollback()
+            return redirect(url_for("core.accept_invitation", token=token))
+        return view(token, session().get(accounts.User, row.user_id))
+
+    return link_token("invitation")(wrapped)
+
+
 def link_browser_key() -> str:
     """This browser's random key for emailed-link steps (made on first use)."""
     return flask_session.setdefault(LINK_BROWSER_KEY, secrets.token_urlsafe(24))

@@ -3,15 +3,15 @@ or call, then on to the password. Registered as a core ``invitation_steps``
 answer, so plugins can add steps beside it."""
 from __future__ import annotations
 
-from flask import current_app, redirect, request, session as flask_session, url_for
+from flask import current_app, redirect, request, url_for
 
-from .. import accounts, audit
+from .. import audit
 from ..db import session
-from ..models import User, utcnow
+from ..models import utcnow
 from ..security import codes
 from ..security.phones import PhoneError, to_e164
 from ..security.throttling import rate_limited
-from .auth import LINK_BROWSER_KEY, link_token
+from .auth import invitation_step
 from .blueprint import core
 from .code_step import enter_code, resend_code
 from .forms import PhoneForm
@@ -21,20 +21,10 @@ PURPOSE = "phone_setup"
 WHAT = "verify your phone"
 
 
-def _invitee(row) -> User | None:
-    """The invited user once the PAC step is done (None: go back to it)."""
-    if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
-        return None
-    return session().get(User, row.user_id)
-
-
 @core.route("/invitation/<token>/phone", methods=["GET", "POST"])
 @rate_limited("codes")
-@link_token("invitation")
-def invitation_phone(token, row):
-    user = _invitee(row)
-    if user is None:
-        return redirect(url_for("core.accept_invitation", token=token))
+@invitation_step
+def invitation_phone(token, user):
     form = PhoneForm()
     if request.method == "GET":
         form.phone.data = form.phone.data or ""
@@ -56,10 +46,8 @@ def invitation_phone(token, row):
 
 @core.route("/invitation/<token>/phone/code", methods=["GET", "POST"])
 @rate_limited("codes")
-@link_token("invitation")
-def invitation_phone_code(token, row):
-    user = _invitee(row)
-
+@invitation_step
+def invitation_phone_code(token, user):
     def phone_verified():
         user.phone_verified_at = utcnow()
         audit.record("user.phone_verified", practice_id=user.practice_id, actor=user, object_type="user",
@@ -72,7 +60,7 @@ def invitation_phone_code(token, row):
 
 @core.post("/invitation/<token>/phone/resend")
 @rate_limited("codes")
-@link_token("invitation")
-def invitation_phone_resend(token, row):
-    return resend_code(_invitee(row), purpose=PURPOSE, what=WHAT, endpoint="core.invitation_phone", token=token,
+@invitation_step
+def invitation_phone_resend(token, user):
+    return resend_code(user, purpose=PURPOSE, what=WHAT, endpoint="core.invitation_phone", token=token,
                        start_over=url_for("core.invitation_phone", token=token))

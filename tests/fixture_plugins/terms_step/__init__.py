@@ -3,15 +3,15 @@ choosing a password. The acceptance is an audit event, which is also how the
 step knows it is done."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, session as flask_session, url_for
+from flask import Blueprint, redirect, request, url_for
 from sqlalchemy import select
 
-from pfcore import accounts, audit
+from pfcore import audit
 from pfcore.contrib import PluginInfo, SetupStep
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import AuditEvent, User
-from pfcore.web.auth import LINK_BROWSER_KEY, link_token
+from pfcore.web.auth import invitation_step
 from pfcore.web.rendering import render
 
 PLUGIN = PluginInfo(name="terms_step", title="Terms of use on invitation", enabled_by_default=False)
@@ -28,18 +28,14 @@ def accepted(user: User) -> bool:
 
 
 @blueprint.route("/<token>", methods=["GET", "POST"])
-@link_token("invitation")
-def step(token, row):
-    if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
-        session().rollback()
-        return redirect(url_for("core.accept_invitation", token=token))
+@invitation_step
+def step(token, user):
     if request.method == "GET":
         session().rollback()
         return render("terms_step/step.html", token=token)
     if request.form.get("accept") != "yes":
         session().rollback()
         return render("terms_step/step.html", token=token, error="Tick the box to accept the terms.", status=422)
-    user = session().get(User, row.user_id)
     audit.record(ACCEPTED, practice_id=user.practice_id, actor=user, object_type="user", object_id=user.id)
     session().commit()
     return redirect(url_for("core.invitation_account", token=token))
