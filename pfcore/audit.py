@@ -17,14 +17,16 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from flask import g, has_request_context, request
 from sqlalchemy import and_, event as sa_event, func, or_, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from .db import for_update, session
+from .db import session
 from .models import AuditChainHead, AuditEvent, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -207,39 +209,87 @@ class VerifyResult:
 
 
 def verify(db_session: Session, chain_ids: list[int] | None = None) -> VerifyResult:
-    """Walk every chain (or the given ones) and report each chain's first break."""
-    heads = {h.chain_id: h for h in db_session.scalars(select(AuditChainHead))}
+    """Walk every chain (or the given ones) and report each chain's first break.
+
+    The heads and the events are read in one snapshot, on a connection of
+    their own, so events appended while the walk runs are never mistaken for
+    tampering, and appending is not held up by a long walk: on PostgreSQL a
+    read-only REPEATABLE READ transaction, on SQLite a plain (deferred) read
+    transaction, which in WAL mode is a snapshot that takes no write lock.
+    """
+    bind = db_session.get_bind()
+    if not isinstance(bind, Engine) or bind.url.database in (None, "", ":memory:"):
+        # A session bound to one connection, or an in-memory database that
+        # only that connection sees: read through the session.
+        return _verify(db_session, chain_ids)
+    if bind.dialect.name == "postgresql":
+        bind = bind.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    elif bind.dialect.name == "sqlite":
+        bind = bind.execution_options(pfcore_read_only=True)  # see db._configure_sqlite
+    with bind.connect() as connection, connection.begin():
+        return _verify(connection, chain_ids)
+
+
+def _verify(executor, chain_ids: list[int] | None) -> VerifyResult:
+    heads = {row.chain_id: row for row in executor.execute(
+        select(AuditChainHead.chain_id, AuditChainHead.seq, AuditChainHead.hash))}
     if chain_ids is None:
-        found = set(db_session.scalars(select(AuditEvent.chain_id).distinct()))
+        found = set(executor.execute(select(AuditEvent.chain_id).distinct()).scalars())
         chain_ids = sorted(found | set(heads))
     problems: list[ChainProblem] = []
     checked = 0
     for chain_id in chain_ids:
-        count, problem = _verify_chain(db_session, chain_id, heads.get(chain_id))
+        count, problem = _verify_chain(executor, chain_id, heads.get(chain_id))
         checked += count
         if problem:
             problems.append(problem)
     return VerifyResult(events_checked=checked, chains_checked=len(chain_ids), problems=problems)
 
 
-def _verify_chain(db_session: Session, chain_id: int, head: AuditChainHead | None):
+# How far back a row's prev_hash is looked up to tell an inserted row apart.
+_LOOKBACK = 256
+
+
+def _verify_chain(executor, chain_id: int, head):
     columns = [getattr(AuditEvent, name) for name in HASHED_FIELDS] + [AuditEvent.hash, AuditEvent.id]
-    rows = db_session.execute(
+    rows = executor.execute(
         select(*columns).where(AuditEvent.chain_id == chain_id).order_by(AuditEvent.seq)
         .execution_options(yield_per=5000)
     )
     expected_prev, expected_seq, count = GENESIS_HASH, 1, 0
+    # The last _LOOKBACK rows walked: their seq by hash and their id by seq.
+    recent_seq_of: dict[str, int] = {GENESIS_HASH: 0}
+    recent: deque[tuple[int, str, int]] = deque()
+    recent_id_of: dict[int, int] = {}
     for row in rows:
         fields = row._asdict()
         count += 1
-        if fields["seq"] != expected_seq:
-            if fields["seq"] > expected_seq:
+        seq, event_id = fields["seq"], fields["id"]
+        if seq != expected_seq:
+            if seq > expected_seq:
                 return count, ChainProblem(chain_id, expected_seq, None, "is missing")
-            return count, ChainProblem(chain_id, fields["seq"], fields["id"], "is out of order")
+            return count, ChainProblem(chain_id, seq, event_id, "is out of order")
         if fields["prev_hash"] != expected_prev:
-            return count, ChainProblem(chain_id, fields["seq"], fields["id"], "does not follow the event before it (an event was removed, inserted or reordered)")
+            if event_hash(fields) != fields["hash"] or seq == 1:
+                return count, ChainProblem(chain_id, seq, event_id, "was altered or moved (it does not follow the event before it)")
+            # This row is intact but follows something else than the row before it.
+            earlier = recent_seq_of.get(fields["prev_hash"])
+            if earlier is not None and earlier < seq - 1:
+                # It follows an earlier row: the rows in between are not part of the chain.
+                return count, ChainProblem(chain_id, earlier + 1, recent_id_of.get(earlier + 1),
+                                           f"was inserted (event #{seq} follows event #{earlier})")
+            # The row before it was changed and its hash recomputed.
+            return count, ChainProblem(chain_id, seq - 1, recent_id_of.get(seq - 1),
+                                       f"was replaced (event #{seq} does not follow it)")
         if event_hash(fields) != fields["hash"]:
-            return count, ChainProblem(chain_id, fields["seq"], fields["id"], "was altered")
+            return count, ChainProblem(chain_id, seq, event_id, "was altered")
+        recent_seq_of[fields["hash"]] = seq
+        recent_id_of[seq] = event_id
+        recent.append((seq, fields["hash"], event_id))
+        if len(recent) > _LOOKBACK:
+            old_seq, old_hash, _old_id = recent.popleft()
+            recent_seq_of.pop(old_hash, None)
+            recent_id_of.pop(old_seq, None)
         expected_prev, expected_seq = fields["hash"], expected_seq + 1
     last_seq = expected_seq - 1
     if head is None:
@@ -247,8 +297,12 @@ def _verify_chain(db_session: Session, chain_id: int, head: AuditChainHead | Non
             return count, ChainProblem(chain_id, 1, None, "has no chain head (the head row was removed)")
     elif head.seq > last_seq:
         return count, ChainProblem(chain_id, last_seq + 1, None, "is missing")
-    elif head.seq < last_seq or head.hash != expected_prev:
-        return count, ChainProblem(chain_id, head.seq, None, "does not match the chain head")
+    elif head.seq < last_seq:
+        return count, ChainProblem(chain_id, head.seq + 1, recent_id_of.get(head.seq + 1),
+                                   "was added outside pfcore (it is past the chain head)")
+    elif head.hash != expected_prev:
+        return count, ChainProblem(chain_id, last_seq, recent_id_of.get(last_seq),
+                                   "does not match the chain head (it was replaced)")
     return count, None
 
 

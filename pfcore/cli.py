@@ -6,13 +6,19 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, NoAppException, with_appcontext
 
 from . import create_app
+from .config import ConfigError
 
 
 def _make_app():
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as error:
+        # A plain message (with exit status 2), not a traceback: the operator
+        # has a setting to change, and the message says which.
+        raise NoAppException(f"cannot start pfcore: {error}") from None
 
 
 cli = FlaskGroup(create_app=_make_app, add_default_commands=False, add_version_option=False,
@@ -166,7 +172,11 @@ def audit_verify():
 
 
 def main() -> None:
-    _add_plugin_commands()
+    try:
+        _add_plugin_commands()
+    except ConfigError as error:
+        click.echo(f"Error: cannot start pfcore: {error}", err=True)
+        sys.exit(2)
     cli.main(prog_name="pfcore")
 
 

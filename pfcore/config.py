@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -79,13 +80,24 @@ def finish_settings(settings: dict) -> dict:
 
 
 def _development_secret(instance: Path) -> str:
-    """Generate a secret once into instance/secret_key and reuse it."""
+    """Generate a secret once into instance/secret_key and reuse it.
+
+    The file appears with its content or not at all (written aside, then
+    hard-linked into place), so processes starting at the same moment, like
+    gunicorn's workers, never read a half-written, empty key.
+    """
     path = instance / "secret_key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass  # made earlier, or by a process starting at the same moment
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=instance, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(temporary)
+    secret = path.read_text().strip()
+    if not secret:
+        raise ConfigError(f"{path} is empty: delete it to generate a new development secret")
+    return secret

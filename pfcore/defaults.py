@@ -5,7 +5,6 @@ plugin can answer before them (or, for contribution hooks, beside them).
 """
 from __future__ import annotations
 
-from flask import url_for
 from markupsafe import Markup, escape
 
 from .contrib import NavItem, Section, SetupStep, Tile

@@ -72,10 +72,13 @@ def _deliver_one(app, maker, message_id: int) -> str | None:
             .values(next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS),
                     attempts=OutboxMessage.attempts + 1)
         ).rowcount
+        message = db_session.get(OutboxMessage, message_id) if claimed else None
+        # End the transaction before talking to the SMTP server or webhook: a
+        # slow server must not hold a transaction open (on SQLite, the whole
+        # database's write lock) for the length of the conversation.
         db_session.commit()
         if not claimed:
             return None  # another deliverer has it
-        message = db_session.get(OutboxMessage, message_id)
         settings = app.config["PFCORE"]
         try:
             delivered = app.extensions["pfcore.plugins"].hook_all.deliver_message(message=message, settings=settings)

@@ -13,7 +13,6 @@ from pfcore import audit
 from pfcore.db import session
 from pfcore.models import Practice, User
 
-from .conftest import SIGNUP
 
 
 def _seed(app, count: int, action: str = "test.event", outcome: str = "success", when: dt.datetime | None = None):

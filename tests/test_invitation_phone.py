@@ -7,7 +7,7 @@ import time_machine
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, OutboxMessage, User
+from pfcore.models import AuditEvent, OutboxMessage
 
 from .conftest import Browserless, last_link
 from .test_users import NEW_USER, PASSWORD, _practice, _user, add_user

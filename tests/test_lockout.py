@@ -10,7 +10,7 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, User
 
-from .conftest import SIGNUP, Browserless, sign_in_email, signup
+from .conftest import Browserless, sign_in_email
 
 
 @pytest.fixture
@@ -25,7 +25,6 @@ STAFF_PASSWORD = "tulips under the april rain"
 
 @pytest.fixture
 def staff(app, admin_web):
-    from pfcore import accounts
     from pfcore.security.passwords import hash_password
 
     with app.app_context():

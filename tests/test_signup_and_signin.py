@@ -69,8 +69,6 @@ def test_sign_in_with_email_and_with_practice_id(app, web):
 def test_every_failed_sign_in_shows_the_same_message_and_is_audited(app, web):
     signup(web)
     web.post("/signout", page="/dashboard")
-    with app.app_context():
-        practice = session().scalars(select(Practice)).one()
     wrong_password = sign_in_email(web, SIGNUP["email"], "wrong password here")
     unknown = sign_in_email(web, "nobody@nowhere.example.com", "whatever password")
     wrong_pac = web.post("/login-pac/", {"pac": "AAAAAAAAAA", "username": "ghopper", "password": SIGNUP["password"]})

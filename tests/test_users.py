@@ -73,8 +73,6 @@ def complete_reset(app, client_web, link, phone, new_password):
 
 def verify_phone(app, client_web, link, phone):
     """The invitation's phone step: text me a code, enter it (read from the outbox)."""
-    from pfcore.models import OutboxMessage
-
     assert client_web.get(link + "/account").headers["Location"].endswith(link + "/phone")
     response = client_web.post(link + "/phone", {"phone": phone, "channel": "sms"})
     assert response.status_code == 302, response.get_data(as_text=True)

@@ -1,7 +1,7 @@
 """My account: the signed-in user's own security settings."""
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 from flask_login import login_required
 
 from .. import accounts, audit
@@ -11,7 +11,7 @@ from ..security.sessions import end_other_sessions
 from ..security.throttling import rate_limited
 from .blueprint import core
 from .forms import ChangeEmailForm, ChangePasswordForm, UpgradeLoginForm
-from .rendering import render, render_form_errors
+from .rendering import render
 
 
 def _page(status=200, **context):

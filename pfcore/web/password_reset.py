@@ -3,7 +3,7 @@ code to the verified phone, then the new password. Administrators start the
 same flow with "Reset password" on a user. No security questions (NIST)."""
 from __future__ import annotations
 
-from flask import current_app, redirect, request, session as flask_session, url_for
+from flask import redirect, request, session as flask_session, url_for
 from sqlalchemy import select
 
 from .. import accounts
