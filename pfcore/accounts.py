@@ -381,21 +381,6 @@ def request_login_upgrade(user: User, email: str) -> None:
                  details={"email": normalise_email(email)})
 
 
-def complete_login_upgrade(row: UserToken) -> User:
-    user = session().get(User, row.user_id)
-    new_email = row.state["new_email"]
-    if email_in_use(new_email, except_user_id=user.id):
-        raise AccountError(EMAIL_IN_USE)
-    old_email = user.email
-    user.email = new_email
-    user.email_login_enabled = True
-    user.pac_login_enabled = False
-    row.used_at = utcnow()
-    audit.record("user.login_upgraded", practice_id=user.practice_id, actor=user, object_type="user",
-                 object_id=user.id, details={"email": new_email, "previous_email": old_email})
-    return user
-
-
 def request_email_change(user: User, new_email: str, *, by_admin: bool) -> None:
     """Start changing the login email: a link to the new address, a notice to the old one.
 
@@ -421,14 +406,22 @@ def request_email_change(user: User, new_email: str, *, by_admin: bool) -> None:
                  details={"new_email": new_email, "by_admin": by_admin})
 
 
-def complete_email_change(row: UserToken) -> User:
+def complete_new_email(row: UserToken) -> User:
+    """Finish an upgrade to email login or a change of login email from its confirmed link.
+
+    The address is checked again: someone may have claimed it since the link was sent.
+    """
     user = session().get(User, row.user_id)
     new_email = row.state["new_email"]
     if email_in_use(new_email, except_user_id=user.id):
         raise AccountError(EMAIL_IN_USE)
     old_email = user.email
     user.email = new_email
+    upgrade = row.purpose == "login_upgrade"
+    if upgrade:
+        user.email_login_enabled = True
+        user.pac_login_enabled = False
     row.used_at = utcnow()
-    audit.record("user.email_changed", practice_id=user.practice_id, actor=user, object_type="user",
-                 object_id=user.id, details={"email": new_email, "previous_email": old_email})
+    audit.record("user.login_upgraded" if upgrade else "user.email_changed", practice_id=user.practice_id, actor=user,
+                 object_type="user", object_id=user.id, details={"email": new_email, "previous_email": old_email})
     return user

@@ -203,3 +203,22 @@ def last_link(inbox, address: str, pattern: str) -> str:
     match = re.search(r"http://pfcore\.test(" + pattern + r"[^\s]+)", body)
     assert match, body
     return match.group(1)
+
+
+def add_active_user(app, *, first_name: str, last_name: str, email: str, username: str, password: str,
+                    access_level: int = 1, phone: str | None = None, is_admin: bool = False) -> int:
+    """An active user in the first practice, added directly (setup, not a journey); returns the id."""
+    from sqlalchemy import select
+
+    from pfcore.db import session
+    from pfcore.models import Practice, User, utcnow
+    from pfcore.security.passwords import hash_password
+
+    with app.app_context():
+        practice = session().scalars(select(Practice).order_by(Practice.id)).first()
+        user = User(practice_id=practice.id, first_name=first_name, last_name=last_name, email=email, username=username,
+                    password_hash=hash_password(password), access_level=access_level, is_admin=is_admin,
+                    status="active", session_generation=0, phone=phone, phone_verified_at=utcnow() if phone else None)
+        session().add(user)
+        session().commit()
+        return user.id

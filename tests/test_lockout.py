@@ -10,7 +10,7 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, User
 
-from .conftest import Browserless, sign_in_email
+from .conftest import add_active_user, Browserless, sign_in_email
 
 
 @pytest.fixture
@@ -25,16 +25,7 @@ STAFF_PASSWORD = "tulips under the april rain"
 
 @pytest.fixture
 def staff(app, admin_web):
-    from pfcore.security.passwords import hash_password
-
-    with app.app_context():
-        admin = session().scalars(select(User)).one()
-        user = User(practice_id=admin.practice_id, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff",
-                    password_hash=hash_password(STAFF_PASSWORD), access_level=1, is_admin=False, status="active",
-                    session_generation=0)
-        session().add(user)
-        session().commit()
-        return user.id
+    return add_active_user(app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff", password=STAFF_PASSWORD)
 
 
 def _user(app, user_id) -> User:

@@ -5,9 +5,9 @@ import pytest
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, Practice, User, utcnow
+from pfcore.models import AuditEvent, Practice, User
 
-from .conftest import Browserless, last_link, sign_in_email
+from .conftest import add_active_user, Browserless, last_link, sign_in_email
 
 EMAIL = "kim@sunrise.example.com"
 PHONE = "+14155550177"
@@ -16,16 +16,8 @@ PASSWORD = "tulips under the april rain"
 
 @pytest.fixture
 def kim(app, admin_web):
-    from pfcore.security.passwords import hash_password
-
-    with app.app_context():
-        admin = session().scalars(select(User)).one()
-        user = User(practice_id=admin.practice_id, first_name="Kim", last_name="Lee", email=EMAIL, username="klee",
-                    password_hash=hash_password(PASSWORD), access_level=3, is_admin=False, status="active",
-                    session_generation=0, phone=PHONE, phone_verified_at=utcnow())
-        session().add(user)
-        session().commit()
-        return user.id
+    return add_active_user(app, first_name="Kim", last_name="Lee", email=EMAIL, username="klee", password=PASSWORD,
+                           access_level=3, phone=PHONE)
 
 
 def _pac(app):
@@ -107,7 +99,7 @@ def test_completing_without_the_code_is_not_possible(app, kim, inbox, texts):
     web.post("/account/email", {"email": "new@example.com", "confirm_email": "new@example.com"}, page="/account")
     link = last_link(inbox, "new@example.com", "/account/email-change/")
     response = web.post(link)
-    assert response.status_code == 200 and "Verify it" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "Verify it" in response.get_data(as_text=True)
     assert _user(app, kim).email == EMAIL
 
 

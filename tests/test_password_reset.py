@@ -8,9 +8,9 @@ import time_machine
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, User, utcnow
+from pfcore.models import AuditEvent, User
 
-from .conftest import Browserless, last_link, sign_in_email
+from .conftest import add_active_user, Browserless, last_link, sign_in_email
 
 EMAIL = "pat@sunrise.example.com"
 PHONE = "+14155550188"
@@ -20,16 +20,8 @@ NEW = "a quiet harbor at midnight"
 
 @pytest.fixture
 def staff(app, admin_web):
-    from pfcore.security.passwords import hash_password
-
-    with app.app_context():
-        admin = session().scalars(select(User)).one()
-        user = User(practice_id=admin.practice_id, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe",
-                    password_hash=hash_password(OLD), access_level=2, is_admin=False, status="active",
-                    session_generation=0, phone=PHONE, phone_verified_at=utcnow())
-        session().add(user)
-        session().commit()
-        return user.id
+    return add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=OLD,
+                           access_level=2, phone=PHONE)
 
 
 def _request_link(web, inbox, email=EMAIL):

@@ -46,3 +46,21 @@ def resend_code(user, *, purpose: str, what: str, endpoint: str, token: str, sta
     session().commit()
     return _page(challenge, CodeForm(formdata=None), endpoint=endpoint, token=token, start_over=start_over,
                  status=200 if result.ok else 429, message=result.message)
+
+
+def choose_channel(user, *, purpose: str, what: str, action: str, code_url: str, intro: str):
+    """"Verify it's you": text or call a code to the user's verified phone.
+
+    GET shows the choice; POST with ``channel`` sends the code and goes to ``code_url``.
+    """
+    if request.method == "POST" and request.form.get("channel") in ("sms", "voice"):
+        codes.start(user, purpose=purpose, channel=request.form["channel"], destination=user.phone, what=what)
+        session().commit()
+        return redirect(code_url)
+    return render("verify_choose.html", action=action, intro=intro, masked=codes.mask(user.phone),
+                  status=422 if request.method == "POST" else 200)
+
+
+def has_verified_phone(user) -> bool:
+    """A code to the verified phone proves the person holds more than the mailbox."""
+    return user.phone is not None and user.phone_verified_at is not None

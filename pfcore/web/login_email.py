@@ -13,14 +13,13 @@ from flask_login import login_required
 from .. import accounts
 from ..db import get_in_practice, session
 from ..models import User
-from ..security import codes
 from ..security.passwords import verify_or_dummy
 from ..security.permissions import require
 from ..security.throttling import rate_limited
 from .account import _page
 from .auth import LINK_BROWSER_KEY, link_browser_key, link_token
 from .blueprint import core
-from .code_step import enter_code, resend_code
+from .code_step import choose_channel, enter_code, has_verified_phone, resend_code
 from .forms import ChangeEmailForm, UpgradeLoginForm
 from .rendering import render
 
@@ -55,17 +54,22 @@ def upgrade_login():
 @core.route("/account/upgrade/<token>", methods=["GET", "POST"])
 @link_token("login_upgrade")
 def confirm_login_upgrade(token, row):
-    """GET asks to confirm (mail scanners follow links); POST completes the upgrade."""
+    return _confirm_new_email(row, title="Confirm your login email", button="Use this email to log in",
+                              action=url_for("core.confirm_login_upgrade", token=token))
+
+
+def _confirm_new_email(row, *, title: str, button: str, action: str):
+    """GET asks to confirm (mail scanners follow links); POST completes the change."""
     if request.method == "GET":
-        return render("account/confirm_link.html", title="Confirm your login email", email=row.state["new_email"],
-                      action=url_for("core.confirm_login_upgrade", token=token), button="Use this email to log in")
+        return render("account/confirm_link.html", title=title, email=row.state["new_email"], action=action,
+                      button=button)
     try:
-        user = accounts.complete_login_upgrade(row)
+        user = accounts.complete_new_email(row)
     except accounts.AccountError as error:
         session().rollback()
         return render("link_expired.html", status=409, message=error.message)
     session().commit()
-    return render("account/login_email_done.html", email=user.email, upgraded=True)
+    return render("account/login_email_done.html", email=user.email, upgraded=row.purpose == "login_upgrade")
 
 
 @core.post("/account/email")
@@ -107,32 +111,17 @@ def change_user_email(user_id):
     return _detail(user, status=422, error=errors or "Enter the new email twice.", block="actions")
 
 
-def _needs_code(user: User) -> bool:
-    return user.phone is not None and user.phone_verified_at is not None
-
-
 @core.route("/account/email-change/<token>", methods=["GET", "POST"])
 @rate_limited("codes")
 @link_token(CHANGE)
 def confirm_email_change(token, row):
     user = session().get(User, row.user_id)
-    if _needs_code(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
-        if request.method == "POST" and request.form.get("channel") in ("sms", "voice"):
-            codes.start(user, purpose=CHANGE, channel=request.form["channel"], destination=user.phone, what=WHAT)
-            session().commit()
-            return redirect(url_for("core.confirm_email_change_code", token=token))
-        return render("account/email_change_verify.html", token=token, masked=codes.mask(user.phone),
-                      email=row.state["new_email"])
-    if request.method == "GET":
-        return render("account/confirm_link.html", title="Confirm your new login email", email=row.state["new_email"],
-                      action=url_for("core.confirm_email_change", token=token), button="Change my login email")
-    try:
-        user = accounts.complete_email_change(row)
-    except accounts.AccountError as error:
-        session().rollback()
-        return render("link_expired.html", status=409, message=error.message)
-    session().commit()
-    return render("account/login_email_done.html", email=user.email, upgraded=False)
+    here = url_for("core.confirm_email_change", token=token)
+    if has_verified_phone(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
+        return choose_channel(user, purpose=CHANGE, what=WHAT, action=here,
+                              code_url=url_for("core.confirm_email_change_code", token=token),
+                              intro=f"To make {row.state['new_email']} your login email:")
+    return _confirm_new_email(row, title="Confirm your new login email", button="Change my login email", action=here)
 
 
 @core.route("/account/email-change/<token>/code", methods=["GET", "POST"])

@@ -9,11 +9,10 @@ from sqlalchemy import select
 from .. import accounts
 from ..db import session
 from ..models import User
-from ..security import codes
 from ..security.throttling import rate_limited
 from .auth import LINK_BROWSER_KEY, _field_error, link_browser_key, link_token
 from .blueprint import core
-from .code_step import enter_code, resend_code
+from .code_step import choose_channel, enter_code, has_verified_phone, resend_code
 from .forms import ForgotPasswordForm, NewPasswordForm
 from .rendering import render, render_form_errors
 
@@ -40,17 +39,12 @@ def forgot_password():
     return render("password_forgot.html", form=ForgotPasswordForm(formdata=None), message=SENT)
 
 
-def _needs_code(user: User) -> bool:
-    """A code to the verified phone proves the person holds more than the mailbox."""
-    return user.phone is not None and user.phone_verified_at is not None
-
-
 @core.route("/password-reset/<token>", methods=["GET", "POST"])
 @rate_limited("codes")
 @link_token(PURPOSE)
 def password_reset(token, row):
     user = session().get(User, row.user_id)
-    if _needs_code(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
+    if has_verified_phone(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
         return redirect(url_for("core.password_reset_verify", token=token))
     form = NewPasswordForm()
     if request.method == "GET":
@@ -73,16 +67,11 @@ def password_reset(token, row):
 def password_reset_verify(token, row):
     """Choose how to receive the code: text or call to the verified phone."""
     user = session().get(User, row.user_id)
-    if not _needs_code(user):
+    if not has_verified_phone(user):
         return redirect(url_for("core.password_reset", token=token))
-    if request.method == "POST":
-        channel = request.form.get("channel")
-        if channel in ("sms", "voice"):
-            codes.start(user, purpose=PURPOSE, channel=channel, destination=user.phone, what=WHAT)
-            session().commit()
-            return redirect(url_for("core.password_reset_verify_code", token=token))
-    return render("password_reset_verify.html", token=token, masked=codes.mask(user.phone),
-                  status=422 if request.method == "POST" else 200)
+    return choose_channel(user, purpose=PURPOSE, what=WHAT, action=url_for("core.password_reset_verify", token=token),
+                          code_url=url_for("core.password_reset_verify_code", token=token),
+                          intro="Before you choose a new password:")
 
 
 @core.route("/password-reset/<token>/verify/code", methods=["GET", "POST"])
