@@ -10,12 +10,13 @@ from flask.cli import FlaskGroup, NoAppException, with_appcontext
 
 from . import create_app
 from .config import ConfigError
+from .plugins import PluginError
 
 
 def _make_app():
     try:
         return create_app()
-    except ConfigError as error:
+    except (ConfigError, PluginError) as error:
         # A plain message (with exit status 2), not a traceback: the operator
         # has a setting to change, and the message says which.
         raise NoAppException(f"cannot start pfcore: {error}") from None
@@ -120,8 +121,16 @@ def create_practice_command(name, admin_email, admin_first_name, admin_last_name
 @cli.command("plugins")
 @with_appcontext
 def plugins_command():
-    """List installed plugins: available to practices, enabled by default, and their hooks."""
+    """List installed plugins: available, enabled by how many practices, and their hooks."""
+    from sqlalchemy import func, select
+
+    from .db import session
+    from .models import Practice, PracticePlugin
+
     registry = current_app.extensions["pfcore.plugins"]
+    practices = session().scalar(select(func.count()).select_from(Practice)) or 0
+    enabled = dict(session().execute(
+        select(PracticePlugin.plugin_name, func.count()).group_by(PracticePlugin.plugin_name)).all())
     for name in ["core"] + sorted(registry.infos):
         if name == "core":
             click.echo("core (always on)")
@@ -129,7 +138,8 @@ def plugins_command():
             info = registry.infos[name]
             available = "available" if name in registry.available else "not available"
             default = "on for new practices" if info.enabled_by_default else "off for new practices"
-            click.echo(f"{name} {info.version}: {info.title} [{available}, {default}]")
+            click.echo(f"{name} {info.version}: {info.title} [{available}, {default}, "
+                       f"enabled by {enabled.get(name, 0)} of {practices} practices]")
             if info.depends:
                 click.echo(f"  needs: {', '.join(info.depends)}")
         click.echo(f"  hooks: {', '.join(registry.hook_names_of(name))}")
@@ -174,7 +184,7 @@ def audit_verify():
 def main() -> None:
     try:
         _add_plugin_commands()
-    except ConfigError as error:
+    except (ConfigError, PluginError) as error:
         click.echo(f"Error: cannot start pfcore: {error}", err=True)
         sys.exit(2)
     cli.main(prog_name="pfcore")

@@ -107,6 +107,9 @@ def test_create_practice_needs_its_options(app):
 
 
 def test_plugins_lists_installed_plugins_and_their_hooks(app):
+    from .conftest import Browserless, signup
+
+    signup(Browserless(app.test_client()))
     result = invoke(app, "plugins")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -122,7 +125,7 @@ def test_plugins_lists_installed_plugins_and_their_hooks(app):
     for name, title in (("login_pac", "Practice ID sign-in"), ("login_email", "Email sign-in")):
         assert name in by_name, result.output
         assert title in by_name[name][0]
-        assert "[available, on for new practices]" in by_name[name][0]
+        assert "[available, on for new practices, enabled by 1 of 1 practices]" in by_name[name][0]
         assert "hooks: login_strategies, register_blueprints" in by_name[name]
     assert any(line.startswith("hooks:") and "deliver_message" in line for line in by_name["core"])
 
