@@ -127,10 +127,17 @@ def plugins_command():
     from .db import session
     from .models import Practice, PracticePlugin
 
+    from sqlalchemy.exc import DBAPIError
+
     registry = current_app.extensions["pfcore.plugins"]
-    practices = session().scalar(select(func.count()).select_from(Practice)) or 0
-    enabled = dict(session().execute(
-        select(PracticePlugin.plugin_name, func.count()).group_by(PracticePlugin.plugin_name)).all())
+    try:
+        practices = session().scalar(select(func.count()).select_from(Practice)) or 0
+        enabled = dict(session().execute(
+            select(PracticePlugin.plugin_name, func.count()).group_by(PracticePlugin.plugin_name)).all())
+    except DBAPIError:  # no schema yet: still list what is installed
+        session().rollback()
+        practices, enabled = 0, {}
+        click.echo("(The database is not set up yet: run `pfcore db upgrade`.)")
     for name in ["core"] + sorted(registry.infos):
         if name == "core":
             click.echo("core (always on)")

@@ -231,7 +231,8 @@ def test_pfcore_plugins_lists_installed_plugins_their_state_and_hooks(tmp_path):
     result = app.test_cli_runner().invoke(cli, ["plugins"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "core (always on)"
+    assert lines[0] == "(The database is not set up yet: run `pfcore db upgrade`.)"
+    assert lines[1] == "core (always on)"
     assert "ui_parts 1.0: UI parts [available, on for new practices, enabled by 0 of 0 practices]" in lines
     assert "dep_addon 0: Add-on feature [not available, off for new practices, enabled by 0 of 0 practices]" in lines
     assert "  needs: dep_base" in lines
