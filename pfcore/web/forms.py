@@ -118,13 +118,18 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class UpgradeLoginForm(FlaskForm):
-    email = EmailField("Email", validators=[_required("the email you want to log in with"), Length(max=254), EmailAddress()])
-    current = PasswordField("Current password", validators=[_required("your current password")])
+    # My account shows this form beside the change-email and change-password
+    # forms: ids of their own, so each label names its own field.
+    email = EmailField("Email", id="upgrade-email",
+                       validators=[_required("the email you want to log in with"), Length(max=254), EmailAddress()])
+    current = PasswordField("Current password", id="upgrade-current", validators=[_required("your current password")])
 
 
 class ChangeEmailForm(FlaskForm):
-    email = EmailField("New login email", validators=[_required("the new login email"), Length(max=254), EmailAddress()])
-    confirm_email = EmailField("Confirm new login email", validators=[_required("the new login email again"), Length(max=254)])
+    email = EmailField("New login email", id="new-email",
+                       validators=[_required("the new login email"), Length(max=254), EmailAddress()])
+    confirm_email = EmailField("Confirm new login email", id="new-email-confirm",
+                               validators=[_required("the new login email again"), Length(max=254)])
 
     def validate_confirm_email(self, field):
         if (field.data or "").strip().lower() != (self.email.data or "").strip().lower():
