@@ -348,6 +348,9 @@ def reset_password(row: UserToken, password: str) -> User:
     user.password_hash = hash_password(password)
     row.used_at = utcnow()
     throttling.unlock(user, reason="password reset")
+    from .security.mfa import remove_trusted_browsers
+
+    remove_trusted_browsers(user, "password reset")
     ended = end_all_sessions(user, "password_reset")
     audit.record("user.password_reset", practice_id=user.practice_id, actor=user, object_type="user",
                  object_id=user.id, details={"sessions_ended": ended})

@@ -70,6 +70,29 @@ class SetupStep:
 
 
 @dataclass(frozen=True)
+class SecondFactor:
+    """A second factor a plugin offers (text code, authenticator app, security key...).
+
+    ``endpoint`` runs the challenge during sign-in (the half-finished sign-in
+    is ``pfcore.security.mfa.pending_user()``); ``enroll_endpoint`` sets it up,
+    for a signed-in user or one who must enrol before finishing sign-in.
+    """
+
+    name: str
+    label: str
+    endpoint: str
+    # Called with a User: True when this user can use the factor now.
+    is_enrolled: Callable
+    enroll_endpoint: str | None = None
+    enroll_label: str = ""
+    # WebAuthn: bound to the site's origin, so a phishing page cannot relay it.
+    phishing_resistant: bool = False
+    # Recovery codes complete a sign-in but do not satisfy "must have a factor".
+    counts_as_enrolment: bool = True
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class PluginInfo:
     """A plugin's metadata, declared once as ``PLUGIN`` in its module."""
 

@@ -65,6 +65,15 @@ def invitation_steps(practice, user):
 
 
 @hookimpl(trylast=True)
+def account_sections(practice, user):
+    """My account: second factors, signed-in browsers, trusted browsers."""
+    from .web.browsers import browsers_section
+    from .web.mfa import factors_section, trusted_section
+
+    return [factors_section(user), browsers_section(), trusted_section(user)]
+
+
+@hookimpl(trylast=True)
 def permission_allowed(practice, user, action, target):
     """Administrators may administer the practice; everything else needs a plugin's yes."""
     if action in ADMIN_ACTIONS and user.is_admin:

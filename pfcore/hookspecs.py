@@ -116,12 +116,46 @@ def invitation_steps(practice, user):
 
 
 @hookspec
+def second_factors(practice, user):
+    """Return a list of ``SecondFactor`` this plugin offers to ``user``.
+
+    Contribution hook, asked only of plugins the practice enabled. The core
+    filters the answers by the practice's policy (Settings > Sign-in security).
+
+    :param practice: the user's practice.
+    :param user: the user signing in, enrolling or looking at My account.
+    """
+
+
+@hookspec
+def second_factor_required(practice, user):
+    """Return ``True`` to demand a second factor at this sign-in, even on a trusted browser.
+
+    Contribution hook: any ``True`` answer wins (emergency access uses it).
+
+    :param practice: the user's practice.
+    :param user: the user who just passed the first factor.
+    """
+
+
+@hookspec
 def user_signed_in(practice, user, login_session):
     """Event: a session was created, in the sign-in's transaction, before it is audited.
 
     :param practice: the user's practice.
     :param user: the user who signed in.
     :param login_session: the new session; a plugin may assign ``login_session.flags``.
+    """
+
+
+@hookspec
+def account_sections(practice, user):
+    """Return a list of ``Section`` shown on the user's own My account page.
+
+    Contribution hook, asked only of plugins the practice enabled.
+
+    :param practice: the user's practice.
+    :param user: the signed-in user looking at their account.
     """
 
 

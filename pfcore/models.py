@@ -164,6 +164,46 @@ class LoginSession(Base):
     ended_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
+class PendingSignIn(Base):
+    """A sign-in between the first and the second factor (or a required enrolment).
+
+    Server-side and short-lived; the browser holds only a random token.
+    """
+
+    __tablename__ = "pending_sign_ins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The user must first set up a factor (policy requires one, none enrolled).
+    must_enroll: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Only factors marked phishing-resistant count (security key required for administrators).
+    needs_phishing_resistant: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_path: Mapped[str] = mapped_column(String(500), default="")
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TrustedBrowser(Base):
+    """A browser the user chose to trust after a second factor ("Trust this browser")."""
+
+    __tablename__ = "trusted_browsers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class UserToken(Base):
     """A single-use link token (invitation, password reset). Only its hash is kept."""
 

@@ -17,7 +17,7 @@ from pfcore.db import session
 from pfcore.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD
 from pfcore.models import AuditEvent, OutboxMessage, Practice, User
 
-from .conftest import sign_in_email
+from .conftest import sign_in_email, sign_in_pac
 from .services import body_of
 
 
@@ -52,7 +52,7 @@ def test_demo_is_idempotent_and_its_details_sign_in(app, web):
     assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard")
     web.post("/signout", page="/dashboard")
     assert web.get("/dashboard").status_code == 302
-    response = web.post("/login-pac/", {"pac": practice.pac, "username": admin.username, "password": DEMO_PASSWORD})
+    response = sign_in_pac(web, practice.pac, admin.username, DEMO_PASSWORD)
     assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard")
     assert web.get("/dashboard").status_code == 200
 

@@ -94,7 +94,7 @@ def test_the_example_is_discovered_through_its_entry_point(app, example_on_path)
     assert registry.plugin_dir("example_notes") == (example_on_path / MODULE).resolve(), "the installed copy"
     assert "example_notes" in registry.available and "example_notes" not in registry.default_enabled()
     result = app.test_cli_runner().invoke(cli, ["plugins"])
-    assert "example_notes 1.0.0: Example notes [available, off for new practices]" in result.output
+    assert "example_notes 1.0.0: Example notes [available, off for new practices, enabled by 0 of" in result.output
     assert "  hooks: register_blueprints, settings_tiles, user_table_columns" in result.output
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, Practice, User
 
-from .conftest import add_active_user, Browserless, last_link, sign_in_email
+from .conftest import add_active_user, sign_in_pac, Browserless, last_link, sign_in_email
 
 EMAIL = "kim@sunrise.example.com"
 PHONE = "+14155550177"
@@ -26,7 +26,7 @@ def _pac(app):
 
 
 def _pac_sign_in(app, web):
-    return web.post("/login-pac/", {"pac": _pac(app), "username": "klee", "password": PASSWORD})
+    return sign_in_pac(web, _pac(app), "klee", PASSWORD)
 
 
 def _user(app, user_id):

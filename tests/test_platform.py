@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
+import sqlite3
 import shutil
 import signal
 import subprocess
@@ -215,6 +216,13 @@ def test_demo_then_run_serves_pages_and_static_files(installed, tmp_path):
         # The printed sign-in details work against the installed app.
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
         status, headers, _ = server.post("/login-email/", {"csrf_token": token, "email": email, "password": password})
+        assert status == 302 and headers["Location"].endswith("/signin/verify"), (status, headers)
+        # The second factor: a code texted to the demo phone, which in development stays in the outbox.
+        server.post("/mfa-sms/sms", {"csrf_token": token, "action": "send"})
+        with sqlite3.connect(instance / "pfcore.db") as db:
+            body = db.execute("SELECT body FROM outbox_messages WHERE channel = 'sms' ORDER BY id DESC").fetchone()[0]
+        code = re.search(r"is (\d{6})", body).group(1)
+        status, headers, _ = server.post("/mfa-sms/sms", {"csrf_token": token, "code": code})
         assert status == 302 and headers["Location"].endswith("/dashboard"), (status, headers)
         status, _, body = server.get("/dashboard")
         assert status == 200 and "Demo Family Practice" in body.decode()

@@ -23,14 +23,14 @@ from pfcore.db import session
 from pfcore.models import AuditEvent, LoginSession, OutboxMessage, Practice, User
 from pfcore.plugins import PluginRegistry
 
-from .conftest import SIGNUP, Browserless, last_link, sign_in_email, signup
+from .conftest import SIGNUP, Browserless, last_link, pass_second_factor, sign_in_email, signup
 from .fixture_plugins import (
-    break_glass, deny_audit, events_log, grant_audit, hello_cli, login_badge, sms_backup, sms_primary, terms_step,
-    ui_parts,
+    badge_pin, break_glass, deny_audit, events_log, grant_audit, hello_cli, login_badge, sms_backup, sms_primary,
+    terms_step, ui_parts,
 )
 
 FIXTURE_PLUGINS = [ui_parts, grant_audit, deny_audit, sms_primary, sms_backup, break_glass, events_log, hello_cli,
-                   terms_step, login_badge]
+                   terms_step, login_badge, badge_pin]
 NURSE = {"first_name": "Nora", "last_name": "Nurse", "email": "nora@sunrise.example.com", "access_level": "2"}
 NURSE_PASSWORD = "violet kettle marching quietly"
 NURSE_PHONE = "+14155550123"
@@ -57,7 +57,7 @@ def extra_plugins() -> list:
 
 @pytest.fixture(autouse=True)
 def _fresh_records():
-    for log in (events_log.EVENTS, sms_primary.SENT, sms_backup.SENT):
+    for log in (events_log.EVENTS, sms_primary.SENT, sms_backup.SENT, badge_pin.DEMANDED):
         log.clear()
 
 
@@ -221,7 +221,7 @@ def test_login_strategies_offer_a_way_in_that_works_while_the_practice_has_it_on
     html = page(web, "/login-email/")
     assert '<a href="/login-badge/">Staff badge</a>' in html
     credentials = {"email": SIGNUP["email"], "password": SIGNUP["password"]}
-    response = web.post("/login-badge/", credentials)
+    response = pass_second_factor(web, web.post("/login-badge/", credentials))
     assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard")
     switched(web, "login_badge", False)
     web.post("/signout", page="/dashboard")
@@ -231,6 +231,61 @@ def test_login_strategies_offer_a_way_in_that_works_while_the_practice_has_it_on
     failure = audit_rows(app, "signin.failure")[-1]
     assert "badge sign-in is off for this practice" in failure.details
     assert sign_in_email(web, SIGNUP["email"], SIGNUP["password"]).status_code == 302
+
+
+@covers("second_factors")
+def test_second_factors_are_offered_at_sign_in_and_finish_it_only_while_on(app, admin_web):
+    web = admin_web
+    switched(web, "badge_pin", True)
+    web.post("/signout", page="/dashboard")
+    response = sign_in_email(web, SIGNUP["email"], SIGNUP["password"], second_factor=False)
+    assert response.headers["Location"].endswith("/signin/verify")
+    assert web.get("/dashboard").status_code == 302, "no session before the second factor"
+    assert '<a class="button primary" href="/badge-pin/">Use my badge PIN</a>' in page(web, "/signin/verify")
+    wrong = web.post("/badge-pin/", {"pin": "0000"})
+    assert wrong.status_code == 422 and audit_rows(app, "mfa.failure")
+    done = web.post("/badge-pin/", {"pin": badge_pin.PIN, "trust_browser": "1"})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
+    assert web.get("/dashboard").status_code == 200
+    assert '"factor":"badge_pin"' in audit_rows(app, "mfa.success")[-1].details
+    # Trusted: the next sign-in from this browser skips the second factor.
+    web.post("/signout", page="/dashboard")
+    again = sign_in_email(web, SIGNUP["email"], SIGNUP["password"], second_factor=False)
+    assert again.headers["Location"].endswith("/dashboard")
+    # Switched off, the factor is gone: a user with no other factor must set one up.
+    switched(web, "badge_pin", False)
+    web.post("/signout", page="/dashboard")
+    response = sign_in_email(web, SIGNUP["email"], SIGNUP["password"], second_factor=False)
+    assert response.headers["Location"].endswith("/signin/enroll")
+    assert "Use my badge PIN" not in page(web, "/signin/enroll")
+
+
+@covers("second_factor_required")
+def test_second_factor_required_demands_a_factor_even_on_a_trusted_browser(app, admin_web):
+    web = admin_web
+    switched(web, "badge_pin", True)
+    web.post("/signout", page="/dashboard")
+    sign_in_email(web, SIGNUP["email"], SIGNUP["password"], second_factor=False)
+    web.post("/badge-pin/", {"pin": badge_pin.PIN, "trust_browser": "1"})
+    web.post("/signout", page="/dashboard")
+    badge_pin.DEMANDED.add(SIGNUP["email"])
+    response = sign_in_email(web, SIGNUP["email"], SIGNUP["password"], second_factor=False)
+    assert response.headers["Location"].endswith("/signin/verify")
+    switched_off_web = web
+    switched_off_web.post("/badge-pin/", {"pin": badge_pin.PIN})
+    switched(switched_off_web, "badge_pin", False)
+    switched_off_web.post("/signout", page="/dashboard")
+    response = sign_in_email(web, SIGNUP["email"], SIGNUP["password"], second_factor=False)
+    assert response.headers["Location"].endswith("/signin/enroll"), "the plugin is off: nothing demands it"
+
+
+@covers("account_sections")
+def test_account_sections_show_on_my_account_only_while_on(app, admin_web):
+    assert "Badge PIN" not in page(admin_web, "/account")
+    switched(admin_web, "badge_pin", True)
+    html = page(admin_web, "/account")
+    assert "<h2" in html and "Badge PIN" in html and "Your badge PIN works as a second factor." in html
+    assert html.index("Second factors") < html.index("Signed-in browsers") < html.index("Badge PIN")
 
 
 @covers("invitation_steps")

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, Practice, User
 
-from .conftest import SIGNUP, sign_in_email, signup
+from .conftest import SIGNUP, sign_in_email, sign_in_pac, signup
 
 
 def test_signup_creates_practice_with_administrator_and_shows_pac_on_dashboard(app, web):
@@ -60,8 +60,7 @@ def test_sign_in_with_email_and_with_practice_id(app, web):
     with app.app_context():
         practice = session().scalars(select(Practice)).one()
         admin = session().scalars(select(User)).one()
-    response = web.post("/login-pac/", {"pac": practice.pac.lower(), "username": admin.username,
-                                        "password": SIGNUP["password"]})
+    response = sign_in_pac(web, practice.pac.lower(), admin.username, SIGNUP["password"])
     assert response.status_code == 302
     assert web.get("/dashboard").status_code == 200
 

@@ -159,12 +159,28 @@ def end_other_sessions(user: User, keep: LoginSession | None, reason: str) -> in
     return session().execute(statement.values(ended_at=utcnow(), ended_reason=reason)).rowcount
 
 
+def prefixed(name: str) -> str:
+    """Cookie names get the __Host- prefix in production (Secure, path /, no domain)."""
+    return f"__Host-{name}" if current_app.config["PFCORE"]["env"] == "production" else name
+
+
+def queue_cookie(name: str, value: str | None, max_age: int | None = None) -> None:
+    """Set (or, with ``value=None``, delete) a cookie on this request's response."""
+    g.setdefault("_pfcore_cookies", []).append((prefixed(name), value, max_age))
+
+
 def apply_cookie(response):
-    """after_request: set or clear the session cookie as the request decided."""
+    """after_request: set or clear the cookies the request decided on."""
     production = current_app.config["PFCORE"]["env"] == "production"
+    options = {"httponly": True, "secure": production, "samesite": "Lax", "path": "/"}
     token = g.pop("_pfcore_new_session_token", None)
     if token:
-        response.set_cookie(cookie_name(), token, httponly=True, secure=production, samesite="Lax", path="/")
+        response.set_cookie(cookie_name(), token, **options)
     elif g.pop("_pfcore_clear_session_cookie", False):
-        response.delete_cookie(cookie_name(), path="/", secure=production, httponly=True, samesite="Lax")
+        response.delete_cookie(cookie_name(), **options)
+    for name, value, max_age in g.pop("_pfcore_cookies", []):
+        if value is None:
+            response.delete_cookie(name, **options)
+        else:
+            response.set_cookie(name, value, max_age=max_age, **options)
     return response

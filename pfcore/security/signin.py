@@ -27,6 +27,9 @@ def finish_sign_in(user: User, *, method: str):
     g.pfcore_user = user
     g.pfcore_login_session = login_session
     g.pfcore_audit_flags = _audit_flags(user, login_session)
+    from .mfa import mark_recent_auth
+
+    mark_recent_auth(login_session)
     audit.record("signin.success", practice_id=user.practice_id, actor=user, object_type="user",
                  object_id=user.id, details={"method": method})
     session().commit()
@@ -61,12 +64,13 @@ def _audit_flags(user, login_session) -> dict:
 
 
 def password_sign_in(user: User | None, password: str, *, method: str, practice_id: int | None, identifier: str,
-                     plugin_name: str):
+                     plugin_name: str, next_path: str):
     """The shared first factor of password strategies.
 
     One argon2 verification for every attempt (a dummy one for unknown
     accounts), then the account checks; any failure is audited and answered
-    with ``None`` so the caller shows ``GENERIC_FAILURE``.
+    with ``None`` so the caller shows ``GENERIC_FAILURE``. On success the
+    answer is the response to send: the next page, or the second-factor step.
     """
     from .passwords import hash_password, needs_rehash, verify_or_dummy
 
@@ -92,10 +96,13 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
         record_failure(method=method, reason=reason, practice_id=user.practice_id if user else practice_id,
                        user=user, identifier=identifier)
         return None
-    throttling.register_success(user)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    return finish_sign_in(user, method=method)
+    from .mfa import after_first_factor, needs_second_factor_step
+
+    if not needs_second_factor_step(user):
+        throttling.register_success(user)
+    return after_first_factor(user, method=method, next_path=next_path)
 
 
 def user_allows(user: User, method: str) -> bool:

@@ -15,12 +15,16 @@ from .rendering import render
 
 
 def _page(status=200, **context):
-    from .browsers import browsers_section
+    from flask import current_app
+
+    from ..plugins import flatten
 
     context.setdefault("password_form", ChangePasswordForm(formdata=None))
     context.setdefault("upgrade_form", UpgradeLoginForm(formdata=None))
     context.setdefault("email_form", ChangeEmailForm(formdata=None))
-    context.setdefault("account_sections", [browsers_section()])
+    user = g.pfcore_user
+    hooks = current_app.extensions["pfcore.plugins"].hook(user.practice)
+    context.setdefault("account_sections", flatten(hooks.account_sections(practice=user.practice, user=user)))
     return render("account/security.html", status=status, user=g.pfcore_user, **context)
 
 

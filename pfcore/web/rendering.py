@@ -38,7 +38,7 @@ def password_sign_in_page(form, template: str, *, find_user, method: str, plugin
     for the audit record; everything else (one hash per attempt, account
     checks, the generic failure, the redirect) is the same for every strategy.
     """
-    from flask import redirect, request, url_for
+    from flask import request, url_for
 
     from ..security.signin import GENERIC_FAILURE, password_sign_in, safe_next
 
@@ -47,8 +47,10 @@ def password_sign_in_page(form, template: str, *, find_user, method: str, plugin
         return render(template, form=form, next=next_path)
     if form.validate():
         user, practice_id, identifier = find_user(form)
-        if password_sign_in(user, form.password.data, method=method, practice_id=practice_id,
-                            identifier=identifier, plugin_name=plugin_name):
-            return redirect(safe_next(next_path, url_for("core.dashboard")))
+        response = password_sign_in(user, form.password.data, method=method, practice_id=practice_id,
+                                    identifier=identifier, plugin_name=plugin_name,
+                                    next_path=safe_next(next_path, url_for("core.dashboard")))
+        if response is not None:
+            return response
         form.form_errors.append(GENERIC_FAILURE)
     return render_form_errors(template, form=form, next=next_path)

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from sqlalchemy import update
 
 from ..services import body_of
-from .conftest import Person, make_active_user, sign_in_with_email
+from .conftest import Person, make_active_user, pass_second_factor, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +81,7 @@ def expect_sign_in_refused(page):
 
 
 def expect_dashboard(page):
+    pass_second_factor(page)
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 

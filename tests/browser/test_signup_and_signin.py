@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from .conftest import PASSWORD, expect_signed_in_as
+from .conftest import PASSWORD, expect_signed_in_as, pass_second_factor
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +81,7 @@ def test_sign_in_with_email_and_with_practice_id(practice, page, console):
     expect(page.get_by_label("Email")).to_have_value(admin.email)
     page.get_by_label("Password").fill(admin.password)
     page.get_by_role("button", name="Log in").click()
+    pass_second_factor(page)
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect_signed_in_as(page, admin.full_name, practice.name)
 
@@ -104,6 +105,7 @@ def test_sign_in_with_email_and_with_practice_id(practice, page, console):
     page.get_by_label("Username").fill(admin.username)
     page.get_by_label("Password").fill(admin.password)
     page.get_by_role("button", name="Log in").click()
+    pass_second_factor(page)
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 

@@ -8,7 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from ..services import body_of
-from .conftest import PASSWORD, expect_signed_in_as, invite_user, make_active_user, sign_in_with_email
+from .conftest import (
+    PASSWORD, expect_signed_in_as, invite_user, make_active_user, pass_second_factor, sign_in_with_email,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -119,6 +121,7 @@ def test_accept_invitation_with_practice_id_phone_and_password_signs_in(app, pra
     other.get_by_label("Username").fill("alovelace")
     other.get_by_label("Password").fill(PASSWORD)
     other.get_by_role("button", name="Log in").click()
+    pass_second_factor(other)
     expect(other).to_have_url(re.compile(r"/dashboard$"))
 
 

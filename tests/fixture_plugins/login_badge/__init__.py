@@ -1,7 +1,7 @@
 """A login strategy: "Staff badge" (email and password, offered first)."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField
@@ -12,8 +12,7 @@ from pfcore.contrib import LoginStrategy, PluginInfo
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import User
-from pfcore.security.signin import GENERIC_FAILURE, password_sign_in
-from pfcore.web.rendering import render, render_form_errors
+from pfcore.web.rendering import password_sign_in_page
 
 PLUGIN = PluginInfo(name="login_badge", title="Badge sign-in")
 
@@ -25,19 +24,15 @@ class BadgeForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+def _find_user(form):
+    email = normalise_email(form.email.data)
+    return session().scalars(select(User).where(User.email == email)).one_or_none(), None, email
+
+
 @blueprint.route("/", methods=["GET", "POST"])
 def signin():
-    form = BadgeForm()
-    if request.method == "GET":
-        return render("login_badge/signin.html", form=form)
-    if form.validate():
-        email = normalise_email(form.email.data)
-        user = session().scalars(select(User).where(User.email == email)).one_or_none()
-        if password_sign_in(user, form.password.data, method="badge", practice_id=None, identifier=email,
-                            plugin_name=PLUGIN.name):
-            return redirect(url_for("core.dashboard"))
-        form.form_errors.append(GENERIC_FAILURE)
-    return render_form_errors("login_badge/signin.html", form=form)
+    return password_sign_in_page(BadgeForm(), "login_badge/signin.html", find_user=_find_user, method="badge",
+                                 plugin_name=PLUGIN.name)
 
 
 @hookimpl

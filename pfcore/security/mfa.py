@@ -1,0 +1,273 @@
+"""Second factors in the sign-in pipeline: policy, the half-finished sign-in,
+browser trust and step-up.
+
+After the first factor (``after_first_factor``), the core decides whether a
+second factor is needed: the practice's policy requires one (the default,
+ONC 170.315(d)(13)), the user enrolled one anyway, a plugin demands one
+(``second_factor_required``), or the user is an administrator who must use a
+security key. A trusted browser skips it unless a plugin demands it. The
+half-finished sign-in lives in ``pending_sign_ins`` with only a random token
+in the browser; skipping the factor pages never yields a session.
+
+Factor plugins (``second_factors``) run their own challenge page and call
+``second_factor_passed`` or ``second_factor_failed``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app, g, redirect, request, url_for
+from sqlalchemy import select, update
+
+from .. import audit
+from ..db import for_update, session
+from ..models import PendingSignIn, TrustedBrowser, User, utcnow
+from ..plugins import flatten
+from .sessions import prefixed, queue_cookie
+from .tokens import new_token, token_hash
+
+PENDING_COOKIE = "pfcore_pending"
+DEFAULT_POLICY = {"required": True, "allowed": None, "admins_need_security_key": False}
+
+
+def _settings() -> dict:
+    return current_app.config["PFCORE"]
+
+
+def _hooks(practice):
+    return current_app.extensions["pfcore.plugins"].hook(practice)
+
+
+# --- policy and factors ---------------------------------------------------
+
+def policy(practice) -> dict:
+    """The practice's second-factor policy (Settings > Sign-in security)."""
+    return {**DEFAULT_POLICY, **((practice.settings or {}).get("mfa") or {})}
+
+
+def offered_factors(user: User) -> list:
+    """Every factor the practice's plugins offer and its policy allows, enrolled or not."""
+    allowed = policy(user.practice)["allowed"]
+    factors = flatten(_hooks(user.practice).second_factors(practice=user.practice, user=user))
+    return [f for f in factors if allowed is None or f.name in allowed]
+
+
+def enrolled_factors(user: User, *, phishing_resistant_only: bool = False) -> list:
+    return [f for f in offered_factors(user) if f.is_enrolled(user)
+            and (f.phishing_resistant or not phishing_resistant_only)]
+
+
+def has_real_factor(user: User, *, phishing_resistant_only: bool = False) -> bool:
+    """Enrolled in a factor that counts (recovery codes alone do not)."""
+    return any(f.counts_as_enrolment for f in enrolled_factors(user, phishing_resistant_only=phishing_resistant_only))
+
+
+def needs_phishing_resistant(user: User) -> bool:
+    return bool(user.is_admin and policy(user.practice)["admins_need_security_key"])
+
+
+def demanded_by_plugin(user: User) -> bool:
+    return any(_hooks(user.practice).second_factor_required(practice=user.practice, user=user))
+
+
+# --- the pipeline ---------------------------------------------------------
+
+def _needed(user: User) -> tuple[bool, bool, bool]:
+    """(needed, demanded by a plugin, security key required) for this sign-in.
+
+    With no factor plugin switched on for the practice nothing can be asked,
+    so the policy cannot lock everyone out.
+    """
+    demanded, strict = demanded_by_plugin(user), needs_phishing_resistant(user)
+    needed = demanded or strict or policy(user.practice)["required"] or has_real_factor(user)
+    return needed and bool(offered_factors(user)), demanded, strict
+
+
+def needs_second_factor_step(user: User) -> bool:
+    """Will this sign-in stop at the second factor (policy, enrolment, plugin, security key)?"""
+    needed, demanded, strict = _needed(user)
+    return needed and not _trust_skips(user, demanded, strict, touch=False)
+
+
+def _trust_skips(user: User, demanded: bool, strict: bool, *, touch: bool = True) -> bool:
+    """A trusted browser skips the factor, unless a plugin demands it, a security key
+    is required, or the user has no factor left (then they must enrol)."""
+    return not demanded and not strict and has_real_factor(user) and _trusted_browser(user, touch=touch)
+
+
+def after_first_factor(user: User, *, method: str, next_path: str):
+    """Finish the sign-in or start the second-factor step; returns the response."""
+    from .signin import finish_sign_in
+
+    needed, demanded, strict = _needed(user)
+    if needed and _trust_skips(user, demanded, strict):
+        finish_sign_in(user, method=f"{method}+trusted_browser")
+        return redirect(next_path)
+    if not needed:
+        finish_sign_in(user, method=method)
+        return redirect(next_path)
+    token = new_token()
+    now = utcnow()
+    pending = PendingSignIn(
+        token_hash=token_hash(token), user_id=user.id, practice_id=user.practice_id, method=method, created_at=now,
+        expires_at=now + dt.timedelta(minutes=_settings()["pending_sign_in_minutes"]),
+        must_enroll=not has_real_factor(user, phishing_resistant_only=strict), needs_phishing_resistant=strict,
+        next_path=next_path[:500],
+    )
+    session().add(pending)
+    audit.record("signin.first_factor", practice_id=user.practice_id, actor=user, object_type="user",
+                 object_id=user.id, details={"method": method, "must_enroll": pending.must_enroll})
+    session().commit()
+    queue_cookie(PENDING_COOKIE, token, max_age=_settings()["pending_sign_in_minutes"] * 60)
+    return redirect(url_for("core.signin_enroll" if pending.must_enroll else "core.signin_verify"))
+
+
+def load_pending() -> PendingSignIn | None:
+    """This browser's half-finished sign-in, if it is still usable."""
+    if "_pfcore_pending" in g:
+        return g._pfcore_pending
+    token = request.cookies.get(prefixed(PENDING_COOKIE))
+    pending = None
+    if token and len(token) <= 200:
+        pending = session().scalars(for_update(
+            select(PendingSignIn).where(PendingSignIn.token_hash == token_hash(token)))).one_or_none()
+        if pending is not None and (pending.used_at is not None or pending.expires_at <= utcnow()):
+            pending = None
+    g._pfcore_pending = pending
+    return pending
+
+
+def pending_user() -> User | None:
+    """The user of this browser's half-finished sign-in (None: there is none)."""
+    pending = load_pending()
+    if pending is None:
+        return None
+    user = session().get(User, pending.user_id)
+    return user if user.status == "active" else None
+
+
+def usable_factors(user: User, pending: PendingSignIn) -> list:
+    return enrolled_factors(user, phishing_resistant_only=pending.needs_phishing_resistant)
+
+
+def second_factor_passed(factor: str):
+    """A factor plugin proved the second factor: create the session; returns the response.
+
+    The form may carry ``trust_browser=1`` ("Trust this browser for N days").
+    """
+    from .signin import finish_sign_in
+    from .throttling import register_success
+
+    pending = load_pending()
+    user = pending_user()
+    if pending is None or user is None:
+        return redirect(url_for("core.signin"))
+    if factor not in {f.name for f in usable_factors(user, pending)}:
+        return redirect(url_for("core.signin_verify"))
+    pending.used_at = utcnow()
+    queue_cookie(PENDING_COOKIE, None)
+    register_success(user)
+    audit.record("mfa.success", practice_id=user.practice_id, actor=user, object_type="user", object_id=user.id,
+                 details={"factor": factor})
+    if request.form.get("trust_browser") == "1":
+        trust_this_browser(user)
+    finish_sign_in(user, method=f"{pending.method}+{factor}")
+    return redirect(pending.next_path or url_for("core.dashboard"))
+
+
+def second_factor_failed(factor: str, reason: str) -> None:
+    """A wrong code or assertion: audited, and counted toward the account lock-out."""
+    from .throttling import register_failure
+
+    user = pending_user()
+    if user is None:
+        return
+    register_failure(user)
+    audit.record("mfa.failure", practice_id=user.practice_id, outcome="failure", actor=user, object_type="user",
+                  object_id=user.id, details={"factor": factor, "reason": reason})
+    session().commit()
+
+
+def enrolling_user() -> tuple[User | None, PendingSignIn | None]:
+    """Who may enrol a factor now: the signed-in user, or one who must enrol to finish signing in."""
+    if g.get("pfcore_user") is not None:
+        return g.pfcore_user, None
+    pending = load_pending()
+    if pending is not None and pending.must_enroll:
+        return pending_user(), pending
+    return None, None
+
+
+def enrolled_during_sign_in(factor: str):
+    """After a factor was set up during a required enrolment (its first code or
+    touch proved possession): finish the sign-in."""
+    pending = load_pending()
+    if pending is not None:
+        pending.must_enroll = False
+    return second_factor_passed(factor)
+
+
+# --- browser trust --------------------------------------------------------
+
+def _trust_cookie(user: User) -> str:
+    return f"pfcore_trust_{user.id}"
+
+
+def trust_this_browser(user: User) -> None:
+    days = _settings()["browser_trust_days"]
+    token = new_token()
+    now = utcnow()
+    session().add(TrustedBrowser(
+        token_hash=token_hash(token), user_id=user.id, practice_id=user.practice_id, created_at=now,
+        expires_at=now + dt.timedelta(days=days), ip=(request.remote_addr or "")[:64],
+        user_agent=request.headers.get("User-Agent", "")[:400],
+    ))
+    queue_cookie(_trust_cookie(user), token, max_age=days * 86400)
+    audit.record("mfa.browser_trusted", practice_id=user.practice_id, actor=user, object_type="user",
+                 object_id=user.id, details={"days": days})
+
+
+def _trusted_browser(user: User, touch: bool = True) -> bool:
+    token = request.cookies.get(prefixed(_trust_cookie(user)))
+    if not token or len(token) > 200:
+        return False
+    row = session().scalars(select(TrustedBrowser).where(
+        TrustedBrowser.token_hash == token_hash(token), TrustedBrowser.user_id == user.id,
+        TrustedBrowser.removed_at.is_(None), TrustedBrowser.expires_at > utcnow())).one_or_none()
+    if row is None:
+        return False
+    if touch:
+        row.last_used_at = utcnow()
+    return True
+
+
+def trusted_browsers(user: User) -> list[TrustedBrowser]:
+    return list(session().scalars(select(TrustedBrowser).where(
+        TrustedBrowser.user_id == user.id, TrustedBrowser.removed_at.is_(None),
+        TrustedBrowser.expires_at > utcnow()).order_by(TrustedBrowser.created_at.desc())))
+
+
+def remove_trusted_browsers(user: User, reason: str, browser_id: int | None = None) -> int:
+    """Stop trusting one browser of the user, or all of them (password reset, phone reset)."""
+    statement = update(TrustedBrowser).where(TrustedBrowser.user_id == user.id, TrustedBrowser.removed_at.is_(None))
+    if browser_id is not None:
+        statement = statement.where(TrustedBrowser.id == browser_id)
+    removed = session().execute(statement.values(removed_at=utcnow())).rowcount
+    if removed:
+        audit.record("mfa.browser_trust_removed", practice_id=user.practice_id, object_type="user", object_id=user.id,
+                     details={"reason": reason, "count": removed})
+    return removed
+
+
+# --- step-up ----------------------------------------------------------------
+
+def mark_recent_auth(login_session) -> None:
+    login_session.flags = {**(login_session.flags or {}), "verified_at": utcnow().isoformat()}
+
+
+def has_recent_auth(login_session) -> bool:
+    stamp = (login_session.flags or {}).get("verified_at") if login_session is not None else None
+    if not stamp:
+        return False
+    when = dt.datetime.fromisoformat(stamp)
+    return utcnow() - when <= dt.timedelta(minutes=_settings()["recent_auth_minutes"])

@@ -1,0 +1,158 @@
+"""Second-factor pages of the core: choose a factor, required enrolment,
+trusted browsers, step-up ("confirm it's you") and the administrator's
+"Reset verification phone". The factors themselves are plugins."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, g, redirect, render_template, request, url_for
+from flask_login import login_required
+from markupsafe import Markup
+
+from .. import audit
+from ..contrib import Section
+from ..db import get_in_practice, session
+from ..models import User
+from ..security import mfa
+from ..security.passwords import verify_or_dummy
+from ..security.permissions import require
+from ..security.signin import safe_next
+from ..security.throttling import rate_limited, register_failure
+from .blueprint import core
+from .rendering import render
+
+
+@core.get("/signin/verify")
+def signin_verify():
+    """Choose a second factor to finish signing in."""
+    pending, user = mfa.load_pending(), mfa.pending_user()
+    if pending is None or user is None:
+        return redirect(url_for("core.signin"))
+    if pending.must_enroll:
+        return redirect(url_for("core.signin_enroll"))
+    return render("mfa/choose.html", factors=mfa.usable_factors(user, pending), user=user,
+                  strict=pending.needs_phishing_resistant)
+
+
+@core.get("/signin/enroll")
+def signin_enroll():
+    """The practice requires a second factor and this user has none: set one up now."""
+    pending, user = mfa.load_pending(), mfa.pending_user()
+    if pending is None or user is None:
+        return redirect(url_for("core.signin"))
+    if not pending.must_enroll:
+        return redirect(url_for("core.signin_verify"))
+    factors = [f for f in mfa.offered_factors(user) if f.enroll_endpoint and f.counts_as_enrolment
+               and (f.phishing_resistant or not pending.needs_phishing_resistant)]
+    return render("mfa/enroll.html", factors=_one_per_setup(factors), user=user,
+                  strict=pending.needs_phishing_resistant)
+
+
+def _one_per_setup(factors: list) -> list:
+    """Factors set up together (a phone serves texts and calls) are offered once."""
+    seen, unique = set(), []
+    for factor in factors:
+        if factor.enroll_endpoint not in seen:
+            seen.add(factor.enroll_endpoint)
+            unique.append(factor)
+    return unique
+
+
+# --- step-up -------------------------------------------------------------------
+
+def recent_auth_required(view):
+    """Sensitive changes need a password entered within the last few minutes."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if mfa.has_recent_auth(g.get("pfcore_login_session")):
+            return view(*args, **kwargs)
+        back = request.full_path if request.method == "GET" else (request.referrer or url_for("core.account_security"))
+        target = url_for("core.confirm_identity", next=safe_next(_same_site_path(back), url_for("core.account_security")))
+        if request.headers.get("HX-Request") == "true":
+            response = core_response("", 401)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+
+    return wrapped
+
+
+def _same_site_path(url: str) -> str:
+    """The path part of a same-site URL (a referrer), never another site."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.netloc and parts.netloc != request.host:
+        return "/"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def core_response(body: str, status: int):
+    from flask import current_app
+
+    return current_app.response_class(body, status=status)
+
+
+@core.route("/account/confirm", methods=["GET", "POST"])
+@login_required
+@rate_limited("signin")
+def confirm_identity():
+    user = g.pfcore_user
+    next_path = safe_next(request.values.get("next"), url_for("core.account_security"))
+    if request.method == "POST":
+        if verify_or_dummy(user.password_hash, request.form.get("password", "")):
+            mfa.mark_recent_auth(g.pfcore_login_session)
+            audit.record("session.step_up", practice_id=user.practice_id, object_type="user", object_id=user.id)
+            session().commit()
+            return redirect(next_path)
+        register_failure(user)
+        audit.record("session.step_up_failed", practice_id=user.practice_id, outcome="failure", object_type="user",
+                     object_id=user.id)
+        session().commit()
+        return render("mfa/confirm.html", next=next_path, error="That password is not right.", status=422)
+    return render("mfa/confirm.html", next=next_path)
+
+
+# --- My account sections --------------------------------------------------------
+
+def factors_section(user) -> Section:
+    html = Markup(render_template("mfa/account_factors.html", factors=mfa.offered_factors(user), user=user,
+                                  policy=mfa.policy(user.practice)))
+    return Section("Second factors", html, order=10)
+
+
+def trusted_section(user) -> Section:
+    html = Markup(render_template("mfa/account_trusted.html", browsers=mfa.trusted_browsers(user)))
+    return Section("Trusted browsers", html, order=30)
+
+
+@core.post("/account/trusted-browsers/<int:browser_id>/remove")
+@login_required
+def remove_trusted_browser(browser_id):
+    user = g.pfcore_user
+    if browser_id not in {b.id for b in mfa.trusted_browsers(user)}:
+        abort(404)
+    mfa.remove_trusted_browsers(user, "removed by user", browser_id=browser_id)
+    session().commit()
+    return redirect(url_for("core.account_security"))
+
+
+# --- administrator -------------------------------------------------------------
+
+@core.post("/settings/users/<user_id>/reset-phone")
+@require("users.manage")
+def reset_user_phone(user_id):
+    """PF "lost or stolen phone": clear the verification phone and every trusted browser."""
+    from .users import _detail
+
+    user = get_in_practice(User, user_id, g.pfcore_user.practice_id)
+    if user.phone is None:
+        return _detail(user, status=422, error="This user has no verification phone.", block="actions")
+    user.phone = None
+    user.phone_verified_at = None
+    mfa.remove_trusted_browsers(user, "verification phone reset")
+    audit.record("user.phone_reset", practice_id=user.practice_id, object_type="user", object_id=user.id)
+    session().commit()
+    return _detail(user, message="Verification phone reset. The user sets up a new one at the next sign-in.",
+                   block="actions")

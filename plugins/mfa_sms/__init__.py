@@ -1,0 +1,163 @@
+"""Second factor by a code sent to the verification phone, by text or by call (PF).
+
+The factor is "enrolled" when the user has a verified phone (every invitee
+verifies one). Users without one (a practice's first administrator, or after
+an administrator reset the phone) verify a phone here, during sign-in when
+the practice requires a second factor, or from My account.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, redirect, request, url_for
+
+from pfcore import audit
+from pfcore.contrib import PluginInfo, SecondFactor
+from pfcore.db import session
+from pfcore.hookspecs import hookimpl
+from pfcore.models import utcnow
+from pfcore.security import codes, mfa
+from pfcore.security.phones import PhoneError, to_e164
+from pfcore.security.throttling import rate_limited
+from pfcore.web.forms import CodeForm, PhoneForm
+from pfcore.web.mfa import recent_auth_required
+from pfcore.web.rendering import render
+
+PLUGIN = PluginInfo(
+    name="mfa_sms",
+    title="Security codes by text or call",
+    description="A 6-digit code sent to the verification phone by text message or voice call.",
+    version="1.0",
+)
+SIGN_IN = "signin"
+ENROL = "phone_enrol"
+LABELS = {"sms": "Text me a code", "voice": "Call me with a code"}
+
+blueprint = Blueprint("mfa_sms", __name__, url_prefix="/mfa-sms")
+
+
+def has_verified_phone(user) -> bool:
+    return user.phone is not None and user.phone_verified_at is not None
+
+
+@hookimpl
+def second_factors(practice, user):
+    return [
+        SecondFactor(name=channel, label=LABELS[channel], endpoint=f"mfa_sms.challenge_{channel}",
+                     is_enrolled=has_verified_phone, enroll_endpoint="mfa_sms.enrol",
+                     enroll_label="Verify a phone for codes by text or call", order=order)
+        for channel, order in (("sms", 10), ("voice", 20))
+    ]
+
+
+@hookimpl
+def register_blueprints(app):
+    return [blueprint]
+
+
+# --- sign-in challenge --------------------------------------------------------------
+
+def _challenge(channel: str):
+    """GET: offer to send; POST action=send: send a code; POST code: check it."""
+    user = mfa.pending_user()
+    if user is None or not has_verified_phone(user):
+        return redirect(url_for("core.signin"))
+    form = CodeForm()
+    challenge = codes.open_challenge(user.id, SIGN_IN)
+    if request.method == "POST" and request.form.get("action") == "send":
+        if challenge is not None and challenge.channel == channel:
+            result = codes.resend(challenge, user, "sign in")
+            message = result.message
+        else:
+            challenge = codes.start(user, purpose=SIGN_IN, channel=channel, destination=user.phone, what="sign in")
+            message = None
+        session().commit()
+        return _page(channel, user, CodeForm(formdata=None), sent=True, message=message)
+    if request.method == "POST" and challenge is not None:
+        if form.validate():
+            result = codes.check(challenge, form.code.data, user)
+            if result.ok:
+                return mfa.second_factor_passed(channel)
+            session().commit()
+            mfa.second_factor_failed(channel, "wrong code")
+            form.code.errors = [result.message]
+        return _page(channel, user, form, sent=True, status=422)
+    return _page(channel, user, form, sent=challenge is not None and challenge.channel == channel)
+
+
+def _page(channel, user, form, *, sent: bool, status: int = 200, message: str | None = None):
+    return render("mfa_sms/challenge.html", channel=channel, label=LABELS[channel], form=form, sent=sent,
+                  masked=codes.mask(user.phone), message=message, status=status,
+                  action=url_for(f"mfa_sms.challenge_{channel}"))
+
+
+@blueprint.route("/sms", methods=["GET", "POST"])
+@rate_limited("codes")
+def challenge_sms():
+    return _challenge("sms")
+
+
+@blueprint.route("/voice", methods=["GET", "POST"])
+@rate_limited("codes")
+def challenge_voice():
+    return _challenge("voice")
+
+
+# --- enrolment ------------------------------------------------------------------------
+
+def _enrol_allowed(view):
+    """Signed-in users confirm their password first (step-up); pending users must be enrolling."""
+    stepped_up = recent_auth_required(view)
+
+    def wrapped():
+        if g.get("pfcore_user") is not None:
+            return stepped_up()
+        return view()
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+@blueprint.route("/enrol", methods=["GET", "POST"])
+@rate_limited("codes")
+@_enrol_allowed
+def enrol():
+    user, pending = mfa.enrolling_user()
+    if user is None:
+        return redirect(url_for("core.signin"))
+    form = PhoneForm()
+    channel = request.form.get("channel", "sms")
+    if request.method == "POST" and form.validate() and channel in LABELS:
+        try:
+            phone = to_e164(form.phone.data, current_app.config["PFCORE"]["phone_default_region"])
+        except PhoneError as error:
+            form.phone.errors = [str(error)]
+        else:
+            codes.start(user, purpose=ENROL, channel=channel, destination=phone, what="verify your phone")
+            session().commit()
+            return redirect(url_for("mfa_sms.enrol_code"))
+    return render("mfa_sms/enrol.html", form=form, status=422 if request.method == "POST" else 200)
+
+
+@blueprint.route("/enrol/code", methods=["GET", "POST"])
+@rate_limited("codes")
+@_enrol_allowed
+def enrol_code():
+    user, pending = mfa.enrolling_user()
+    challenge = codes.open_challenge(user.id, ENROL) if user else None
+    if challenge is None:
+        session().rollback()
+        return redirect(url_for("mfa_sms.enrol"))
+    form = CodeForm()
+    if request.method == "POST" and form.validate():
+        result = codes.check(challenge, form.code.data, user)
+        if result.ok:
+            user.phone, user.phone_verified_at = challenge.destination, utcnow()
+            audit.record("user.phone_verified", practice_id=user.practice_id, actor=user, object_type="user",
+                         object_id=user.id, details={"phone": codes.mask(user.phone), "factor": challenge.channel})
+            if pending is not None:
+                return mfa.enrolled_during_sign_in(challenge.channel)
+            session().commit()
+            return redirect(url_for("core.account_security"))
+        session().commit()
+        form.code.errors = [result.message]
+    return render("mfa_sms/enrol_code.html", form=form, masked=codes.mask(challenge.destination),
+                  channel=challenge.channel, status=422 if request.method == "POST" else 200, pending=pending)
