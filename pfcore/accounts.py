@@ -428,3 +428,15 @@ def complete_new_email(row: UserToken) -> User:
     audit.record("user.login_upgraded" if upgrade else "user.email_changed", practice_id=user.practice_id, actor=user,
                  object_type="user", object_id=user.id, details={"email": new_email, "previous_email": old_email})
     return user
+
+
+def send_factor_setup_link(user: User) -> None:
+    """Email the administrator's one-time setup link (after a lost-phone reset)."""
+    token = _issue_token(user, "factor_setup", dt.timedelta(hours=24))
+    link = f"{settings()['base_url']}/setup/{token}"
+    messaging.queue("email", user.email, (
+        f"Hello {user.first_name},\n\nYour practice administrator reset your verification phone. "
+        f"Open this link, then log in to set up a new phone or another second factor:\n\n{link}\n\n"
+        "The link works once, for 24 hours, in the browser you open it in.\n"
+    ), subject="Set up your pfcore second factor", practice_id=user.practice_id)
+    audit.record("user.setup_link_sent", practice_id=user.practice_id, object_type="user", object_id=user.id)

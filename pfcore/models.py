@@ -111,6 +111,9 @@ class User(Base):
     # Which first factors this user may use ("upgrade login" turns PAC off).
     pac_login_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     email_login_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Set when an administrator reset the user's factors (lost phone): with no
+    # factor left, only an administrator's one-time setup link lets them enrol again.
+    factor_reset_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

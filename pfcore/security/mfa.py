@@ -27,7 +27,7 @@ from .sessions import prefixed, queue_cookie
 from .tokens import new_token, token_hash
 
 PENDING_COOKIE = "pfcore_pending"
-DEFAULT_POLICY = {"required": True, "allowed": None, "admins_need_security_key": False}
+DEFAULT_POLICY = {"required": True, "allowed": None, "admins_need_security_key": False, "passkey_sign_in": False}
 
 
 def _settings() -> dict:
@@ -189,12 +189,18 @@ def second_factor_failed(factor: str, reason: str) -> None:
 
 
 def enrolling_user() -> tuple[User | None, PendingSignIn | None]:
-    """Who may enrol a factor now: the signed-in user, or one who must enrol to finish signing in."""
+    """Who may enrol a factor now: the signed-in user, or one who must enrol to finish signing in.
+
+    After an administrator reset a user's factors, a password alone must not be
+    enough to enrol new ones: that user also needs the administrator's setup link.
+    """
     if g.get("pfcore_user") is not None:
         return g.pfcore_user, None
     pending = load_pending()
     if pending is not None and pending.must_enroll:
-        return pending_user(), pending
+        user = pending_user()
+        if user is not None and (user.factor_reset_at is None or setup_link_opened(user) is not None):
+            return user, pending
     return None, None
 
 
@@ -202,9 +208,30 @@ def enrolled_during_sign_in(factor: str):
     """After a factor was set up during a required enrolment (its first code or
     touch proved possession): finish the sign-in."""
     pending = load_pending()
+    user = pending_user()
     if pending is not None:
         pending.must_enroll = False
+    if user is not None and user.factor_reset_at is not None:
+        link = setup_link_opened(user)
+        if link is not None:
+            link.used_at = utcnow()
+        user.factor_reset_at = None
     return second_factor_passed(factor)
+
+
+def setup_link_opened(user: User):
+    """The administrator's unused setup link for ``user`` that this browser opened, if any."""
+    from flask import session as flask_session
+
+    from .. import accounts
+    from ..models import UserToken
+    from ..web.auth import LINK_BROWSER_KEY
+
+    rows = session().scalars(select(UserToken).where(
+        UserToken.user_id == user.id, UserToken.purpose == "factor_setup", UserToken.used_at.is_(None),
+        UserToken.expires_at > utcnow()))
+    key = flask_session.get(LINK_BROWSER_KEY)
+    return next((row for row in rows if accounts.link_step_done(row, "setup", key)), None)
 
 
 # --- browser trust --------------------------------------------------------

@@ -21,6 +21,7 @@ from .auth import LINK_BROWSER_KEY, link_browser_key, link_token
 from .blueprint import core
 from .code_step import choose_channel, enter_code, has_verified_phone, resend_code
 from .forms import ChangeEmailForm, UpgradeLoginForm
+from .mfa import recent_auth_required
 from .rendering import render
 
 CHANGE = "email_change"
@@ -75,6 +76,7 @@ def _confirm_new_email(row, *, title: str, button: str, action: str):
 @core.post("/account/email")
 @login_required
 @rate_limited("codes")
+@recent_auth_required
 def change_own_email():
     form = ChangeEmailForm()
     user = g.pfcore_user

@@ -12,12 +12,12 @@ from markupsafe import Markup
 from .. import audit
 from ..contrib import Section
 from ..db import get_in_practice, session
-from ..models import User
+from ..models import User, utcnow
 from ..security import mfa
 from ..security.passwords import verify_or_dummy
 from ..security.permissions import require
 from ..security.signin import safe_next
-from ..security.throttling import rate_limited, register_failure
+from ..security.throttling import is_locked, rate_limited, register_failure, register_success
 from .blueprint import core
 from .rendering import render
 
@@ -42,6 +42,8 @@ def signin_enroll():
         return redirect(url_for("core.signin"))
     if not pending.must_enroll:
         return redirect(url_for("core.signin_verify"))
+    if mfa.enrolling_user()[0] is None:
+        return render("mfa/enroll.html", factors=[], user=user, strict=False, needs_setup_link=True)
     factors = [f for f in mfa.offered_factors(user) if f.enroll_endpoint and f.counts_as_enrolment
                and (f.phishing_resistant or not pending.needs_phishing_resistant)]
     return render("mfa/enroll.html", factors=_one_per_setup(factors), user=user,
@@ -101,12 +103,15 @@ def confirm_identity():
     user = g.pfcore_user
     next_path = safe_next(request.values.get("next"), url_for("core.account_security"))
     if request.method == "POST":
-        if verify_or_dummy(user.password_hash, request.form.get("password", "")):
+        right = verify_or_dummy(user.password_hash, request.form.get("password", ""))
+        if right and not is_locked(user):
+            register_success(user)
             mfa.mark_recent_auth(g.pfcore_login_session)
             audit.record("session.step_up", practice_id=user.practice_id, object_type="user", object_id=user.id)
             session().commit()
             return redirect(next_path)
-        register_failure(user)
+        if right is False:
+            register_failure(user)
         audit.record("session.step_up_failed", practice_id=user.practice_id, outcome="failure", object_type="user",
                      object_id=user.id)
         session().commit()
@@ -152,7 +157,42 @@ def reset_user_phone(user_id):
     user.phone = None
     user.phone_verified_at = None
     mfa.remove_trusted_browsers(user, "verification phone reset")
-    audit.record("user.phone_reset", practice_id=user.practice_id, object_type="user", object_id=user.id)
+    needs_link = not mfa.has_real_factor(user)
+    if needs_link:
+        user.factor_reset_at = utcnow()
+    audit.record("user.phone_reset", practice_id=user.practice_id, object_type="user", object_id=user.id,
+                 details={"setup_link_needed": needs_link})
     session().commit()
-    return _detail(user, message="Verification phone reset. The user sets up a new one at the next sign-in.",
-                   block="actions")
+    message = ("Verification phone reset. The user has no other second factor: send them a setup link."
+               if needs_link else "Verification phone reset. The user sets up a new one after their other factor.")
+    return _detail(user, message=message, block="actions")
+
+
+@core.post("/settings/users/<user_id>/setup-link")
+@require("users.manage")
+def send_setup_link(user_id):
+    """A one-time link (24 hours) that lets a user with no factor left enrol a new one."""
+    from .. import accounts
+    from .users import _detail
+
+    user = get_in_practice(User, user_id, g.pfcore_user.practice_id)
+    if user.factor_reset_at is None:
+        return _detail(user, status=422, error="This user does not need a setup link.", block="actions")
+    accounts.send_factor_setup_link(user)
+    session().commit()
+    return _detail(user, message=f"A setup link was emailed to {user.email}.", block="actions")
+
+
+@core.get("/setup/<token>")
+def open_setup_link(token):
+    from .. import accounts
+    from .auth import link_browser_key
+
+    row = accounts.find_token(token, "factor_setup")
+    if row is None:
+        session().rollback()
+        return render("link_expired.html", status=410,
+                      message="This setup link has expired or was already used. Ask your practice administrator.")
+    accounts.mark_link_step(row, "setup", link_browser_key())
+    session().commit()
+    return render("mfa/setup_link.html")
