@@ -142,11 +142,18 @@ def pending_user() -> User | None:
     pending = load_pending()
     if pending is None:
         return None
+    from .throttling import is_locked
+
     user = session().get(User, pending.user_id)
-    return user if user.status == "active" else None
+    # Wrong codes count toward the lock-out; a locked account cannot go on guessing.
+    return user if user.status == "active" and not is_locked(user) else None
 
 
 def usable_factors(user: User, pending: PendingSignIn) -> list:
+    """Factors that may finish this sign-in: none while the user must first enrol one that
+    counts (recovery codes alone must not get around a required enrolment)."""
+    if pending.must_enroll:
+        return []
     return enrolled_factors(user, phishing_resistant_only=pending.needs_phishing_resistant)
 
 

@@ -60,6 +60,8 @@ def _challenge(channel: str):
     user = mfa.pending_user()
     if user is None or not has_verified_phone(user):
         return redirect(url_for("core.signin"))
+    if channel not in {f.name for f in mfa.usable_factors(user, mfa.load_pending())}:
+        return redirect(url_for("core.signin_verify"))  # not allowed by the practice's policy
     form = CodeForm()
     challenge = codes.open_challenge(user.id, SIGN_IN)
     if request.method == "POST" and request.form.get("action") == "send":

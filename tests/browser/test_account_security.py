@@ -166,7 +166,7 @@ def test_idle_session_shows_the_lock_screen_and_only_the_password_opens_it(app, 
     expect(minutes).to_have_value("15")
     make_sessions_idle(app, admin.id)
     minutes.fill("30")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save screen lock").click()
     expect(page).to_have_url(re.compile(r"/lock\?next=(/|%2F)settings(/|%2F)security$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Screen locked")
     page.get_by_label("Password").fill(admin.password)
@@ -181,7 +181,7 @@ def test_the_browser_goes_to_the_lock_screen_by_itself_after_the_practice_timeou
     sign_in_with_email(page, admin)
     page.goto("/settings/security")
     page.get_by_label("Lock the screen after this many minutes of inactivity").fill("2")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save screen lock").click()
     expect(page.get_by_role("status")).to_have_text("The screen now locks after 2 minutes without activity.")
     expect(page).to_have_url(re.compile(r"/settings/security$"))  # swapped in place by htmx
 

@@ -1,0 +1,210 @@
+"""Authenticator-app codes (RFC 6238) and the encryption of their secrets.
+
+Codes: SHA-1, 6 digits, a 30-second time step, and one step of clock drift
+each way (pyotp's ``valid_window=1``). Each accepted code moves the user's
+``last_used_step`` forward with a conditional UPDATE, so a code (time step)
+works once only, even when two app servers receive it at the same moment.
+
+Secrets: encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under a key that
+comes from the configuration, never from the database: ``totp_encryption_key``,
+or, when that is empty, a key derived from ``secret_key`` with HKDF-SHA256.
+``totp_encryption_key`` may list several keys separated by commas: the first
+encrypts, every one decrypts (to rotate keys).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from dataclasses import dataclass
+
+import pyotp
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+from sqlalchemy import update
+
+from pfcore.db import scoped_select, session
+from pfcore.models import utcnow
+
+from .models import TotpAuthenticator
+
+ISSUER = "pfcore"
+DIGITS = 6
+STEP_SECONDS = 30
+DRIFT_STEPS = 1  # pyotp's valid_window=1
+SETUP_TOKEN_SECONDS = 15 * 60
+CODE_RE = re.compile(r"^[0-9]{6}$")
+
+
+# --- keys --------------------------------------------------------------------
+
+def _derive(material: str, purpose: str) -> Fernet:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=f"pfcore mfa_totp {purpose}".encode()).derive(material.encode("utf-8"))
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def key_materials(settings: dict) -> list[str]:
+    """The configured keys (first: current), or the app's secret key."""
+    configured = [part for part in re.split(r"[\s,]+", settings.get("totp_encryption_key") or "") if part]
+    return configured or [settings["secret_key"]]
+
+
+def box(purpose: str = "secret", settings: dict | None = None) -> MultiFernet:
+    settings = settings if settings is not None else current_app.config["PFCORE"]
+    return MultiFernet([_derive(material, purpose) for material in key_materials(settings)])
+
+
+def encrypt_secret(secret: str, settings: dict | None = None) -> str:
+    return box("secret", settings).encrypt(secret.encode("ascii")).decode("ascii")
+
+
+def decrypt_secret(encrypted: str, settings: dict | None = None) -> str:
+    """The base32 secret; raises ``cryptography.fernet.InvalidToken`` under another key."""
+    return box("secret", settings).decrypt(encrypted.encode("ascii")).decode("ascii")
+
+
+# --- the secret during set-up ----------------------------------------------------
+# Nothing is stored until the first code proves the app has the secret: the
+# set-up page carries the new secret in a hidden field, encrypted and bound to
+# the user, and valid for 15 minutes.
+
+def new_secret() -> str:
+    return pyotp.random_base32(32)  # 160 bits, as RFC 4226 recommends
+
+
+def setup_token(user_id: int, secret: str) -> str:
+    payload = json.dumps({"u": user_id, "s": secret}).encode()
+    return box("setup").encrypt(payload).decode("ascii")
+
+
+def open_setup_token(token: str, user_id: int) -> str | None:
+    """The secret of a set-up page for ``user_id`` (None: forged, another user's, or too old)."""
+    if not token or len(token) > 1000:
+        return None
+    try:
+        payload = json.loads(box("setup").decrypt(token.encode("ascii"), ttl=SETUP_TOKEN_SECONDS))
+    except (InvalidToken, ValueError, UnicodeEncodeError):
+        return None
+    if not isinstance(payload, dict) or payload.get("u") != user_id or not isinstance(payload.get("s"), str):
+        return None
+    return payload["s"]
+
+
+def provisioning_uri(secret: str, email: str) -> str:
+    return _totp(secret).provisioning_uri(name=email, issuer_name=ISSUER)
+
+
+def grouped(secret: str) -> str:
+    """The secret in groups of 4 for typing: ``ABCD EFGH ...``."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+# --- codes ---------------------------------------------------------------------------
+
+def _totp(secret: str) -> pyotp.TOTP:
+    return pyotp.TOTP(secret, digits=DIGITS, digest=hashlib.sha1, interval=STEP_SECONDS)
+
+
+def normalise(code: str) -> str:
+    """What people type: ``123 456`` or ``123-456`` mean ``123456``."""
+    return re.sub(r"[\s-]", "", code or "")
+
+
+def current_step(now: float | None = None) -> int:
+    return int(time.time() if now is None else now) // STEP_SECONDS
+
+
+def matching_steps(secret: str, code: str, now: float | None = None) -> list[int]:
+    """The time steps within the drift window whose code is ``code`` (usually none or one).
+
+    The same check as pyotp's ``verify(code, valid_window=1)``, but it says
+    which step matched, so that the step can be used only once.
+    """
+    code = normalise(code)
+    if not CODE_RE.match(code):
+        return []
+    totp, step = _totp(secret), current_step(now)
+    return [s for s in range(step - DRIFT_STEPS, step + DRIFT_STEPS + 1)
+            if hmac.compare_digest(totp.generate_otp(s), code)]
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    ok: bool
+    reason: str = ""
+
+    @property
+    def message(self) -> str:
+        return {
+            "code already used": "That code was already used. Wait for your app to show a new one.",
+            "secret unreadable": "Your authenticator app cannot be checked right now. Use another way to sign in, "
+                                 "or ask your practice administrator.",
+        }.get(self.reason, "That code is not right. Enter the code your app shows now.")
+
+
+def authenticator_of(user) -> TotpAuthenticator | None:
+    return session().scalars(scoped_select(TotpAuthenticator, user.practice_id)
+                             .where(TotpAuthenticator.user_id == user.id)).one_or_none()
+
+
+def use_code(authenticator: TotpAuthenticator, code: str, now: float | None = None) -> CodeCheck:
+    """Check a code and spend its time step (in the caller's transaction)."""
+    try:
+        secret = decrypt_secret(authenticator.encrypted_secret)
+    except InvalidToken:
+        current_app.logger.error("mfa_totp: the secret of authenticator %s cannot be decrypted "
+                                 "(was totp_encryption_key or secret_key changed?)", authenticator.id)
+        return CodeCheck(False, "secret unreadable")
+    steps = matching_steps(secret, code, now)
+    if not steps:
+        return CodeCheck(False, "wrong code")
+    fresh = [s for s in steps if s > authenticator.last_used_step]
+    if not fresh:
+        return CodeCheck(False, "code already used")
+    step = max(fresh)
+    # Conditional: of two servers (or two browsers) sending the same code, one wins.
+    claimed = session().execute(
+        update(TotpAuthenticator)
+        .where(TotpAuthenticator.id == authenticator.id, TotpAuthenticator.last_used_step < step)
+        .values(last_used_step=step, last_used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        return CodeCheck(False, "code already used")
+    session().refresh(authenticator)
+    if not _under_current_key(authenticator.encrypted_secret):  # keys rotated: re-encrypt with the first
+        authenticator.encrypted_secret = encrypt_secret(secret)
+    return CodeCheck(True)
+
+
+def _under_current_key(encrypted: str) -> bool:
+    materials = key_materials(current_app.config["PFCORE"])
+    try:
+        _derive(materials[0], "secret").decrypt(encrypted.encode("ascii"))
+    except InvalidToken:
+        return False
+    return True
+
+
+def save(user, secret: str, step: int) -> bool:
+    """Store ``user``'s authenticator (its first code was for ``step``); True if it replaced one."""
+    existing = authenticator_of(user)
+    now = utcnow()
+    if existing is None:
+        session().add(TotpAuthenticator(user_id=user.id, practice_id=user.practice_id,
+                                        encrypted_secret=encrypt_secret(secret), created_at=now,
+                                        last_used_step=step, last_used_at=now))
+        session().flush()
+        return False
+    existing.encrypted_secret = encrypt_secret(secret)
+    existing.created_at = now
+    existing.last_used_step = step
+    existing.last_used_at = now
+    session().flush()
+    return True
