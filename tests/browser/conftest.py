@@ -261,12 +261,16 @@ def read_texted_code(page) -> str:
     return "".join(re.findall(r"\d", body.split(" is ", 1)[1]))[:6]
 
 
-def pass_second_factor(page, phone: str = "415-555-0150", trust: bool = False):
+def pass_second_factor(page, phone: str = "415-555-0150", trust: bool = False, texts=None):
     """After "Log in": finish the second factor by a texted code when the practice asks for one.
 
     A user with a verified phone gets a code to it; a user with none verifies ``phone`` first.
+    With ``texts`` (the webhook receiver fixture) the code is read from what the
+    SMS webhook received, else from the operator's outbox page.
     """
     from playwright.sync_api import expect
+
+    sent_before = len(texts.messages) if texts is not None else 0
 
     expect(page).to_have_url(re.compile(r"/(dashboard|signin/verify|signin/enroll)$|/settings|/account"))
     if page.url.endswith("/signin/verify"):
@@ -278,7 +282,13 @@ def pass_second_factor(page, phone: str = "415-555-0150", trust: bool = False):
         page.get_by_role("button", name="Text me").click()
     else:
         return
-    page.get_by_label("Security code").fill(read_texted_code(page))
+    if texts is not None:
+        expect(page.get_by_label("Security code")).to_be_visible()
+        message = texts.messages[sent_before]
+        code = "".join(re.findall(r"\d", message["body"].split(" is ", 1)[1]))[:6]
+    else:
+        code = read_texted_code(page)
+    page.get_by_label("Security code").fill(code)
     if trust:
         page.get_by_label(re.compile("Trust this browser")).check()
     page.get_by_role("button", name="Verify").click()

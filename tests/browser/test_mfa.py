@@ -40,11 +40,12 @@ def log_out(page):
     expect(page.get_by_role("button", name="Log out")).to_have_count(0)
 
 
-def test_a_texted_code_then_a_trusted_browser_signs_in_without_a_code(page, pat, practice):
+def test_a_texted_code_then_a_trusted_browser_signs_in_without_a_code(page, pat, practice, texts):
     log_in(page, pat)
     expect(page).to_have_url(re.compile(r"/signin/verify$"))
     expect(page.get_by_role("heading", name="Verify it's you")).to_be_visible()
-    pass_second_factor(page, trust=True)
+    pass_second_factor(page, trust=True, texts=texts)
+    assert texts.messages[-1]["channel"] == "sms", "the code went out through the SMS webhook"
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect_signed_in_as(page, pat.full_name, practice.name)
     log_out(page)
