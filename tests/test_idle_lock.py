@@ -238,3 +238,18 @@ def test_only_practice_administrators_change_the_idle_timeout(app, admin_web):
     assert staff.get("/settings/security").status_code == 403
     assert staff.post("/settings/security/idle-timeout", {"minutes": "60"}, page="/dashboard").status_code == 403
     assert "Sign-in security" not in staff.get("/settings").get_data(as_text=True)
+
+
+def test_the_keep_alive_of_a_person_typing_keeps_the_session_open(app, admin_web):
+    import datetime as dt
+
+    import time_machine
+
+    start = dt.datetime.now(dt.timezone.utc)
+    with time_machine.travel(start + dt.timedelta(minutes=10)):
+        assert admin_web.get("/session/alive").status_code == 204
+    with time_machine.travel(start + dt.timedelta(minutes=20)):
+        assert admin_web.get("/dashboard").status_code == 200, "10 minutes since the keep-alive: still open"
+    with time_machine.travel(start + dt.timedelta(minutes=40)):
+        response = admin_web.get("/session/alive", headers={"HX-Request": "true"})
+        assert response.status_code == 401, "idle past the timeout: the keep-alive cannot reopen it"

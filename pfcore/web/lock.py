@@ -8,6 +8,7 @@ lock-out like failed sign-ins, so the lock screen is no way round it.
 from __future__ import annotations
 
 from flask import g, redirect, request, url_for
+from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField
 from wtforms.validators import DataRequired
@@ -99,3 +100,13 @@ def _refusal_message(user) -> str:
     if throttling.is_locked(user):
         return "Too many wrong passwords. Wait a few minutes and try again, or log out."
     return WRONG_PASSWORD
+
+
+@core.get("/session/alive")
+@login_required
+def session_alive():
+    """The idle timer's keep-alive while someone types without sending requests.
+
+    Loading the session already counted as activity; nothing else to do.
+    """
+    return "", 204

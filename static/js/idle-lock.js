@@ -12,8 +12,13 @@
   if (!idleMs || !lockUrl) {
     return;
   }
+  var aliveUrl = body.dataset.aliveUrl;
   var KEY = "pfcore-last-activity";
   var SHARE_EVERY_MS = 5000;
+  // Someone typing a long note sends no request: tell the server they are
+  // still there, so what they type is not lost to a server-side lock.
+  var ALIVE_EVERY_MS = 60000;
+  var lastAlive = Date.now();
   var CHECK_EVERY_MS = 1000;
   var lastActivity = Date.now();
   var lastShared = 0;
@@ -39,6 +44,10 @@
     lastActivity = Date.now();
     if (lastActivity - lastShared >= SHARE_EVERY_MS) {
       share(lastActivity);
+    }
+    if (aliveUrl && lastActivity - lastAlive >= ALIVE_EVERY_MS) {
+      lastAlive = lastActivity;
+      window.fetch(aliveUrl, { credentials: "same-origin", cache: "no-store" }).catch(function () {});
     }
   }
 
