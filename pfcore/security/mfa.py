@@ -157,6 +157,17 @@ def usable_factors(user: User, pending: PendingSignIn) -> list:
     return enrolled_factors(user, phishing_resistant_only=pending.needs_phishing_resistant)
 
 
+def challenge_user(factor: str):
+    """``(user, None)`` when the half-finished sign-in may answer ``factor`` now,
+    else ``(None, redirect)`` back to sign-in or to the choice of factors."""
+    pending, user = load_pending(), pending_user()
+    if pending is None or user is None:
+        return None, redirect(url_for("core.signin"))
+    if factor not in {f.name for f in usable_factors(user, pending)}:
+        return None, redirect(url_for("core.signin_verify"))
+    return user, None
+
+
 def second_factor_passed(factor: str):
     """A factor plugin proved the second factor: create the session; returns the response.
 

@@ -80,6 +80,21 @@ def recent_auth_required(view):
     return wrapped
 
 
+def enrolment_view(view):
+    """For a factor's set-up page: a signed-in user confirms the password first
+    (step-up); someone in a half-finished sign-in must be one who has to enrol
+    (``mfa.enrolling_user()`` tells the view who)."""
+    stepped_up = recent_auth_required(view)
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("pfcore_user") is not None:
+            return stepped_up(*args, **kwargs)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
 def _same_site_path(url: str) -> str:
     """The path part of a same-site URL (a referrer), never another site."""
     from urllib.parse import urlsplit

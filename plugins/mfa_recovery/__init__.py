@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 
-from flask import Blueprint, current_app, g, redirect, request, url_for
+from flask import Blueprint, current_app, g, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import delete, func, select, update
@@ -158,11 +158,9 @@ def _codes(n: int) -> str:
 @rate_limited("codes")
 def challenge():
     """Finish a half-finished sign-in with one recovery code."""
-    pending, user = mfa.load_pending(), mfa.pending_user()
-    if pending is None or user is None:
-        return redirect(url_for("core.signin"))
-    if FACTOR not in {f.name for f in mfa.usable_factors(user, pending)}:
-        return redirect(url_for("core.signin_verify"))
+    user, elsewhere = mfa.challenge_user(FACTOR)
+    if user is None:
+        return elsewhere
     form = RecoveryCodeForm()
     if request.method == "POST" and form.validate():
         problem = use(user, form.code.data)

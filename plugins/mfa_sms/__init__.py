@@ -7,7 +7,7 @@ the practice requires a second factor, or from My account.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 
 from pfcore import audit
 from pfcore.contrib import PluginInfo, SecondFactor
@@ -18,7 +18,7 @@ from pfcore.security import codes, mfa
 from pfcore.security.phones import PhoneError, to_e164
 from pfcore.security.throttling import rate_limited
 from pfcore.web.forms import CodeForm, PhoneForm
-from pfcore.web.mfa import recent_auth_required
+from pfcore.web.mfa import enrolment_view
 from pfcore.web.rendering import render
 
 PLUGIN = PluginInfo(
@@ -57,11 +57,9 @@ def register_blueprints(app):
 
 def _challenge(channel: str):
     """GET: offer to send; POST action=send: send a code; POST code: check it."""
-    user = mfa.pending_user()
-    if user is None or not has_verified_phone(user):
-        return redirect(url_for("core.signin"))
-    if channel not in {f.name for f in mfa.usable_factors(user, mfa.load_pending())}:
-        return redirect(url_for("core.signin_verify"))  # not allowed by the practice's policy
+    user, elsewhere = mfa.challenge_user(channel)  # also: not allowed by the practice's policy
+    if user is None:
+        return elsewhere
     form = CodeForm()
     challenge = codes.open_challenge(user.id, SIGN_IN)
     if request.method == "POST" and request.form.get("action") == "send":
@@ -105,22 +103,11 @@ def challenge_voice():
 
 # --- enrolment ------------------------------------------------------------------------
 
-def _enrol_allowed(view):
-    """Signed-in users confirm their password first (step-up); pending users must be enrolling."""
-    stepped_up = recent_auth_required(view)
-
-    def wrapped():
-        if g.get("pfcore_user") is not None:
-            return stepped_up()
-        return view()
-
-    wrapped.__name__ = view.__name__
-    return wrapped
 
 
 @blueprint.route("/enrol", methods=["GET", "POST"])
 @rate_limited("codes")
-@_enrol_allowed
+@enrolment_view
 def enrol():
     user, pending = mfa.enrolling_user()
     if user is None:
@@ -141,7 +128,7 @@ def enrol():
 
 @blueprint.route("/enrol/code", methods=["GET", "POST"])
 @rate_limited("codes")
-@_enrol_allowed
+@enrolment_view
 def enrol_code():
     user, pending = mfa.enrolling_user()
     challenge = codes.open_challenge(user.id, ENROL) if user else None

@@ -25,7 +25,7 @@ from pfcore.security import mfa
 from pfcore.security.permissions import require
 from pfcore.security.passwords import verify_or_dummy
 from pfcore.security.throttling import is_locked, rate_limited, register_failure, register_success
-from pfcore.web.mfa import recent_auth_required
+from pfcore.web.mfa import enrolment_view, recent_auth_required
 from pfcore.web.rendering import render
 
 from . import otp
@@ -88,11 +88,9 @@ class TotpCodeForm(FlaskForm):
 @rate_limited("codes")
 def challenge():
     """The code from the app finishes a half-finished sign-in."""
-    pending, user = mfa.load_pending(), mfa.pending_user()
-    if pending is None or user is None:
-        return redirect(url_for("core.signin"))
-    if FACTOR not in {f.name for f in mfa.usable_factors(user, pending)}:
-        return redirect(url_for("core.signin_verify"))
+    user, elsewhere = mfa.challenge_user(FACTOR)
+    if user is None:
+        return elsewhere
     form = TotpCodeForm()
     if request.method != "POST":
         return render("mfa_totp/challenge.html", form=form)
@@ -115,17 +113,6 @@ def challenge():
 
 # --- set-up, replacement and removal ------------------------------------------------
 
-def _enrol_allowed(view):
-    """Signed-in users confirm their password first (step-up); pending users must be enrolling."""
-    stepped_up = recent_auth_required(view)
-
-    def wrapped():
-        if g.get("pfcore_user") is not None:
-            return stepped_up()
-        return view()
-
-    wrapped.__name__ = view.__name__
-    return wrapped
 
 
 def _may_set_up(user, pending) -> bool:
@@ -151,7 +138,7 @@ def _password_right(user, password: str, failed_action: str) -> bool:
 
 @blueprint.route("/setup", methods=["GET", "POST"])
 @rate_limited("codes")
-@_enrol_allowed
+@enrolment_view
 def setup():
     """Set up (or, signed in, manage) the authenticator app."""
     user, pending = mfa.enrolling_user()
