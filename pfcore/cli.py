@@ -167,6 +167,25 @@ def outbox_deliver():
     click.echo(f"Sent {counts['sent']}, failed {counts['failed']}.")
 
 
+@cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def backup_command(path):
+    """Make a consistent online backup of the SQLite database to PATH.
+
+    Uses SQLite's backup API, so pfcore may keep running and writing. For
+    PostgreSQL use pg_dump (docs/operations.md).
+    """
+    from .backup import backup_sqlite
+
+    url = current_app.config["PFCORE"]["database_url"]
+    if not url.startswith("sqlite"):
+        raise click.ClickException("pfcore backup copies SQLite databases; for PostgreSQL use pg_dump "
+                                   "(see docs/operations.md).")
+    pages = backup_sqlite(url, path)
+    click.echo(f"Backed up {pages} pages to {path}.")
+
+
 @cli.group("audit")
 def audit_group():
     """The audit log."""
