@@ -67,6 +67,15 @@ def test_every_route_with_an_id_answers_404_for_another_practices_object(app, ad
     signup(other, practice_name="Other clinic", email="owner@other.example.com")
     with app.app_context():
         foreign_user = session().scalars(select(User).where(User.email == "owner@other.example.com")).one()
+        # Arguments that name something other than a user get the other practice's object of that kind.
+        foreign_ids = {}
+        try:
+            from pfcore_plugins.licensing.models import LicenseSlot
+        except ImportError:
+            pass
+        else:
+            foreign_ids["slot_id"] = session().scalars(
+                select(LicenseSlot.id).where(LicenseSlot.practice_id == foreign_user.practice_id)).first()
     checked = 0
     for rule in app.url_map.iter_rules():
         id_args = [a for a in rule.arguments if a.endswith("_id")]
@@ -74,7 +83,8 @@ def test_every_route_with_an_id_answers_404_for_another_practices_object(app, ad
             continue
         path = rule.rule
         for arg in id_args:
-            path = path.replace(f"<{arg}>", str(foreign_user.id)).replace(f"<int:{arg}>", str(foreign_user.id))
+            foreign_id = foreign_ids.get(arg) or foreign_user.id
+            path = path.replace(f"<{arg}>", str(foreign_id)).replace(f"<int:{arg}>", str(foreign_id))
         for method in sorted(rule.methods & {"GET", "POST"}):
             if method == "GET":
                 response = admin_web.get(path)

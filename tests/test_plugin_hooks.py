@@ -24,6 +24,7 @@ from pfcore.models import AuditEvent, LoginSession, OutboxMessage, Practice, Use
 from pfcore.plugins import PluginRegistry
 
 from .conftest import SIGNUP, Browserless, last_link, pass_second_factor, sign_in_email, signup
+from .fixture_plugins import card_billing
 from .fixture_plugins import (
     badge_pin, break_glass, deny_audit, events_log, grant_audit, hello_cli, login_badge, sms_backup, sms_primary,
     terms_step, ui_parts,
@@ -493,6 +494,33 @@ def test_register_commands_is_not_asked_of_a_plugin_the_deployment_did_not_make_
 
 
 # --- the rule ------------------------------------------------------------------
+
+@covers("license_purchase")
+@pytest.mark.parametrize("extra_plugins", [[card_billing]])
+def test_license_purchase_a_billing_plugin_charges_or_refuses_before_the_default_records(app, admin_web,
+                                                                                          extra_plugins):
+    from pfcore_plugins.licensing.models import LicenseOrder, LicenseSlot
+
+    def slot_count():
+        with app.app_context():
+            return len(session().scalars(select(LicenseSlot)).all())
+
+    card_billing.CHARGED.clear()
+    refused = admin_web.post("/licensing/purchase", {"quantity": "2"})
+    assert refused.status_code == 422 and "Add a payment card first." in refused.get_data(as_text=True)
+    assert slot_count() == 4 and audit_rows(app, "licensing.purchase_refused")
+    with app.app_context():
+        session().scalars(select(Practice)).one().settings = {"card": "tok_visa"}
+        session().commit()
+    assert admin_web.post("/licensing/purchase", {"quantity": "2"}).status_code == 302
+    assert card_billing.CHARGED == [(1, 2)] and slot_count() == 4 + 2 * 4
+    assert one(app, LicenseOrder, LicenseOrder.status == "paid").reference == "charge-1"
+    # Without the billing plugin, the licensing plugin's trylast answer records the order unpaid.
+    switched(admin_web, "card_billing", False)
+    assert admin_web.post("/licensing/purchase", {"quantity": "1"}).status_code == 302
+    assert card_billing.CHARGED == [(1, 2)] and slot_count() == 12 + 4
+    assert one(app, LicenseOrder, LicenseOrder.status == "recorded").quantity == 1
+
 
 def test_every_hook_has_a_test():
     covered = {hook for test in globals().values() for hook in getattr(test, "covers_hooks", ())}

@@ -1,0 +1,510 @@
+"""Emergency access (seed 002): designated users give themselves temporary
+administrator permissions in an emergency.
+
+Only public hooks:
+
+- an administrator allows a user ("Allow emergency access": a section of the
+  user's page, a check-mark column on Settings > Users, and Settings >
+  Emergency access);
+- the user activates it ("Activate and log out"): every session ends, and
+  ``second_factor_required`` demands a second factor at the next sign-in, even
+  on a trusted browser;
+- ``user_signed_in`` marks that session elevated (``login_session.flags``), and
+  every request re-checks the activation (not ended, not expired, still
+  allowed) before ``permission_allowed`` answers like for an administrator and
+  ``audit_event_flags`` marks the request's audit events ``emergency``;
+- ``signin_notices`` shows the banners; deactivation (the user, an
+  administrator, removing the permission, deactivating the user, or the
+  automatic end after ``emergency_access_hours``) ends the elevated sessions.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask.cli import with_appcontext
+from flask_login import login_required
+from markupsafe import Markup
+from sqlalchemy import delete, select
+
+from pfcore import audit, messaging
+from pfcore.contrib import Notice, PluginInfo, Section, Tile, UserColumn
+from pfcore.db import for_update, get_in_practice, scoped_select, session
+from pfcore.hookspecs import hookimpl
+from pfcore.models import LoginSession, Practice, User, utcnow
+from pfcore.security import mfa
+from pfcore.security.permissions import ADMIN_ACTIONS, can, require
+from pfcore.security.sessions import end_all_sessions, end_session
+from pfcore.security.signin import safe_next
+from pfcore.web.rendering import render
+
+from .models import Activation, Designee
+
+PLUGIN = PluginInfo(
+    name="emergency_access",
+    title="Emergency access",
+    description="Designated users activate temporary administrator permissions in an emergency.",
+    version="1.0",
+    enabled_by_default=False,
+)
+# login_session.flags key: the id of the activation this session is elevated by.
+FLAG = "emergency_access"
+MANAGE = "users.manage"
+DEFAULT_HOURS = 24
+REASON_MAX = 500
+HOW = {"user": "Deactivated by the user", "administrator": "Deactivated by an administrator",
+       "expired": "Ended automatically", "permission_removed": "Permission removed",
+       "user_deactivated": "User deactivated"}
+
+blueprint = Blueprint("emergency_access", __name__, url_prefix="/emergency-access")
+
+
+# --- state ------------------------------------------------------------------------------------
+
+def hours() -> int:
+    """How long an activation lasts: the deployment's ``emergency_access_hours`` (24)."""
+    return int(current_app.config["PFCORE"].get("emergency_access_hours") or DEFAULT_HOURS)
+
+
+def reason_required(practice) -> bool:
+    return bool(((practice.settings or {}).get(PLUGIN.name) or {}).get("reason_required"))
+
+
+def is_designated(user) -> bool:
+    return session().scalar(select(Designee.id).where(Designee.user_id == user.id)) is not None
+
+
+def designated_ids(practice_id: int) -> set[int]:
+    return set(session().scalars(scoped_select(Designee, practice_id, Designee.user_id)))
+
+
+def _is_open(activation: Activation | None, now: dt.datetime | None = None) -> bool:
+    return activation is not None and activation.ended_at is None and activation.expires_at > (now or utcnow())
+
+
+def open_activation(user) -> Activation | None:
+    """The user's activation that is on (not ended, not expired), if any."""
+    activation = session().scalars(select(Activation).where(Activation.user_id == user.id, Activation.ended_at.is_(None))
+                                   .order_by(Activation.id.desc())).first()
+    return activation if _is_open(activation) else None
+
+
+def open_activations(practice_id: int) -> list[Activation]:
+    now = utcnow()
+    rows = session().scalars(scoped_select(Activation, practice_id).where(Activation.ended_at.is_(None))
+                             .order_by(Activation.activated_at)).all()
+    return [row for row in rows if _is_open(row, now)]
+
+
+def elevation(user, login_session) -> Activation | None:
+    """The activation this session is elevated by, re-checked at every request (None: not elevated)."""
+    if user is None or login_session is None or login_session.ended_at is not None:
+        return None
+    activation_id = (login_session.flags or {}).get(FLAG)
+    if not activation_id:
+        return None
+    cache = g.setdefault("_emergency_access_elevation", {})
+    if login_session.id not in cache:
+        activation = session().get(Activation, activation_id)
+        ok = (_is_open(activation) and activation.user_id == user.id and user.status == "active"
+              and is_designated(user))
+        cache[login_session.id] = activation if ok else None
+    return cache[login_session.id]
+
+
+def _forget_cached_state() -> None:
+    g.pop("_emergency_access_elevation", None)
+    g.pop("_pfcore_permission_cache", None)
+
+
+def end_elevated_sessions(activation: Activation) -> int:
+    rows = session().scalars(select(LoginSession).where(LoginSession.user_id == activation.user_id,
+                                                        LoginSession.ended_at.is_(None))).all()
+    ended = 0
+    for row in rows:
+        if (row.flags or {}).get(FLAG) == activation.id:
+            end_session(row, "emergency_access_ended")
+            ended += 1
+    return ended
+
+
+def end_activation(activation: Activation, *, how: str, by=None) -> None:
+    """Turn emergency mode off: the history records how; the elevated sessions end."""
+    activation.ended_at = utcnow()
+    activation.ended_by_id = by.id if by is not None else None
+    activation.ended_how = how
+    ended = end_elevated_sessions(activation)
+    audit.record("emergency_access.deactivated", practice_id=activation.practice_id, object_type="user",
+                 object_id=activation.user_id, details={"activation": activation.id, "how": how,
+                                                        "sessions_ended": ended})
+    _forget_cached_state()
+
+
+def expire_due(practice_id: int | None = None) -> int:
+    """Record the end of every activation whose time is up; returns how many."""
+    statement = select(Activation).where(Activation.ended_at.is_(None), Activation.expires_at <= utcnow())
+    if practice_id is not None:
+        statement = statement.where(Activation.practice_id == practice_id)
+    rows = session().scalars(for_update(statement)).all()
+    for row in rows:
+        end_activation(row, how="expired")
+    return len(rows)
+
+
+def set_designation(user, allow: bool, actor) -> bool:
+    """Allow or stop allowing ``user`` to activate emergency access; True when it changed.
+
+    Removing the permission from a user whose emergency mode is on ends it.
+    """
+    if allow == is_designated(user):
+        return False
+    if allow:
+        session().add(Designee(practice_id=user.practice_id, user_id=user.id, granted_by_id=actor.id, granted_at=utcnow()))
+        audit.record("emergency_access.allowed", practice_id=user.practice_id, object_type="user", object_id=user.id)
+    else:
+        session().execute(delete(Designee).where(Designee.user_id == user.id))
+        audit.record("emergency_access.disallowed", practice_id=user.practice_id, object_type="user",
+                     object_id=user.id)
+        activation = open_activation(user)
+        if activation is not None:
+            end_activation(activation, how="permission_removed", by=actor)
+    _forget_cached_state()
+    return True
+
+
+def activate(user, reason: str) -> Activation:
+    """Start an activation: audited, administrators emailed, every session of the user ended."""
+    now = utcnow()
+    activation = Activation(practice_id=user.practice_id, user_id=user.id, reason=reason, activated_at=now,
+                            expires_at=now + dt.timedelta(hours=hours()), ended_how="")
+    session().add(activation)
+    session().flush()
+    audit.record("emergency_access.activated", practice_id=user.practice_id, object_type="user", object_id=user.id,
+                 details={"activation": activation.id, "reason": reason})
+    admins = session().scalars(scoped_select(User, user.practice_id).where(User.is_admin.is_(True),
+                                                                           User.status == "active")).all()
+    body = (f"{user.full_name} ({user.email}) activated emergency access mode at {_when(now)}.\n"
+            f"Reason: {reason or 'none given'}\n\n"
+            f"Until it is deactivated (or after {hours()} hours) they hold administrator permissions, and "
+            f"their actions are marked as emergency actions in the audit log.\n"
+            f"Manage it: {current_app.config['PFCORE']['base_url']}{url_for('emergency_access.index')}\n")
+    for admin in admins:
+        messaging.queue("email", admin.email, body, subject="Emergency access activated", practice_id=user.practice_id)
+    end_all_sessions(user, "emergency_access_activated")
+    _forget_cached_state()
+    return activation
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def _second_factor_proven(user) -> bool:
+    """This sign-in finished with a second factor (the half-finished sign-in was just used)."""
+    pending = mfa.load_pending()
+    return pending is not None and pending.user_id == user.id and pending.used_at is not None
+
+
+class _AsAdministrator:
+    """The user as the other plugins would see a practice administrator (read-only)."""
+
+    is_admin = True
+
+    def __init__(self, user):
+        object.__setattr__(self, "_user", user)
+
+    def __getattr__(self, name):
+        return getattr(self._user, name)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("read-only")
+
+
+# --- hooks ------------------------------------------------------------------------------------
+
+@hookimpl
+def register_blueprints(app):
+    return [blueprint]
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.group("emergency-access")
+    def emergency_access_group():
+        """Emergency access mode."""
+
+    @emergency_access_group.command("expire")
+    @with_appcontext
+    def expire_command():
+        """End every emergency activation older than emergency_access_hours."""
+        count = expire_due()
+        session().commit()
+        click.echo(f"Ended {count} expired emergency access activation{'' if count == 1 else 's'}.")
+
+
+@hookimpl
+def second_factor_required(practice, user):
+    return True if open_activation(user) is not None and is_designated(user) else None
+
+
+@hookimpl
+def user_signed_in(practice, user, login_session):
+    activation = open_activation(user)
+    if activation is None or not is_designated(user) or not _second_factor_proven(user):
+        return
+    if activation.started_at is None:
+        activation.started_at = utcnow()
+    login_session.flags = {**(login_session.flags or {}), FLAG: activation.id}
+    _forget_cached_state()
+
+
+@hookimpl
+def audit_event_flags(practice, user, login_session):
+    activation_id = ((login_session.flags or {}) if login_session is not None else {}).get(FLAG)
+    if not activation_id:
+        return None
+    activation = session().get(Activation, activation_id)
+    if activation is not None and activation.ended_at is None and activation.expires_at <= utcnow():
+        # The time is up: it ends at this request, and the elevated session with it.
+        end_activation(activation, how="expired")
+        session().commit()
+        return None
+    return {"emergency": True} if elevation(user, login_session) is not None else None
+
+
+@hookimpl
+def permission_allowed(practice, user, action, target):
+    if g.get("_emergency_access_asking"):
+        return None
+    if g.get("pfcore_user") is None or g.pfcore_user.id != user.id:
+        return None
+    if elevation(user, g.get("pfcore_login_session")) is None:
+        return None
+    if action in ADMIN_ACTIONS:
+        return True
+    # Any other action an administrator could do: ask every plugin as if the user were one.
+    g._emergency_access_asking = True
+    try:
+        answers = current_app.extensions["pfcore.plugins"].hook(practice).permission_allowed(
+            practice=practice, user=_AsAdministrator(user), action=action, target=target)
+    finally:
+        g._emergency_access_asking = False
+    return True if (True in answers and False not in answers) else None
+
+
+@hookimpl
+def user_status_changed(practice, user, old_status, new_status, actor):
+    if new_status == "inactive":
+        activation = open_activation(user)
+        if activation is not None:
+            end_activation(activation, how="user_deactivated", by=actor)
+
+
+@hookimpl
+def settings_tiles(practice, user):
+    if not (is_designated(user) or can(user, MANAGE)):
+        return []
+    return [Tile("Emergency access", "emergency_access.index",
+                 "Temporary administrator permissions in an emergency: who may activate them, and when they were used.",
+                 order=60)]
+
+
+@hookimpl
+def user_table_columns(practice, viewer):
+    ids = designated_ids(practice.id)
+    check = Markup('<span class="check" title="Allowed">✓</span>')
+    return [UserColumn("Emergency access", lambda u: check if u.id in ids else "", order=60)]
+
+
+@hookimpl
+def user_detail_sections(practice, viewer, user):
+    if not can(viewer, MANAGE):
+        return []
+    html = Markup(render_template("emergency_access/user_section.html", user=user, allowed=is_designated(user),
+                                  activation=open_activation(user)))
+    return [Section("Emergency access", html, order=15)]
+
+
+@hookimpl
+def signin_notices(practice, user, login_session):
+    notices = []
+    index = url_for("emergency_access.index")
+    mine = elevation(user, login_session)
+    if mine is not None:
+        notices.append(Notice(
+            f"Emergency access mode is on for your account since {_when(mine.started_at or mine.activated_at)}; "
+            f"it ends by itself at {_when(mine.expires_at)}. Deactivate it when you are finished.",
+            level="warning",
+            links=(("Manage emergency access", index), ("View audit activity", url_for("core.audit_report", emergency=1))),
+        ))
+    elif open_activation(user) is not None:
+        notices.append(Notice("You activated emergency access mode. Sign out and sign in again with your second "
+                              "factor to use it.", level="warning", links=(("Manage emergency access", index),)))
+    others = [a for a in open_activations(practice.id) if a.user_id != user.id]
+    if others and can(user, MANAGE):
+        for activation in others:
+            who = session().get(User, activation.user_id)
+            notices.append(Notice(f"Emergency access is active: {who.full_name} since {_when(activation.activated_at)}.",
+                                  level="warning", links=(("Manage emergency access", index),)))
+    elif others:
+        notices.append(Notice("Emergency access mode is active in your practice.", level="warning"))
+    return notices
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+def _viewer():
+    return g.pfcore_user
+
+
+def _index(*, status: int = 200, message: str | None = None, error: str | None = None):
+    viewer = _viewer()
+    practice = viewer.practice
+    expire_due(practice.id)
+    session().commit()
+    designated = is_designated(viewer)
+    manage = can(viewer, MANAGE)
+    if not (designated or manage):
+        abort(403)
+    context = {"designated": designated, "manage": manage, "mine": open_activation(viewer),
+               "elevated": elevation(viewer, g.get("pfcore_login_session")) is not None,
+               "reason_required": reason_required(practice), "hours": hours(), "message": message, "error": error,
+               "when": _when, "how": HOW, "may_set_reason": can(viewer, "practice.manage")}
+    if manage:
+        users = {u.id: u for u in session().scalars(scoped_select(User, practice.id).order_by(User.last_name,
+                                                                                             User.first_name))}
+        ids = designated_ids(practice.id)
+        active = {a.user_id: a for a in open_activations(practice.id)}
+        history = session().scalars(scoped_select(Activation, practice.id)
+                                    .order_by(Activation.activated_at.desc(), Activation.id.desc()).limit(200)).all()
+        context.update(
+            members=[(u, active.get(u.id)) for u in users.values() if u.id in ids],
+            candidates=[u for u in users.values() if u.id not in ids and u.status != "inactive"],
+            history=history, users=users,
+        )
+    return render("emergency_access/index.html", status=status, **context)
+
+
+@blueprint.get("/")
+@login_required
+def index():
+    return _index(message={"deactivated": "Emergency access mode is off.",
+                           "saved": "Settings saved."}.get(request.args.get("done", "")))
+
+
+@blueprint.get("/activate")
+@login_required
+def confirm():
+    if not is_designated(_viewer()):
+        abort(403)
+    return render("emergency_access/activate.html", reason_required=reason_required(_viewer().practice),
+                  hours=hours(), error=None, reason="")
+
+
+@blueprint.post("/activate")
+@login_required
+def activate_view():
+    user = _viewer()
+    # The user's row, locked: two activations at once cannot both start.
+    session().execute(for_update(select(User.id).where(User.id == user.id))).scalar_one()
+    if not is_designated(user) or user.status != "active":
+        audit.record("emergency_access.activation_refused", practice_id=user.practice_id, outcome="failure",
+                     object_type="user", object_id=user.id, details={"reason": "not allowed"})
+        session().commit()
+        abort(403)
+    if open_activation(user) is not None:
+        return redirect(url_for("emergency_access.index"))
+    reason = (request.form.get("reason") or "").strip()
+    error = None
+    if len(reason) > REASON_MAX:
+        error = f"Keep the reason under {REASON_MAX} characters."
+    elif not reason and reason_required(user.practice):
+        error = "Enter the reason for emergency access."
+    if error:
+        return render("emergency_access/activate.html", reason_required=reason_required(user.practice),
+                      hours=hours(), error=error, reason=reason, status=422)
+    activate(user, reason)
+    session().commit()
+    response = redirect(url_for("core.signin"))
+    response.headers["HX-Redirect"] = url_for("core.signin")
+    return response
+
+
+def _after_end(activation: Activation):
+    """Back to the settings page, or to sign-in when the viewer's own session just ended."""
+    login_session = g.get("pfcore_login_session")
+    if login_session is not None and login_session.ended_at is not None:
+        target = url_for("core.signin")
+    else:
+        target = url_for("emergency_access.index", done="deactivated")
+    response = redirect(target)
+    response.headers["HX-Redirect"] = target
+    return response
+
+
+@blueprint.post("/deactivate")
+@login_required
+def deactivate_own():
+    activation = open_activation(_viewer())
+    if activation is None:
+        return redirect(url_for("emergency_access.index"))
+    end_activation(activation, how="user", by=_viewer())
+    session().commit()
+    return _after_end(activation)
+
+
+@blueprint.post("/activations/<activation_id>/deactivate")
+@login_required
+@require(MANAGE)
+def deactivate_other(activation_id):
+    activation = get_in_practice(Activation, activation_id, _viewer().practice_id)
+    if not _is_open(activation):
+        return redirect(url_for("emergency_access.index"))
+    own = activation.user_id == _viewer().id
+    end_activation(activation, how="user" if own else "administrator", by=_viewer())
+    session().commit()
+    return _after_end(activation)
+
+
+@blueprint.post("/users/<user_id>/allow")
+@login_required
+@require(MANAGE)
+def allow(user_id):
+    user = get_in_practice(User, user_id, _viewer().practice_id)
+    set_designation(user, request.form.get("allow") == "1", _viewer())
+    session().commit()
+    target = safe_next(request.form.get("return_to"), url_for("emergency_access.index"))
+    login_session = g.get("pfcore_login_session")
+    if login_session is not None and login_session.ended_at is not None:
+        target = url_for("core.signin")
+    return redirect(target)
+
+
+@blueprint.post("/grant")
+@login_required
+@require(MANAGE)
+def grant():
+    """Settings > Emergency access: allow one more member (chosen from a list)."""
+    user_id = request.form.get("user_id", "")
+    user = get_in_practice(User, user_id if user_id.isdigit() else 0, _viewer().practice_id)
+    set_designation(user, True, _viewer())
+    session().commit()
+    return redirect(url_for("emergency_access.index"))
+
+
+@blueprint.post("/settings")
+@login_required
+@require("practice.manage")
+def save_settings():
+    session().execute(for_update(select(Practice.id).where(Practice.id == _viewer().practice_id))).scalar_one()
+    practice = session().get(Practice, _viewer().practice_id)
+    required = request.form.get("reason_required") == "1"
+    if required != reason_required(practice):
+        settings = dict(practice.settings or {})
+        settings[PLUGIN.name] = {**(settings.get(PLUGIN.name) or {}), "reason_required": required}
+        practice.settings = settings
+        audit.record("emergency_access.settings_changed", practice_id=practice.id, object_type="practice",
+                     object_id=practice.id, details={"reason_required": required})
+        session().commit()
+    return redirect(url_for("emergency_access.index", done="saved"))

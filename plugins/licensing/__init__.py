@@ -1,0 +1,376 @@
+"""Subscription licenses (seed 000): Clinician and Secondary license slots,
+assigned to EHR users by administrators, and the licensed actions they unlock.
+
+Licensed actions are answered through the core's ``permission_allowed`` hook,
+so any plugin asks ``can(user, "sign_soap_note")``; ``why_not(user, action)``
+says why the answer is no. The purchase step is the ``license_purchase``
+decision hook; this plugin's own answer (``trylast``) records the order
+without taking payment, so a billing plugin can charge a card before it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app, render_template
+from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from pfcore import audit
+from pfcore.contrib import NavItem, PluginInfo, Section, Tile, UserColumn
+from pfcore.db import for_update, scoped_select, session
+from pfcore.hookspecs import hookimpl
+from pfcore.models import ACCESS_LEVELS, Practice, User, utcnow
+
+from .models import CLINICIAN, SECONDARY, TYPE_LABELS, LicenseOrder, LicenseProfile, LicenseSlot
+
+PLUGIN = PluginInfo(
+    name="licensing",
+    title="Subscription licenses",
+    description="Clinician and Secondary licenses: who may sign notes and documents and prescribe electronically.",
+    version="1.0",
+)
+
+SECONDARY_PER_CLINICIAN = 3
+MAX_PURCHASE = 50
+TRIAL_CLINICIANS = 1
+
+# The licensed actions, and how they read in a refusal.
+ACTIONS = {
+    "sign_chart_note": "Signing chart notes",
+    "sign_document": "Signing documents",
+    "sign_soap_note": "Signing SOAP notes",
+    "e_prescribe": "Electronic prescribing",
+}
+
+
+class LicenseError(Exception):
+    """An assignment, revocation or purchase that is refused; ``conflict`` when another
+    administrator got there first (HTTP 409, the table is shown again)."""
+
+    def __init__(self, message: str, *, conflict: bool = False, keep: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.conflict = conflict
+        # Commit what was written (the audit record of a refused purchase) instead of rolling back.
+        self.keep = keep
+
+
+def plural(count: int, word: str, verb: str) -> str:
+    """``1 Clinician License purchased``, ``2 Clinician Licenses purchased``."""
+    return f"{count} {word} License{'' if count == 1 else 's'} {verb}"
+
+
+# --- reading ---------------------------------------------------------------------
+
+def is_enabled(practice) -> bool:
+    return PLUGIN.name in current_app.extensions["pfcore.plugins"].enabled_names(practice)
+
+
+def slots_of(practice_id: int) -> list[LicenseSlot]:
+    """Every slot of the practice: Clinician first, then Secondary, oldest first."""
+    rows = session().scalars(scoped_select(LicenseSlot, practice_id).order_by(LicenseSlot.id)).all()
+    return sorted(rows, key=lambda s: (s.license_type != CLINICIAN, s.id))
+
+
+def license_of(user) -> LicenseSlot | None:
+    """The slot the user holds (read afresh: a revocation counts at the next request)."""
+    if user is None or getattr(user, "id", None) is None:
+        return None
+    return session().scalars(
+        scoped_select(LicenseSlot, user.practice_id).where(LicenseSlot.user_id == user.id)
+    ).one_or_none()
+
+
+def profile_of(user) -> LicenseProfile | None:
+    return session().scalars(
+        scoped_select(LicenseProfile, user.practice_id).where(LicenseProfile.user_id == user.id)
+    ).one_or_none()
+
+
+def counts(practice_id: int) -> tuple[int, int]:
+    """(Clinician licenses purchased, Secondary licenses available to the practice)."""
+    rows = dict(session().execute(
+        scoped_select(LicenseSlot, practice_id, LicenseSlot.license_type, func.count())
+        .group_by(LicenseSlot.license_type)).all())
+    return rows.get(CLINICIAN, 0), rows.get(SECONDARY, 0)
+
+
+def heading(practice_id: int) -> str:
+    clinicians, secondaries = counts(practice_id)
+    return (f"Manage users with licenses ({plural(clinicians, 'Clinician', 'purchased')}, "
+            f"{plural(secondaries, 'Secondary', 'available')})")
+
+
+def renewal_date(practice_id: int) -> dt.date | None:
+    return session().scalar(
+        scoped_select(LicenseOrder, practice_id, func.max(LicenseOrder.renews_on)))
+
+
+def candidates(practice_id: int, query: str = "", limit: int = 10) -> list[User]:
+    """Active users of the practice who hold no license, matching ``query`` (name or email)."""
+    holders = select(LicenseSlot.user_id).where(LicenseSlot.practice_id == practice_id,
+                                                LicenseSlot.user_id.is_not(None))
+    statement = scoped_select(User, practice_id).where(User.status == "active", User.id.not_in(holders))
+    for word in (query or "").lower().split()[:4]:
+        like = f"%{word.replace('%', '').replace('_', '')}%"
+        statement = statement.where(func.lower(User.first_name).like(like) | func.lower(User.last_name).like(like)
+                                    | func.lower(User.email).like(like))
+    return session().scalars(statement.order_by(User.last_name, User.first_name, User.id).limit(limit)).all()
+
+
+# --- changing -------------------------------------------------------------------
+
+def _add_slots(practice_id: int, clinicians: int, order: LicenseOrder) -> None:
+    now = utcnow()
+    for license_type, number in ((CLINICIAN, clinicians), (SECONDARY, clinicians * SECONDARY_PER_CLINICIAN)):
+        session().add_all(LicenseSlot(practice_id=practice_id, license_type=license_type, order_id=order.id,
+                                      created_at=now) for _ in range(number))
+
+
+def ensure_slots(practice, actor=None) -> None:
+    """A practice starts (or switches licensing on) with the trial: 1 Clinician, 3 Secondary."""
+    exists = select(LicenseOrder.id).where(LicenseOrder.practice_id == practice.id).limit(1)
+    if session().scalar(exists) is not None:
+        return
+    # Two first visits at once: the practice row serialises them.
+    session().execute(for_update(select(Practice.id).where(Practice.id == practice.id))).scalar_one()
+    if session().scalar(exists) is not None:
+        return
+    order = LicenseOrder(practice_id=practice.id, user_id=actor.id if actor else None, quantity=TRIAL_CLINICIANS,
+                         status="trial", reference="", renews_on=None, created_at=utcnow())
+    session().add(order)
+    session().flush()
+    _add_slots(practice.id, TRIAL_CLINICIANS, order)
+    audit.record("licensing.trial_started", practice_id=practice.id, object_type="practice", object_id=practice.id,
+                 details={"clinician": TRIAL_CLINICIANS, "secondary": TRIAL_CLINICIANS * SECONDARY_PER_CLINICIAN},
+                 actor=actor)
+
+
+def _locked_slot(practice_id: int, slot_id) -> LicenseSlot:
+    try:
+        slot_id = int(slot_id)
+    except (TypeError, ValueError):
+        raise LicenseError("No such license.") from None
+    slot = session().scalars(for_update(scoped_select(LicenseSlot, practice_id).where(LicenseSlot.id == slot_id))
+                             .execution_options(populate_existing=True)).one_or_none()
+    if slot is None:
+        raise LicenseError("No such license.")
+    return slot
+
+
+def assign(practice, slot_id, user_id, actor) -> LicenseSlot:
+    """Assign a free slot to an active user of the practice who holds no license.
+
+    The slot row is locked (SELECT ... FOR UPDATE): of two administrators
+    assigning it at once, the second waits and then finds it taken. The
+    unique ``user_id`` stops one user getting two slots at once.
+    """
+    slot = _locked_slot(practice.id, slot_id)
+    if slot.user_id is not None:
+        raise LicenseError("That license was just assigned. The table shows who holds each license now.",
+                           conflict=True)
+    try:
+        user_id = int(user_id)
+    except (TypeError, ValueError):
+        raise LicenseError("Choose an EHR user.") from None
+    user = session().get(User, user_id)
+    if user is None or user.practice_id != practice.id:
+        raise LicenseError("Choose an EHR user of your practice.")
+    if user.status != "active":
+        raise LicenseError(f"{user.full_name} is not an active user; only active users can hold a license.")
+    held = license_of(user)
+    if held is not None:
+        raise LicenseError(f"{user.full_name} already holds a {TYPE_LABELS[held.license_type]}; "
+                           "a user holds at most one license.", conflict=True)
+    slot.user_id, slot.assigned_at, slot.assigned_by_id = user.id, utcnow(), actor.id
+    try:
+        with session().begin_nested():
+            session().flush()
+    except IntegrityError:
+        raise LicenseError(f"{user.full_name} was just given another license; a user holds at most one license.",
+                           conflict=True) from None
+    audit.record("licensing.assigned", practice_id=practice.id, object_type="user", object_id=user.id,
+                 details={"slot_id": slot.id, "license_type": slot.license_type, "user": user.email})
+    return slot
+
+
+def revoke(practice, slot_id, actor) -> LicenseSlot:
+    """Free the slot; its holder loses the licensed actions at their next request."""
+    slot = _locked_slot(practice.id, slot_id)
+    if slot.user_id is None:
+        raise LicenseError("That license was just revoked. The table shows who holds each license now.",
+                           conflict=True)
+    user = session().get(User, slot.user_id)
+    slot.user_id, slot.assigned_at, slot.assigned_by_id = None, None, None
+    session().flush()
+    audit.record("licensing.revoked", practice_id=practice.id, object_type="user", object_id=user.id,
+                 details={"slot_id": slot.id, "license_type": slot.license_type, "user": user.email})
+    return slot
+
+
+def a_year_from(day: dt.date) -> dt.date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+def purchase(practice, actor, quantity) -> LicenseOrder:
+    """Buy ``quantity`` Clinician licenses (each with 3 Secondary) through ``license_purchase``."""
+    try:
+        quantity = int(quantity)
+    except (TypeError, ValueError):
+        raise LicenseError(f"Enter a number of Clinician licenses from 1 to {MAX_PURCHASE}.") from None
+    if not 1 <= quantity <= MAX_PURCHASE:
+        raise LicenseError(f"Enter a number of Clinician licenses from 1 to {MAX_PURCHASE}.")
+    ensure_slots(practice, actor)
+    result = current_app.extensions["pfcore.plugins"].hook(practice).license_purchase(
+        practice=practice, user=actor, quantity=quantity) or {}
+    status = result.get("status", "recorded")
+    if status == "refused":
+        audit.record("licensing.purchase_refused", practice_id=practice.id, outcome="failure", object_type="practice",
+                     object_id=practice.id, details={"quantity": quantity, "message": result.get("message", "")})
+        raise LicenseError(result.get("message") or "The purchase was refused.", keep=True)
+    order = LicenseOrder(practice_id=practice.id, user_id=actor.id, quantity=quantity, status=status,
+                         reference=str(result.get("reference", ""))[:200], renews_on=a_year_from(utcnow().date()),
+                         created_at=utcnow())
+    session().add(order)
+    session().flush()
+    _add_slots(practice.id, quantity, order)
+    audit.record("licensing.purchased", practice_id=practice.id, object_type="practice", object_id=practice.id,
+                 details={"order_id": order.id, "clinician": quantity,
+                          "secondary": quantity * SECONDARY_PER_CLINICIAN, "status": status,
+                          "reference": order.reference, "renews_on": order.renews_on.isoformat()})
+    return order
+
+
+def save_profile(practice, user, *, npi: str, dea: str, identity_verified: bool) -> LicenseProfile:
+    npi, dea = (npi or "").strip(), (dea or "").strip().upper()
+    if npi and not (len(npi) == 10 and npi.isdigit()):
+        raise LicenseError("An NPI number has 10 digits.")
+    if dea and not (len(dea) == 9 and dea[:2].isalpha() and dea[2:].isdigit()):
+        raise LicenseError("A DEA number has 2 letters and 7 digits.")
+    profile = profile_of(user) or LicenseProfile(user_id=user.id, practice_id=practice.id)
+    session().add(profile)
+    changed = {}
+    if profile.npi != npi:
+        changed["npi"] = "set" if npi else "removed"
+    if profile.dea != dea:
+        changed["dea"] = "set" if dea else "removed"
+    if identity_verified != (profile.identity_verified_at is not None):
+        changed["identity_verified"] = identity_verified
+        profile.identity_verified_at = utcnow() if identity_verified else None
+        from flask import g
+        actor = g.get("pfcore_user")
+        profile.identity_verified_by_id = actor.id if identity_verified and actor else None
+    profile.npi, profile.dea, profile.updated_at = npi, dea, utcnow()
+    session().flush()
+    if changed:
+        audit.record("licensing.profile_changed", practice_id=practice.id, object_type="user", object_id=user.id,
+                     details={"user": user.email, **changed})
+    return profile
+
+
+# --- the licensed actions ------------------------------------------------------------
+
+def reason(practice, user, action: str) -> str | None:
+    """Why ``user`` may not take the licensed ``action`` (None: they may)."""
+    what = ACTIONS[action]
+    if practice.subscription_status == "expired":
+        return f"{what} is not possible: your practice's subscription has expired. Renew it to continue."
+    if user.status != "active":
+        return f"{what} needs an active user."
+    slot = license_of(user)
+    if action == "e_prescribe":
+        if slot is None or slot.license_type != CLINICIAN:
+            return f"{what} needs a Clinician license; {user.full_name} has none. An administrator assigns one under Licenses."
+        profile = profile_of(user)
+        missing = [label for label, ok in (
+            ("an NPI number", profile is not None and bool(profile.npi)),
+            ("a DEA number", profile is not None and bool(profile.dea)),
+            ("identity verification", profile is not None and profile.identity_verified_at is not None)) if not ok]
+        if missing:
+            return f"{what} needs {', '.join(missing)} on {user.full_name}'s license profile."
+        return None
+    if slot is None:
+        return (f"{what} needs a Clinician or Secondary license; {user.full_name} has none. "
+                "An administrator assigns one under Licenses.")
+    if action == "sign_soap_note" and user.access_level != 4:
+        return (f"{what} needs access level 4 ({ACCESS_LEVELS[4].split(', ', 1)[1]}) as well as a license; "
+                f"{user.full_name} is {user.access_level_label}.")
+    return None
+
+
+def why_not(user, action: str) -> str | None:
+    """The reason ``can(user, action)`` is refused by licensing, or None (allowed, not a
+    licensed action, or licensing switched off for the user's practice)."""
+    if user is None or action not in ACTIONS or not is_enabled(user.practice):
+        return None
+    return reason(user.practice, user, action)
+
+
+# --- hooks -------------------------------------------------------------------------
+
+@hookimpl
+def register_blueprints(app):
+    from .views import blueprint
+
+    return [blueprint]
+
+
+@hookimpl
+def permission_allowed(practice, user, action, target):
+    if action not in ACTIONS:
+        return None
+    return reason(practice, user, action) is None
+
+
+@hookimpl(trylast=True)
+def license_purchase(practice, user, quantity):
+    """The default purchase step: the order is recorded, no payment is taken."""
+    return {"status": "recorded", "reference": "", "message": ""}
+
+
+@hookimpl
+def practice_created(practice, admin):
+    ensure_slots(practice, admin)
+
+
+@hookimpl
+def nav_items(practice, user):
+    from pfcore.security.permissions import can
+
+    return [NavItem("Licenses", "licensing.index", order=70)] if can(user, "users.manage") else []
+
+
+@hookimpl
+def settings_tiles(practice, user):
+    from pfcore.security.permissions import can
+
+    if not can(user, "users.manage"):
+        return []
+    return [Tile("Licenses", "licensing.index", "Assign and revoke Clinician and Secondary licenses; add licenses.",
+                 order=15)]
+
+
+@hookimpl
+def user_table_columns(practice, viewer):
+    held = dict(session().execute(
+        scoped_select(LicenseSlot, practice.id, LicenseSlot.user_id, LicenseSlot.license_type)
+        .where(LicenseSlot.user_id.is_not(None))).all())
+    return [UserColumn("License", lambda user: TYPE_LABELS.get(held.get(user.id), "—"), order=50)]
+
+
+@hookimpl
+def user_detail_sections(practice, viewer, user):
+    from pfcore.security.permissions import can
+
+    if not can(viewer, "users.manage"):
+        return []
+    slot = license_of(user)
+    free = {t: any(s.user_id is None and s.license_type == t for s in slots_of(practice.id))
+            for t in (CLINICIAN, SECONDARY)}
+    html = Markup(render_template("licensing/section.html", user=user, slot=slot, profile=profile_of(user),
+                                  free=free, type_labels=TYPE_LABELS))
+    return [Section("License", html, order=40)]

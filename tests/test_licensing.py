@@ -1,0 +1,488 @@
+"""Subscription licenses (seed 000): slots, assign, revoke, purchase, and the licensed actions."""
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import queue as queue_module
+import re
+
+import pytest
+from sqlalchemy import select, update
+
+from pfcore import create_app
+from pfcore.db import session
+from pfcore.models import AuditEvent, Practice, User, utcnow
+from pfcore_plugins import licensing
+from pfcore_plugins.licensing.models import LicenseOrder, LicenseProfile, LicenseSlot
+
+from .conftest import Browserless, sign_in_email, signup
+from .fixture_plugins import sign_notes
+
+PASSWORD = "violet kettle marching quietly"
+
+
+@pytest.fixture
+def extra_plugins() -> list:
+    return [sign_notes]
+
+
+def enable_sign_notes(admin_web):
+    response = admin_web.post("/settings/plugins/sign_notes", {"enabled": "1"}, page="/settings/plugins")
+    assert response.status_code == 200
+
+
+def add_user(app, first, last, *, level=4, admin=False, status="active", phone=None) -> int:
+    from .conftest import add_active_user
+
+    user_id = add_active_user(app, first_name=first, last_name=last, email=f"{first.lower()}@sunrise.example.com",
+                              username=first.lower(), password=PASSWORD, access_level=level, is_admin=admin,
+                              phone=phone)
+    if status != "active":
+        with app.app_context():
+            session().execute(update(User).where(User.id == user_id).values(status=status))
+            session().commit()
+    return user_id
+
+
+def slots(app) -> list[LicenseSlot]:
+    with app.app_context():
+        return sorted(session().scalars(select(LicenseSlot)).all(), key=lambda s: (s.license_type != "clinician", s.id))
+
+
+def free_slot(app, license_type="secondary") -> int:
+    return next(s.id for s in slots(app) if s.user_id is None and s.license_type == license_type)
+
+
+def audit_rows(app, action: str) -> list[AuditEvent]:
+    with app.app_context():
+        return session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
+
+
+def details(event) -> dict:
+    import json
+
+    return json.loads(event.details) if isinstance(event.details, str) else event.details
+
+
+def assign(web, slot_id, user_id, htmx=True):
+    post = web.htmx_post if htmx else web.post
+    return post(f"/licensing/slots/{slot_id}/assign", {"user_id": str(user_id)}, page="/licensing/")
+
+
+def revoke(web, slot_id, htmx=True):
+    post = web.htmx_post if htmx else web.post
+    return post(f"/licensing/slots/{slot_id}/revoke", {}, page="/licensing/")
+
+
+def text_of(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def signed_in(app, first: str) -> Browserless:
+    browser = Browserless(app.test_client())
+    response = sign_in_email(browser, f"{first.lower()}@sunrise.example.com", PASSWORD)
+    assert response.status_code == 302, text_of(response)
+    return browser
+
+
+def sign(browser, action):
+    return browser.post("/sign-notes/", {"action": action})
+
+
+def assert_row_fragment(response, slot_id):
+    html = text_of(response).strip()
+    assert html.startswith(f'<tr id="license-slot-{slot_id}"') and html.endswith("</tr>"), html
+    assert "<html" not in html and "<table" not in html
+    assert len(response.get_data()) < 3 * 1024
+
+
+# --- wording ----------------------------------------------------------------------
+
+def test_plural_wording():
+    assert licensing.plural(1, "Clinician", "purchased") == "1 Clinician License purchased"
+    assert licensing.plural(2, "Clinician", "purchased") == "2 Clinician Licenses purchased"
+    assert licensing.plural(1, "Secondary", "available") == "1 Secondary License available"
+    assert licensing.plural(3, "Secondary", "available") == "3 Secondary Licenses available"
+    assert licensing.plural(0, "Secondary", "available") == "0 Secondary Licenses available"
+
+
+# --- the page ---------------------------------------------------------------------
+
+def test_a_new_practice_starts_with_one_clinician_and_three_secondary_licenses(app, admin_web):
+    html = text_of(admin_web.get("/licensing/"))
+    assert "Manage users with licenses (1 Clinician License purchased, 3 Secondary Licenses available)" in html
+    assert html.count("Assign license</a>") == 4
+    assert [s.license_type for s in slots(app)] == ["clinician", "secondary", "secondary", "secondary"]
+    assert "Add additional licenses" in html and "Add new EHR user" in html
+    assert "/settings/users/new?return_to=" in html
+    assert 'href="/licensing/"' in text_of(admin_web.get("/dashboard")) or "Licenses" in text_of(admin_web.get("/settings"))
+    assert "Licenses" in text_of(admin_web.get("/settings"))
+    assert len(audit_rows(app, "licensing.trial_started")) == 1
+
+
+def test_assigned_rows_show_name_type_email_permission_and_access_level(app, admin_web):
+    mary = add_user(app, "Margaret", "Provider", level=3)
+    assert assign(admin_web, free_slot(app), mary, htmx=False).status_code == 302
+    html = text_of(admin_web.get("/licensing/"))
+    row = re.search(r'<tr id="license-slot-\d+">(?:(?!</tr>).)*Margaret Provider.*?</tr>', html, re.S).group(0)
+    for text in ("Secondary License", "margaret@sunrise.example.com", "Non-admin", "Level 3, NP / PA", "Revoke license"):
+        assert text in row
+
+
+def test_only_administrators_see_and_open_licenses(app, admin_web):
+    add_user(app, "Nora", "Nurse", level=2, phone="+14155550123")
+    nurse = signed_in(app, "Nora")
+    assert nurse.get("/licensing/").status_code == 403
+    assert "/licensing/" not in text_of(nurse.get("/dashboard"))
+    assert nurse.post(f"/licensing/slots/{free_slot(app)}/assign", {"user_id": "1"}, page="/dashboard").status_code == 403
+
+
+def test_add_new_ehr_user_returns_to_licenses(app, admin_web):
+    response = admin_web.post("/settings/users/new", {"first_name": "Nora", "last_name": "Nurse",
+                                                      "email": "nora@sunrise.example.com", "access_level": "2",
+                                                      "return_to": "/licensing/?user_added=1"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/licensing/?user_added=1")
+    assert "User added" in text_of(admin_web.get("/licensing/?user_added=1"))
+
+
+# --- assigning ----------------------------------------------------------------------
+
+def test_search_offers_only_active_users_of_the_practice_without_a_license(app, admin_web):
+    add_user(app, "Margaret", "Provider", level=3)
+    add_user(app, "Ivan", "Inactive", status="inactive")
+    add_user(app, "Ingrid", "Invited", status="invited")
+    holder = add_user(app, "Harry", "Holder")
+    assign(admin_web, free_slot(app, "clinician"), holder)
+    slot_id = free_slot(app)
+    response = admin_web.get(f"/licensing/slots/{slot_id}/assign", headers={"HX-Request": "true"})
+    html = text_of(response)
+    assert html.strip().startswith(f'<tr id="license-slot-{slot_id}"')
+    assert 'hx-trigger="input changed delay:300ms"' in html and f'<label for="license-search-{slot_id}"' in html
+    assert "Margaret Provider" in html and "Grace Hopper" in html
+    for name in ("Ivan", "Ingrid", "Harry"):
+        assert name not in html
+    found = text_of(admin_web.get(f"/licensing/slots/{slot_id}/candidates?q=marg", headers={"HX-Request": "true"}))
+    assert "Margaret Provider" in found and "Grace Hopper" not in found and "<tr" not in found
+    assert "No active user" in text_of(admin_web.get(f"/licensing/slots/{slot_id}/candidates?q=zzz",
+                                                     headers={"HX-Request": "true"}))
+    # Without JavaScript the same search is a page.
+    page = text_of(admin_web.get(f"/licensing/slots/{slot_id}/assign?q=marg"))
+    assert "<html" in page and "Margaret Provider" in page
+
+
+def test_assigning_swaps_just_that_row_and_is_audited(app, admin_web):
+    mary = add_user(app, "Margaret", "Provider", level=3)
+    slot_id = free_slot(app)
+    response = assign(admin_web, slot_id, mary)
+    assert response.status_code == 200
+    assert_row_fragment(response, slot_id)
+    assert "Margaret Provider" in text_of(response) and "Revoke license" in text_of(response)
+    assert "HX-Request" in response.headers.get("Vary", "")
+    event = audit_rows(app, "licensing.assigned")[-1]
+    assert event.object_id == str(mary) and details(event)["slot_id"] == slot_id
+    assert details(event)["license_type"] == "secondary" and event.actor_label.startswith("Grace Hopper")
+
+
+def test_the_last_free_slot_taken_meanwhile_shows_the_table_again(app, admin_web):
+    mary, ivan = add_user(app, "Margaret", "Provider"), add_user(app, "Ivan", "Second")
+    slot_id = free_slot(app, "clinician")
+    assert assign(admin_web, slot_id, mary).status_code == 200
+    response = assign(admin_web, slot_id, ivan)
+    assert response.status_code == 409
+    html = text_of(response)
+    assert "That license was just assigned" in html and 'id="licenses-table"' in html and "Margaret Provider" in html
+    assert response.headers["HX-Retarget"] == "#licenses-table" and response.headers["HX-Reswap"] == "outerHTML"
+    assert len(audit_rows(app, "licensing.assigned")) == 1
+
+
+def test_a_user_holds_at_most_one_license(app, admin_web):
+    mary = add_user(app, "Margaret", "Provider")
+    assign(admin_web, free_slot(app, "clinician"), mary)
+    response = assign(admin_web, free_slot(app), mary)
+    assert response.status_code == 409 and "at most one license" in text_of(response)
+    assert sum(1 for s in slots(app) if s.user_id == mary) == 1
+
+
+def test_the_database_refuses_a_second_license_for_one_user(app, admin_web):
+    from sqlalchemy.exc import IntegrityError
+
+    mary = add_user(app, "Margaret", "Provider")
+    first, second = [s.id for s in slots(app)][:2]
+    with app.app_context():
+        session().execute(update(LicenseSlot).where(LicenseSlot.id == first).values(user_id=mary))
+        with pytest.raises(IntegrityError):
+            session().execute(update(LicenseSlot).where(LicenseSlot.id == second).values(user_id=mary))
+        session().rollback()
+
+
+def test_inactive_users_and_users_of_another_practice_are_refused(app, admin_web, client):
+    ivan = add_user(app, "Ivan", "Inactive", status="inactive")
+    response = assign(admin_web, free_slot(app), ivan)
+    assert response.status_code == 422 and "not an active user" in text_of(response)
+    other = Browserless(app.test_client())
+    signup(other, practice_name="Other Clinic", email="olga@other.example.com", first_name="Olga")
+    with app.app_context():
+        olga = session().scalars(select(User).where(User.email == "olga@other.example.com")).one().id
+        olga_slot = session().scalars(select(LicenseSlot).join(Practice, Practice.id == LicenseSlot.practice_id)
+                                      .where(Practice.name == "Other Clinic")).first().id
+    response = assign(admin_web, free_slot(app), olga)
+    assert response.status_code == 422 and "of your practice" in text_of(response)
+    # Another practice's slot does not exist for this administrator.
+    grace = 1
+    assert assign(admin_web, olga_slot, grace).status_code == 404
+    assert revoke(admin_web, olga_slot).status_code == 404
+    assert admin_web.get(f"/licensing/slots/{olga_slot}/assign").status_code == 404
+    assert all(s.user_id is None for s in slots(app))
+
+
+# --- revoking -------------------------------------------------------------------------
+
+def test_revoking_frees_the_slot_and_the_privilege_goes_at_once_in_an_open_session(app, admin_web):
+    enable_sign_notes(admin_web)
+    mary = add_user(app, "Margaret", "Provider", level=4, phone="+14155550124")
+    slot_id = free_slot(app)
+    assign(admin_web, slot_id, mary)
+    margaret = signed_in(app, "Margaret")
+    assert sign(margaret, "sign_chart_note").status_code == 200
+    response = revoke(admin_web, slot_id)
+    assert response.status_code == 200
+    assert_row_fragment(response, slot_id)
+    assert "Assign license" in text_of(response) and "Margaret" not in text_of(response)
+    refused = sign(margaret, "sign_chart_note")
+    assert refused.status_code == 403 and "needs a Clinician or Secondary license" in text_of(refused)
+    event = audit_rows(app, "licensing.revoked")[-1]
+    assert event.object_id == str(mary) and details(event)["slot_id"] == slot_id
+    # Revoking a free slot again: someone else did it meanwhile.
+    again = revoke(admin_web, slot_id)
+    assert again.status_code == 409 and "just revoked" in text_of(again)
+
+
+def test_revoke_asks_for_confirmation(app, admin_web):
+    mary = add_user(app, "Margaret", "Provider")
+    response = assign(admin_web, free_slot(app), mary)
+    assert 'hx-confirm="Revoke the Secondary License of Margaret Provider?' in text_of(response)
+
+
+# --- purchasing -----------------------------------------------------------------------
+
+def test_adding_licenses_adds_three_secondary_each_and_renews_a_year_from_today(app, admin_web):
+    assert "Number of Clinician licenses to add" in text_of(admin_web.get("/licensing/purchase"))
+    response = admin_web.post("/licensing/purchase", {"quantity": "2"})
+    assert response.status_code == 302
+    html = text_of(admin_web.get(response.headers["Location"]))
+    assert "Manage users with licenses (3 Clinician Licenses purchased, 9 Secondary Licenses available)" in html
+    renews = licensing.a_year_from(utcnow().date())
+    assert renews.strftime("%B %-d, %Y") in html and "Annual renewal date" in html
+    assert html.count("Assign license</a>") == 12
+    event = audit_rows(app, "licensing.purchased")[-1]
+    assert details(event)["clinician"] == 2 and details(event)["secondary"] == 6
+    assert details(event)["status"] == "recorded" and details(event)["renews_on"] == renews.isoformat()
+    with app.app_context():
+        order = session().scalars(select(LicenseOrder).where(LicenseOrder.status == "recorded")).one()
+        assert order.quantity == 2 and order.renews_on == renews
+
+
+@pytest.mark.parametrize("quantity", ["0", "51", "-1", "two", ""])
+def test_adding_a_wrong_number_of_licenses_is_refused(app, admin_web, quantity):
+    response = admin_web.post("/licensing/purchase", {"quantity": quantity})
+    assert response.status_code == 422
+    assert "from 1 to 50" in text_of(response)
+    assert len(slots(app)) == 4 and audit_rows(app, "licensing.purchased") == []
+
+
+def test_a_year_from_29_february():
+    assert licensing.a_year_from(dt.date(2028, 2, 29)) == dt.date(2029, 2, 28)
+    assert licensing.a_year_from(dt.date(2026, 5, 1)) == dt.date(2027, 5, 1)
+
+
+# --- the users list and the user's page --------------------------------------------------
+
+def test_users_list_has_a_license_column(app, admin_web):
+    mary = add_user(app, "Margaret", "Provider")
+    assign(admin_web, free_slot(app), mary)
+    html = text_of(admin_web.get("/settings/users"))
+    assert '<th scope="col">License</th>' in html
+    assert re.search(r"Margaret Provider.*?Secondary License", html, re.S)
+
+
+def test_user_page_license_section_assigns_revokes_and_edits_credentials(app, admin_web):
+    mary = add_user(app, "Margaret", "Provider")
+    html = text_of(admin_web.get(f"/settings/users/{mary}"))
+    assert "holds no license" in html and 'name="license_type"' in html
+    page = f"/settings/users/{mary}"
+    response = admin_web.post(f"/licensing/users/{mary}/assign", {"license_type": "clinician"}, page=page)
+    assert response.status_code == 302
+    assert "holds a <strong>Clinician License</strong>" in text_of(admin_web.get(page))
+    response = admin_web.post(f"/licensing/users/{mary}/profile", {"npi": "123", "dea": ""}, page=page)
+    assert response.status_code == 422 and "10 digits" in text_of(response)
+    response = admin_web.post(f"/licensing/users/{mary}/profile",
+                              {"npi": "1234567893", "dea": "ab1234563", "identity_verified": "1"}, page=page)
+    assert response.status_code == 302
+    with app.app_context():
+        profile = session().get(LicenseProfile, mary)
+        assert profile.npi == "1234567893" and profile.dea == "AB1234563" and profile.identity_verified_at
+    event = audit_rows(app, "licensing.profile_changed")[-1]
+    assert details(event) == {"user": "margaret@sunrise.example.com", "npi": "set", "dea": "set",
+                             "identity_verified": True}
+    assert admin_web.post(f"/licensing/users/{mary}/revoke", {}, page=page).status_code == 302
+    assert "holds no license" in text_of(admin_web.get(page))
+    assert len(audit_rows(app, "licensing.revoked")) == 1
+
+
+def test_user_page_assign_when_no_slot_of_that_type_is_free(app, admin_web):
+    add_user(app, "Margaret", "Provider")
+    ivan = add_user(app, "Ivan", "Second")
+    assign(admin_web, free_slot(app, "clinician"), 1)
+    response = admin_web.post(f"/licensing/users/{ivan}/assign", {"license_type": "clinician"},
+                              page=f"/settings/users/{ivan}")
+    assert response.status_code == 422 and "Every Clinician License is assigned" in text_of(response)
+
+
+# --- the licensed actions ---------------------------------------------------------------
+
+def ask(app, user_id, action):
+    """can() and why_not() for a user, inside a request as the plugins ask them."""
+    from flask import g
+
+    from pfcore.security.permissions import can
+
+    with app.test_request_context():
+        user = session().get(User, user_id)
+        g.pfcore_user = user
+        return can(user, action), licensing.why_not(user, action)
+
+
+def test_signing_needs_a_license_and_soap_notes_also_level_4(app, admin_web):
+    doctor, np_ = add_user(app, "Dora", "Doctor", level=4), add_user(app, "Nadia", "Practitioner", level=3)
+    for action in ("sign_chart_note", "sign_document", "sign_soap_note"):
+        allowed, why = ask(app, doctor, action)
+        assert not allowed and "needs a Clinician or Secondary license" in why
+    assign(admin_web, free_slot(app), doctor)
+    assign(admin_web, free_slot(app), np_)
+    for action in ("sign_chart_note", "sign_document", "sign_soap_note"):
+        assert ask(app, doctor, action) == (True, None)
+    assert ask(app, np_, "sign_chart_note") == (True, None)
+    allowed, why = ask(app, np_, "sign_soap_note")
+    assert not allowed
+    assert why == ("Signing SOAP notes needs access level 4 (Phys. / MD / DO) as well as a license; "
+                   "Nadia Practitioner is Level 3, NP / PA.")
+    # Other actions are none of licensing's business.
+    assert ask(app, doctor, "users.manage") == (False, None)
+
+
+def test_e_prescribing_needs_a_clinician_license_npi_dea_and_identity(app, admin_web):
+    doctor = add_user(app, "Dora", "Doctor", level=4)
+    assign(admin_web, free_slot(app, "secondary"), doctor)
+    allowed, why = ask(app, doctor, "e_prescribe")
+    assert not allowed and "needs a Clinician license" in why
+    revoke(admin_web, next(s.id for s in slots(app) if s.user_id == doctor))
+    assign(admin_web, free_slot(app, "clinician"), doctor)
+    allowed, why = ask(app, doctor, "e_prescribe")
+    assert not allowed and why.endswith("needs an NPI number, a DEA number, identity verification on Dora Doctor's license profile.")
+    page = f"/settings/users/{doctor}"
+    admin_web.post(f"/licensing/users/{doctor}/profile", {"npi": "1234567893", "dea": "AB1234563"}, page=page)
+    allowed, why = ask(app, doctor, "e_prescribe")
+    assert not allowed and "needs identity verification" in why
+    admin_web.post(f"/licensing/users/{doctor}/profile", {"npi": "1234567893", "dea": "AB1234563",
+                                                          "identity_verified": "1"}, page=page)
+    assert ask(app, doctor, "e_prescribe") == (True, None)
+
+
+def test_an_expired_subscription_blocks_licensed_actions(app, admin_web):
+    doctor = add_user(app, "Dora", "Doctor", level=4)
+    assign(admin_web, free_slot(app), doctor)
+    with app.app_context():
+        session().execute(update(Practice).values(subscription_status="expired"))
+        session().commit()
+    allowed, why = ask(app, doctor, "sign_chart_note")
+    assert not allowed and "subscription has expired" in why
+
+
+def test_a_level_3_user_is_refused_at_signing_with_the_reason(app, admin_web):
+    enable_sign_notes(admin_web)
+    nadia = add_user(app, "Nadia", "Practitioner", level=3, phone="+14155550125")
+    assign(admin_web, free_slot(app), nadia)
+    browser = signed_in(app, "Nadia")
+    assert sign(browser, "sign_chart_note").status_code == 200
+    refused = sign(browser, "sign_soap_note")
+    assert refused.status_code == 403 and "needs access level 4" in text_of(refused)
+
+
+def test_a_practice_that_switches_licensing_off_has_no_gates_and_no_pages(app, admin_web):
+    enable_sign_notes(admin_web)
+    nadia = add_user(app, "Nadia", "Practitioner", level=3, phone="+14155550125")
+    browser = signed_in(app, "Nadia")
+    assert sign(browser, "sign_soap_note").status_code == 403
+    response = admin_web.post("/settings/plugins/licensing", {"enabled": "0"}, page="/settings/plugins")
+    assert response.status_code == 200
+    assert sign(browser, "sign_soap_note").status_code == 200
+    assert ask(app, nadia, "sign_soap_note") == (True, None)
+    assert admin_web.get("/licensing/").status_code == 404
+    assert '<th scope="col">License</th>' not in text_of(admin_web.get("/settings/users"))
+    assert "/licensing/" not in text_of(admin_web.get("/settings"))
+    assert "License" not in text_of(admin_web.get(f"/settings/users/{nadia}")).split("<h2")[-1]
+
+
+# --- two administrators, two app servers ---------------------------------------------------
+
+def assign_in_process(database_url, instance_path, slot_id, user_id, admin_id, ready, start, results) -> None:
+    """One OS process, its own app: assign ``slot_id`` to ``user_id`` as ``admin_id``."""
+    from flask import g
+
+    app = create_app({"database_url": database_url, "instance_path": instance_path, "secret_key": "worker"})
+    try:
+        with app.test_request_context():
+            session().scalar(select(User.id).limit(1))
+            ready.put(user_id)
+            if not start.wait(120):
+                raise RuntimeError("never told to start")
+            admin = session().get(User, admin_id)
+            g.pfcore_user = admin
+            try:
+                licensing.assign(admin.practice, slot_id, user_id, admin)
+                session().commit()
+                results.put(("ok", user_id))
+            except licensing.LicenseError as error:
+                session().rollback()
+                results.put((error.message, user_id))
+    finally:
+        app.extensions["pfcore.engine"].dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_administrators_assigning_the_last_slot_at_once_exactly_one_succeeds(app, settings, admin_web, tmp_path):
+    users = [add_user(app, f"User{n}", "Racer") for n in range(4)]
+    admin2 = add_user(app, "Second", "Admin", admin=True)
+    taken = [s.id for s in slots(app)]
+    last = taken.pop()
+    with app.app_context():  # every slot but one is held
+        for slot_id, holder in zip(taken, (1, admin2, *users[3:])):
+            session().execute(update(LicenseSlot).where(LicenseSlot.id == slot_id).values(user_id=holder))
+        session().commit()
+    context = multiprocessing.get_context("spawn")
+    ready, start, results = context.Queue(), context.Event(), context.Queue()
+    processes = [context.Process(target=assign_in_process,
+                                 args=(settings["database_url"], str(tmp_path / f"w{n}"), last, users[n],
+                                       (1, admin2, 1)[n], ready, start, results))
+                 for n in range(3)]
+    for process in processes:
+        process.start()
+    try:
+        for _ in processes:
+            ready.get(timeout=120)
+        start.set()
+        outcomes = [results.get(timeout=120) for _ in processes]
+    except queue_module.Empty:
+        pytest.fail("a worker did not answer")
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+    winners = [user for outcome, user in outcomes if outcome == "ok"]
+    assert len(winners) == 1, outcomes
+    assert all(outcome.startswith("That license was just assigned") for outcome, _ in outcomes if outcome != "ok")
+    assert next(s for s in slots(app) if s.id == last).user_id == winners[0]
+    assert len(audit_rows(app, "licensing.assigned")) == 1
