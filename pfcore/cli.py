@@ -186,6 +186,21 @@ def backup_command(path):
     click.echo(f"Backed up {pages} pages to {path}.")
 
 
+@cli.group("jobs")
+def jobs_group():
+    """Periodic work (run `pfcore jobs run` from cron, every minute)."""
+
+
+@jobs_group.command("run")
+@with_appcontext
+def jobs_run():
+    """Deliver the outbox, prune expired half-finished sign-ins, then the plugins' jobs."""
+    from .jobs import run_all
+
+    for line in run_all(current_app._get_current_object()):
+        click.echo(line)
+
+
 @cli.group("audit")
 def audit_group():
     """The audit log."""

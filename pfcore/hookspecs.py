@@ -222,6 +222,18 @@ def audit_event_flags(practice, user, login_session):
     """
 
 
+@hookspec
+def run_jobs(app):
+    """Do periodic work; return a short summary line (or ``None``).
+
+    Contribution hook, asked of every available plugin by ``pfcore jobs run``
+    (for cron) inside an app context; the plugin commits its own changes. A
+    plugin goes through the practices it cares about itself.
+
+    :param app: the Flask app (``app.config["PFCORE"]`` holds the settings).
+    """
+
+
 @hookspec(firstresult=True)
 def deliver_message(message, settings):
     """Decision (``firstresult``), of every available plugin: deliver one outbox

@@ -486,6 +486,16 @@ def test_register_commands_adds_a_command_to_the_pfcore_group(bare_app, monkeypa
     assert result.output == "Hello, Ada, from Hello command.\n"
 
 
+@covers("run_jobs")
+def test_run_jobs_runs_each_plugins_periodic_work_from_pfcore_jobs_run(app):
+    hello_cli.RUNS.clear()
+    result = app.test_cli_runner().invoke(pfcore.cli.cli, ["jobs", "run"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Outbox: sent") and "Hello command: nothing to tidy." in lines
+    assert hello_cli.RUNS == [app.config["PFCORE"]["base_url"]]
+
+
 @covers("register_commands")
 def test_register_commands_is_not_asked_of_a_plugin_the_deployment_did_not_make_available():
     group = click.Group("pfcore")

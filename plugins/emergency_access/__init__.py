@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import click
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
-from flask.cli import with_appcontext
 from flask_login import login_required
 from markupsafe import Markup
 from sqlalchemy import delete, select
@@ -229,18 +227,11 @@ def register_blueprints(app):
 
 
 @hookimpl
-def register_commands(cli):
-    @cli.group("emergency-access")
-    def emergency_access_group():
-        """Emergency access mode."""
-
-    @emergency_access_group.command("expire")
-    @with_appcontext
-    def expire_command():
-        """End every emergency activation older than emergency_access_hours."""
-        count = expire_due()
-        session().commit()
-        click.echo(f"Ended {count} expired emergency access activation{'' if count == 1 else 's'}.")
+def run_jobs(app):
+    """`pfcore jobs run`: end every activation older than emergency_access_hours."""
+    count = expire_due()
+    session().commit()
+    return f"Emergency access: ended {count} expired activation{'' if count == 1 else 's'}."
 
 
 @hookimpl

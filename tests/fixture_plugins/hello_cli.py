@@ -18,3 +18,13 @@ def register_commands(cli):
         """Greet someone from inside the app."""
         plugins = current_app.extensions["pfcore.plugins"]
         click.echo(f"Hello, {name}, from {plugins.infos['hello_cli'].title}.")
+
+
+RUNS: list[str] = []
+
+
+@hookimpl
+def run_jobs(app):
+    """A periodic job: remembers that it ran and reports it."""
+    RUNS.append(app.config["PFCORE"]["base_url"])
+    return "Hello command: nothing to tidy."
