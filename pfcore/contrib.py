@@ -40,6 +40,15 @@ class Section:
 
 
 @dataclass(frozen=True)
+class InfoItem:
+    """One line of a user's "Login info": a label and its value (text or Markup)."""
+
+    label: str
+    html: Markup
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class Notice:
     text: str
     # "info" or "warning"

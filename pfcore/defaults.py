@@ -53,7 +53,13 @@ def user_detail_sections(practice, viewer, user):
     """The core's "Login info" section of a user's page."""
     from flask import render_template
 
-    html = Markup(render_template("users/login_info.html", user=user))
+    from flask import current_app
+
+    from .plugins import flatten
+
+    hooks = current_app.extensions["pfcore.plugins"].hook(practice)
+    items = flatten(hooks.login_info_items(practice=practice, viewer=viewer, user=user))
+    html = Markup(render_template("users/login_info.html", user=user, items=items))
     return [Section("Login info", html, order=10)]
 
 

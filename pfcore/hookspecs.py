@@ -88,6 +88,18 @@ def user_detail_sections(practice, viewer, user):
 
 
 @hookspec
+def login_info_items(practice, viewer, user):
+    """Return a list of ``InfoItem`` added to the "Login info" section of a user's page.
+
+    Contribution hook, asked only of plugins the practice enabled.
+
+    :param practice: the practice of both users.
+    :param viewer: the signed-in user looking at the page (an administrator).
+    :param user: the user the page is about.
+    """
+
+
+@hookspec
 def signin_notices(practice, user, login_session):
     """Contribution: a list of ``Notice`` shown as a banner on every page (from sign-in on).
 

@@ -237,5 +237,5 @@ def test_pfcore_plugins_lists_installed_plugins_their_state_and_hooks(tmp_path):
     assert "dep_addon 0: Add-on feature [not available, off for new practices, enabled by 0 of 0 practices]" in lines
     assert "  needs: dep_base" in lines
     parts_hooks = lines[lines.index("ui_parts 1.0: UI parts [available, on for new practices, enabled by 0 of 0 practices]") + 1]
-    assert parts_hooks == ("  hooks: dashboard_tiles, nav_items, register_blueprints, settings_tiles, "
+    assert parts_hooks == ("  hooks: dashboard_tiles, login_info_items, nav_items, register_blueprints, settings_tiles, "
                            "signin_notices, user_detail_sections, user_table_columns")

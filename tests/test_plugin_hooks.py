@@ -182,6 +182,17 @@ def test_user_detail_sections_show_on_a_users_page_only_while_on(app, admin_web)
     assert "Parts section" not in html and "Login info" in html
 
 
+@covers("login_info_items")
+def test_login_info_items_add_lines_to_the_login_info_section_only_while_on(app, admin_web):
+    admin = one(app, User, User.email == SIGNUP["email"])
+    html = page(admin_web, f"/settings/users/{admin.id}")
+    login_info = html[html.index(">Login info</h2>"):]
+    login_info = login_info[:login_info.index("</section>")]
+    assert f"<dt>Parts badge</dt><dd><code>badge-{admin.id}</code></dd>" in login_info
+    switched(admin_web, "ui_parts", False)
+    assert "Parts badge" not in page(admin_web, f"/settings/users/{admin.id}")
+
+
 @covers("signin_notices")
 def test_signin_notices_show_as_a_banner_on_every_page_only_while_on(app, admin_web):
     for path in ("/dashboard", "/settings", "/settings/users"):

@@ -27,7 +27,7 @@ from markupsafe import Markup
 from sqlalchemy import delete, select
 
 from pfcore import audit, messaging
-from pfcore.contrib import Notice, PluginInfo, Section, Tile, UserColumn
+from pfcore.contrib import InfoItem, Notice, PluginInfo, Tile, UserColumn
 from pfcore.db import for_update, get_in_practice, scoped_select, session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import LoginSession, Practice, User, utcnow
@@ -309,12 +309,13 @@ def user_table_columns(practice, viewer):
 
 
 @hookimpl
-def user_detail_sections(practice, viewer, user):
+def login_info_items(practice, viewer, user):
+    """PF: "Allow emergency access" is ticked in the user's Login info."""
     if not can(viewer, MANAGE):
         return []
     html = Markup(render_template("emergency_access/user_section.html", user=user, allowed=is_designated(user),
                                   activation=open_activation(user)))
-    return [Section("Emergency access", html, order=15)]
+    return [InfoItem("Emergency access", html, order=50)]
 
 
 @hookimpl

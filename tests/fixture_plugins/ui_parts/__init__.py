@@ -5,7 +5,7 @@ from flask import Blueprint
 from flask_login import login_required
 from markupsafe import Markup
 
-from pfcore.contrib import NavItem, Notice, PluginInfo, Section, Tile, UserColumn
+from pfcore.contrib import InfoItem, NavItem, Notice, PluginInfo, Section, Tile, UserColumn
 from pfcore.hookspecs import hookimpl
 from pfcore.web.rendering import render
 
@@ -52,6 +52,11 @@ def user_table_columns(practice, viewer):
 def user_detail_sections(practice, viewer, user):
     html = Markup("<p>{} is looking at {}.</p>").format(viewer.first_name, user.full_name)
     return [Section("Parts section", html, order=50)]
+
+
+@hookimpl
+def login_info_items(practice, viewer, user):
+    return [InfoItem("Parts badge", Markup("<code>{}</code>").format(f"badge-{user.id}"), order=50)]
 
 
 @hookimpl
