@@ -290,6 +290,124 @@ def test_adding_a_wrong_number_of_licenses_is_refused(app, admin_web, quantity):
     assert len(slots(app)) == 4 and audit_rows(app, "licensing.purchased") == []
 
 
+# --- removing --------------------------------------------------------------------------
+
+def buy(admin_web, quantity: int) -> None:
+    assert admin_web.post("/licensing/purchase", {"quantity": str(quantity)}).status_code == 302
+
+
+def remove(web, quantity):
+    return web.post("/licensing/remove", {"quantity": str(quantity)}, page="/licensing/remove")
+
+
+def held(app) -> dict[int, int]:
+    return {s.id: s.user_id for s in slots(app) if s.user_id is not None}
+
+
+def test_removing_licenses_takes_only_free_slots_updates_the_heading_and_is_audited(app, admin_web):
+    assert 'href="/licensing/remove"' in text_of(admin_web.get("/licensing/"))
+    buy(admin_web, 2)  # 3 Clinician, 9 Secondary
+    dora, mary = add_user(app, "Dora", "Doctor"), add_user(app, "Margaret", "Provider")
+    newest_clinician = [s.id for s in slots(app) if s.license_type == "clinician"][-1]
+    newest_secondary = [s.id for s in slots(app) if s.license_type == "secondary"][-1]
+    assign(admin_web, newest_clinician, dora)
+    assign(admin_web, newest_secondary, mary)
+    assert "Number of Clinician licenses to remove" in text_of(admin_web.get("/licensing/remove"))
+    response = remove(admin_web, 2)
+    assert response.status_code == 302
+    html = text_of(admin_web.get(response.headers["Location"]))
+    assert "Manage users with licenses (1 Clinician License purchased, 3 Secondary Licenses available)" in html
+    assert "Licenses removed." in html
+    assert held(app) == {newest_clinician: dora, newest_secondary: mary}
+    assert [s.license_type for s in slots(app)] == ["clinician", "secondary", "secondary", "secondary"]
+    event = audit_rows(app, "licensing.removed")[-1]
+    assert details(event)["clinician"] == 2 and details(event)["secondary"] == 6
+    assert details(event)["clinician_left"] == 1 and details(event)["secondary_left"] == 3
+    assert len(details(event)["slot_ids"]) == 8 and newest_clinician not in details(event)["slot_ids"]
+    assert event.actor_label.startswith("Grace Hopper") and event.outcome == "success"
+
+
+def test_removing_below_the_assigned_clinician_licenses_is_refused(app, admin_web):
+    buy(admin_web, 1)  # 2 Clinician, 6 Secondary
+    for first, slot_id in zip(("Dora", "Derek"), [s.id for s in slots(app) if s.license_type == "clinician"]):
+        assign(admin_web, slot_id, add_user(app, first, "Doctor"))
+    before = held(app)
+    response = remove(admin_web, 1)
+    assert response.status_code == 422
+    html = text_of(response)
+    assert ("2 Clinician licenses are assigned; removing 1 Clinician license would leave 1 Clinician slot. "
+            "Revoke licenses first.") in html
+    assert 'name="quantity"' in html and 'aria-invalid="true"' in html
+    assert len(slots(app)) == 8 and held(app) == before and audit_rows(app, "licensing.removed") == []
+
+
+def test_removing_below_the_assigned_secondary_licenses_is_refused_until_one_is_revoked(app, admin_web):
+    buy(admin_web, 1)  # 2 Clinician, 6 Secondary
+    secondary = [s.id for s in slots(app) if s.license_type == "secondary"]
+    for n, slot_id in enumerate(secondary[:4]):
+        assign(admin_web, slot_id, add_user(app, f"User{n}", "Secondary"))
+    response = remove(admin_web, 1)
+    assert response.status_code == 422
+    assert ("4 Secondary licenses are assigned; removing 1 Clinician license would leave 3 Secondary slots. "
+            "Revoke licenses first.") in text_of(response)
+    assert len(slots(app)) == 8 and audit_rows(app, "licensing.removed") == []
+    revoke(admin_web, secondary[0])
+    assert remove(admin_web, 1).status_code == 302
+    assert sorted(s.license_type for s in slots(app)) == ["clinician"] + ["secondary"] * 3
+    assert len(held(app)) == 3
+
+
+def test_the_last_clinician_license_cannot_be_removed(app, admin_web):
+    page = text_of(admin_web.get("/licensing/remove"))
+    assert "the last Clinician license cannot be removed" in page and 'name="quantity"' not in page
+    response = remove(admin_web, 1)
+    assert response.status_code == 422 and "the last Clinician license cannot be removed" in text_of(response)
+    buy(admin_web, 1)
+    response = remove(admin_web, 2)
+    assert response.status_code == 422 and "would remove the last Clinician license" in text_of(response)
+    assert len(slots(app)) == 8 and audit_rows(app, "licensing.removed") == []
+
+
+@pytest.mark.parametrize("quantity", ["0", "-1", "two", "", "1.5", "3", "99999999999999999999999"])
+def test_removing_a_wrong_number_of_licenses_is_refused(app, admin_web, quantity):
+    buy(admin_web, 1)
+    response = remove(admin_web, quantity)
+    assert response.status_code == 422
+    html = text_of(response)
+    assert "Enter a number of Clinician licenses from 1 to 1; your practice has 2 Clinician licenses." in html
+    assert 'name="quantity"' in html
+    assert len(slots(app)) == 8 and audit_rows(app, "licensing.removed") == []
+
+
+def test_only_administrators_remove_licenses(app, admin_web):
+    buy(admin_web, 1)
+    add_user(app, "Nora", "Nurse", level=2, phone="+14155550123")
+    nurse = signed_in(app, "Nora")
+    assert nurse.get("/licensing/remove").status_code == 403
+    assert nurse.post("/licensing/remove", {"quantity": "1"}, page="/dashboard").status_code == 403
+    assert len(slots(app)) == 8 and audit_rows(app, "licensing.removed") == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_removal_locks_the_practice_slot_rows_until_it_commits(app, admin_web):
+    from flask import g
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    buy(admin_web, 1)
+    kept = slots(app)[0].id  # the oldest Clinician slot stays
+    with app.test_request_context():
+        admin = session().get(User, 1)
+        g.pfcore_user = admin
+        licensing.remove(admin.practice, admin, 1)
+        with app.extensions["pfcore.engine"].connect() as other:  # an assign would wait here
+            with pytest.raises(OperationalError, match="could not obtain lock"):
+                other.execute(text("SELECT id FROM licensing_slots WHERE id = :id FOR UPDATE NOWAIT"), {"id": kept})
+        session().commit()
+    assert len(slots(app)) == 4 and len(audit_rows(app, "licensing.removed")) == 1
+
+
 def test_a_year_from_29_february():
     assert licensing.a_year_from(dt.date(2028, 2, 29)) == dt.date(2029, 2, 28)
     assert licensing.a_year_from(dt.date(2026, 5, 1)) == dt.date(2027, 5, 1)

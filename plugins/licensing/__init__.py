@@ -245,6 +245,59 @@ def purchase(practice, actor, quantity) -> LicenseOrder:
     return order
 
 
+def _licenses(count: int, word: str) -> str:
+    """``1 Clinician license``, ``2 Secondary licenses``."""
+    return f"{count} {word} license{'' if count == 1 else 's'}"
+
+
+def remove(practice, actor, quantity) -> dict:
+    """Remove ``quantity`` Clinician licenses, each with 3 Secondary; only free slots go.
+
+    Every slot row of the practice is locked first, so an assignment cannot slip
+    in between the check and the delete (it waits, then finds its slot gone).
+    """
+    ensure_slots(practice, actor)
+    locked = session().scalars(for_update(scoped_select(LicenseSlot, practice.id).order_by(LicenseSlot.id))
+                               .execution_options(populate_existing=True)).all()
+    total = {t: [s for s in locked if s.license_type == t] for t in (CLINICIAN, SECONDARY)}
+    purchased = len(total[CLINICIAN])
+    try:
+        quantity = int(str(quantity).strip())
+    except (TypeError, ValueError):
+        quantity = None
+    if purchased <= 1:
+        raise LicenseError("Your practice has 1 Clinician license; the last Clinician license cannot be removed.")
+    if quantity is None or not 1 <= quantity <= purchased:
+        raise LicenseError(f"Enter a number of Clinician licenses from 1 to {purchased - 1}; "
+                           f"your practice has {_licenses(purchased, 'Clinician')}.")
+    if quantity == purchased:
+        raise LicenseError(f"Your practice has {_licenses(purchased, 'Clinician')}; removing "
+                           f"{quantity} would remove the last Clinician license. At least one must remain.")
+    take = {CLINICIAN: quantity, SECONDARY: min(quantity * SECONDARY_PER_CLINICIAN, len(total[SECONDARY]))}
+    for license_type, word in ((CLINICIAN, "Clinician"), (SECONDARY, "Secondary")):
+        assigned = sum(1 for s in total[license_type] if s.user_id is not None)
+        left = len(total[license_type]) - take[license_type]
+        if assigned > left:
+            raise LicenseError(
+                f"{_licenses(assigned, word)} {'is' if assigned == 1 else 'are'} assigned; removing "
+                f"{_licenses(quantity, 'Clinician')} would leave {left} {word} slot{'' if left == 1 else 's'}. "
+                "Revoke licenses first.")
+    removed = {}
+    for license_type in (CLINICIAN, SECONDARY):
+        free = [s for s in reversed(total[license_type]) if s.user_id is None][:take[license_type]]
+        removed[license_type] = [s.id for s in free]
+        for slot in free:
+            session().delete(slot)
+    session().flush()
+    left = {t: len(total[t]) - take[t] for t in (CLINICIAN, SECONDARY)}
+    audit.record("licensing.removed", practice_id=practice.id, object_type="practice", object_id=practice.id,
+                 details={"clinician": take[CLINICIAN], "secondary": take[SECONDARY],
+                          "clinician_left": left[CLINICIAN], "secondary_left": left[SECONDARY],
+                          "slot_ids": removed[CLINICIAN] + removed[SECONDARY]},
+                 actor=actor)
+    return {"clinician": take[CLINICIAN], "secondary": take[SECONDARY]}
+
+
 def save_profile(practice, user, *, npi: str, dea: str, identity_verified: bool) -> LicenseProfile:
     npi, dea = (npi or "").strip(), (dea or "").strip().upper()
     if npi and not (len(npi) == 10 and npi.isdigit()):
@@ -350,8 +403,8 @@ def settings_tiles(practice, user):
 
     if not can(user, "users.manage"):
         return []
-    return [Tile("Licenses", "licensing.index", "Assign and revoke Clinician and Secondary licenses; add licenses.",
-                 order=15)]
+    return [Tile("Licenses", "licensing.index",
+                 "Assign and revoke Clinician and Secondary licenses; add or remove licenses.", order=15)]
 
 
 @hookimpl

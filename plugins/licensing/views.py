@@ -12,8 +12,9 @@ from pfcore.security.permissions import require
 from pfcore.web.rendering import is_partial_request, render
 
 from . import (
-    CLINICIAN, MAX_PURCHASE, SECONDARY, TYPE_LABELS, LicenseError, LicenseSlot, assign, candidates, ensure_slots,
-    heading, license_of, purchase, renewal_date, revoke, save_profile, slots_of,
+    CLINICIAN, MAX_PURCHASE, SECONDARY, SECONDARY_PER_CLINICIAN, TYPE_LABELS, LicenseError, LicenseSlot, assign,
+    candidates, counts, ensure_slots, heading, license_of, purchase, remove, renewal_date, revoke, save_profile,
+    slots_of,
 )
 
 blueprint = Blueprint("licensing", __name__, url_prefix="/licensing")
@@ -61,7 +62,8 @@ def _table(status: int, error: str | None = None, message: str | None = None):
 def index():
     ensure_slots(_practice(), g.pfcore_user)
     session().commit()
-    done = {"purchased": "Licenses added.", "user_added": "User added. Assign them a license below."}
+    done = {"purchased": "Licenses added.", "removed": "Licenses removed.",
+            "user_added": "User added. Assign them a license below."}
     message = next((text for key, text in done.items() if request.args.get(key)), None)
     return render("licensing/index.html", block="licenses_table" if request.args.get("fragment") else None,
                   **_context(message=message))
@@ -163,6 +165,34 @@ def purchase_form():
         return render("licensing/purchase.html", status=422, quantity=quantity[:10], error=error.message,
                       max_purchase=MAX_PURCHASE, renews_on=renewal_date(practice.id))
     return redirect(url_for("licensing.index", purchased=order.quantity))
+
+
+def _remove_page(quantity: str, error: str | None = None, status: int = 200):
+    practice = _practice()
+    clinicians, secondaries = counts(practice.id)
+    assigned = [s.license_type for s in slots_of(practice.id) if s.user_id is not None]
+    return render("licensing/remove.html", status=status, quantity=quantity, error=error, heading=heading(practice.id),
+                  clinicians=clinicians, secondaries=secondaries, assigned_clinician=assigned.count(CLINICIAN),
+                  assigned_secondary=assigned.count(SECONDARY), per_clinician=SECONDARY_PER_CLINICIAN)
+
+
+@blueprint.route("/remove", methods=["GET", "POST"])
+@login_required
+@require("users.manage")
+def remove_form():
+    practice = _practice()
+    if request.method == "GET":
+        ensure_slots(practice, g.pfcore_user)
+        session().commit()
+        return _remove_page("1")
+    quantity = request.form.get("quantity", "")
+    try:
+        removed = remove(practice, g.pfcore_user, quantity)
+        session().commit()
+    except LicenseError as error:
+        session().rollback()
+        return _remove_page(quantity[:10], error=error.message, status=422)
+    return redirect(url_for("licensing.index", removed=removed["clinician"]))
 
 
 # --- the license section on a user's page ---------------------------------------------------
