@@ -60,6 +60,9 @@ def create_app(
     Htmx(app)
     CSRFProtect(app)
     throttling.init_app(app)
+    from . import metrics
+
+    metrics.init_app(app)  # first before_request: times the whole request
     login_manager = LoginManager(app)
     login_manager.login_view = "core.signin"
 
@@ -71,6 +74,11 @@ def create_app(
             _check_blueprint(registry, blueprint)
             app.register_blueprint(blueprint)
     throttling.apply_marked_limits(app)
+    if settings["trusted_proxies"] > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings["trusted_proxies"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
     return app
 
 

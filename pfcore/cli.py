@@ -201,6 +201,65 @@ def jobs_run():
         click.echo(line)
 
 
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="Run the jobs once and exit.")
+@click.option("--iterations", type=int, default=None, help="Run the jobs this many times, then exit.")
+@with_appcontext
+def worker_command(once, iterations):
+    """Run the periodic jobs in a loop, every worker_interval_seconds, until SIGTERM or SIGINT.
+
+    Several workers may run at once (on PostgreSQL they share the outbox
+    without delivering a message twice).
+    """
+    import signal
+    import threading
+
+    from .db import close_session, session
+    from .jobs import run_all
+
+    app = current_app._get_current_object()
+    interval = max(0, int(app.config["PFCORE"]["worker_interval_seconds"]))
+    if once:
+        iterations = 1
+    stop = threading.Event()
+
+    def _stop(signum, _frame):
+        click.echo(f"Received signal {signum}; stopping after the current run.")
+        stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, _stop)
+    failed = False
+    done = 0
+    try:
+        while not stop.is_set():
+            try:
+                for line in run_all(app):
+                    click.echo(line)
+                failed = False
+            except Exception:  # a database blip must not end the worker
+                failed = True
+                app.logger.exception("pfcore worker: the jobs failed; trying again next time")
+                try:
+                    session().rollback()
+                except Exception:
+                    pass
+            finally:
+                close_session()
+            done += 1
+            if iterations is not None and done >= iterations:
+                break
+            stop.wait(interval)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    click.echo("Worker stopped.")
+    if failed:
+        sys.exit(1)
+
+
 @cli.group("audit")
 def audit_group():
     """The audit log."""

@@ -3,10 +3,11 @@ caused them, delivered after that transaction commits.
 
 ``queue()`` adds a row to the caller's session. After the request, the app
 delivers what this request queued (see ``deliver_queued_after_request``);
-``pfcore outbox deliver`` delivers whatever is still due. A delivery claims
-its row first with a conditional UPDATE, so two deliverers never send the
-same message at the same moment; failures are retried with back-off and end
-in the visible state ``failed``.
+``pfcore outbox deliver`` (or ``pfcore worker``) delivers whatever is still
+due. A delivery claims its row first (PostgreSQL: ``FOR UPDATE SKIP LOCKED``;
+SQLite: a conditional UPDATE), so two deliverers never send the same
+message; failures are retried with back-off and end in the visible state
+``failed``.
 """
 from __future__ import annotations
 
@@ -45,9 +46,24 @@ def deliver_queued_after_request() -> None:
 
 
 def deliver_due(app, limit: int = 100) -> dict[str, int]:
-    """Deliver every message that is due; return counts of sent and failed attempts."""
+    """Deliver every message that is due; return counts of sent and failed attempts.
+
+    On PostgreSQL each message is picked and claimed in one statement with
+    ``FOR UPDATE SKIP LOCKED``, so several workers share the backlog without
+    waiting for each other, delivering a message twice or passing one over.
+    SQLite (one machine) selects the due ids and claims each one with a
+    conditional UPDATE.
+    """
     counts = {"sent": 0, "failed": 0}
     maker = app.extensions["pfcore.sessionmaker"]
+    if app.extensions["pfcore.engine"].dialect.name == "postgresql":
+        for _ in range(limit):
+            with maker() as db_session:
+                message_id = _claim_next_skip_locked(db_session)
+                if message_id is None:
+                    break
+                counts[_deliver_claimed(app, db_session, message_id)] += 1
+        return counts
     with maker() as db_session:
         due_ids = list(db_session.scalars(
             select(OutboxMessage.id)
@@ -62,6 +78,28 @@ def deliver_due(app, limit: int = 100) -> dict[str, int]:
     return counts
 
 
+def _claim_values(now):
+    return {"next_attempt_at": now + dt.timedelta(seconds=CLAIM_SECONDS), "attempts": OutboxMessage.attempts + 1}
+
+
+def _claim_next_skip_locked(db_session) -> int | None:
+    """PostgreSQL: claim the oldest due message nobody else is claiming; its id or None."""
+    now = utcnow()
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.id).limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    message_id = db_session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == due).values(**_claim_values(now))
+        .returning(OutboxMessage.id)
+    ).scalar_one_or_none()
+    db_session.commit()
+    return message_id
+
+
 def _deliver_one(app, maker, message_id: int) -> str | None:
     now = utcnow()
     with maker() as db_session:
@@ -69,34 +107,39 @@ def _deliver_one(app, maker, message_id: int) -> str | None:
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending",
                    OutboxMessage.next_attempt_at <= now)
-            .values(next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS),
-                    attempts=OutboxMessage.attempts + 1)
+            .values(**_claim_values(now))
         ).rowcount
-        message = db_session.get(OutboxMessage, message_id) if claimed else None
         # End the transaction before talking to the SMTP server or webhook: a
         # slow server must not hold a transaction open (on SQLite, the whole
         # database's write lock) for the length of the conversation.
         db_session.commit()
         if not claimed:
             return None  # another deliverer has it
-        settings = app.config["PFCORE"]
-        try:
-            delivered = app.extensions["pfcore.plugins"].hook_all.deliver_message(message=message, settings=settings)
-            if not delivered:
-                raise RuntimeError(f"no sender delivers {message.channel} messages")
-        except Exception as exc:
-            message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if message.attempts >= settings["outbox_max_attempts"]:
-                message.status = "failed"
-            else:
-                message.next_attempt_at = utcnow() + dt.timedelta(seconds=30 * 2 ** message.attempts)
-            db_session.commit()
-            return "failed"
-        message.status = "sent"
-        message.sent_at = utcnow()
-        message.last_error = ""
+        return _deliver_claimed(app, db_session, message_id)
+
+
+def _deliver_claimed(app, db_session, message_id: int) -> str:
+    """Send a message this deliverer has claimed (no transaction open) and record the outcome."""
+    message = db_session.get(OutboxMessage, message_id)
+    db_session.commit()
+    settings = app.config["PFCORE"]
+    try:
+        delivered = app.extensions["pfcore.plugins"].hook_all.deliver_message(message=message, settings=settings)
+        if not delivered:
+            raise RuntimeError(f"no sender delivers {message.channel} messages")
+    except Exception as exc:
+        message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if message.attempts >= settings["outbox_max_attempts"]:
+            message.status = "failed"
+        else:
+            message.next_attempt_at = utcnow() + dt.timedelta(seconds=30 * 2 ** message.attempts)
         db_session.commit()
-        return "sent"
+        return "failed"
+    message.status = "sent"
+    message.sent_at = utcnow()
+    message.last_error = ""
+    db_session.commit()
+    return "sent"
 
 
 def send_email_over_smtp(message: OutboxMessage, settings: dict) -> bool:

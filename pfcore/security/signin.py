@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import current_app, g, session as flask_session
 
-from .. import audit
+from .. import audit, metrics
 from ..db import session
 from ..models import User, utcnow
 from .sessions import start_session
@@ -33,6 +33,7 @@ def finish_sign_in(user: User, *, method: str):
     audit.record("signin.success", practice_id=user.practice_id, actor=user, object_type="user",
                  object_id=user.id, details={"method": method})
     session().commit()
+    metrics.count("sign_ins")
     return login_session
 
 
@@ -44,6 +45,7 @@ def record_failure(*, method: str, reason: str, practice_id: int | None, user: U
     audit.record("signin.failure", practice_id=practice_id, outcome="failure", actor=user,
                  object_type="user" if user else "", object_id=user.id if user else "", details=details)
     session().commit()
+    metrics.count("sign_in_failures")
 
 
 def may_sign_in(user: User | None) -> str | None:

@@ -21,7 +21,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy import update
 
-from .. import audit
+from .. import audit, metrics
 from ..db import session
 from ..models import User, utcnow
 
@@ -52,11 +52,13 @@ def register_failure(user: User) -> None:
         user.locked_until = None
         audit.record("user.locked", practice_id=user.practice_id, outcome="failure", object_type="user",
                      object_id=user.id, actor=user, details={"failures": failures, "until": "unlocked"})
+        metrics.count("lockouts")
     elif FIRST_LOCK_AT <= failures < HARD_LOCK_AT:
         minutes = lock_minutes(failures)
         user.locked_until = utcnow() + dt.timedelta(minutes=minutes)
         audit.record("user.locked", practice_id=user.practice_id, outcome="failure", object_type="user",
                      object_id=user.id, actor=user, details={"failures": failures, "minutes": minutes})
+        metrics.count("lockouts")
 
 
 def register_success(user: User) -> None:

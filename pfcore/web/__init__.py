@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request, send_from_directory
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, NotFound
 
 from ..plugins import flatten
@@ -42,6 +43,9 @@ def install(app, login_manager) -> None:
     app.jinja_env.globals.update({name: getattr(macros, name) for name in ("field", "checkbox", "form_errors", "alert")})
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    # Connection-level failures only; a bug such as an IntegrityError stays a 500.
+    app.register_error_handler(OperationalError, _database_error)
+    app.register_error_handler(InterfaceError, _database_error)
     app.add_url_rule("/static/plugins/<name>/<path:filename>", "core.plugin_static", _plugin_static)
 
 
@@ -94,3 +98,21 @@ _MESSAGES = {
 def _http_error(error: HTTPException):
     title, message = _MESSAGES.get(error.code, (error.name, error.description))
     return render("error.html", status=error.code, title=title, message=message)
+
+
+def _database_error(error: OperationalError | InterfaceError):
+    """The database is not answering (restart, failover, network): 503, not a traceback."""
+    current_app.logger.error("database error: %s", error)
+    from ..db import close_session
+
+    try:
+        close_session()
+    except Exception:  # the connection is gone; nothing to roll back
+        pass
+    # Draw the page without the signed-in frame: it would ask the database again.
+    g.pfcore_user = None
+    g.pfcore_login_session = None
+    response = render("error.html", status=503, title="Database unavailable",
+                      message="The database is not answering. Try again in a moment.")
+    response.headers["Retry-After"] = "10"
+    return response

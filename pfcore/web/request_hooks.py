@@ -24,8 +24,8 @@ def load_signed_in_user() -> None:
     g.pfcore_session_locked = False
     g.pfcore_audit_flags = {}
     g.csp_nonce = secrets.token_urlsafe(16)
-    if request.endpoint == "static" or request.endpoint == "core.plugin_static":
-        return
+    if request.endpoint in ("static", "core.plugin_static", "core.healthz", "core.metrics"):
+        return  # no session needed (and the health check must not fail on one)
     found = sessions.load_from_request()
     if found:
         user, login_session = found
