@@ -15,7 +15,6 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, LoginSession, OutboxMessage, Practice, User
 from pfcore.security.permissions import ADMIN_ACTIONS
-from pfcore_plugins import emergency_access
 from pfcore_plugins.emergency_access.models import Activation, Designee
 
 from .conftest import SIGNUP, Browserless, add_active_user, latest_texted_code, sign_in_email
