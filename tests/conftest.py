@@ -268,3 +268,23 @@ def add_active_user(app, *, first_name: str, last_name: str, email: str, usernam
         session().add(user)
         session().commit()
         return user.id
+
+
+def audit_rows(app, action: str):
+    """The audit events with ``action``, oldest first."""
+    from sqlalchemy import select
+
+    from pfcore.db import session
+    from pfcore.models import AuditEvent
+
+    with app.app_context():
+        return list(session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+
+
+def user_row(app, user_id: int):
+    """The user row as stored now (read in its own app context)."""
+    from pfcore.db import session
+    from pfcore.models import User
+
+    with app.app_context():
+        return session().get(User, user_id)

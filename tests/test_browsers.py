@@ -5,10 +5,11 @@ import pytest
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, LoginSession, User
+from pfcore.models import LoginSession, User
 from pfcore.security.passwords import hash_password
 from pfcore.web.browsers import describe_browser
 
+from .conftest import audit_rows as _actions
 from .conftest import SIGNUP, Browserless, sign_in_email, signup
 
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -72,11 +73,6 @@ def _sessions(app, email=SIGNUP["email"]) -> list[LoginSession]:
     with app.app_context():
         return session().scalars(select(LoginSession).join(User, User.id == LoginSession.user_id)
                                  .where(User.email == email).order_by(LoginSession.id)).all()
-
-
-def _actions(app, action) -> list[AuditEvent]:
-    with app.app_context():
-        return session().scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
 
 
 def test_my_account_links_to_the_signed_in_browsers(app, grace):

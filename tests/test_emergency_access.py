@@ -13,10 +13,11 @@ import time_machine
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, LoginSession, OutboxMessage, Practice, User
+from pfcore.models import LoginSession, OutboxMessage, Practice, User
 from pfcore.security.permissions import ADMIN_ACTIONS
 from pfcore_plugins.emergency_access.models import Activation, Designee
 
+from .conftest import audit_rows as rows
 from .conftest import SIGNUP, Browserless, add_active_user, latest_texted_code, sign_in_email
 from .fixture_plugins import admin_extra
 
@@ -79,11 +80,6 @@ def text(web: Browserless, path: str) -> str:
     response = web.get(path)
     assert response.status_code == 200, (path, response.status_code)
     return html.unescape(response.get_data(as_text=True))
-
-
-def rows(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
 
 
 def activations(app) -> list[Activation]:

@@ -9,16 +9,12 @@ import time_machine
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, User
+from pfcore.models import AuditEvent
 
+from .conftest import user_row as _user
 from .conftest import Browserless, add_active_user, last_link, latest_texted_code, sign_in_email
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
-
-
-def _user(app, user_id) -> User:
-    with app.app_context():
-        return session().get(User, user_id)
 
 
 def test_after_a_phone_reset_the_password_alone_cannot_enrol_a_new_phone(app, admin_web, inbox):

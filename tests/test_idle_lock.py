@@ -8,8 +8,9 @@ import time_machine
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, LoginSession, Practice, User
+from pfcore.models import LoginSession, Practice, User
 
+from .conftest import audit_rows as _actions
 from .conftest import SIGNUP, Browserless, signup
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
@@ -30,11 +31,6 @@ def _user(app) -> User:
 def _pac(app) -> str:
     with app.app_context():
         return session().scalars(select(Practice)).one().pac
-
-
-def _actions(app, action) -> list[AuditEvent]:
-    with app.app_context():
-        return session().scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
 
 
 def _unlock(web, password, next_path=""):

@@ -11,10 +11,11 @@ from sqlalchemy import select, update
 
 from pfcore import create_app
 from pfcore.db import session
-from pfcore.models import AuditEvent, Practice, User, utcnow
+from pfcore.models import Practice, User, utcnow
 from pfcore_plugins import licensing
 from pfcore_plugins.licensing.models import LicenseOrder, LicenseProfile, LicenseSlot
 
+from .conftest import audit_rows
 from .conftest import Browserless, sign_in_email, signup
 from .fixture_plugins import sign_notes
 
@@ -51,11 +52,6 @@ def slots(app) -> list[LicenseSlot]:
 
 def free_slot(app, license_type="secondary") -> int:
     return next(s.id for s in slots(app) if s.user_id is None and s.license_type == license_type)
-
-
-def audit_rows(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
 
 
 def details(event) -> dict:

@@ -8,8 +8,9 @@ import time_machine
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, User
+from pfcore.models import AuditEvent
 
+from .conftest import user_row as _user
 from .conftest import add_active_user, Browserless, sign_in_email
 
 
@@ -26,11 +27,6 @@ STAFF_PASSWORD = "tulips under the april rain"
 @pytest.fixture
 def staff(app, admin_web):
     return add_active_user(app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff", password=STAFF_PASSWORD)
-
-
-def _user(app, user_id) -> User:
-    with app.app_context():
-        return session().get(User, user_id)
 
 
 def _fail(web, times):
@@ -117,9 +113,26 @@ def test_failures_on_two_app_servers_add_up(app, settings, extra_plugins, staff)
     second.extensions["pfcore.engine"].dispose()
 
 
-def test_locked_users_without_lockout_state_need_no_extra_queries(app, staff):
-    """Known users with no failures: the counter columns are on the row already loaded."""
-    assert _user(app, staff).failed_sign_ins == 0 and _user(app, staff).locked_until is None
+def test_users_without_lockout_state_cost_no_lockout_queries(app, staff):
+    """The counters are columns of the user row already loaded: a sign-in of a user
+    with no failures neither reads nor writes anything else for the lock-out."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    engine = app.extensions["pfcore.engine"]
+
+    def remember(conn, cursor, statement, *args):
+        statements.append(statement.lower())
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        assert sign_in_email(Browserless(app.test_client()), STAFF, STAFF_PASSWORD,
+                             second_factor=False).status_code == 302
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    assert statements, "the sign-in ran through this engine"
+    assert not [s for s in statements if "failed_sign_ins" in s and not s.lstrip().startswith("select")]
+    assert not [s for s in statements if "locked_until" in s and not s.lstrip().startswith("select")]
 
 
 class TestClientAddressLimits:

@@ -5,8 +5,9 @@ import pytest
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, Practice, User
+from pfcore.models import AuditEvent, Practice
 
+from .conftest import user_row as _user
 from .conftest import add_active_user, sign_in_pac, Browserless, last_link, sign_in_email
 
 EMAIL = "kim@sunrise.example.com"
@@ -27,11 +28,6 @@ def _pac(app):
 
 def _pac_sign_in(app, web):
     return sign_in_pac(web, _pac(app), "klee", PASSWORD)
-
-
-def _user(app, user_id):
-    with app.app_context():
-        return session().get(User, user_id)
 
 
 def test_upgrade_login_confirms_the_email_then_turns_practice_id_login_off(app, kim, inbox):

@@ -12,8 +12,9 @@ import time_machine
 from sqlalchemy import delete, select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, Practice, PracticePlugin, TrustedBrowser, User
+from pfcore.models import Practice, PracticePlugin, TrustedBrowser
 
+from .conftest import user_row as _user, audit_rows as _events
 from .conftest import SIGNUP, Browserless, add_active_user, last_link, latest_texted_code, sign_in_email
 from .fixture_plugins import badge_pin
 
@@ -35,15 +36,6 @@ def pat(app, admin_web) -> int:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-def _user(app, user_id) -> User:
-    with app.app_context():
-        return session().get(User, user_id)
-
-
-def _events(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return list(session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 def _signed_in(web) -> bool:

@@ -13,10 +13,11 @@ import time_machine
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, Practice, PracticePlugin, User
+from pfcore.models import Practice, PracticePlugin, User
 from pfcore_plugins.mfa_recovery import ALPHABET
 from pfcore_plugins.mfa_recovery.models import RecoveryCode
 
+from .conftest import audit_rows as _events
 from .conftest import SIGNUP, Browserless, add_active_user, latest_texted_code, sign_in_email
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
@@ -33,11 +34,6 @@ def settings(settings):
 def pat(app, admin_web) -> int:
     return add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
                            access_level=2, phone=PHONE)
-
-
-def _events(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return list(session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 def _rows(app, user_id) -> list[RecoveryCode]:

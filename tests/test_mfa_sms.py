@@ -12,8 +12,9 @@ import time_machine
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, OutboxMessage, User
+from pfcore.models import OutboxMessage, User
 
+from .conftest import user_row as _user, audit_rows as _events
 from .conftest import SIGNUP, Browserless, add_active_user, latest_texted_code, sign_in_email
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
@@ -33,16 +34,6 @@ def pat(app, admin_web) -> int:
     """An active user of the practice with a verified phone."""
     return add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
                            access_level=2, phone=PHONE)
-
-
-def _user(app, user_id) -> User:
-    with app.app_context():
-        return session().get(User, user_id)
-
-
-def _events(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return list(session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 def _stopped_at_the_factor(app) -> Browserless:

@@ -22,6 +22,7 @@ from pfcore.models import AuditEvent, User
 from pfcore_plugins.mfa_totp import otp
 from pfcore_plugins.mfa_totp.models import TotpAuthenticator
 
+from .conftest import audit_rows
 from .conftest import SIGNUP, Browserless, add_active_user, sign_in_email
 
 EMAIL, PASSWORD = SIGNUP["email"], SIGNUP["password"]
@@ -73,11 +74,6 @@ def use(app, user_id: int, code: str) -> otp.CodeCheck:
         result = otp.use_code(row, code)
         session().commit()
         return result
-
-
-def audit_rows(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
 
 
 def admin_id(app) -> int:

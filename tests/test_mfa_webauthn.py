@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import select, update
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, LoginSession, Practice, User
+from pfcore.models import LoginSession, Practice, User
 from pfcore_plugins.mfa_webauthn.models import WebAuthnChallenge, WebAuthnCredential
 
+from .conftest import audit_rows
 from .conftest import SIGNUP, Browserless, add_active_user, sign_in_email
 from .webauthn_authenticator import SoftAuthenticator, b64url
 
@@ -86,11 +87,6 @@ def start_sign_in(web: Browserless, email=SIGNUP["email"], password=SIGNUP["pass
     response = sign_in_email(web, email, password, second_factor=False)
     assert response.status_code == 302
     return response.headers["Location"]
-
-
-def audit_rows(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return list(session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 def stored_keys(app) -> list[WebAuthnCredential]:

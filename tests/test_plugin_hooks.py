@@ -20,9 +20,10 @@ import pfcore.cli
 import pfcore.plugins
 from pfcore import create_app, hookspecs, messaging
 from pfcore.db import session
-from pfcore.models import AuditEvent, LoginSession, OutboxMessage, Practice, User
+from pfcore.models import LoginSession, OutboxMessage, Practice, User
 from pfcore.plugins import PluginRegistry
 
+from .conftest import audit_rows
 from .conftest import SIGNUP, Browserless, last_link, pass_second_factor, sign_in_email, signup
 from .fixture_plugins import card_billing
 from .fixture_plugins import (
@@ -83,11 +84,6 @@ def page(web: Browserless, path: str) -> str:
 def one(app, model, *where):
     with app.app_context():
         return session().scalars(select(model).where(*where)).one()
-
-
-def audit_rows(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
 
 
 def invite(web: Browserless, **changes) -> dict:

@@ -8,8 +8,9 @@ import time_machine
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, LoginSession, Practice, User
+from pfcore.models import LoginSession, Practice, User
 
+from .conftest import audit_rows as _actions
 from .conftest import SIGNUP, last_link, sign_in_email, sign_in_pac, signup
 from .services import body_of
 
@@ -25,11 +26,6 @@ def _practice(app) -> Practice:
 def _user(app, email) -> User:
     with app.app_context():
         return session().scalars(select(User).where(User.email == email)).one()
-
-
-def _actions(app, action) -> list[AuditEvent]:
-    with app.app_context():
-        return session().scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
 
 
 def add_user(web, **changes):
