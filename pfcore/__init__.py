@@ -71,22 +71,15 @@ def create_app(
     install(app, login_manager)
     for blueprints in registry.hook_all.register_blueprints(app=app):
         for blueprint in blueprints or []:
-            _check_blueprint(registry, blueprint)
+            registry.check_blueprint(blueprint)
             app.register_blueprint(blueprint)
     throttling.apply_marked_limits(app)
+    from . import request_log
+
+    request_log.init_app(app)  # inside ProxyFix: logs the forwarded client address
     if settings["trusted_proxies"] > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = settings["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
     return app
-
-
-def _check_blueprint(registry: PluginRegistry, blueprint) -> None:
-    from .plugins import PluginError
-
-    if blueprint.name not in registry.infos:
-        raise PluginError(f"blueprint {blueprint.name!r} must be named after its plugin")
-    prefix = "/" + blueprint.name.replace("_", "-")
-    if blueprint.url_prefix != prefix:
-        raise PluginError(f"blueprint {blueprint.name!r} must use url_prefix {prefix!r}")

@@ -45,18 +45,58 @@ def run_command(host: str, port: int):
     run_simple(host, port, app, threaded=True)
 
 
-@cli.command("serve")
+@cli.command("serve", with_appcontext=False)  # the app is built in each worker, not here
 @click.option("--bind", default=None, help="Address to listen on (default from PFCORE_BIND or 127.0.0.1:8000).")
 @click.option("--workers", default=None, type=int, help="Worker processes (default: 2 x CPUs + 1).")
 def serve_command(bind, workers):
-    """Run pfcore under gunicorn, the way production runs it."""
-    from gunicorn.app.wsgiapp import run as gunicorn_run
+    """Run pfcore under gunicorn, the way production runs it.
 
+    Metrics from every worker add up (prometheus_client's multiprocess mode):
+    the files go to PROMETHEUS_MULTIPROC_DIR, emptied at start, or else to a
+    temporary folder removed at exit. With log_format = "json" the JSON
+    request log replaces gunicorn's access log.
+    """
+    from .config import finish_settings, load_settings
+    from .request_log import FORMATS
+
+    try:  # the configuration errors a worker would meet, said once, before gunicorn starts
+        settings = finish_settings(load_settings())
+        if settings.get("log_format", "plain") not in FORMATS:
+            raise ConfigError(f"log_format must be one of {', '.join(FORMATS)}, not {settings['log_format']!r}")
+    except ConfigError as error:
+        raise click.ClickException(f"cannot start pfcore: {error}") from None
     bind = bind or os.environ.get("PFCORE_BIND", "127.0.0.1:8000")
     workers = workers or int(os.environ.get("PFCORE_WORKERS", (os.cpu_count() or 1) * 2 + 1))
-    sys.argv = ["gunicorn", "--bind", bind, "--workers", str(workers), "--timeout", "30",
-                "--access-logfile", "-", "pfcore.wsgi:app"]
-    gunicorn_run()
+    env = dict(os.environ)
+    env.update(_metrics_folder(env))
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:pfcore.gunicorn_config",
+            "--bind", bind, "--workers", str(workers), "--timeout", "30"]
+    if settings.get("log_format", "plain") != "json":
+        argv += ["--access-logfile", "-"]
+    argv.append("pfcore.wsgi:app")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A fresh interpreter: prometheus_client decides at import whether it runs
+    # in multiprocess mode, and this one has imported it already.
+    os.execve(sys.executable, argv, env)
+
+
+def _metrics_folder(env: dict) -> dict:
+    """PROMETHEUS_MULTIPROC_DIR for this run: the operator's folder emptied, or a new one."""
+    import glob
+    import tempfile
+
+    from .gunicorn_config import CREATED_DIR_ENV
+
+    folder = env.get("PROMETHEUS_MULTIPROC_DIR")
+    env.pop(CREATED_DIR_ENV, None)  # only a folder made here is removed at exit
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for stale in glob.glob(os.path.join(folder, "*.db")):  # a previous run's counts
+            os.unlink(stale)
+        return {}
+    folder = tempfile.mkdtemp(prefix="pfcore-metrics-")
+    return {"PROMETHEUS_MULTIPROC_DIR": folder, CREATED_DIR_ENV: folder}
 
 
 @cli.group("db")
@@ -77,8 +117,12 @@ def db_upgrade():
 @cli.command("demo")
 @with_appcontext
 def demo_command():
-    """Create the demo practice (once) and print how to sign in."""
+    """Create the demo practice (once) and print how to sign in (not in production:
+    its accounts share a published password)."""
     from .demo import ensure_demo
+
+    if current_app.config["PFCORE"]["env"] == "production":
+        raise click.ClickException("the demo practice has a published password: it is not created in production")
 
     from .schema import upgrade
 
@@ -272,7 +316,8 @@ def audit_verify():
     from . import audit
     from .db import session
 
-    result = audit.verify(session())
+    # Long chains are checked in pieces, one process per CPU (docs/performance.md, P9).
+    result = audit.verify(session(), processes=os.cpu_count() or 1)
     if result.intact:
         click.echo(f"Audit log intact: {result.events_checked} events in {result.chains_checked} chains.")
         return

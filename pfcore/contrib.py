@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Callable
 
 from markupsafe import Markup
@@ -111,4 +112,26 @@ class PluginInfo:
     version: str = "0"
     depends: tuple[str, ...] = ()
     enabled_by_default: bool = True
+    # Hooks this plugin offers to plugins that build on it (a module of
+    # ``@hookspec`` functions), added to the manager at start-up.
+    hookspecs: ModuleType | None = None
+    # Public addresses besides ``/<name>`` that the plugin's other blueprints
+    # own, for people who are not practice users (e.g. ``/portal``).
+    public_prefixes: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """One more filter field on the audit report.
+
+    ``render(value)`` returns the field's HTML (Markup) for the filter form;
+    ``narrow(report_filter, value)`` changes the ``pfcore.audit.ReportFilter``
+    for the value the request sent, or raises ``ValueError`` with a message
+    for the form.
+    """
+
+    name: str
+    render: Callable
+    narrow: Callable
+    order: int = 100

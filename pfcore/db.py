@@ -116,15 +116,21 @@ def scoped_select(model: type[T], practice_id: int, *columns: Any):
     return statement.where(model.practice_id == practice_id)
 
 
-def get_in_practice(model: type[T], object_id: Any, practice_id: int) -> T:
-    """Load one practice-owned row by id or answer 404, also for another practice's id."""
+def find_in_practice(model: type[T], object_id: Any, practice_id: int, *where: Any) -> T | None:
+    """One practice-owned row by id (and ``where``), or None: also for another
+    practice's id and for an id that is not a number (it came from a URL)."""
     try:
         object_id = int(object_id)
     except (TypeError, ValueError):
-        abort(404)
-    row = session().scalars(
-        scoped_select(model, practice_id).where(model.id == object_id)
+        return None
+    return session().scalars(
+        scoped_select(model, practice_id).where(model.id == object_id, *where)
     ).one_or_none()
+
+
+def get_in_practice(model: type[T], object_id: Any, practice_id: int) -> T:
+    """Load one practice-owned row by id or answer 404, also for another practice's id."""
+    row = find_in_practice(model, object_id, practice_id)
     if row is None:
         abort(404)
     return row

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from . import accounts
 from .db import session
+from .plugins import flatten
 from .models import Practice, User, utcnow
 
 DEMO_ADMIN_EMAIL = "admin@demo.example.org"
@@ -37,6 +38,9 @@ def ensure_demo() -> str:
 
             audit.record("user.created", practice_id=practice.id, actor=admin, object_type="user", object_id=user.id,
                          details={"email": email, "access_level": level, "admin": is_admin, "demo": True})
+        hooks = current_app.extensions["pfcore.plugins"].hook(practice)
+        extra_lines = flatten(hooks.demo_data(practice=practice, admin=admin))
+        practice.settings = {**(practice.settings or {}), "demo_lines": extra_lines}
         session().commit()
     practice = session().get(Practice, admin.practice_id)
     base = current_app.config["PFCORE"]["base_url"]
@@ -49,4 +53,5 @@ def ensure_demo() -> str:
         f"  Password:    {DEMO_PASSWORD}",
         f"  Other users: {', '.join(staff[2] for staff in DEMO_STAFF)} (same password)",
         "  Texts and emails the demo sends appear at /operator/outbox.",
+        *((practice.settings or {}).get("demo_lines") or []),
     ])

@@ -187,6 +187,21 @@ def permission_allowed(practice, user, action, target):
     """
 
 
+@hookspec(firstresult=True)
+def permission_denied_reason(practice, user, action, target):
+    """Decision (``firstresult``): why ``can(user, action, target)`` said no, in a
+    sentence the user can act on (``None``: no opinion).
+
+    Asked only after a refusal, by pages that show the reason (e.g. "Sign"
+    on a chart note).
+
+    :param practice: the user's practice.
+    :param user: the user refused.
+    :param action: the action refused.
+    :param target: the object, or ``None``.
+    """
+
+
 # --- lifecycle events ---------------------------------------------------
 
 @hookspec
@@ -235,6 +250,39 @@ def audit_event_flags(practice, user, login_session):
 
 
 @hookspec
+def audit_filters(practice, viewer):
+    """Contribution: more filter fields for Reports > Audit log, as
+    ``pfcore.contrib.AuditFilter`` items (e.g. a patient filter).
+
+    :param practice: the practice whose log is shown.
+    :param viewer: the user looking at it.
+    """
+
+
+@hookspec(firstresult=True)
+def audit_patient_names(practice, patient_ids):
+    """Decision (``firstresult``): how to show the patients of audit events.
+
+    Return a dict ``{patient_id: "label"}`` for the ids this plugin knows;
+    the audit report shows ``#id`` for the rest.
+
+    :param practice: the practice whose log is shown.
+    :param patient_ids: a set of ``AuditEvent.patient_id`` values.
+    """
+
+
+@hookspec
+def demo_data(practice, admin):
+    """Contribution: ``pfcore demo`` created its demo practice; add demo content
+    (e.g. patients with chart entries), committed with the practice, and
+    return lines to print under its sign-in details (or ``None``).
+
+    :param practice: the demo practice.
+    :param admin: its administrator.
+    """
+
+
+@hookspec
 def run_jobs(app):
     """Do periodic work; return a short summary line (or ``None``).
 
@@ -273,4 +321,21 @@ def license_purchase(practice, user, quantity):
     :param practice: the practice buying.
     :param user: the administrator placing the order.
     :param quantity: how many Clinician licenses (1 to 50); each brings 3 Secondary ones.
+    """
+
+
+# --- monitoring ------------------------------------------------------------
+
+@hookspec
+def metrics_gauges(app):
+    """Contribution, of every available plugin: gauges for ``/metrics``, read at each scrape.
+
+    Return a list of ``(name, help, read)`` tuples: ``name`` a Prometheus
+    metric name starting ``pfcore_<plugin name>_``, ``help`` one sentence,
+    ``read`` a callable with no arguments that returns a number. The core asks
+    once when the app starts and calls each ``read`` inside an app context
+    (``pfcore.db.session()`` works) whenever ``/metrics`` is scraped; a
+    ``read`` that raises is left out of that scrape and logged.
+
+    :param app: the Flask app (``app.config["PFCORE"]`` holds the settings).
     """

@@ -259,6 +259,7 @@ class AuditEvent(Base):
         UniqueConstraint("chain_id", "seq", name="uq_audit_chain_seq"),
         Index("ix_audit_practice_time", "practice_id", "occurred_at", "id"),
         Index("ix_audit_practice_actor_time", "practice_id", "actor_id", "occurred_at", "id"),
+        Index("ix_audit_practice_patient_time", "practice_id", "patient_id", "occurred_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -40,6 +40,7 @@ class PluginRegistry:
         self.pm.register(defaults, name=CORE_PLUGIN_NAME)
         self.modules: dict[str, ModuleType] = {}
         self.infos: dict[str, PluginInfo] = {}
+        self.public_blueprints: dict[str, str] = {}  # blueprint name -> plugin
         for module in list(_entry_point_modules()) + list(extra_plugins):
             self._register(module)
         self.pm.check_pending()
@@ -47,6 +48,7 @@ class PluginRegistry:
         available = settings.get("plugins_available", ["*"])
         self.available = set(self.infos) if "*" in available else set(available) & set(self.infos)
         self._check_available_dependencies()
+        self._check_public_prefixes()
 
     def _register(self, module: ModuleType) -> None:
         info = getattr(module, "PLUGIN", None)
@@ -58,6 +60,8 @@ class PluginRegistry:
             raise PluginError(f"two plugins are named {info.name!r}")
         self.modules[info.name] = module
         self.infos[info.name] = info
+        if info.hookspecs is not None:
+            self.pm.add_hookspecs(info.hookspecs)
         self.pm.register(module, name=info.name)
         _check_tables(info.name, module)
         _check_templates(info.name, module)
@@ -76,6 +80,14 @@ class PluginRegistry:
                     raise PluginError(
                         f"plugin {name!r} needs {dependency!r}, which plugins_available does not list"
                     )
+
+    def _check_public_prefixes(self) -> None:
+        claimed: dict[str, str] = {}
+        for name, info in self.infos.items():
+            for prefix in info.public_prefixes:
+                if not re.match(r"^/[a-z][a-z0-9-]*$", prefix) or prefix in claimed:
+                    raise PluginError(f"plugin {name!r} cannot claim the public prefix {prefix!r}")
+                claimed[prefix] = name
 
     # --- folders found by convention --------------------------------------
 
@@ -130,11 +142,30 @@ class PluginRegistry:
         """Deployment-level hooks, answered by every available plugin."""
         return _SubsetHooks(self.pm, [m for n, m in self.modules.items() if n not in self.available])
 
+    def check_blueprint(self, blueprint) -> None:
+        """Namespaces: blueprint ``<name>`` at ``/<name-with-hyphens>``, or a
+        blueprint ``<name>_...`` at one of the plugin's ``public_prefixes``."""
+        if blueprint.name in self.infos:
+            prefix = "/" + blueprint.name.replace("_", "-")
+            if blueprint.url_prefix != prefix:
+                raise PluginError(f"blueprint {blueprint.name!r} must use url_prefix {prefix!r}")
+            return
+        for name, info in self.infos.items():
+            if blueprint.name.startswith(name + "_") and blueprint.url_prefix in info.public_prefixes:
+                self.public_blueprints[blueprint.name] = name
+                return
+        raise PluginError(f"blueprint {blueprint.name!r} must be named after its plugin "
+                          "(or <plugin>_... at one of the plugin's public_prefixes)")
+
     def owner_of_blueprint(self, blueprint_name: str | None) -> str | None:
         if not blueprint_name:
             return None
         root = blueprint_name.split(".", 1)[0]
-        return root if root in self.infos else None
+        return root if root in self.infos else self.public_blueprints.get(root)
+
+    def is_public_blueprint(self, blueprint_name: str | None) -> bool:
+        """Pages for people who are not practice users: no staff session, no per-practice switch."""
+        return bool(blueprint_name) and blueprint_name.split(".", 1)[0] in self.public_blueprints
 
     def hook_names_of(self, name: str) -> list[str]:
         plugin = defaults if name == CORE_PLUGIN_NAME else self.modules[name]

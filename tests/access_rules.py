@@ -8,6 +8,8 @@ Rules:
 
 ``public``     anyone (sign-in and sign-up pages, health).
 ``signed_in``  any signed-in user of the practice (own account, dashboard).
+``practice``   any signed-in user of the practice that owns the ids in the
+               URL (a chart): another practice's user gets 403/404.
 ``admin``      administrators only: users.manage, practice.manage,
                plugins.manage or audit.view.
 ``link``       emailed-link token routes: a bogus token answers 410/404 or
@@ -17,10 +19,13 @@ Rules:
 ``operator``   for the operator: development loopback only (outbox), or the
                metrics scrape (token, or open in development only).
 ``static``     static files.
+``portal``     patient portal pages (``/portal``): only a portal session
+               opens them; anyone else, staff included, is sent to the
+               portal's own sign-in.
 """
 from __future__ import annotations
 
-RULES = ("public", "signed_in", "admin", "link", "pending", "operator", "static")
+RULES = ("public", "signed_in", "practice", "admin", "link", "pending", "operator", "static", "portal")
 
 ACCESS_RULES: dict[str, str] = {
     # --- core: public -----------------------------------------------------
@@ -121,6 +126,23 @@ ACCESS_RULES: dict[str, str] = {
     "mfa_recovery.challenge": "pending",
     "mfa_recovery.codes": "signed_in",
     # --- licensing ----------------------------------------------------------
+    # --- charts: any signed-in user of the practice (patients of that practice only) ---
+    "charts.patients": "practice",
+    "charts.add_patient": "practice",
+    "charts.edit_profile": "practice",
+    "charts.chart": "practice",
+    "charts.section": "practice",
+    "charts.new_entry": "practice",
+    "charts.add_entry": "practice",
+    "charts.edit_entry": "practice",
+    "charts.update_entry": "practice",
+    "charts.share_lab_result": "practice",
+    "charts.start_encounter": "practice",
+    "charts.encounter": "practice",
+    "charts.save_note": "practice",
+    "charts.sign_encounter": "practice",
+    "charts.add_document": "practice",
+    "charts.sign_document": "practice",
     "licensing.index": "admin",
     "licensing.row": "admin",
     "licensing.assign_form": "admin",
@@ -141,4 +163,32 @@ ACCESS_RULES: dict[str, str] = {
     "emergency_access.allow": "admin",
     "emergency_access.grant": "admin",
     "emergency_access.save_settings": "admin",
+    # patient_portal (staff)
+    "patient_portal.enrolment": "practice",
+    "patient_portal.invite_form": "practice",
+    "patient_portal.review_invite": "practice",
+    "patient_portal.send_invite": "practice",
+    "patient_portal.resend": "practice",
+    "patient_portal.cancel": "practice",
+    "patient_portal.revoke": "practice",
+    "patient_portal.invite_settings": "signed_in",
+    "patient_portal.save_invite_settings": "admin",
+    # patient_portal (patient side)
+    "patient_portal_public.signin": "public",
+    "patient_portal_public.forgot_password": "public",
+    "patient_portal_public.reset_password": "link",
+    "patient_portal_public.register": "link",
+    "patient_portal_public.register_phone": "link",
+    "patient_portal_public.register_code": "link",
+    "patient_portal_public.register_account": "link",
+    "patient_portal_public.register_create": "link",
+    "patient_portal_public.register_link": "link",
+    "patient_portal_public.signin_code": "portal",
+    "patient_portal_public.signout": "portal",
+    "patient_portal_public.home": "portal",
+    "patient_portal_public.authenticator": "portal",
+    "patient_portal_public.remove_authenticator": "portal",
+    "patient_portal_public.download": "portal",
+    "patient_portal_public.download_file": "portal",
+    "patient_portal_public.activity": "portal",
 }

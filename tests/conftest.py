@@ -288,3 +288,27 @@ def user_row(app, user_id: int):
 
     with app.app_context():
         return session().get(User, user_id)
+
+
+def add_patient(app, *, first_name: str = "Pat", last_name: str = "Patient", date_of_birth: str = "1980-04-12",
+                sex: str = "female", email: str = "", phone: str = "", practice_id: int | None = None) -> int:
+    """A chart patient (charts plugin), added directly (setup, not a journey); returns the id.
+
+    Without ``practice_id``: the first practice.
+    """
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from pfcore.db import session
+    from pfcore.models import Practice
+    from pfcore_plugins.charts.models import Patient
+
+    with app.app_context():
+        if practice_id is None:
+            practice_id = session().scalars(select(Practice.id).order_by(Practice.id)).first()
+        patient = Patient(practice_id=practice_id, first_name=first_name, last_name=last_name,
+                          date_of_birth=dt.date.fromisoformat(date_of_birth), sex=sex, email=email, phone=phone)
+        session().add(patient)
+        session().commit()
+        return patient.id

@@ -84,6 +84,7 @@ class World:
             else:
                 ids["slot_id"] = db.scalars(select(LicenseSlot.id).where(
                     LicenseSlot.practice_id == self.practice_a).order_by(LicenseSlot.id)).first()
+            ids.update(_chart_ids(db, self.practice_a, self.admin_a_id))
         self.ids = {k: v for k, v in ids.items() if v is not None}
 
     def browser(self, role: str) -> Browserless:
@@ -104,6 +105,8 @@ class World:
                 value = "bogus-token-0000"
             elif arg == "name":
                 value = "licensing" if rule.endpoint == "core.plugin_static" else "emergency_access"
+            elif arg == "slug":
+                value = "appointments"
             elif arg == "filename":
                 value = "css/pfcore.css"
             else:
@@ -111,6 +114,30 @@ class World:
             for converter in ("", "int:", "path:", "string:"):
                 path = path.replace(f"<{converter}{arg}>", str(value))
         return path
+
+
+def _chart_ids(db, practice_id: int, admin_id: int) -> dict:
+    """A patient of practice A with one entry, encounter and document (charts plugin)."""
+    import datetime as dt
+
+    try:
+        from pfcore_plugins.charts.models import ChartEntry, Document, Encounter, Patient
+    except ImportError:  # pragma: no cover - charts not installed
+        return {}
+    patient = Patient(practice_id=practice_id, first_name="Marker", last_name="Patient",
+                      date_of_birth=dt.date(1970, 1, 1), sex="female")
+    db.add(patient)
+    db.flush()
+    entry = ChartEntry(practice_id=practice_id, patient_id=patient.id, kind="appointment",  # Level 1 may edit
+                       data={"starts_at": "2026-01-01T10:00", "reason": "Checkup", "provider": ""})
+    encounter = Encounter(practice_id=practice_id, patient_id=patient.id, provider_id=admin_id,
+                          visit_date=dt.date(2026, 1, 1), reason="Checkup")
+    db.add_all([entry, encounter])
+    db.flush()
+    document = Document(practice_id=practice_id, patient_id=patient.id, encounter_id=encounter.id, title="Letter")
+    db.add(document)
+    db.commit()
+    return {"patient_id": patient.id, "entry_id": entry.id, "encounter_id": encounter.id, "document_id": document.id}
 
 
 def _location(response) -> str:
@@ -154,6 +181,9 @@ def _check_get(world: World, endpoint: str, rule_name: str, role: str, path: str
         return None if role != "anonymous" or status in (200, 401, 404) else f"operator page answered {status}"
     if rule_name == "link":
         return None if status in (404, 410) or _in_site_redirect(response) else f"bogus token answered {status}"
+    if rule_name == "portal":  # nobody in the matrix has a portal session, staff sessions do not count
+        return None if response.status_code == 302 and _location(response).startswith("/portal/signin") else \
+            f"portal page answered {status} {_location(response)} without a portal session"
     if rule_name == "pending":
         if role == "anonymous":
             return None if _pending_reaches_signin(world.anonymous, response) else \
@@ -165,7 +195,9 @@ def _check_get(world: World, endpoint: str, rule_name: str, role: str, path: str
     if role == "anonymous":
         ok = _to_signin(response) or (rule_name == "admin" and status in (401, 403))
         return None if ok else f"anonymous answered {status} {_location(response)}"
-    if rule_name == "signed_in":
+    if rule_name == "practice" and role == "admin_b" and has_ids:
+        return None if status in (403, 404) else f"other practice's user answered {status} for A's ids"
+    if rule_name in ("signed_in", "practice"):
         if status in (200, 204) or _in_site_redirect(response):
             return None
         if endpoint in DESIGNEE_GATED and status == 403:
@@ -220,12 +252,16 @@ def test_access_matrix(app, database_url):
 
     # Refused POSTs first (the lock screen GET locks the session, so GETs come after).
     for rule in rules:
-        if "POST" not in rule.methods or ACCESS_RULES.get(rule.endpoint) != "admin":
+        rule_name = ACCESS_RULES.get(rule.endpoint)
+        if "POST" not in rule.methods or rule_name not in ("admin", "practice"):
             continue
         path = world.path(rule)
         has_ids = any(a.endswith("_id") for a in rule.arguments)
+        if rule_name == "practice" and not has_ids:
+            continue  # e.g. Add patient: every user of a practice may
         routes["POST"].add(rule.endpoint)
-        for role in ("anonymous", "level1", "admin_b"):
+        # A practice route's POST is the Level 1 user's to make (if their level allows it).
+        for role in ("anonymous", "level1", "admin_b") if rule_name == "admin" else ("anonymous", "admin_b"):
             if role == "admin_b" and not has_ids:
                 continue  # B's own practice: its administrator may.
             before = world.audit_count()

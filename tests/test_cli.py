@@ -188,3 +188,12 @@ def test_console_script_reports_configuration_errors_plainly(tmp_path, setting, 
     assert f"Error: cannot start pfcore: {expected}" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert not (tmp_path / "instance" / "pfcore.db").exists()
+
+
+def test_demo_is_refused_in_production(settings):
+    from pfcore import create_app
+
+    app = create_app({**settings, "env": "production", "secret_key": "p" * 64})
+    result = invoke(app, "demo")
+    assert result.exit_code != 0 and "not created in production" in result.output
+    assert count(app, Practice) == 0

@@ -22,7 +22,11 @@ PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 def hook_specs() -> dict:
-    return {name: value for name, value in vars(hookspecs).items() if hasattr(value, "pfcore_spec")}
+    """The core's hooks and those the installed plugins offer (``PluginInfo.hookspecs``)."""
+    from pfcore.plugins import _entry_point_modules
+
+    modules = [hookspecs] + [m.PLUGIN.hookspecs for m in _entry_point_modules() if m.PLUGIN.hookspecs is not None]
+    return {name: value for module in modules for name, value in vars(module).items() if hasattr(value, "pfcore_spec")}
 
 
 @pytest.fixture(scope="module")

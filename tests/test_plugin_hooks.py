@@ -25,14 +25,14 @@ from pfcore.plugins import PluginRegistry
 
 from .conftest import audit_rows
 from .conftest import SIGNUP, Browserless, last_link, pass_second_factor, sign_in_email, signup
-from .fixture_plugins import card_billing
+from .fixture_plugins import card_billing, chart_extras, gauges
 from .fixture_plugins import (
     badge_pin, break_glass, deny_audit, events_log, grant_audit, hello_cli, login_badge, sms_backup, sms_primary,
     terms_step, ui_parts,
 )
 
 FIXTURE_PLUGINS = [ui_parts, grant_audit, deny_audit, sms_primary, sms_backup, break_glass, events_log, hello_cli,
-                   terms_step, login_badge, badge_pin]
+                   terms_step, login_badge, badge_pin, chart_extras]
 NURSE = {"first_name": "Nora", "last_name": "Nurse", "email": "nora@sunrise.example.com", "access_level": "2"}
 NURSE_PASSWORD = "violet kettle marching quietly"
 NURSE_PHONE = "+14155550123"
@@ -49,7 +49,9 @@ def covers(*hooks: str):
 
 
 def hook_names() -> set[str]:
-    return {name for name, value in vars(hookspecs).items() if hasattr(value, "pfcore_spec")}
+    from .test_docs import hook_specs
+
+    return set(hook_specs())
 
 
 @pytest.fixture
@@ -503,6 +505,34 @@ def test_run_jobs_runs_each_plugins_periodic_work_from_pfcore_jobs_run(app):
     assert hello_cli.RUNS == [app.config["PFCORE"]["base_url"]]
 
 
+@covers("metrics_gauges")
+@pytest.mark.parametrize("extra_plugins", [[gauges]])
+def test_metrics_gauges_are_read_at_each_scrape_and_a_failing_one_is_left_out(app, settings, admin_web,
+                                                                               extra_plugins, caplog):
+    from .fixture_plugins import bad_gauge
+
+    def scrape() -> str:
+        return app.test_client().get("/metrics").get_data(as_text=True)
+
+    gauges.READING["rooms"] = 2
+    first = scrape()
+    assert "# HELP pfcore_gauges_waiting_rooms Waiting rooms open now." in first
+    assert "pfcore_gauges_waiting_rooms 2.0" in first.splitlines()
+    assert "pfcore_gauges_practices 1.0" in first.splitlines()  # read in an app context
+    assert "pfcore_gauges_broken" not in first and "the sensor is unplugged" in caplog.text
+    gauges.READING["rooms"] = 5
+    assert "pfcore_gauges_waiting_rooms 5.0" in scrape().splitlines()
+    # Deployment-level: a plugin the deployment did not make available contributes nothing.
+    unavailable = create_app(dict(settings, plugins_available=["login_email", "mfa_sms"]), extra_plugins=[gauges])
+    try:
+        assert "pfcore_gauges" not in unavailable.test_client().get("/metrics").get_data(as_text=True)
+    finally:
+        unavailable.extensions["pfcore.engine"].dispose()
+    # A gauge must be named pfcore_<plugin>_...: no plugin can pass for the core or another plugin.
+    with pytest.raises(pfcore.plugins.PluginError, match="pfcore_bad_gauge_"):
+        create_app(settings, extra_plugins=[bad_gauge])
+
+
 @covers("register_commands")
 def test_register_commands_is_not_asked_of_a_plugin_the_deployment_did_not_make_available():
     group = click.Group("pfcore")
@@ -537,6 +567,104 @@ def test_license_purchase_a_billing_plugin_charges_or_refuses_before_the_default
     assert admin_web.post("/licensing/purchase", {"quantity": "1"}).status_code == 302
     assert card_billing.CHARGED == [(1, 2)] and slot_count() == 12 + 4
     assert one(app, LicenseOrder, LicenseOrder.status == "recorded").quantity == 1
+
+
+# --- charts and the audit report ----------------------------------------------
+
+def chart_with_encounter(app, admin_web) -> tuple[int, str]:
+    from .conftest import add_patient
+
+    switched(admin_web, "licensing", False)
+    patient_id = add_patient(app, first_name="Maria", last_name="Garcia")
+    chart = f"/charts/patients/{patient_id}"
+    response = admin_web.post(f"{chart}/encounters", {"visit_date": "11/20/2026", "reason": "Cough"}, page=chart)
+    assert response.status_code == 302
+    return patient_id, response.headers["Location"]
+
+
+@covers("chart_header_items", "chart_actions")
+def test_chart_header_items_and_actions_show_only_while_on(app, admin_web):
+    patient_id, _ = chart_with_encounter(app, admin_web)
+    chart = f"/charts/patients/{patient_id}"
+    assert "Preferred language" not in page(admin_web, chart)
+    switched(admin_web, "chart_extras", True)
+    html = page(admin_web, chart)
+    assert '<dt>Preferred language</dt><dd><span class="language">Spanish</span></dd>' in html
+    assert f'<a href="/chart-extras/face-sheet/{patient_id}">Print face sheet</a>' in html
+    switched(admin_web, "chart_extras", False)
+    assert "Print face sheet" not in page(admin_web, chart)
+
+
+@covers("chart_note_signed")
+def test_chart_note_signed_is_heard_in_the_signing_transaction(app, admin_web):
+    switched(admin_web, "chart_extras", True)
+    patient_id, encounter = chart_with_encounter(app, admin_web)
+    assert admin_web.post(f"{encounter}/sign", {}, page=encounter).status_code == 200
+    [heard] = audit_rows(app, "chart_extras.note_signed_heard")
+    [signed] = audit_rows(app, "charts.note_signed")
+    assert heard.patient_id == patient_id and heard.seq == signed.seq + 1  # same transaction, right after
+
+
+@covers("permission_denied_reason")
+def test_permission_denied_reason_explains_a_refusal(app, admin_web, inbox):
+    from pfcore.security.permissions import why_not
+
+    switched(admin_web, "chart_extras", True)
+    invite(admin_web)
+    with app.test_request_context():
+        from flask import g
+
+        nurse = session().scalars(select(User).where(User.email == NURSE["email"])).one()
+        admin = session().scalars(select(User).where(User.email == SIGNUP["email"])).one()
+        g.pfcore_user = nurse
+        assert why_not(nurse, "chart_extras.remind") == "Reminders are for level 3 and up."
+        assert why_not(admin, "chart_extras.remind") is None  # allowed: nothing to explain
+    patient_id, encounter = chart_with_encounter(app, admin_web)
+    nurse_web = active_nurse_of_invitation(app, inbox)
+    refused = nurse_web.post(f"{encounter}/sign", {}, page=encounter)
+    assert refused.status_code == 403 and "access level 3 or higher" in refused.get_data(as_text=True)
+
+
+def active_nurse_of_invitation(app, inbox) -> Browserless:
+    invitee, link = open_invitation(app, inbox, NURSE["email"])
+    verify_phone(app, invitee, link)
+    assert choose_password(invitee, link).status_code == 302
+    return invitee
+
+
+@covers("audit_filters")
+def test_audit_filters_add_fields_only_for_enabled_plugins(app, admin_web):
+    assert 'name="emergency"' not in page(admin_web, "/reports/audit")
+    switched(admin_web, "emergency_access", True)
+    assert 'name="emergency"' in page(admin_web, "/reports/audit")
+    assert 'name="patient"' in page(admin_web, "/reports/audit")
+    switched(admin_web, "patient_portal", False)
+    switched(admin_web, "charts", False)
+    assert 'name="patient"' not in page(admin_web, "/reports/audit")
+
+
+@covers("audit_patient_names")
+def test_audit_patient_names_label_the_patient_column(app, admin_web):
+    patient_id, _ = chart_with_encounter(app, admin_web)
+    assert "Garcia, Maria" in page(admin_web, "/reports/audit")
+    switched(admin_web, "patient_portal", False)
+    switched(admin_web, "charts", False)
+    html = page(admin_web, "/reports/audit")
+    assert "Garcia, Maria" not in html and f"#{patient_id}" in html
+
+
+@covers("demo_data")
+def test_demo_data_is_asked_for_the_demo_practice_only(app, web):
+    from pfcore.demo import ensure_demo
+    from pfcore_plugins.charts.models import Patient
+
+    signup(web)
+    with app.app_context():
+        assert session().scalars(select(Patient)).all() == []  # a real practice gets no demo patients
+    with app.test_request_context():
+        ensure_demo()
+        demo = session().scalars(select(Practice).where(Practice.name == "Demo Family Practice")).one()
+        assert {p.practice_id for p in session().scalars(select(Patient))} == {demo.id}
 
 
 def test_every_hook_has_a_test():

@@ -29,6 +29,16 @@ def can(user, action: str, target=None) -> bool:
     return cache[key]
 
 
+def why_not(user, action: str, target=None) -> str | None:
+    """Why ``can(user, action, target)`` says no, from the plugin that refused
+    (``permission_denied_reason``); ``None`` when it says yes or nobody explains."""
+    if user is None or can(user, action, target):
+        return None
+    registry = current_app.extensions["pfcore.plugins"]
+    return registry.hook(user.practice).permission_denied_reason(
+        practice=user.practice, user=user, action=action, target=target)
+
+
 def require(action: str):
     """View decorator: 403 unless the signed-in user ``can(action)``."""
 

@@ -37,6 +37,10 @@ def install(app, login_manager) -> None:
     from ..security.phones import display as phone_display
 
     app.jinja_env.globals["phone_display"] = phone_display
+    from ..security.permissions import can
+
+    # ``can("action")`` in templates: may the signed-in user do it?
+    app.jinja_env.globals["can"] = lambda action, target=None: can(g.get("pfcore_user"), action, target)
     # Form macros as globals: a block rendered alone (htmx partial) does not
     # run the template's top-level imports.
     macros = app.jinja_env.get_template("macros.html").module
@@ -73,12 +77,41 @@ def _layout_context() -> dict:
         return {"current_user": None, "nav": [], "notices": []}
     registry = current_app.extensions["pfcore.plugins"]
     hooks = registry.hook(user.practice)
+    login_session = g.pfcore_login_session
+    # Asked of the plugins only when the template shows them: an htmx partial
+    # (one block of a page) has no navigation or notices (docs/performance.md, P2).
     return {
         "current_user": user,
         "idle_seconds": idle_minutes(user.practice) * 60,
-        "nav": flatten(hooks.nav_items(practice=user.practice, user=user)),
-        "notices": flatten(hooks.signin_notices(practice=user.practice, user=user, login_session=g.pfcore_login_session)),
+        "nav": _Lazy(lambda: flatten(hooks.nav_items(practice=user.practice, user=user))),
+        "notices": _Lazy(lambda: flatten(hooks.signin_notices(practice=user.practice, user=user,
+                                                              login_session=login_session))),
     }
+
+
+class _Lazy:
+    """A list worked out the first time a template reads it."""
+
+    def __init__(self, compute):
+        self._compute = compute
+        self._items = None
+
+    def _get(self) -> list:
+        if self._items is None:
+            self._items = self._compute()
+        return self._items
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __bool__(self) -> bool:
+        return bool(self._get())
+
+    def __getitem__(self, index):
+        return self._get()[index]
 
 
 def _csrf_error(error):

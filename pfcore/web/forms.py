@@ -24,6 +24,21 @@ class EmailAddress(Email):
         super().__init__(message="Enter a valid email address, like name@example.com.", check_deliverability=False)
 
 
+class PhoneNumber:
+    """A phone number as people type it, stored in E.164 (the field's data is replaced)."""
+
+    def __call__(self, form, field):
+        from flask import current_app
+
+        from ..security.phones import PhoneError, to_e164
+
+        if field.data:
+            try:
+                field.data = to_e164(field.data, current_app.config["PFCORE"]["phone_default_region"])
+            except PhoneError as problem:
+                raise ValidationError(str(problem)) from None
+
+
 class NoControlCharacters:
     """Refuse NUL and other control characters in one-line text."""
 

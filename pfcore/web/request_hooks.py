@@ -26,6 +26,8 @@ def load_signed_in_user() -> None:
     g.csp_nonce = secrets.token_urlsafe(16)
     if request.endpoint in ("static", "core.plugin_static", "core.healthz", "core.metrics"):
         return  # no session needed (and the health check must not fail on one)
+    if current_app.extensions["pfcore.plugins"].is_public_blueprint(request.blueprint):
+        return  # pages for patients and other non-users never see a staff session
     found = sessions.load_from_request()
     if found:
         user, login_session = found
@@ -70,6 +72,8 @@ def hide_disabled_plugin_pages() -> None:
         return
     if owner not in registry.available:
         abort(404)
+    if registry.is_public_blueprint(request.blueprint):
+        return  # the plugin checks each practice itself
     user = g.get("pfcore_user")
     if user is not None and owner not in registry.enabled_names(user.practice):
         abort(404)

@@ -15,7 +15,9 @@ Only public hooks:
   ``audit_event_flags`` marks the request's audit events ``emergency``;
 - ``signin_notices`` shows the banners; deactivation (the user, an
   administrator, removing the permission, deactivating the user, or the
-  automatic end after ``emergency_access_hours``) ends the elevated sessions.
+  automatic end after ``emergency_access_hours``) ends the elevated sessions;
+- ``metrics_gauges`` gives ``/metrics`` the number of activations on now
+  (``pfcore_emergency_access_active``).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from markupsafe import Markup
 from sqlalchemy import delete, select
 
 from pfcore import audit, messaging
-from pfcore.contrib import InfoItem, Notice, PluginInfo, Tile, UserColumn
+from pfcore.contrib import AuditFilter, InfoItem, Notice, PluginInfo, Tile, UserColumn
 from pfcore.db import for_update, scoped_select, session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import LoginSession, User, utcnow
@@ -233,6 +235,21 @@ def run_jobs(app):
 
 
 @hookimpl
+def metrics_gauges(app):
+    """/metrics: how many activations are on now, in every practice."""
+    return [("pfcore_emergency_access_active", "Emergency access activations that are on now (all practices).",
+             count_open_activations)]
+
+
+def count_open_activations() -> int:
+    """Activations not ended and not expired, in every practice."""
+    from sqlalchemy import func
+
+    return session().scalar(select(func.count()).select_from(Activation).where(
+        Activation.ended_at.is_(None), Activation.expires_at > utcnow())) or 0
+
+
+@hookimpl
 def second_factor_required(practice, user):
     return True if open_activation(user) is not None and is_designated(user) else None
 
@@ -246,6 +263,21 @@ def user_signed_in(practice, user, login_session):
         activation.started_at = utcnow()
     login_session.flags = {**(login_session.flags or {}), FLAG: activation.id}
     _forget_cached_state()
+
+
+@hookimpl
+def audit_filters(practice, viewer):
+    """Reports > Audit log: "Emergency access only"."""
+
+    def render(value):
+        checked = Markup(" checked") if value == "1" else ""
+        return Markup('<label><input type="checkbox" name="emergency" value="1"{}> Emergency access only</label>'
+                      ).format(checked)
+
+    def narrow(report_filter, value):
+        report_filter.emergency_only = value == "1"
+
+    return [AuditFilter("emergency", render, narrow, order=90)]
 
 
 @hookimpl

@@ -13,7 +13,6 @@ encrypts, every one decrypts (to rotate keys).
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -22,13 +21,12 @@ import time
 from dataclasses import dataclass
 
 import pyotp
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import InvalidToken, MultiFernet
 from flask import current_app
 from sqlalchemy import update
 
 from pfcore.db import scoped_select, session
+from pfcore.security import crypto
 from pfcore.models import utcnow
 
 from .models import TotpAuthenticator
@@ -43,21 +41,15 @@ CODE_RE = re.compile(r"^[0-9]{6}$")
 
 # --- keys --------------------------------------------------------------------
 
-def _derive(material: str, purpose: str) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=f"pfcore mfa_totp {purpose}".encode()).derive(material.encode("utf-8"))
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
 def key_materials(settings: dict) -> list[str]:
     """The configured keys (first: current), or the app's secret key."""
-    configured = [part for part in re.split(r"[\s,]+", settings.get("totp_encryption_key") or "") if part]
-    return configured or [settings["secret_key"]]
+    return crypto.key_materials(settings.get("totp_encryption_key"), settings["secret_key"])
 
 
 def box(purpose: str = "secret", settings: dict | None = None) -> MultiFernet:
     settings = settings if settings is not None else current_app.config["PFCORE"]
-    return MultiFernet([_derive(material, purpose) for material in key_materials(settings)])
+    # The HKDF info keeps its original wording, so existing secrets still decrypt.
+    return crypto.box(f"mfa_totp {purpose}", settings.get("totp_encryption_key"), settings["secret_key"])
 
 
 def encrypt_secret(secret: str, settings: dict | None = None) -> str:
@@ -184,12 +176,9 @@ def use_code(authenticator: TotpAuthenticator, code: str, now: float | None = No
 
 
 def _under_current_key(encrypted: str) -> bool:
-    materials = key_materials(current_app.config["PFCORE"])
-    try:
-        _derive(materials[0], "secret").decrypt(encrypted.encode("ascii"))
-    except InvalidToken:
-        return False
-    return True
+    settings = current_app.config["PFCORE"]
+    return crypto.under_current_key(encrypted, "mfa_totp secret", settings.get("totp_encryption_key"),
+                                    settings["secret_key"])
 
 
 def save(user, secret: str, step: int) -> bool:

@@ -10,7 +10,7 @@ from flask_login import login_required
 
 from pfcore.contrib import PluginInfo
 from pfcore.hookspecs import hookimpl
-from pfcore.security.permissions import can
+from pfcore.security.permissions import can, why_not
 
 PLUGIN = PluginInfo(name="sign_notes", title="Sign notes", description="Signs notes if the user may.", version="1.0")
 ACTIONS = ("sign_chart_note", "sign_document", "sign_soap_note", "e_prescribe")
@@ -28,14 +28,6 @@ PAGE = """{% extends "base.html" %}{% block title %}Sign a note{% endblock %}{% 
 </form>{% endblock %}"""
 
 
-def _reason(user, action):
-    try:
-        from pfcore_plugins.licensing import why_not
-    except ImportError:
-        return None
-    return why_not(user, action)
-
-
 @blueprint.route("/", methods=["GET", "POST"], endpoint="sign")
 @login_required
 def sign():
@@ -45,7 +37,7 @@ def sign():
     user = g.pfcore_user
     if action in ACTIONS and can(user, action):
         return render_template_string(PAGE, actions=ACTIONS, result=f"Signed: {action}.", ok=True)
-    why = _reason(user, action) or "You may not do that."
+    why = why_not(user, action) or "You may not do that."
     return render_template_string(PAGE, actions=ACTIONS, result=f"Not signed. {why}", ok=False), 403
 
 

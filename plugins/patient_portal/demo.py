@@ -1,0 +1,29 @@
+"""The demo's patient portal: the first demo patient is enrolled with a portal
+account, so a newcomer can sign in at /portal as a patient too."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from pfcore import audit
+from pfcore.db import session
+from pfcore.models import utcnow
+
+from pfcore_plugins.charts import api
+
+from . import accounts
+from .models import PortalLink
+
+
+def enrol_demo_patient(practice, password: str) -> list[str]:
+    patient = session().scalars(select(api.Patient).where(api.Patient.practice_id == practice.id,
+                                                          api.Patient.email != "")
+                                .order_by(api.Patient.id)).first()
+    if patient is None:
+        return []
+    account = accounts.create(patient.email, patient.email, password, personal=[])
+    link = PortalLink(account_id=account.id, practice_id=practice.id, patient_id=patient.id, enrolled_at=utcnow())
+    session().add(link)
+    session().flush()
+    audit.record("patient_portal.registered", practice_id=practice.id, object_type="portal_link", object_id=link.id,
+                 patient_id=patient.id, details={"account": "demo", "username": account.username})
+    return [f"  Patient portal: /portal/signin as {account.username} (same password)"]
