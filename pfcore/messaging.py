@@ -142,9 +142,25 @@ def _deliver_claimed(app, db_session, message_id: int) -> str:
     return "sent"
 
 
+def delivery_id(message: OutboxMessage) -> str:
+    """The same id on every attempt to deliver ``message``.
+
+    A crash after the SMTP server or webhook accepted a message but before the
+    outbox marked it sent makes the next attempt deliver it again; the email's
+    ``Message-ID`` and the webhook's ``Idempotency-Key`` carry this id so the
+    receiver can recognise the repeat.
+    """
+    created = message.created_at.replace(tzinfo=None).strftime("%Y%m%d%H%M%S%f")
+    return f"pfcore-outbox-{message.id}-{created}"
+
+
 def send_email_over_smtp(message: OutboxMessage, settings: dict) -> bool:
     """Send an email message with the deployment's SMTP settings."""
+    from email.utils import parseaddr
+
     email = EmailMessage()
+    domain = parseaddr(settings["mail_from"])[1].rpartition("@")[2] or "pfcore.invalid"
+    email["Message-ID"] = f"<{delivery_id(message)}@{domain}>"
     email["From"] = settings["mail_from"]
     email["To"] = message.recipient
     email["Subject"] = message.subject
@@ -186,7 +202,8 @@ def _post_webhook(message: OutboxMessage, settings: dict) -> bool:
     if not url:
         raise RuntimeError("sms_sender is 'webhook' but sms_webhook_url is not set")
     payload = json.dumps({"to": message.recipient, "channel": message.channel, "body": message.body}).encode()
-    request = urllib.request.Request(url, data=payload, method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=payload, method="POST",
+                                     headers={"Content-Type": "application/json", "Idempotency-Key": delivery_id(message)})
     if settings["sms_webhook_token"]:
         request.add_header("Authorization", f"Bearer {settings['sms_webhook_token']}")
     with urllib.request.urlopen(request, timeout=settings["smtp_timeout_seconds"]) as response:

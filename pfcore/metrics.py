@@ -1,22 +1,37 @@
 """Prometheus metrics at ``/metrics``.
 
 Each app has its own ``CollectorRegistry`` (tests build many apps in one
-process). Counters live in process memory: under gunicorn each worker
-process counts its own requests (docs/operations.md, "Monitoring"). The
-outbox numbers are read from the database at scrape time, so every worker
-answers the same.
+process). Under gunicorn, ``pfcore serve`` sets ``PROMETHEUS_MULTIPROC_DIR``
+before the workers start: every worker then writes its counters and
+histograms to files there, and a scrape, whichever worker answers it, adds
+up all of them (prometheus_client's multiprocess mode). Without it (``pfcore
+run``, tests) the counters live in the process's memory. The outbox numbers
+and the plugins' gauges (hook ``metrics_gauges``) are read from the database
+at scrape time, so every worker answers the same.
 """
 from __future__ import annotations
 
 import hmac
+import logging
+import os
+import re
 import time
 
 from flask import abort, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 EXTENSION = "pfcore.metrics"
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+log = logging.getLogger(__name__)
+
+
+def multiprocess_dir() -> str | None:
+    """The folder of prometheus_client's multiprocess mode, when it is on."""
+    return os.environ.get(MULTIPROCESS_ENV) or None
 
 
 class Metrics:
@@ -28,7 +43,17 @@ class Metrics:
         self.sign_ins = Counter("pfcore_sign_ins", "Completed sign-ins.", registry=self.registry)
         self.sign_in_failures = Counter("pfcore_sign_in_failures", "Failed sign-in attempts.", registry=self.registry)
         self.lockouts = Counter("pfcore_lockouts", "Accounts locked after failed sign-ins.", registry=self.registry)
-        self.registry.register(_OutboxCollector(app))
+        shared = [_OutboxCollector(app), _PluginGauges(app, plugin_gauges(app))]
+        for collector in shared:
+            self.registry.register(collector)
+        if multiprocess_dir():
+            # Scrape the sum of every worker's files, not this worker's memory.
+            self.scrape_registry = CollectorRegistry()
+            MultiProcessCollector(self.scrape_registry)
+            for collector in shared:
+                self.scrape_registry.register(collector)
+        else:
+            self.scrape_registry = self.registry
 
 
 class _OutboxCollector:
@@ -53,6 +78,60 @@ class _OutboxCollector:
                                 value=counts.get("pending", 0))
         yield GaugeMetricFamily("pfcore_outbox_failed", "Messages that failed for good (status failed).",
                                 value=counts.get("failed", 0))
+
+
+def plugin_gauges(app) -> list[tuple[str, str, object]]:
+    """The gauges every available plugin contributes (hook ``metrics_gauges``), checked.
+
+    A plugin names its gauges ``pfcore_<plugin name>_...``; a bad name, a
+    name used twice or a ``read`` that cannot be called stops the start-up.
+    """
+    from .plugins import PluginError
+
+    registry = app.extensions["pfcore.plugins"]
+    gauges: list[tuple[str, str, object]] = []
+    seen: set[str] = set()
+    for name in sorted(registry.available):
+        others = [module for other, module in registry.modules.items() if other != name]
+        caller = registry.pm.subset_hook_caller("metrics_gauges", remove_plugins=others)
+        for answer in caller(app=app):
+            for item in answer or []:
+                try:
+                    metric, help_text, read = item
+                except (TypeError, ValueError):
+                    raise PluginError(f"plugin {name!r}: metrics_gauges items are (name, help, read), not {item!r}") from None
+                if (not isinstance(metric, str) or not METRIC_NAME.fullmatch(metric)
+                        or not metric.startswith(f"pfcore_{name}_")):
+                    raise PluginError(f"plugin {name!r}: gauge {metric!r} must be a metric name starting "
+                                      f"'pfcore_{name}_'")
+                if metric in seen:
+                    raise PluginError(f"plugin {name!r}: gauge {metric!r} is contributed twice")
+                if not callable(read):
+                    raise PluginError(f"plugin {name!r}: gauge {metric!r} needs a callable to read it")
+                seen.add(metric)
+                gauges.append((metric, str(help_text), read))
+    return gauges
+
+
+class _PluginGauges:
+    """The plugins' gauges, each read (in an app context) when scraped."""
+
+    def __init__(self, app, gauges):
+        self.app = app
+        self.gauges = gauges
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        for name, help_text, read in self.gauges:
+            try:
+                with self.app.app_context():
+                    value = float(read())
+            except Exception:  # noqa: BLE001  (one plugin must not break the scrape)
+                log.exception("metrics: reading the gauge %s failed; left out of this scrape", name)
+                continue
+            yield GaugeMetricFamily(name, help_text, value=value)
 
 
 def init_app(app) -> None:
@@ -93,5 +172,5 @@ def metrics_view():
             response = current_app.response_class("Unauthorized\n", status=401, mimetype="text/plain")
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-    body = generate_latest(current_app.extensions[EXTENSION].registry)
+    body = generate_latest(current_app.extensions[EXTENSION].scrape_registry)
     return current_app.response_class(body, mimetype=CONTENT_TYPE_LATEST)

@@ -150,6 +150,7 @@ class WebhookReceiver:
                     self.end_headers()
                     return
                 body["_authorization"] = self.headers.get("Authorization", "")
+                body["_idempotency_key"] = self.headers.get("Idempotency-Key", "")
                 receiver.messages.append(body)
                 self.send_response(204)
                 self.end_headers()

@@ -431,3 +431,26 @@ def test_another_practices_users_and_activations_answer_404(app, practice):
     with app.app_context():
         assert session().scalars(select(Designee)).all() == []
         assert session().get(Activation, activation_id).ended_at is None
+
+
+# --- monitoring -----------------------------------------------------------------
+
+def test_metrics_count_the_activations_that_are_on(app, practice):
+    """/metrics shows pfcore_emergency_access_active (the plugin's metrics_gauges), read at each scrape."""
+
+    def active() -> float:
+        page = browser(app).get("/metrics").get_data(as_text=True)
+        return float(re.search(r"^pfcore_emergency_access_active (\S+)$", page, re.MULTILINE).group(1))
+
+    assert active() == 0
+    allow(practice.admin, practice.nurse_id)
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=True) as clock:
+        activate(signed_in(app))
+        assert active() == 1  # on from the activation, before the elevated sign-in
+        nurse = signed_in(app)
+        assert nurse.post("/emergency-access/deactivate", page="/emergency-access/").status_code == 302
+        assert active() == 0
+        activate(signed_in(app))
+        assert active() == 1
+        clock.shift(dt.timedelta(hours=24, minutes=1))
+        assert active() == 0, "expired counts as off, even before a job records the end"

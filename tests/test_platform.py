@@ -4,22 +4,17 @@ demo``, ``pfcore run`` (the development server) and ``pfcore serve``
 and plugins that travelled inside the wheel."""
 from __future__ import annotations
 
-import http.cookiejar
 import os
 import re
 import sqlite3
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from .live import HttpBrowser, ServerProcess, sign_in_email
 from .services import free_port
 
 pytestmark = pytest.mark.slow
@@ -118,69 +113,20 @@ def test_installed_package_is_the_wheel_not_the_checkout(installed, tmp_path):
         assert line.startswith(str(installed.venv)), completed.stdout
 
 
-class Server:
-    """A pfcore server process started from the installed console script."""
+class Server(ServerProcess):
+    """A pfcore server process started from the installed console script (tests/live.py)."""
 
     def __init__(self, installed: Installed, args: list[str], instance: Path, port: int, **extra: str):
-        self.base = f"http://127.0.0.1:{port}"
-        self.log = instance.parent / f"server-{port}.log"
-        self._log_file = open(self.log, "w")
-        self.process = subprocess.Popen(
-            [str(installed.bin / "pfcore"), *args], cwd=instance.parent, env=installed.env(instance, **extra),
-            stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
-        cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies), _NoRedirect())
-
-    def output(self) -> str:
-        if not self._log_file.closed:
-            self._log_file.flush()
-        return self.log.read_text()
-
-    def wait_until_up(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if self.get("/healthz")[0] == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            try:
-                self.process.wait(timeout=0.1)  # wait on the process, not the clock
-            except subprocess.TimeoutExpired:
-                pass
-        pytest.fail(f"the server did not answer /healthz within {timeout} s:\n{self.output()}")
+        super().__init__([str(installed.bin / "pfcore"), *args], port=port, env=installed.env(instance, **extra),
+                         cwd=instance.parent, log=instance.parent / f"server-{port}.log")
+        self.start()
+        self.browser = HttpBrowser(self.base_url)
 
     def get(self, path: str):
-        return self._open(urllib.request.Request(self.base + path))
+        return self.browser.get(path)
 
     def post(self, path: str, data: dict):
-        body = urllib.parse.urlencode(data).encode()
-        return self._open(urllib.request.Request(self.base + path, data=body, method="POST"))
-
-    def _open(self, request):
-        """(status, headers, body); headers is an email.message.Message (``get``, ``get_all``)."""
-        try:
-            with self.opener.open(request, timeout=30) as response:
-                return response.status, response.headers, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.headers, error.read()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=20)
-        self._log_file.close()
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # let the test see the 302
+        return self.browser.post(path, data)
 
 
 def test_demo_then_run_serves_pages_and_static_files(installed, tmp_path):
@@ -213,16 +159,14 @@ def test_demo_then_run_serves_pages_and_static_files(installed, tmp_path):
             assert kind in headers.get("Content-Type", ""), headers
             assert content == source.read_bytes()
 
-        # The printed sign-in details work against the installed app.
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
-        status, headers, _ = server.post("/login-email/", {"csrf_token": token, "email": email, "password": password})
-        assert status == 302 and headers["Location"].endswith("/signin/verify"), (status, headers)
-        # The second factor: a code texted to the demo phone, which in development stays in the outbox.
-        server.post("/mfa-sms/sms", {"csrf_token": token, "action": "send"})
-        with sqlite3.connect(instance / "pfcore.db") as db:
-            body = db.execute("SELECT body FROM outbox_messages WHERE channel = 'sms' ORDER BY id DESC").fetchone()[0]
-        code = re.search(r"is (\d{6})", body).group(1)
-        status, headers, _ = server.post("/mfa-sms/sms", {"csrf_token": token, "code": code})
+        # The printed sign-in details work against the installed app; the second
+        # factor is a code texted to the demo phone, which in development stays in the outbox.
+        def texted_code() -> str:
+            with sqlite3.connect(instance / "pfcore.db") as db:
+                body = db.execute("SELECT body FROM outbox_messages WHERE channel = 'sms' ORDER BY id DESC").fetchone()[0]
+            return re.search(r"is (\d{6})", body).group(1)
+
+        status, headers, _ = sign_in_email(server.browser, email, password, code=texted_code)
         assert status == 302 and headers["Location"].endswith("/dashboard"), (status, headers)
         status, _, body = server.get("/dashboard")
         assert status == 200 and "Demo Family Practice" in body.decode()

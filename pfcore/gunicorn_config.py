@@ -1,0 +1,36 @@
+"""gunicorn settings and server hooks for ``pfcore serve`` (``--config python:pfcore.gunicorn_config``).
+
+prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by
+``pfcore serve``): a worker that exits is marked dead so its live gauges
+stop counting (its counters stay in the sum), and the folder that ``pfcore
+serve`` made for this run is removed when gunicorn stops.
+
+gunicorn's master loads this module; the app itself is loaded in each worker
+(no preload), after the master has forked it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+# Set by `pfcore serve` when it made a temporary folder for the metrics files.
+CREATED_DIR_ENV = "PFCORE_METRICS_DIR_CREATED"
+
+# gunicorn 24+ opens a control socket at one path per user (~/.gunicorn/gunicorn.ctl):
+# a second `pfcore serve` on the machine would take it over from the first. pfcore
+# is run with signals (systemd: SIGTERM to stop, SIGHUP to reload), so none is opened.
+# (Older gunicorn versions ignore the unknown setting.)
+control_socket_disable = True
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    created = os.environ.get(CREATED_DIR_ENV)
+    if created and created == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(created, ignore_errors=True)
