@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from flask import g, has_request_context, request
-from sqlalchemy import and_, event as sa_event, func, or_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import String, and_, event as sa_event, func, literal_column, or_, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from .db import session
@@ -42,12 +42,21 @@ HASHED_FIELDS = (
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # YYYY-MM-DDTHH:MM:SS.ffffffZ (isoformat is the same text as
+        # strftime("%Y-%m-%dT%H:%M:%S.%fZ"), at a third of the cost).
+        if value.tzinfo is not dt.timezone.utc:
+            value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     return value
 
 
+# json.dumps(values, separators=(",", ":"), ensure_ascii=False), without
+# building a new encoder for every event.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def event_hash(fields: dict[str, Any]) -> str:
-    payload = json.dumps([_canonical(fields[name]) for name in HASHED_FIELDS], separators=(",", ":"), ensure_ascii=False)
+    payload = _ENCODE([_canonical(fields[name]) for name in HASHED_FIELDS])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -64,6 +73,9 @@ def _request_context() -> dict[str, Any]:
     }
     user = g.get("pfcore_user")
     login_session = g.get("pfcore_login_session")
+    if g.get("pfcore_audit_actor"):
+        # Someone who is not a practice user (a patient in the portal), set by the plugin serving them.
+        context.update(g.pfcore_audit_actor)
     if user is not None:
         context.update(actor_type="user", actor_id=user.id, actor_label=f"{user.full_name} <{user.email}>")
     if login_session is not None:
@@ -208,7 +220,7 @@ class VerifyResult:
         return not self.problems
 
 
-def verify(db_session: Session, chain_ids: list[int] | None = None) -> VerifyResult:
+def verify(db_session: Session, chain_ids: list[int] | None = None, *, processes: int = 1) -> VerifyResult:
     """Walk every chain (or the given ones) and report each chain's first break.
 
     The heads and the events are read in one snapshot, on a connection of
@@ -216,29 +228,44 @@ def verify(db_session: Session, chain_ids: list[int] | None = None) -> VerifyRes
     tampering, and appending is not held up by a long walk: on PostgreSQL a
     read-only REPEATABLE READ transaction, on SQLite a plain (deferred) read
     transaction, which in WAL mode is a snapshot that takes no write lock.
+
+    ``processes`` > 1 (``pfcore audit verify``) checks long chains in pieces in
+    that many processes, then the joins between the pieces; any chain where a
+    piece finds anything wrong is walked again in one piece, so the report is
+    the same as with one process.
     """
     bind = db_session.get_bind()
     if not isinstance(bind, Engine) or bind.url.database in (None, "", ":memory:"):
         # A session bound to one connection, or an in-memory database that
         # only that connection sees: read through the session.
         return _verify(db_session, chain_ids)
-    if bind.dialect.name == "postgresql":
-        bind = bind.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-    elif bind.dialect.name == "sqlite":
-        bind = bind.execution_options(pfcore_read_only=True)  # see db._configure_sqlite
-    with bind.connect() as connection, connection.begin():
+    with _snapshot(bind).connect() as connection, connection.begin():
+        if processes > 1:
+            return _verify(connection, chain_ids, pieces=_verify_pieces(bind, processes))
         return _verify(connection, chain_ids)
 
 
-def _verify(executor, chain_ids: list[int] | None) -> VerifyResult:
+def _snapshot(bind: Engine) -> Engine:
+    if bind.dialect.name == "postgresql":
+        return bind.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    if bind.dialect.name == "sqlite":
+        return bind.execution_options(pfcore_read_only=True)  # see db._configure_sqlite
+    return bind
+
+
+def _verify(executor, chain_ids: list[int] | None, pieces=None) -> VerifyResult:
     heads = {row.chain_id: row for row in executor.execute(
         select(AuditChainHead.chain_id, AuditChainHead.seq, AuditChainHead.hash))}
     if chain_ids is None:
         found = set(executor.execute(select(AuditEvent.chain_id).distinct()).scalars())
         chain_ids = sorted(found | set(heads))
+    intact_long = pieces(executor, chain_ids, heads) if pieces else set()
     problems: list[ChainProblem] = []
     checked = 0
     for chain_id in chain_ids:
+        if chain_id in intact_long:
+            checked += heads[chain_id].seq
+            continue
         count, problem = _verify_chain(executor, chain_id, heads.get(chain_id))
         checked += count
         if problem:
@@ -246,34 +273,112 @@ def _verify(executor, chain_ids: list[int] | None) -> VerifyResult:
     return VerifyResult(events_checked=checked, chains_checked=len(chain_ids), problems=problems)
 
 
+# Chains longer than this are checked in pieces when verify() has several processes.
+_PIECE_MIN = 50_000
+
+
+def _verify_pieces(bind: Engine, processes: int):
+    """The long chains that several processes found intact, piece by piece."""
+    import multiprocessing
+
+    url = bind.url.render_as_string(hide_password=False)
+
+    def check(executor, chain_ids, heads) -> set[int]:
+        jobs = []
+        for chain_id in chain_ids:
+            head = heads.get(chain_id)
+            if head is None or head.seq < _PIECE_MIN:
+                continue
+            last = executor.execute(select(func.max(AuditEvent.seq)).where(AuditEvent.chain_id == chain_id)).scalar()
+            if last != head.seq:
+                continue  # rows past the head, or missing at the end: the walk says which
+            size = max(_PIECE_MIN // 2, -(-head.seq // processes))
+            jobs += [(url, chain_id, lo, min(lo + size - 1, head.seq)) for lo in range(1, head.seq + 1, size)]
+        if not jobs:
+            return set()
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with context.Pool(min(processes, len(jobs))) as pool:
+            answers = pool.map(_verify_piece, jobs)
+        by_chain: dict[int, list] = {}
+        for (_url, chain_id, lo, hi), answer in zip(jobs, answers):
+            by_chain.setdefault(chain_id, []).append((lo, hi, answer))
+        intact = set()
+        for chain_id, parts in by_chain.items():
+            expected_prev, whole = GENESIS_HASH, True
+            for lo, hi, (ok, first_prev, last_hash) in sorted(parts):
+                if not ok or first_prev != expected_prev:
+                    whole = False
+                    break
+                expected_prev = last_hash
+            if whole and expected_prev == heads[chain_id].hash:
+                intact.add(chain_id)
+        return intact
+
+    return check
+
+
+def _verify_piece(job) -> tuple[bool, str | None, str | None]:
+    """Events lo..hi of one chain, in a process of its own: each intact, each
+    following the one before, none missing. Answers (ok, first prev_hash, last hash)."""
+    from .db import make_engine
+
+    url, chain_id, lo, hi = job
+    engine = make_engine(url)
+    n_hashed = len(HASHED_FIELDS)
+    at_seq, at_prev, at_hash = HASHED_FIELDS.index("seq"), HASHED_FIELDS.index("prev_hash"), n_hashed
+    encode, sha256 = _ENCODE, hashlib.sha256
+    try:
+        with _snapshot(engine).connect() as connection, connection.begin():
+            first_prev = prev = None
+            expected = lo
+            for row in _chain_rows(connection, chain_id, lo, hi):
+                if row[at_seq] != expected or sha256(encode(row[:n_hashed]).encode("utf-8")).hexdigest() != row[at_hash]:
+                    return False, None, None
+                if prev is None:
+                    first_prev = row[at_prev]
+                elif row[at_prev] != prev:
+                    return False, None, None
+                prev = row[at_hash]
+                expected += 1
+            return expected - 1 == hi, first_prev, prev
+    finally:
+        engine.dispose()
+
+
 # How far back a row's prev_hash is looked up to tell an inserted row apart.
 _LOOKBACK = 256
 
 
 def _verify_chain(executor, chain_id: int, head):
-    columns = [getattr(AuditEvent, name) for name in HASHED_FIELDS] + [AuditEvent.hash, AuditEvent.id]
-    rows = executor.execute(
-        select(*columns).where(AuditEvent.chain_id == chain_id).order_by(AuditEvent.seq)
-        .execution_options(yield_per=5000)
-    )
+    """Walk one chain in seq order. The loop works on the driver's plain row
+    tuples and keeps only the last _LOOKBACK rows, in a ring, to explain a break
+    when it finds one: it runs once per event, so it is kept lean
+    (docs/performance.md, P9)."""
+    rows = _chain_rows(executor, chain_id)
+    n_hashed = len(HASHED_FIELDS)
+    at_seq, at_prev = (HASHED_FIELDS.index(name) for name in ("seq", "prev_hash"))
+    at_hash, at_id = n_hashed, n_hashed + 1
+    encode, sha256 = _ENCODE, hashlib.sha256
     expected_prev, expected_seq, count = GENESIS_HASH, 1, 0
-    # The last _LOOKBACK rows walked: their seq by hash and their id by seq.
-    recent_seq_of: dict[str, int] = {GENESIS_HASH: 0}
-    recent: deque[tuple[int, str, int]] = deque()
-    recent_id_of: dict[int, int] = {}
+    # The last _LOOKBACK rows walked, as (seq, hash, id).
+    recent: deque[tuple[int, str, int]] = deque(maxlen=_LOOKBACK)
     for row in rows:
-        fields = row._asdict()
         count += 1
-        seq, event_id = fields["seq"], fields["id"]
+        seq, stored, event_id = row[at_seq], row[at_hash], row[at_id]
         if seq != expected_seq:
             if seq > expected_seq:
                 return count, ChainProblem(chain_id, expected_seq, None, "is missing")
             return count, ChainProblem(chain_id, seq, event_id, "is out of order")
-        if fields["prev_hash"] != expected_prev:
-            if event_hash(fields) != fields["hash"] or seq == 1:
+        intact = sha256(encode(row[:n_hashed]).encode("utf-8")).hexdigest() == stored
+        if row[at_prev] != expected_prev:
+            if not intact or seq == 1:
                 return count, ChainProblem(chain_id, seq, event_id, "was altered or moved (it does not follow the event before it)")
             # This row is intact but follows something else than the row before it.
-            earlier = recent_seq_of.get(fields["prev_hash"])
+            recent_seq_of = {h: s for s, h, _i in recent}
+            recent_seq_of[GENESIS_HASH] = 0
+            recent_id_of = {s: i for s, _h, i in recent}
+            earlier = recent_seq_of.get(row[at_prev])
             if earlier is not None and earlier < seq - 1:
                 # It follows an earlier row: the rows in between are not part of the chain.
                 return count, ChainProblem(chain_id, earlier + 1, recent_id_of.get(earlier + 1),
@@ -281,16 +386,11 @@ def _verify_chain(executor, chain_id: int, head):
             # The row before it was changed and its hash recomputed.
             return count, ChainProblem(chain_id, seq - 1, recent_id_of.get(seq - 1),
                                        f"was replaced (event #{seq} does not follow it)")
-        if event_hash(fields) != fields["hash"]:
+        if not intact:
             return count, ChainProblem(chain_id, seq, event_id, "was altered")
-        recent_seq_of[fields["hash"]] = seq
-        recent_id_of[seq] = event_id
-        recent.append((seq, fields["hash"], event_id))
-        if len(recent) > _LOOKBACK:
-            old_seq, old_hash, _old_id = recent.popleft()
-            recent_seq_of.pop(old_hash, None)
-            recent_id_of.pop(old_seq, None)
-        expected_prev, expected_seq = fields["hash"], expected_seq + 1
+        recent.append((seq, stored, event_id))
+        expected_prev, expected_seq = stored, expected_seq + 1
+    recent_id_of = {s: i for s, _h, i in recent}
     last_seq = expected_seq - 1
     if head is None:
         if count:
@@ -304,6 +404,57 @@ def _verify_chain(executor, chain_id: int, head):
         return count, ChainProblem(chain_id, last_seq, recent_id_of.get(last_seq),
                                    "does not match the chain head (it was replaced)")
     return count, None
+
+
+_CANONICAL_TIME_SQL = {
+    # occurred_at as _canonical writes it (YYYY-MM-DDTHH:MM:SS.ffffffZ), worked out by
+    # the database. Timestamps are stored as naive UTC; SQLite keeps them as text in
+    # SQLAlchemy's form "YYYY-MM-DD HH:MM:SS.ffffff".
+    "postgresql": "to_char(occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    "sqlite": "substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z'",
+}
+
+
+def _chain_rows(executor, chain_id: int, lo: int | None = None, hi: int | None = None) -> Iterator[tuple]:
+    """The chain's rows (or those with seq lo..hi) in seq order: the hashed fields (as
+    ``event_hash`` takes them, timestamp as text), then hash and id; read with the
+    driver's own cursor."""
+    connection = executor if isinstance(executor, Connection) else executor.connection()
+    dialect = connection.dialect.name
+    if dialect not in _CANONICAL_TIME_SQL:
+        columns = [getattr(AuditEvent, name) for name in HASHED_FIELDS] + [AuditEvent.hash, AuditEvent.id]
+        at_time = HASHED_FIELDS.index("occurred_at")
+        statement = select(*columns).where(AuditEvent.chain_id == chain_id)
+        if lo is not None:
+            statement = statement.where(AuditEvent.seq.between(lo, hi))
+        for row in connection.execute(statement.order_by(AuditEvent.seq).execution_options(yield_per=5000)):
+            row = list(row)
+            row[at_time] = _canonical(row[at_time])
+            yield row
+        return
+    names = [_CANONICAL_TIME_SQL[dialect] if name == "occurred_at" else name for name in HASHED_FIELDS]
+    where = f"chain_id = {int(chain_id)}"
+    if lo is not None:
+        where += f" AND seq BETWEEN {int(lo)} AND {int(hi)}"
+    sql = f"SELECT {', '.join(names)}, hash, id FROM audit_events WHERE {where} ORDER BY seq"
+    raw = connection.connection.driver_connection
+    if dialect == "postgresql":
+        with raw.cursor(name=f"pfcore_verify_{chain_id}") as cursor:  # server-side: streamed
+            cursor.itersize = 5000
+            cursor.execute(sql)
+            yield from cursor
+        return
+    at_emergency = HASHED_FIELDS.index("emergency")
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+        while batch := cursor.fetchmany(5000):
+            for row in batch:
+                row = list(row)
+                row[at_emergency] = bool(row[at_emergency])  # SQLite stores booleans as 0/1
+                yield row
+    finally:
+        cursor.close()
 
 
 # --- the report ---------------------------------------------------------
@@ -326,6 +477,8 @@ class ReportFilter:
     action: str = ""
     outcome: str = ""
     emergency_only: bool = False
+    # Events about these patients only (``None``: any; empty: none match).
+    patient_ids: tuple[int, ...] | None = None
     sort: str = "time"
     descending: bool = True
 
@@ -346,6 +499,8 @@ def report_query(practice_id: int, flt: ReportFilter, cursor: str | None = None,
         statement = statement.where(AuditEvent.outcome == flt.outcome)
     if flt.emergency_only:
         statement = statement.where(AuditEvent.emergency.is_(True))
+    if flt.patient_ids is not None:
+        statement = statement.where(AuditEvent.patient_id.in_(flt.patient_ids or (-1,)))
     if cursor:
         value, last_id = decode_cursor(cursor, sort_column)
         if flt.descending:
@@ -398,25 +553,50 @@ def csv_lines(db_session: Session, practice_id: int, flt: ReportFilter) -> Itera
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-
-    def line(values) -> str:
+    writer.writerow(CSV_COLUMNS)
+    yield buffer.getvalue()
+    # Plain rows, not ORM objects, the timestamp already in its text form where the
+    # database can write it, sent in chunks of about 64 KB rather than a line at a
+    # time (one socket write per event): docs/performance.md, P4.
+    columns = [getattr(AuditEvent, c) for c in CSV_COLUMNS]
+    at_time = CSV_COLUMNS.index("occurred_at")
+    time_sql = _CANONICAL_TIME_SQL.get(db_session.get_bind().dialect.name)
+    if time_sql:
+        columns[at_time] = literal_column(time_sql, String)
+    texts = [i for i, c in enumerate(CSV_COLUMNS) if i != at_time and isinstance(AuditEvent.__table__.c[c].type, String)]
+    statement = report_query(practice_id, flt, limit=None).with_only_columns(*columns).execution_options(yield_per=5000)
+    try:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(values)
-        return buffer.getvalue()
-
-    yield line(CSV_COLUMNS)
-    statement = report_query(practice_id, flt, limit=None).execution_options(yield_per=2000)
-    try:
-        for event in db_session.scalars(statement):
-            yield line([_csv_safe(_canonical(getattr(event, c))) for c in CSV_COLUMNS])
+        writerow = writer.writerow
+        for row in db_session.execute(statement):
+            row = list(row)
+            if not time_sql:
+                row[at_time] = _canonical(row[at_time])
+            for i in texts:  # as _csv_safe, for the text cells only
+                value = row[i]
+                if value and value[0] in _FORMULA_STARTS:
+                    row[i] = "'" + value
+            writerow(row)
+            if buffer.tell() >= _CSV_CHUNK:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        if buffer.tell():
+            yield buffer.getvalue()
     finally:
         db_session.close()
 
 
+_CSV_CHUNK = 64 * 1024
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_safe(value: Any) -> Any:
     """Neutralise spreadsheet formulas (CSV injection) in text cells."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
     return value
 

@@ -396,3 +396,26 @@ def test_concurrent_processes_never_fork_a_chain(app, settings, tmp_path):
     assert len({r["hash"] for r in rows}) == total
     result = verify(app, [CHAIN])
     assert result.intact and result.events_checked == total
+
+
+# --- several processes (pfcore audit verify) -------------------------------------------
+
+@pytest.mark.parametrize("tamper", [None] + TAMPERING, ids=["intact"] + [t.__name__ for t in TAMPERING])
+def test_several_processes_report_what_one_process_reports(app, practice_id, tamper, monkeypatch):
+    """Long chains are checked in pieces in several processes; make this chain "long"."""
+    monkeypatch.setattr(audit, "_PIECE_MIN", 4)
+    if tamper is not None:
+        tamper(app, practice_id)
+    one = verify(app)
+    walked = []
+    walk = audit._verify_chain
+    monkeypatch.setattr(audit, "_verify_chain", lambda executor, chain_id, head: (walked.append(chain_id),
+                                                                                   walk(executor, chain_id, head))[1])
+    with app.app_context():
+        many = audit.verify(session(), processes=3)
+    assert many.intact == one.intact == (tamper is None)
+    # An intact long chain is checked in pieces only; a broken one is walked again to say where.
+    assert (practice_id in walked) == (tamper is not None)
+    assert [(p.chain_id, p.seq, p.event_id, p.problem) for p in many.problems] == \
+        [(p.chain_id, p.seq, p.event_id, p.problem) for p in one.problems]
+    assert (many.events_checked, many.chains_checked) == (one.events_checked, one.chains_checked)

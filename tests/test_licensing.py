@@ -458,12 +458,12 @@ def ask(app, user_id, action):
     """can() and why_not() for a user, inside a request as the plugins ask them."""
     from flask import g
 
-    from pfcore.security.permissions import can
+    from pfcore.security.permissions import can, why_not
 
     with app.test_request_context():
         user = session().get(User, user_id)
         g.pfcore_user = user
-        return can(user, action), licensing.why_not(user, action)
+        return can(user, action), why_not(user, action)
 
 
 def test_signing_needs_a_license_and_soap_notes_also_level_4(app, admin_web):

@@ -76,11 +76,16 @@ def _needed(user: User) -> tuple[bool, bool, bool]:
     """(needed, demanded by a plugin, security key required) for this sign-in.
 
     With no factor plugin switched on for the practice nothing can be asked,
-    so the policy cannot lock everyone out.
+    so the policy cannot lock everyone out. Worked out once per request and
+    user: a password sign-in asks twice (needs_second_factor_step, then
+    after_first_factor), and each answer asks every factor plugin.
     """
-    demanded, strict = demanded_by_plugin(user), needs_phishing_resistant(user)
-    needed = demanded or strict or policy(user.practice)["required"] or has_real_factor(user)
-    return needed and bool(offered_factors(user)), demanded, strict
+    cache = g.setdefault("_pfcore_mfa_needed", {})
+    if user.id not in cache:
+        demanded, strict = demanded_by_plugin(user), needs_phishing_resistant(user)
+        needed = demanded or strict or policy(user.practice)["required"] or has_real_factor(user)
+        cache[user.id] = (needed and bool(offered_factors(user)), demanded, strict)
+    return cache[user.id]
 
 
 def needs_second_factor_step(user: User) -> bool:

@@ -84,17 +84,17 @@ def user_detail(user_id):
     return _detail(get_in_practice(User, user_id, _practice().id))
 
 
-def _user_action(user_id, change, done_message: str):
-    """Run one administrator action on a user; re-render the actions panel."""
+def _user_action(user_id, change, done_message: str, block: str = "actions"):
+    """Run one administrator action on a user; re-render the actions panel (or ``block`` of it)."""
     user = get_in_practice(User, user_id, _practice().id)
     try:
         change(user)
     except accounts.AccountError as error:
         session().rollback()
         session().refresh(user)
-        return _detail(user, status=422, error=error.message, block="actions")
+        return _detail(user, status=422, error=error.message, block=block)
     session().commit()
-    return _detail(user, message=done_message, block="actions")
+    return _detail(user, message=done_message, block=block)
 
 
 @core.post("/settings/users/<user_id>/deactivate")
@@ -124,8 +124,10 @@ def set_access_level(user_id):
     form = AccessLevelForm()
     if not form.validate():
         user = get_in_practice(User, user_id, _practice().id)
-        return _detail(user, status=422, error="Choose an access level.", block="actions")
-    return _user_action(user_id, lambda u: accounts.set_access_level(u, form.access_level.data), "Access level changed.")
+        return _detail(user, status=422, error="Choose an access level.", block="facts")
+    # Only the facts change: answer htmx with them (docs/performance.md, P5).
+    return _user_action(user_id, lambda u: accounts.set_access_level(u, form.access_level.data), "Access level changed.",
+                        block="facts")
 
 
 @core.post("/settings/users/<user_id>/reset-password")
