@@ -602,9 +602,22 @@ def _csv_safe(value: Any) -> Any:
 
 
 def distinct_actions(db_session: Session, practice_id: int) -> list[str]:
-    return list(db_session.scalars(
-        select(AuditEvent.action).where(AuditEvent.practice_id == practice_id).distinct().order_by(AuditEvent.action)
-    ))
+    """The actions a practice's events have (the audit report's Action filter), in order.
+
+    Hops from one action to the next along ``ix_audit_practice_action`` (a
+    "loose index scan" as a recursive query): one index lookup per distinct
+    action, where ``SELECT DISTINCT`` read every event of the practice, about
+    a second at a million events (docs/performance.md).
+    """
+    events = AuditEvent.__table__
+    first = select(func.min(events.c.action).label("action")).where(events.c.practice_id == practice_id)
+    hops = first.cte("actions", recursive=True)
+    following = (
+        select(events.c.action).where(events.c.practice_id == practice_id, events.c.action > hops.c.action)
+        .order_by(events.c.action).limit(1).scalar_subquery()
+    )
+    hops = hops.union_all(select(following.label("action")).where(hops.c.action.is_not(None)))
+    return list(db_session.scalars(select(hops.c.action).where(hops.c.action.is_not(None))))
 
 
 def count_events(db_session: Session, practice_id: int) -> int:

@@ -17,6 +17,8 @@ from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from . import sqlite_reads
+
 T = TypeVar("T")
 
 
@@ -39,7 +41,9 @@ def _configure_sqlite(engine: Engine) -> None:
     pysqlite starts transactions lazily and a read followed by a write can
     fail with "database is locked" when another process wrote in between.
     Taking the write lock at BEGIN makes each transaction serializable, which
-    is what the audit chain and one-time codes need on one machine.
+    is what the audit chain and one-time codes need on one machine. Page
+    loads read a snapshot instead and take the lock only to write
+    (``sqlite_reads``).
     """
 
     @event.listens_for(engine, "connect")
@@ -54,16 +58,27 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
+        conn.info["pfcore_snapshot"] = False
         if conn.get_execution_options().get("pfcore_read_only"):
             conn.exec_driver_sql("BEGIN")  # a WAL snapshot: blocks no writer
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        statement = sqlite_reads.begin_statement()
+        conn.exec_driver_sql(statement)
+        conn.info["pfcore_snapshot"] = statement == "BEGIN"
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _no_write_in_snapshot(conn, _cursor, statement, _parameters, _context, _executemany):
+        if conn.info.get("pfcore_snapshot") and sqlite_reads.is_write(statement):
+            raise sqlite_reads.WriteLockNeeded(statement.split(None, 1)[0])
 
 
 def init_app(app) -> None:
     engine = make_engine(app.config["PFCORE"]["database_url"])
     app.extensions["pfcore.engine"] = engine
     app.extensions["pfcore.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    if engine.dialect.name == "sqlite":
+        app.register_error_handler(sqlite_reads.WriteLockNeeded, sqlite_reads.discard_attempt)
+        app.wsgi_app = sqlite_reads.SnapshotReads(app.wsgi_app)
 
     @app.teardown_appcontext
     def _close_session(exc):
@@ -122,6 +137,8 @@ def find_in_practice(model: type[T], object_id: Any, practice_id: int, *where: A
     try:
         object_id = int(object_id)
     except (TypeError, ValueError):
+        return None
+    if not -(2**63) <= object_id < 2**63:  # no row has it, and SQLite cannot even compare it (OverflowError)
         return None
     return session().scalars(
         scoped_select(model, practice_id).where(model.id == object_id, *where)

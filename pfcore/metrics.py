@@ -147,7 +147,7 @@ def _start_timer() -> None:
 
 def _observe(response):
     started = g.pop("_pfcore_request_started", None)
-    if started is not None:
+    if started is not None and not g.get("pfcore_attempt_discarded"):  # counted once, by its second run
         current_app.extensions[EXTENSION].request_seconds.labels(
             endpoint=request.endpoint or "unmatched").observe(time.perf_counter() - started)
     return response

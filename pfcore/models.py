@@ -85,7 +85,10 @@ class PracticePlugin(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("practice_id", "username", name="uq_users_practice_username"),)
+    __table_args__ = (
+        UniqueConstraint("practice_id", "username", name="uq_users_practice_username"),
+        Index("ix_users_practice_name", "practice_id", "last_name", "first_name", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
@@ -260,6 +263,7 @@ class AuditEvent(Base):
         Index("ix_audit_practice_time", "practice_id", "occurred_at", "id"),
         Index("ix_audit_practice_actor_time", "practice_id", "actor_id", "occurred_at", "id"),
         Index("ix_audit_practice_patient_time", "practice_id", "patient_id", "occurred_at", "id"),
+        Index("ix_audit_practice_action", "practice_id", "action"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -43,5 +43,11 @@ def differences(app) -> list:
 
 
 def _ignored(difference) -> bool:
-    # Alembic's own bookkeeping table is not a model.
-    return isinstance(difference, tuple) and difference[0] == "remove_table" and difference[1].name == "alembic_version"
+    """Alembic's own bookkeeping table is not a model; nor are the indexes a
+    migration makes for one database only (``indexes_outside_models``)."""
+    if not isinstance(difference, tuple):
+        return False
+    kind, item = difference[0], difference[1]
+    if kind == "remove_table":
+        return item.name == "alembic_version"
+    return kind == "remove_index" and item.name in Base.metadata.info.get("indexes_outside_models", ())

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from pfcore import audit
 from pfcore.db import session
-from pfcore.models import Practice, User
+from pfcore.models import AuditEvent, Practice, User
 
 
 
@@ -134,3 +134,21 @@ def test_verify_integrity_button_reports_intact_chain(app, admin_web):
     response = admin_web.htmx_post("/reports/audit/verify", page="/reports/audit")
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "Audit log intact" in html and "<html" not in html
+
+
+def test_the_action_list_has_each_action_of_the_practice_once_in_order(app, admin_web):
+    """The Action filter's list hops along an index (audit.distinct_actions); it must
+    say exactly what SELECT DISTINCT says, and nothing of another practice."""
+    from .conftest import Browserless, signup
+
+    _seed(app, 3, action="zeta.last")
+    _seed(app, 2, action="alpha.first")
+    signup(Browserless(app.test_client()), practice_name="Other clinic", email="owner@other.example.com")
+    with app.app_context():
+        practice_id = session().scalars(select(Practice.id).order_by(Practice.id)).first()
+        everything = session().scalars(select(AuditEvent.action).where(AuditEvent.practice_id == practice_id)).all()
+        listed = audit.distinct_actions(session(), practice_id)
+    assert listed == sorted(set(everything)) and listed[0] == "alpha.first" and listed[-1] == "zeta.last"
+    select_html = admin_web.get("/reports/audit").get_data(as_text=True)
+    options = re.findall(r'<option value="([^"]+)"', select_html[select_html.index('name="action"'):].split("</select>")[0])
+    assert options == listed

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from wtforms.fields.choices import SelectChoice
 from flask import Response, current_app, g, request, url_for
+from wtforms.fields.choices import SelectChoice
 
 from .. import accounts, audit
 from ..db import read_only_session, session
 from ..plugins import flatten
 from ..security.permissions import require
+from ..sqlite_reads import writes_on_get
 from .blueprint import core
 from .forms import AuditFilterForm
 from .rendering import is_partial_request, render
@@ -116,6 +117,7 @@ def _sort_links(flt: audit.ReportFilter) -> dict[str, str]:
 
 
 @core.get("/reports/audit.csv")
+@writes_on_get
 @require(VIEW)
 def audit_export():
     _form, flt, errors = _filter_from_request(choices=False)

@@ -19,6 +19,7 @@ from ..security import sessions, throttling
 from ..security.passwords import verify_or_dummy
 from ..security.signin import safe_next
 from ..security.throttling import rate_limited
+from ..sqlite_reads import writes_on_get
 from .blueprint import core
 from .rendering import render, render_form_errors
 
@@ -40,6 +41,7 @@ def _page(form: UnlockForm, *, status: int = 200, error: str | None = None):
 
 
 @core.get("/lock")
+@writes_on_get
 def lock_screen():
     """Show the lock screen; a session that is not locked yet is locked now.
 

@@ -17,6 +17,7 @@ from pfcore import audit
 from pfcore.db import session
 from pfcore.plugins import flatten
 from pfcore.security.permissions import can, require
+from pfcore.sqlite_reads import writes_on_get
 from pfcore.web.rendering import is_partial_request, render, render_form_errors
 
 from . import EDIT, EDIT_CLINICAL, VIEW, api, encounters, entries, patients, sections
@@ -66,6 +67,7 @@ def _require(action: str) -> None:
 # --- patients ---------------------------------------------------------------------------
 
 @blueprint.get("/patients", endpoint="patients")
+@writes_on_get
 @login_required
 @require(VIEW)
 def patients_list():
@@ -93,6 +95,7 @@ def add_patient():
 
 
 @blueprint.route("/patients/<patient_id>/profile", methods=["GET", "POST"])
+@writes_on_get
 @login_required
 @require(EDIT)
 def edit_profile(patient_id):
@@ -132,6 +135,7 @@ def _section_state(patient, spec, form=None, editing=None, error=None) -> dict:
 
 
 @blueprint.get("/patients/<patient_id>")
+@writes_on_get
 @login_required
 @require(VIEW)
 def chart(patient_id):
@@ -146,6 +150,7 @@ def _section_response(patient, spec, status: int = 200, **state):
 
 
 @blueprint.get("/patients/<patient_id>/sections/<slug>")
+@writes_on_get
 @login_required
 @require(VIEW)
 def section(patient_id, slug):
@@ -154,6 +159,7 @@ def section(patient_id, slug):
 
 
 @blueprint.get("/patients/<patient_id>/sections/<slug>/new")
+@writes_on_get
 @login_required
 @require(VIEW)
 def new_entry(patient_id, slug):
@@ -178,6 +184,7 @@ def add_entry(patient_id, slug):
 
 
 @blueprint.get("/patients/<patient_id>/sections/<slug>/<entry_id>/edit")
+@writes_on_get
 @login_required
 @require(VIEW)
 def edit_entry(patient_id, slug, entry_id):
@@ -261,6 +268,7 @@ def _encounter_for(patient, encounter_id):
 
 
 @blueprint.get("/patients/<patient_id>/encounters/<encounter_id>")
+@writes_on_get
 @login_required
 @require(VIEW)
 def encounter(patient_id, encounter_id):

@@ -10,6 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from pfcore.db import Base
 from pfcore.models import UTCDateTime, utcnow
 
+# The trigram index of the license search (migration licensing_0002) exists on
+# PostgreSQL only and indexes an expression: no model describes it.
+Base.metadata.info.setdefault("indexes_outside_models", set()).add("ix_users_search_trgm")
+
 CLINICIAN = "clinician"
 SECONDARY = "secondary"
 TYPE_LABELS = {CLINICIAN: "Clinician License", SECONDARY: "Secondary License"}

@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import abort, current_app, g, make_response, request, url_for
+from pfcore_plugins.charts import api as charts
 
 from pfcore import audit
 from pfcore.db import session
 from pfcore.models import Practice
+from pfcore.sqlite_reads import writes_on_get
 from pfcore.web.rendering import render
-from pfcore_plugins.charts import api as charts
 
 from . import record_export
 from .models import PortalLink
@@ -58,6 +59,7 @@ def _audit(action: str, link: PortalLink, **details) -> None:
 
 
 @blueprint.get("/")
+@writes_on_get
 @portal_login_required
 def home():
     records = []
@@ -89,6 +91,7 @@ def download(link_id: int):
 
 
 @blueprint.get("/records/<int:link_id>/file/<fmt>")
+@writes_on_get
 @portal_login_required
 def download_file(link_id: int, fmt: str):
     link, _practice = _own_link(link_id)
@@ -106,6 +109,7 @@ def download_file(link_id: int, fmt: str):
 
 
 @blueprint.get("/records/<int:link_id>/activity")
+@writes_on_get
 @portal_login_required
 def activity(link_id: int):
     link, practice = _own_link(link_id)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
+from pfcore_plugins.charts import api
 from wtforms import EmailField, HiddenField, TelField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -22,10 +23,9 @@ from pfcore import audit
 from pfcore.db import session
 from pfcore.security.permissions import can, require, why_not
 from pfcore.security.phones import display
+from pfcore.sqlite_reads import writes_on_get
 from pfcore.web.forms import EmailAddress, PhoneNumber
 from pfcore.web.rendering import is_partial_request, render
-
-from pfcore_plugins.charts import api
 
 from . import invitations
 from .chart_status import status_html
@@ -150,6 +150,7 @@ def _refused(patient, error: invitations.InvitationError):
 
 
 @blueprint.get("/patients/<patient_id>/")
+@writes_on_get
 @login_required
 def enrolment(patient_id):
     patient = _patient(patient_id)
@@ -165,6 +166,7 @@ def _invite_page(patient, form, *, step: str = "form", status: int = 200):
 
 
 @blueprint.get("/patients/<patient_id>/invite")
+@writes_on_get
 @login_required
 def invite_form(patient_id):
     """PF: email and phone come from the patient's profile and may be changed."""
