@@ -27,7 +27,8 @@ def free_port() -> int:
 
 def gunicorn_args(bind: str, workers: int) -> list[str]:
     """The arguments ``pfcore serve`` gives gunicorn (pfcore/cli.py), for the baseline app."""
-    return ["--bind", bind, "--workers", str(workers), "--timeout", "30", "--access-logfile", "-"]
+    return ["--config", "python:pfcore.gunicorn_config", "--bind", bind, "--workers", str(workers),
+            "--timeout", "30", "--access-logfile", "-"]
 
 
 class Server:

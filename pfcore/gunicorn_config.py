@@ -13,6 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 
+# Workers: gthread with one request thread each. A request runs one at a time
+# per worker, as with sync workers, but the worker's main thread keeps telling
+# the master it is alive: `timeout` then ends a hung worker, not a long answer
+# (a sync worker streaming an audit CSV export of a million events was killed
+# after 30 s, docs/performance.md P4), and keep-alive connections from the
+# proxy are kept (sync workers close every connection).
+worker_class = "gthread"
+threads = 1
+
 # Set by `pfcore serve` when it made a temporary folder for the metrics files.
 CREATED_DIR_ENV = "PFCORE_METRICS_DIR_CREATED"
 

@@ -8,6 +8,7 @@ multiprocess mode); the JSON request log has one line per request.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import subprocess
@@ -342,3 +343,22 @@ def test_json_request_log_under_gunicorn_one_line_per_request_with_the_proxy_cli
     assert "hide-me" not in cluster.servers[1].output()
     assert not any(" /healthz HTTP/1.1" in text for text in cluster.servers[1].output().splitlines()), \
         "the JSON log replaces gunicorn's access log"
+
+
+def test_serve_runs_gthread_workers_that_keep_the_proxys_connection_open(cluster):
+    """``pfcore serve`` runs gthread workers (pfcore/gunicorn_config.py): the worker's main
+    thread keeps reporting to the master while a long answer streams (a sync worker was
+    killed after the 30 s timeout in the middle of a large audit export), and a proxy's
+    keep-alive connection carries several requests (a sync worker closes each one)."""
+    server = cluster.servers[0]
+    assert "Using worker: gthread" in server.output()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for _ in range(3):
+            connection.request("GET", "/healthz")
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200 and answer.getheader("Connection", "").lower() != "close"
+        assert connection.sock is not None  # the same socket carried all three
+    finally:
+        connection.close()
