@@ -6,7 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from ..conftest import add_patient
-from .conftest import sign_in_with_email
+from ..portal_support import invite
+from .conftest import make_active_user, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +46,70 @@ def test_chart_text_with_markup_is_inert(app, page, practice, console):
     expect(page.locator("#patient-name")).to_contain_text("<a hx-get=")
     page.goto(f"/charts/patients/{patient_id}/encounters/{encounter_id}")
     expect(page.get_by_text("{{ 7*7 }}{% raw %}").first).to_be_visible()
+    assert fired == []
+    assert console.unexpected() == []
+
+
+def _watch_requests(page) -> list[str]:
+    """Requests a payload would fire (its hx-get, its img src)."""
+    fired = []
+    page.on("request", lambda request: fired.append(request.url)
+            if "pwned" in request.url or request.url.endswith("/x") else None)
+    return fired
+
+
+def _visit_inert(page, paths) -> None:
+    for path in paths:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("window.__pwned === undefined"), path
+
+
+def test_staff_practice_and_license_text_with_markup_is_inert(app, page, practice, console):
+    """Payloads in a user's names (users list and page, Licenses, audit report, the
+    emergency-access settings) and in the practice's name (every page's header)."""
+    from pfcore.db import session
+    from pfcore.models import Practice, User
+    from pfcore_plugins import licensing
+
+    person = make_active_user(app, practice, first_name=PAYLOADS[0][:100], last_name=PAYLOADS[2][:100],
+                              email="ada@sunrise.example.com")
+    with app.app_context():
+        the_practice = session().get(Practice, practice.id)
+        admin = session().get(User, practice.admin.id)
+        licensing.ensure_slots(the_practice, admin)
+        slot = next(slot for slot in licensing.slots_of(practice.id) if slot.user_id is None)
+        licensing.assign(the_practice, slot.id, person.id, admin)
+        the_practice.name = PAYLOADS[3]
+        session().commit()
+    fired = _watch_requests(page)
+    sign_in_with_email(page, practice.admin)
+    _visit_inert(page, ("/dashboard", "/settings/users", f"/settings/users/{person.id}", "/licensing/",
+                        "/reports/audit", "/settings"))
+    page.goto("/settings/users")
+    expect(page.get_by_role("link", name=f"{PAYLOADS[0][:100]} {PAYLOADS[2][:100]}")).to_be_visible()
+    page.goto("/licensing/")
+    expect(page.locator("table")).to_contain_text(PAYLOADS[0][:100])
+    assert fired == []
+    assert console.unexpected() == []
+
+
+def test_portal_pages_render_chart_text_with_markup_inert(app, page, practice, console):
+    """A patient whose chart carries payloads (names, a medication) signs in to the
+    portal: the record pages show the text as typed and run nothing."""
+    from ..portal_support import BIRTH_DATE, PATIENT_PHONE, add_entry
+    from .test_portal_patient import register_with_pin
+
+    patient_id = add_patient(app, first_name=PAYLOADS[1][:80], last_name=PAYLOADS[4], date_of_birth=BIRTH_DATE,
+                             email="pat@example.com", phone=PATIENT_PHONE, practice_id=practice.id)
+    add_entry(app, patient_id, "medication", {"name": PAYLOADS[0], "instructions": PAYLOADS[3], "status": "active"})
+    token, pin = invite(app, patient_id, practice_id=practice.id)
+    fired = _watch_requests(page)
+    register_with_pin(page, f"/portal/register/{token}", pin, practice.name)
+    assert page.evaluate("window.__pwned === undefined")
+    expect(page.get_by_text(PAYLOADS[0]).first).to_be_visible()
+    links = [link.get_attribute("href") for link in page.locator("main a[href^='/portal/records/']").all()]
+    _visit_inert(page, ["/portal/", "/portal/authenticator"] + [href for href in links if "/file/" not in href])
     assert fired == []
     assert console.unexpected() == []
 
