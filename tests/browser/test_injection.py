@@ -110,6 +110,9 @@ def test_portal_pages_render_chart_text_with_markup_inert(app, page, practice, c
     expect(page.get_by_text(PAYLOADS[0]).first).to_be_visible()
     links = [link.get_attribute("href") for link in page.locator("main a[href^='/portal/records/']").all()]
     _visit_inert(page, ["/portal/", "/portal/authenticator"] + [href for href in links if "/file/" not in href])
+    record = next(href for href in links if href.endswith("/download"))
+    downloaded = page.request.get(record.replace("/download", "/file/html")).text()  # opened later from disk
+    assert PAYLOADS[0] not in downloaded and "&lt;script&gt;" in downloaded
     assert fired == []
     assert console.unexpected() == []
 
