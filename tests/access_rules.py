@@ -11,7 +11,12 @@ Rules:
 ``practice``   any signed-in user of the practice that owns the ids in the
                URL (a chart): another practice's user gets 403/404.
 ``admin``      administrators only: users.manage, practice.manage,
-               plugins.manage or audit.view.
+               plugins.manage or audit.view (a user in emergency-access
+               mode holds these too).
+``licensed``   a licensed action of a user of the practice that owns the ids
+               (signing notes and documents): the licensing plugin and the
+               chart's access level decide; a user without a license, an
+               administrator included, gets 403 and the refusal is audited.
 ``link``       emailed-link token routes: a bogus token answers 410/404 or
                a redirect.
 ``pending``    half-finished sign-in pages (second factor, enrolment): with
@@ -20,12 +25,13 @@ Rules:
                metrics scrape (token, or open in development only).
 ``static``     static files.
 ``portal``     patient portal pages (``/portal``): only a portal session
-               opens them; anyone else, staff included, is sent to the
-               portal's own sign-in.
+               opens them, and only for the patient's own record links;
+               anyone else, staff included, is sent to the portal's own
+               sign-in.
 """
 from __future__ import annotations
 
-RULES = ("public", "signed_in", "practice", "admin", "link", "pending", "operator", "static", "portal")
+RULES = ("public", "signed_in", "practice", "admin", "licensed", "link", "pending", "operator", "static", "portal")
 
 ACCESS_RULES: dict[str, str] = {
     # --- core: public -----------------------------------------------------
@@ -140,9 +146,9 @@ ACCESS_RULES: dict[str, str] = {
     "charts.start_encounter": "practice",
     "charts.encounter": "practice",
     "charts.save_note": "practice",
-    "charts.sign_encounter": "practice",
+    "charts.sign_encounter": "licensed",
     "charts.add_document": "practice",
-    "charts.sign_document": "practice",
+    "charts.sign_document": "licensed",
     "licensing.index": "admin",
     "licensing.row": "admin",
     "licensing.assign_form": "admin",

@@ -73,8 +73,14 @@ def postgres_url():
 
 @pytest.fixture(params=DATABASES)
 def database_url(request, tmp_path, sqlite_template):
-    if request.param == "sqlite":
-        target = tmp_path / "pfcore.db"
+    return fresh_database(request, request.param, tmp_path, sqlite_template)
+
+
+def fresh_database(request, kind: str, folder: Path, sqlite_template: Path) -> str:
+    """An empty migrated database of ``kind`` (a copy of the SQLite template in
+    ``folder``, or the session's PostgreSQL database truncated); returns its URL."""
+    if kind == "sqlite":
+        target = folder / "pfcore.db"
         shutil.copy(sqlite_template, target)
         return f"sqlite:///{target}"
     url = request.getfixturevalue("postgres_url")
@@ -95,11 +101,16 @@ def _truncate_all(url: str) -> None:
 @pytest.fixture
 def settings(tmp_path, database_url, smtp, sms_webhook_server) -> dict:
     """Override to change settings for a test module."""
+    return app_settings(tmp_path / "instance", database_url, smtp, sms_webhook_server)
+
+
+def app_settings(instance_path: Path, database_url: str, smtp, sms_webhook_server) -> dict:
+    """The settings of an app under test: real SMTP and SMS receivers, the given database."""
     return {
         "sms_sender": "webhook",
         "sms_webhook_url": sms_webhook_server.url,
         "sms_webhook_token": sms_webhook_server.token,
-        "instance_path": str(tmp_path / "instance"),
+        "instance_path": str(instance_path),
         "database_url": database_url,
         "secret_key": "test-secret-key",
         "smtp_host": "127.0.0.1",

@@ -135,6 +135,17 @@ class HttpBrowser:
         fields.setdefault("csrf_token", self.token(page))
         return self.post(path, fields, headers={"Referer": self.page_url(page)})
 
+    def htmx_submit(self, path: str, data: dict | None = None, *, page: str, target: str) -> Answer:
+        """POST a form as htmx 4 does from ``page``, swapping ``target`` (``tr#license-slot-3``): the
+        form's fields with its CSRF token (default: read from ``page``), the same token in X-CSRFToken
+        (``hx-headers`` on <body>), the HX-* headers and the Referer."""
+        fields = dict(data or {})
+        fields.setdefault("csrf_token", self.token(page))
+        return self.post(path, fields, headers={
+            "HX-Request": "true", "HX-Request-Type": "partial", "HX-Target": target, "Accept": "text/html",
+            "HX-Current-URL": self.page_url(page), "X-CSRFToken": fields["csrf_token"],
+            "Referer": self.page_url(page)})
+
 
 def sign_in_email(browser: HttpBrowser, email: str, password: str, *, code: Callable[[], str],
                   phone: str = "+14155550150") -> Answer:

@@ -1,39 +1,74 @@
-"""The access-control matrix (ASVS V8), first slice.
+"""The access-control matrix (ASVS V8, issue #10 suite 1).
 
-Every endpoint of the URL map has a declared rule (``tests/access_rules.py``);
-every GET route is called as four people, anonymous, a Level 1 user of
-practice A, an administrator of practice A and an administrator of practice
-B (with practice A's ids), and every administrative POST as the three who
-must be refused, and the answers are checked against the rule. Nothing a
-refused POST does may change practice A's audit trail.
+Every endpoint of the URL map has a declared rule (``tests/access_rules.py``).
+Every GET route is called as seven people (``tests/access_world.py``):
+anonymous, a Level 1 user, a licensed Level 4 clinician and the administrator
+of practice A, the administrator of practice B with practice A's ids, a
+portal patient of practice A and a practice A user in emergency-access mode;
+each answer is checked against the rule, for a page load and for an htmx
+request. Portal pages with a record link are also called by the portal
+patient with another patient's link.
+
+POSTs are sent by everyone the rule refuses (anonymous and the portal patient
+everywhere staff sign-in is needed; staff on portal pages; Level 1 and Level 4
+on administrative routes; B's administrator wherever the route carries A's
+ids; everyone without a license on licensed actions) and must change nothing:
+no table gains or loses a row and no audit event is written, except the
+audited refusal of a signature. The licensed clinician's signature is sent
+too and must succeed.
+
+The same answers are checked for issue #10 suite 2: the security headers on
+every one, Vary: HX-Request wherever the htmx answer differs, no-store on the
+portal patient's pages, and the session cookies the browsers were given.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import pytest
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, LoginSession, Practice, User
+from pfcore.models import User
 
 from .access_rules import ACCESS_RULES, RULES
-from .conftest import SIGNUP, Browserless, add_active_user, sign_in_email, signup
+from .access_world import (
+    A_MARKERS, LEVEL1_EMAIL, LEVEL4_EMAIL, NO_RATE_LIMITS, OTHER_PATIENT_NAME, ROLES, World, get_rules,
+    in_site_redirect, location, security_header_problems, to_portal_signin, to_signin,
+)
 
-PASSWORD = "correct horse battery staple"
-LEVEL1_EMAIL = "lev@sunrise.example.com"
-B_SIGNUP = {"practice_name": "Other Harbour Clinic", "first_name": "Ada", "last_name": "Lovelace",
-            "email": "owner@other.example.com", "phone": "415-555-0199"}
-# Words that only practice A's pages contain: B must never see them.
-A_MARKERS = (SIGNUP["email"], SIGNUP["practice_name"], f'{SIGNUP["first_name"]} {SIGNUP["last_name"]}', LEVEL1_EMAIL,
-             "Lev One")
-ROLES = ("anonymous", "level1", "admin_a", "admin_b")
-# Pages with a side effect on the caller's session, called last.
-LAST = ("core.lock_screen",)
 # Signed-in pages that also ask a per-user question (emergency-access designee, or an administrator):
 # a signed-in user who is neither is refused with 403, which is never a leak.
 DESIGNEE_GATED = ("emergency_access.index", "emergency_access.confirm")
 # (endpoint, method, role) -> reason, for a leak the matrix found and the code has not fixed yet.
 KNOWN_LEAKS: dict[tuple[str, str, str], str] = {}
+# Who holds a staff session of practice A.
+STAFF_A = ("level1", "level4", "admin_a", "emergency")
+# No staff session at all (the portal's session is not one).
+STRANGERS = ("anonymous", "portal")
+# Refused POSTs: who sends them, by rule. B's administrator only where the route carries A's ids.
+REFUSED_POSTERS = {
+    "admin": ("anonymous", "portal", "level1", "level4", "admin_b"),
+    "practice": ("anonymous", "portal", "admin_b"),
+    "signed_in": ("anonymous", "portal", "admin_b"),
+    "licensed": ("anonymous", "portal", "admin_b", "level1", "admin_a", "emergency"),
+    "link": ("anonymous", "portal"),
+    "pending": ("anonymous", "portal"),
+    "portal": ("anonymous", "level1", "admin_a"),
+}
+# Where each caller's browser finds a CSRF token for its POSTs.
+CSRF_PAGE = {"anonymous": "/signup", "portal": "/portal/authenticator", "level1": "/dashboard", "level4": "/dashboard",
+             "admin_a": "/dashboard", "admin_b": "/dashboard", "emergency": "/dashboard"}
+# Plausible values for every form (the right password included): a refusal must not depend on bad input.
+POST_DATA = {"admin": "0", "access_level": "1", "enabled": "0", "email": "intruder@evil.example.com",
+             "minutes": "5", "idle_timeout": "5", "reason": "matrix", "user_id": "", "count": "1", "quantity": "1",
+             "first_name": "Eve", "last_name": "Intruder", "code": "123456", "password": "correct horse battery staple",
+             "username": "eve", "date_of_birth": "04/12/1980", "pin": "123456", "phone": "+14155550166",
+             "allow": "1"}
 
 SUMMARY: dict[str, dict] = {}
+
+
+@pytest.fixture
+def settings(settings):
+    return {**settings, **NO_RATE_LIMITS}
 
 
 def _endpoints(app) -> set[str]:
@@ -51,121 +86,24 @@ def test_every_declared_endpoint_still_exists(app):
     assert set(ACCESS_RULES.values()) <= set(RULES)
 
 
-# --- the world: two practices, four people ---------------------------------------------------------------------
+# --- the expected answers ---------------------------------------------------------------------------------------
 
-class World:
-    def __init__(self, app):
-        self.app = app
-        self.admin_a = Browserless(app.test_client())
-        signup(self.admin_a)
-        response = self.admin_a.post("/settings/plugins/emergency_access", {"enabled": "1"}, page="/settings/plugins")
-        assert response.status_code in (200, 302)
-        self.level1_id = add_active_user(app, first_name="Lev", last_name="One", email=LEVEL1_EMAIL, username="lev",
-                                         password=PASSWORD, phone="+14155550177")
-        self.level1 = Browserless(app.test_client())
-        response = sign_in_email(self.level1, LEVEL1_EMAIL, PASSWORD)
-        assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard")
-        self.admin_b = Browserless(app.test_client())
-        signup(self.admin_b, **B_SIGNUP)
-        response = self.admin_b.post("/settings/plugins/emergency_access", {"enabled": "1"}, page="/settings/plugins")
-        assert response.status_code in (200, 302)
-        self.anonymous = Browserless(app.test_client())
-        with app.app_context():
-            db = session()
-            self.practice_a = db.scalars(select(Practice.id).order_by(Practice.id)).first()
-            self.admin_a_id = db.scalars(select(User.id).where(User.email == SIGNUP["email"])).one()
-            ids = {"user_id": self.level1_id}
-            ids["browser_id"] = db.scalars(select(LoginSession.id).where(
-                LoginSession.practice_id == self.practice_a, LoginSession.user_id == self.level1_id)).first()
-            try:
-                from pfcore_plugins.licensing.models import LicenseSlot
-            except ImportError:  # pragma: no cover - licensing not installed
-                pass
-            else:
-                ids["slot_id"] = db.scalars(select(LicenseSlot.id).where(
-                    LicenseSlot.practice_id == self.practice_a).order_by(LicenseSlot.id)).first()
-            ids.update(_chart_ids(db, self.practice_a, self.admin_a_id))
-        self.ids = {k: v for k, v in ids.items() if v is not None}
-
-    def browser(self, role: str) -> Browserless:
-        return getattr(self, role)
-
-    def audit_count(self) -> int:
-        with self.app.app_context():
-            return session().scalar(
-                select(func.count()).select_from(AuditEvent).where(AuditEvent.practice_id == self.practice_a))
-
-    def path(self, rule) -> str:
-        """The rule's path with practice A's ids, a bogus token and harmless names."""
-        path = rule.rule
-        for arg in rule.arguments:
-            if arg.endswith("_id"):
-                value = self.ids.get(arg, self.level1_id)
-            elif arg == "token":
-                value = "bogus-token-0000"
-            elif arg == "name":
-                value = "licensing" if rule.endpoint == "core.plugin_static" else "emergency_access"
-            elif arg == "slug":
-                value = "appointments"
-            elif arg == "filename":
-                value = "css/pfcore.css"
-            else:
-                value = "x"
-            for converter in ("", "int:", "path:", "string:"):
-                path = path.replace(f"<{converter}{arg}>", str(value))
-        return path
-
-
-def _chart_ids(db, practice_id: int, admin_id: int) -> dict:
-    """A patient of practice A with one entry, encounter and document (charts plugin)."""
-    import datetime as dt
-
-    try:
-        from pfcore_plugins.charts.models import ChartEntry, Document, Encounter, Patient
-    except ImportError:  # pragma: no cover - charts not installed
-        return {}
-    patient = Patient(practice_id=practice_id, first_name="Marker", last_name="Patient",
-                      date_of_birth=dt.date(1970, 1, 1), sex="female")
-    db.add(patient)
-    db.flush()
-    entry = ChartEntry(practice_id=practice_id, patient_id=patient.id, kind="appointment",  # Level 1 may edit
-                       data={"starts_at": "2026-01-01T10:00", "reason": "Checkup", "provider": ""})
-    encounter = Encounter(practice_id=practice_id, patient_id=patient.id, provider_id=admin_id,
-                          visit_date=dt.date(2026, 1, 1), reason="Checkup")
-    db.add_all([entry, encounter])
-    db.flush()
-    document = Document(practice_id=practice_id, patient_id=patient.id, encounter_id=encounter.id, title="Letter")
-    db.add(document)
-    db.commit()
-    return {"patient_id": patient.id, "entry_id": entry.id, "encounter_id": encounter.id, "document_id": document.id}
-
-
-def _location(response) -> str:
-    return response.headers.get("Location", "").removeprefix("http://pfcore.test").removeprefix("http://localhost")
-
-
-def _in_site_redirect(response) -> bool:
-    location = _location(response)
-    return response.status_code in (301, 302, 303, 307, 308) and location.startswith("/") \
-        and not location.startswith("//")
-
-
-def _to_signin(response) -> bool:
-    return response.status_code == 302 and _location(response).startswith("/signin")
-
-
-def _pending_reaches_signin(browser, response, hops: int = 3) -> bool:
+def _reaches_signin(browser, response, hops: int = 3) -> bool:
     """A half-finished sign-in page sends a stranger (via its own steps) to sign in."""
     for _ in range(hops):
-        if _to_signin(response):
+        if to_signin(response):
             return True
-        if not _in_site_redirect(response):
+        if not in_site_redirect(response):
             return False
-        response = browser.get(_location(response))
-    return _to_signin(response)
+        response = browser.get(location(response))
+    return to_signin(response)
 
 
-def _check_get(world: World, endpoint: str, rule_name: str, role: str, path: str, has_ids: bool, response):
+def _allowed(response) -> bool:
+    return response.status_code in (200, 204) or in_site_redirect(response)
+
+
+def _check_get(world: World, endpoint: str, rule_name: str, role: str, has_ids: bool, response):
     """None when the answer fits the rule, else what is wrong."""
     status = response.status_code
     body = response.get_data(as_text=True)
@@ -175,68 +113,104 @@ def _check_get(world: World, endpoint: str, rule_name: str, role: str, path: str
         leaked = [m for m in A_MARKERS if m in body]
         if leaked:
             return f"shows practice A's data {leaked}"
+    if role == "portal" and OTHER_PATIENT_NAME in body:
+        return "shows another patient's record"
     if rule_name in ("public", "static"):
         return None
     if rule_name == "operator":
         return None if role != "anonymous" or status in (200, 401, 404) else f"operator page answered {status}"
     if rule_name == "link":
-        return None if status in (404, 410) or _in_site_redirect(response) else f"bogus token answered {status}"
-    if rule_name == "portal":  # nobody in the matrix has a portal session, staff sessions do not count
-        return None if response.status_code == 302 and _location(response).startswith("/portal/signin") else \
-            f"portal page answered {status} {_location(response)} without a portal session"
+        return None if status in (404, 410) or in_site_redirect(response) else f"bogus token answered {status}"
+    if rule_name == "portal":  # staff sessions do not count
+        if role == "portal":
+            return None if _allowed(response) and not to_portal_signin(response) else \
+                f"portal patient answered {status} {location(response)} on their own record"
+        return None if to_portal_signin(response) else \
+            f"portal page answered {status} {location(response)} without a portal session"
     if rule_name == "pending":
-        if role == "anonymous":
-            return None if _pending_reaches_signin(world.anonymous, response) else \
-                f"stranger not sent to sign in ({status} {_location(response)})"
+        if role in STRANGERS:
+            return None if _reaches_signin(world.browser(role), response) else \
+                f"stranger not sent to sign in ({status} {location(response)})"
         return None
-    if role != "anonymous" and _location(response).startswith(("/signin", "/lock", "/login-")) \
+    if role not in STRANGERS and location(response).startswith(("/signin", "/lock", "/login-")) \
             and endpoint != "core.lock_screen":
-        return f"signed-in {role} was sent to sign in or unlock ({_location(response)}): the matrix lost its session"
-    if role == "anonymous":
-        ok = _to_signin(response) or (rule_name == "admin" and status in (401, 403))
-        return None if ok else f"anonymous answered {status} {_location(response)}"
-    if rule_name == "practice" and role == "admin_b" and has_ids:
+        return f"signed-in {role} was sent to sign in or unlock ({location(response)}): the matrix lost its session"
+    if role in STRANGERS:
+        ok = to_signin(response) or (rule_name == "admin" and status in (401, 403))
+        return None if ok else f"{role} answered {status} {location(response)}"
+    if role == "admin_b" and has_ids and rule_name in ("practice", "admin"):
         return None if status in (403, 404) else f"other practice's user answered {status} for A's ids"
     if rule_name in ("signed_in", "practice"):
-        if status in (200, 204) or _in_site_redirect(response):
+        if _allowed(response):
             return None
-        if endpoint in DESIGNEE_GATED and status == 403:
+        if endpoint in DESIGNEE_GATED and status == 403 and role != "emergency":
             return None
         return f"signed-in user answered {status}"
     # admin
-    if role == "level1":
-        return None if status in (403, 404) else f"Level 1 user answered {status} on an admin page"
-    if role == "admin_a":
-        return None if status == 200 or _in_site_redirect(response) else f"administrator answered {status}"
-    if has_ids:
-        return None if status in (403, 404) else f"other practice's administrator answered {status} for A's ids"
-    return None if status == 200 or _in_site_redirect(response) else f"administrator of B answered {status}"
+    if role in ("level1", "level4"):
+        return None if status in (403, 404) else f"non-administrator answered {status} on an admin page"
+    return None if _allowed(response) else f"administrator ({role}) answered {status}"
 
 
-POST_DATA = {"admin": "0", "access_level": "1", "enabled": "0", "email": "intruder@evil.example.com",
-             "minutes": "5", "idle_timeout": "5", "reason": "matrix", "user_id": "", "count": "1", "quantity": "1",
-             "first_name": "Eve", "last_name": "Intruder"}
-CSRF_PAGE = {"anonymous": "/signup", "level1": "/dashboard", "admin_b": "/dashboard"}
-
-
-def _check_admin_post(role: str, has_ids: bool, response):
+def _check_refused_post(world: World, rule_name: str, role: str, response):
     status = response.status_code
     if status >= 500:
         return f"server error {status}"
-    if role == "anonymous":
-        return None if status in (400, 401, 403) or _to_signin(response) else \
-            f"anonymous POST answered {status} {_location(response)}"
-    if role == "level1":
-        return None if status in (403, 404) else f"Level 1 POST answered {status}"
-    return None if status in (403, 404) else f"other practice's administrator POST answered {status}"
+    if rule_name == "portal":
+        return None if to_portal_signin(response) else f"portal POST without a portal session answered {status}"
+    if role in STRANGERS:
+        if rule_name == "link":
+            return None if status in (400, 404, 410) or in_site_redirect(response) else \
+                f"bogus-token POST answered {status}"
+        if rule_name == "pending":
+            return None if status in (400, 401, 403) or _reaches_signin(world.browser(role), response) else \
+                f"{role} POST answered {status} {location(response)}"
+        return None if status in (400, 401, 403) or to_signin(response) else \
+            f"{role} POST answered {status} {location(response)}"
+    return None if status in (403, 404) else f"{role} POST answered {status}"
 
+
+def _signed_by(app, endpoint: str, ids: dict) -> int | None:
+    from pfcore_plugins.charts.models import Document, Encounter
+
+    model, key = (Document, "document_id") if endpoint == "charts.sign_document" else (Encounter, "encounter_id")
+    with app.app_context():
+        return session().get(model, ids[key]).signed_by_id
+
+
+def _header_problems(rule, rule_name: str, role: str, page, fragment, counts: dict) -> list[str]:
+    """Issue #10 suite 2 on one answer (and its htmx twin): the security headers, no-store on every
+    page but static files (a portal patient's pages counted apart), Vary: HX-Request wherever the
+    htmx answer differs from the page load's."""
+    def answer(response):
+        return response.status_code, location(response), response.data
+
+    where = f"{rule.endpoint} as {role}"
+    pair = [("page", page)] + ([("htmx", fragment)] if fragment is not None else [])
+    problems = [f"{where} ({kind}): {p}" for kind, response in pair
+                for p in security_header_problems(response, static=rule_name == "static")]
+    counts["responses"] += len(pair)
+    if role == "portal" and rule_name == "portal" and page.status_code == 200:
+        counts["portal pages"] += 1
+        if page.headers.get("Cache-Control") != "no-store":
+            problems.append(f"{where}: a portal page without Cache-Control: no-store")
+    if fragment is not None and answer(page) != answer(fragment):
+        counts["differ with htmx"] += 1
+        problems += [f"{where} ({kind}): the htmx answer differs, no Vary: HX-Request ({response.status_code})"
+                     for kind, response in pair if "HX-Request" not in response.headers.get("Vary", "")]
+    return problems
+
+
+# --- the matrix -----------------------------------------------------------------------------------------------------
 
 def test_access_matrix(app, database_url):
     world = World(app)
-    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint in LAST, r.endpoint))
     problems: list[str] = []
     seen_leaks: set[tuple[str, str, str]] = set()
-    checks = {"GET": 0, "POST": 0}
+    checks = {"GET": 0, "GET htmx": 0, "POST refused": 0, "POST allowed": 0, "GET other patient": 0}
+    # Suite 2 on the same answers: security headers on every one, Vary where htmx gets another answer.
+    header_problems: list[str] = []
+    headers = {"responses": 0, "differ with htmx": 0, "portal pages": 0}
     routes = {"GET": set(), "POST": set()}
 
     def record(endpoint, method, role, problem):
@@ -250,69 +224,94 @@ def test_access_matrix(app, database_url):
             return
         problems.append(f"{method} {endpoint} as {role}: {problem}")
 
-    # Refused POSTs first (the lock screen GET locks the session, so GETs come after).
-    for rule in rules:
+    # POSTs first (the lock screen GET locks the session, so GETs come after).
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.endpoint):
         rule_name = ACCESS_RULES.get(rule.endpoint)
-        if "POST" not in rule.methods or rule_name not in ("admin", "practice"):
+        if "POST" not in rule.methods or rule_name not in REFUSED_POSTERS:
             continue
         path = world.path(rule)
         has_ids = any(a.endswith("_id") for a in rule.arguments)
-        if rule_name == "practice" and not has_ids:
-            continue  # e.g. Add patient: every user of a practice may
-        routes["POST"].add(rule.endpoint)
-        # A practice route's POST is the Level 1 user's to make (if their level allows it).
-        for role in ("anonymous", "level1", "admin_b") if rule_name == "admin" else ("anonymous", "admin_b"):
-            if role == "admin_b" and not has_ids:
-                continue  # B's own practice: its administrator may.
-            before = world.audit_count()
-            response = world.browser(role).post(path, POST_DATA, page=CSRF_PAGE[role])
-            problem = _check_admin_post(role, has_ids, response)
-            after = world.audit_count()
-            if problem is None and after != before:
-                problem = f"practice A's audit trail changed ({before} -> {after} events)"
-            record(rule.endpoint, "POST", role, problem)
-            checks["POST"] += 1
-
-    for rule in rules:
-        if "GET" not in rule.methods:
+        posters = [r for r in REFUSED_POSTERS[rule_name] if r != "admin_b" or has_ids]
+        if not posters:
             continue
+        routes["POST"].add(rule.endpoint)
+        for role in posters:
+            before = world.state()
+            response = world.browser(role).post(path, POST_DATA, page=CSRF_PAGE[role])
+            header_problems += _header_problems(rule, rule_name, role, response, None, headers)
+            problem = _check_refused_post(world, rule_name, role, response)
+            changed, actions = world.changes(before)
+            if rule_name == "licensed" and role in STAFF_A:
+                actions = [a for a in actions if a != "charts.sign_refused"]  # a refused signature is audited
+                if problem is None and _signed_by(app, rule.endpoint, world.ids) is not None:
+                    problem = "signed without a license"
+            if problem is None and (changed or actions):
+                problem = f"state changed: rows {changed}, audit {actions}"
+            record(rule.endpoint, "POST", role, problem)
+            checks["POST refused"] += 1
+        if rule_name == "licensed":  # the licensed clinician may
+            response = world.level4.post(path, {}, page=CSRF_PAGE["level4"])
+            header_problems += _header_problems(rule, rule_name, "level4", response, None, headers)
+            signer = _signed_by(app, rule.endpoint, world.ids)
+            record(rule.endpoint, "POST", "level4", None if response.status_code == 200 and signer == world.level4_id
+                   else f"licensed clinician answered {response.status_code}, signed by {signer}")
+            checks["POST allowed"] += 1
+
+    for rule in get_rules(app):
         rule_name = ACCESS_RULES.get(rule.endpoint)
         if rule_name is None:
             continue  # reported by test_every_endpoint_has_a_declared_access_rule
-        path = world.path(rule)
         has_ids = any(a.endswith("_id") for a in rule.arguments)
         routes["GET"].add(rule.endpoint)
         for role in ROLES:
-            environ = {"REMOTE_ADDR": "10.1.2.3"} if rule_name == "operator" else {}
-            response = world.browser(role).get(path, environ_base=environ)
-            record(rule.endpoint, "GET", role, _check_get(world, rule.endpoint, rule_name, role, path, has_ids,
-                                                           response))
-            checks["GET"] += 1
+            page, fragment = world.get(rule, role), world.get(rule, role, htmx=True)
+            for method, response in (("GET", page), ("GET htmx", fragment)):
+                record(rule.endpoint, method, role, _check_get(world, rule.endpoint, rule_name, role, has_ids,
+                                                               response))
+                checks[method] += 1
+            header_problems += _header_problems(rule, rule_name, role, page, fragment, headers)
+        if rule_name == "portal" and "link_id" in rule.arguments:
+            response = world.get(rule, "portal", link_id=world.other_link_id)
+            record(rule.endpoint, "GET", "portal (another patient's link)",
+                   None if response.status_code == 404 else f"answered {response.status_code}")
+            checks["GET other patient"] += 1
 
-    # The level-1 user and the other administrator still are who they were.
+    # Everyone still is who they were.
     with app.app_context():
         level1 = session().get(User, world.level1_id)
         assert level1.status == "active" and not level1.is_admin and level1.access_level == 1
         assert level1.email == LEVEL1_EMAIL
+        level4 = session().get(User, world.level4_id)
+        assert level4.status == "active" and not level4.is_admin and level4.email == LEVEL4_EMAIL
+
+    headers["cookies"], cookie_problems = world.cookie_problems()
+    header_problems += cookie_problems
 
     backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-    SUMMARY[backend] = {"get_routes": len(routes["GET"]), "post_routes": len(routes["POST"]),
-                        "get_checks": checks["GET"], "post_checks": checks["POST"],
-                        "leaks": len(problems), "known_leaks": sorted(seen_leaks)}
+    SUMMARY[backend] = {"get_routes": len(routes["GET"]), "post_routes": len(routes["POST"]), "checks": checks,
+                        "leaks": len(problems), "known_leaks": sorted(seen_leaks), "headers": headers,
+                        "header_problems": len(header_problems)}
     assert not problems, "\n".join(problems)
-    assert checks["GET"] >= 4 * 50 and checks["POST"] >= 30
+    assert not header_problems, "\n".join(header_problems[:40]) + f"\n({len(header_problems)} in all)"
+    assert checks["GET"] >= len(ROLES) * 80 and checks["POST refused"] >= 200 and checks["POST allowed"] == 2
+    assert headers["portal pages"] >= 5 and headers["differ with htmx"] >= 50
 
 
 def test_access_matrix_report():
-    """Printed summary: routes x roles checked, leaks found."""
-    import pytest
-
+    """Printed summary: routes x roles checked, leaks found, headers checked."""
     if not SUMMARY:
         pytest.skip("the matrix did not run in this session")
     for backend, numbers in SUMMARY.items():
+        checks, headers = numbers["checks"], numbers["headers"]
         print(f"\naccess matrix [{backend}]: {numbers['get_routes']} GET routes x {len(ROLES)} roles = "
-              f"{numbers['get_checks']} checks; {numbers['post_routes']} admin POST routes = "
-              f"{numbers['post_checks']} refused-POST checks; leaks found: {numbers['leaks']}"
+              f"{checks['GET']} page loads + {checks['GET htmx']} htmx requests "
+              f"(+{checks['GET other patient']} with another patient's portal link); "
+              f"{numbers['post_routes']} POST routes: {checks['POST refused']} refused-POST checks, "
+              f"{checks['POST allowed']} licensed POSTs by the licensed clinician; leaks found: {numbers['leaks']}"
               + (f" (known, xfail: {numbers['known_leaks']})" if numbers["known_leaks"] else ""))
-        assert numbers["leaks"] == 0
-        assert numbers["get_checks"] and numbers["post_checks"]
+        print(f"headers [{backend}]: checked on {headers['responses']} responses (every GET answer above, page "
+              f"and htmx, and every POST answer); {headers['differ with htmx']} page/htmx pairs differ, each with "
+              f"Vary: HX-Request; {headers['portal pages']} portal pages of the patient with no-store; "
+              f"{headers['cookies']} session cookies in the callers' browsers; problems: {numbers['header_problems']}")
+        assert numbers["leaks"] == 0 and numbers["header_problems"] == 0
+        assert checks["GET"] and checks["POST refused"]

@@ -1,8 +1,12 @@
 """Crash safety: SIGKILL an app server (``pfcore serve``: gunicorn's master and
-both workers at once) in the middle of a stream of audited writes, restart
-it on the same database, and check that
+both workers at once) in the middle of a stream of audited writes (users
+added and their access level changed, texted codes, licenses assigned and
+revoked through the Licenses page's htmx posts), restart it on the same
+database, and check that
 
-- every change whose request got a success answer is there;
+- every change whose request got a success answer is there; each license
+  slot is held as the last answer about it says (or as the request that was
+  in flight at the kill would have left it), and no user holds two slots;
 - the audit chains verify, and go on growing after the restart;
 - the outbox delivers every message of every committed change to the real
   SMTP server and SMS webhook receiver exactly once: each message arrives
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import json
 import re
 import threading
 import urllib.error
@@ -29,6 +34,7 @@ from sqlalchemy import select
 from pfcore import audit, create_app, messaging
 from pfcore.db import session
 from pfcore.models import AuditEvent, OutboxMessage, User, utcnow
+from pfcore_plugins.licensing.models import LicenseSlot
 
 from .conftest import SIGNUP, add_active_user
 from .live import HttpBrowser, Proxy, ServerProcess, pfcore_command, service_env
@@ -38,7 +44,8 @@ pytestmark = pytest.mark.slow
 
 SECRET = "crash-safety-secret-" + "c" * 44
 TEXTERS = 6
-WANTED = {"added": 8, "levels": 5, "texts": 3}  # successes seen before the kill
+WANTED = {"added": 8, "levels": 5, "texts": 3, "assigned": 6, "revoked": 4}  # successes seen before the kill
+LICENSES = "/licensing/"
 
 
 def start_server(tmp_path, database_url, smtp, texts, name: str, workers: int = 2) -> ServerProcess:
@@ -68,6 +75,9 @@ class Stream:
         self.added: dict[str, int] = {}  # email -> user id, for "user added" answered with success
         self.levels: set[int] = set()  # users whose "access level 3" change was answered with success
         self.texts: set[str] = set()  # phones whose "text me a code" was answered with success
+        # (audit action, slot id, user id) of each assignment and revocation answered with success, in order
+        self.licenses: list[tuple[str, int, int]] = []
+        self.pending: dict[int, tuple[str, int]] = {}  # slot id -> (action, user id) sent, not yet answered
         self.refused: list[str] = []  # answers that were neither success nor a dead server
         self.killed = threading.Event()
 
@@ -76,10 +86,20 @@ class Stream:
             target = getattr(self, kind)
             if isinstance(target, dict):
                 target.update([value])
+            elif isinstance(target, list):
+                target.append(value)
             else:
                 target.add(value)
             if all(len(getattr(self, k)) >= n for k, n in WANTED.items()):
                 self.enough.set()
+
+    @property
+    def assigned(self) -> list:
+        return [change for change in self.licenses if change[0] == "licensing.assigned"]
+
+    @property
+    def revoked(self) -> list:
+        return [change for change in self.licenses if change[0] == "licensing.revoked"]
 
     def run(self, work) -> threading.Thread:
         def guarded():
@@ -104,13 +124,17 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
     server = start_server(tmp_path, database_url, smtp, texts, "first")
     try:
         admin = HttpBrowser(server.base_url, proxy=Proxy(client="198.51.100.1"))
+        # Signing in starts a new CSRF seed, set by this answer: the threads share it from their first request.
         assert admin.submit("/signup", SIGNUP).status == 302
-        # Signing in starts a new CSRF seed; take it once before the threads share these cookies.
-        admin.token("/dashboard")
         phones = [f"+1415555{2000 + n}" for n in range(TEXTERS)]
+        licensees = {}  # user id -> email: the texters get licenses too
         for n, phone in enumerate(phones):
-            add_active_user(setup, first_name="Texter", last_name=f"Number{n}", email=f"texter{n}@crash.example.com",
-                            username=f"texter{n}", password="a long enough password", phone=phone)
+            email = f"texter{n}@crash.example.com"
+            licensees[add_active_user(setup, first_name="Texter", last_name=f"Number{n}", email=email,
+                                      username=f"texter{n}", password="a long enough password", phone=phone)] = email
+        with setup.app_context():
+            slot_ids = list(session().scalars(select(LicenseSlot.id).order_by(LicenseSlot.id)))
+        assert len(slot_ids) == 4  # the trial: 1 Clinician, 3 Secondary
         stream = Stream()
         stop = threading.Event()
 
@@ -151,8 +175,46 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
                     return
                 stream.note("texts", phones[n])
 
+        def assign_and_revoke(thread: int):
+            """The Licenses page: this thread's slots in turn, each assigned to the next texter, then revoked.
+
+            The two threads share the texters: an assignment to one who holds the other thread's
+            slot is answered 409 and changes nothing.
+            """
+            browser = admin.on(server.base_url)
+            token = browser.token(LICENSES)  # in the page's forms and its <body hx-headers>
+            mine = slot_ids[thread::2]
+            held: dict[int, int | None] = dict.fromkeys(mine)
+            people = list(licensees)
+            turn, pick = 0, thread
+            while not stop.is_set():
+                slot = mine[turn % len(mine)]
+                turn += 1
+                if held[slot] is None:
+                    user_id = people[pick % len(people)]
+                    pick += 1
+                    if user_id in held.values():
+                        continue
+                    action, change, fields = "assign", ("licensing.assigned", user_id), {"user_id": user_id}
+                    shows = licensees[user_id]  # the row answered shows the holder ...
+                else:
+                    action, change, fields = "revoke", ("licensing.revoked", held[slot]), {}
+                    shows = "Assign license"  # ... or a free slot
+                stream.pending[slot] = change
+                answer = browser.htmx_submit(f"/licensing/slots/{slot}/{action}", dict(fields, csrf_token=token),
+                                             page=LICENSES, target=f"tr#license-slot-{slot}")
+                del stream.pending[slot]
+                if answer.status == 409 and "a user holds at most one license" in answer.text:
+                    continue
+                if answer.status != 200 or shows not in answer.text:
+                    stream.refused.append(f"{action} {answer.status}")
+                    return
+                held[slot] = change[1] if action == "assign" else None
+                stream.note("licenses", (change[0], slot, change[1]))
+
         threads = [stream.run(lambda t=t: add_and_promote(t)) for t in range(3)]
         threads += [stream.run(lambda t=t: ask_for_codes(t)) for t in range(2)]
+        threads += [stream.run(lambda t=t: assign_and_revoke(t)) for t in range(2)]
         reached = stream.enough.wait(timeout=120)
         stream.killed.set()
         server.kill()  # mid-stream: the threads' requests are in flight
@@ -160,7 +222,7 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
         for thread in threads:
             thread.join(timeout=60)
         assert reached, f"the stream did not get going: {stream.refused}\n{server.output()[-3000:]}"
-        assert not stream.refused, stream.refused
+        assert not stream.refused, f"{stream.refused}\n{server.output()[-3000:]}"
 
         # Claimed for delivery but not marked sent when the server died.
         with setup.app_context():
@@ -179,7 +241,8 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
 
         with setup.app_context():
             users = {user.email: user for user in session().scalars(select(User))}
-            events = session().scalars(select(AuditEvent)).all()
+            events = session().scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+            slots = {slot.id: slot.user_id for slot in session().scalars(select(LicenseSlot))}
             rows = session().scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
             result = audit.verify(session())
     finally:
@@ -195,6 +258,18 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
         user = next(u for u in users.values() if u.id == user_id)
         assert user.access_level == 3
         assert audited[("user.access_level_changed", str(user_id))] == 1
+    # Each slot's audited changes are the answered ones, in order, and perhaps the one in flight at
+    # the kill; the slot is held as the last of them says; no user holds two slots.
+    licensing = [(event.action, json.loads(event.details)["slot_id"], int(event.object_id)) for event in events
+                 if event.action in ("licensing.assigned", "licensing.revoked")]
+    for slot in slot_ids:
+        answered = [(action, user_id) for action, s, user_id in stream.licenses if s == slot]
+        logged = [(action, user_id) for action, s, user_id in licensing if s == slot]
+        assert logged in (answered, answered + [stream.pending.get(slot)]), (slot, answered, logged)
+        holder = logged[-1][1] if logged and logged[-1][0] == "licensing.assigned" else None
+        assert slots[slot] == holder, (slot, slots[slot], logged)
+    holders = [user_id for user_id in slots.values() if user_id is not None]
+    assert len(holders) == len(set(holders)), slots
     emailed = Counter(row.recipient for row in rows if row.channel == "email")
     texted = Counter(row.recipient for row in rows if row.channel == "sms")
     assert all(emailed[email] == 1 for email in list(stream.added) + ["after@crash.example.com"])

@@ -58,6 +58,18 @@ def test_production_cookies_are_secure_with_host_prefix(tmp_path, database_url, 
     assert session_cookie, cookies
     assert "Secure" in session_cookie[0] and "HttpOnly" in session_cookie[0] and "Path=/" in session_cookie[0]
     assert "Strict-Transport-Security" in response.headers
+    # Every cookie pfcore sets, the portal's included (here: cleared after a stale value), is a
+    # __Host- cookie: Secure, HttpOnly, SameSite=Lax, Path=/, no Domain; HSTS on every answer.
+    client.set_cookie("__Host-pfcore_portal", "stale-portal-token", domain="pfcore.test")
+    portal = client.get("/portal/", base_url="https://pfcore.test")
+    cookies += portal.headers.getlist("Set-Cookie")
+    assert {c.split("=")[0] for c in cookies} >= {"__Host-pfcore_session", "__Host-pfcore_csrf", "__Host-pfcore_portal"}
+    for cookie in cookies:
+        assert cookie.startswith("__Host-") and "; Secure" in cookie and "; HttpOnly" in cookie, cookie
+        assert "; SameSite=Lax" in cookie and "; Path=/" in cookie and "Domain=" not in cookie, cookie
+    for path in ("/signin", "/portal/signin", "/dashboard", "/static/css/pfcore.css", "/healthz"):
+        answer = client.get(path, base_url="https://pfcore.test")
+        assert answer.headers["Strict-Transport-Security"].startswith("max-age=31536000"), path
     app.extensions["pfcore.engine"].dispose()
 
 

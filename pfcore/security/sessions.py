@@ -6,7 +6,8 @@ bumped (deactivation, password reset).
 
 After the practice's idle timeout a session is locked, not ended (ONC
 170.315(d)(5)): ``locked_at`` is set and every request gets the lock screen
-until the user's password unlocks it, which also issues a new token.
+until the user's password unlocks it, which also issues a new token, as
+does confirming the password for a sensitive change (step-up).
 """
 from __future__ import annotations
 
@@ -116,13 +117,19 @@ def unlock_session(login_session: LoginSession) -> None:
     The old cookie value stops working, so a copy taken while the screen was
     locked is of no use.
     """
-    token = new_token()
-    login_session.token_hash = token_hash(token)
+    renew_token(login_session)
     login_session.locked_at = None
     login_session.last_seen_at = utcnow()
-    g._pfcore_new_session_token = token
     audit.record("session.unlocked", practice_id=login_session.practice_id, object_type="login_session",
                  object_id=login_session.id)
+
+
+def renew_token(login_session: LoginSession) -> None:
+    """Give the session a new token after the user proved who they are again (unlock, step-up);
+    the old cookie value stops working at once (ASVS V7.2.4)."""
+    token = new_token()
+    login_session.token_hash = token_hash(token)
+    g._pfcore_new_session_token = token
 
 
 def open_sessions(user: User) -> list[LoginSession]:

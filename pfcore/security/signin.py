@@ -12,7 +12,7 @@ from flask import current_app, g, session as flask_session
 from .. import audit, metrics
 from ..db import session
 from ..models import User, utcnow
-from .sessions import start_session
+from .sessions import end_session, start_session
 
 GENERIC_FAILURE = "Those sign-in details did not work. Check them and try again."
 
@@ -20,7 +20,11 @@ GENERIC_FAILURE = "Those sign-in details did not work. Check them and try again.
 def finish_sign_in(user: User, *, method: str):
     """Create the session for a user whose first factor was proven."""
     registry = current_app.extensions["pfcore.plugins"]
-    flask_session.clear()  # new CSRF seed: nothing from before sign-in carries over
+    new_csrf_seed()
+    previous = g.get("pfcore_login_session")
+    if previous is not None and previous.ended_at is None:
+        # The browser's earlier session, maybe someone else's (a planted cookie), is replaced, never reused.
+        end_session(previous, "replaced")
     login_session = start_session(user)
     user.last_sign_in_at = utcnow()
     registry.hook(user.practice).user_signed_in(practice=user.practice, user=user, login_session=login_session)
@@ -35,6 +39,23 @@ def finish_sign_in(user: User, *, method: str):
     session().commit()
     metrics.count("sign_ins")
     return login_session
+
+
+def new_csrf_seed() -> None:
+    """Empty the Flask session (a signed cookie) and start a new CSRF seed in it, in this answer.
+
+    Called at sign-in: nothing from before it carries over, so a form loaded
+    before the sign-in is refused after it. The seed travels with the
+    sign-in's own answer, not with the next page: until then the browser
+    would hold none, two tabs loading pages at that moment would each start
+    a seed of their own, the later answer's cookie would win, and the other
+    tab's forms would be refused as expired.
+    """
+    from flask_wtf.csrf import generate_csrf
+
+    flask_session.clear()
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)  # this request's token: old seed
+    generate_csrf()
 
 
 def record_failure(*, method: str, reason: str, practice_id: int | None, user: User | None = None, identifier: str = ""):
@@ -125,7 +146,14 @@ def user_allows(user: User, method: str) -> bool:
 
 
 def safe_next(path: str | None, default: str) -> str:
-    """Only same-site paths after sign-in: never an open redirect."""
-    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+    """Only same-site paths after sign-in: never an open redirect.
+
+    No control characters either: a newline cannot go into a Location header
+    (werkzeug refuses it: a 500), and browsers drop tabs and newlines from a
+    URL, so "/<tab>/evil.example" would lead off-site (found by
+    tests/test_fuzz_forms.py).
+    """
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path \
+            and not any(ord(c) < 32 or ord(c) == 127 for c in path):
         return path
     return default

@@ -20,6 +20,7 @@ def install(app, login_manager) -> None:
     )
 
     app.register_blueprint(core)
+    app.request_class = request_hooks.NamedFieldsRequest
     app.before_request(request_hooks.load_signed_in_user)
     app.before_request(request_hooks.enforce_idle_lock)
     app.before_request(request_hooks.hide_disabled_plugin_pages)

@@ -13,7 +13,7 @@ from .. import audit
 from ..contrib import Section
 from ..db import get_in_practice, session
 from ..models import User, utcnow
-from ..security import mfa
+from ..security import mfa, sessions
 from ..security.passwords import verify_or_dummy
 from ..security.permissions import require
 from ..security.signin import safe_next
@@ -122,6 +122,7 @@ def confirm_identity():
         if right and not is_locked(user):
             register_success(user)
             mfa.mark_recent_auth(g.pfcore_login_session)
+            sessions.renew_token(g.pfcore_login_session)  # re-authenticated: a new token (ASVS V7.2.4)
             audit.record("session.step_up", practice_id=user.practice_id, object_type="user", object_id=user.id)
             session().commit()
             return redirect(next_path)

@@ -9,11 +9,11 @@ practice.
 """
 from __future__ import annotations
 
-from flask import g, redirect, request, session as flask_session, url_for
+from flask import g, redirect, request, url_for
 
 from pfcore import audit
 from pfcore.db import session
-from pfcore.security.signin import GENERIC_FAILURE, safe_next
+from pfcore.security.signin import GENERIC_FAILURE, new_csrf_seed, safe_next
 from pfcore.security.throttling import rate_limited
 from pfcore.web.rendering import render, render_form_errors
 
@@ -41,7 +41,10 @@ def _audit_account(action: str, account, outcome: str = "success", **details) ->
 
 def start_signed_in(account, *, method: str, next_path: str | None = None):
     """Open a portal session after the password; the app code comes next when set up."""
-    flask_session.clear()  # a new CSRF seed: nothing from before sign-in carries over
+    new_csrf_seed()  # nothing from before sign-in carries over
+    if g.get("portal_session") is not None:
+        # The browser's earlier session, maybe another patient's, ends here: it is replaced, never reused.
+        portal_sessions.end(g.portal_session, clear_cookie=False)
     pending = portal_totp.is_enabled(account)
     if not pending:
         accounts.register_success(account)
@@ -59,7 +62,10 @@ def start_signed_in(account, *, method: str, next_path: str | None = None):
 @blueprint.route("/signin", methods=["GET", "POST"])
 @rate_limited("signin")
 def signin():
-    if g.portal_account is not None and not g.portal_session.second_factor_pending:
+    # Already signed in: the form is not shown again. A POST still signs in whoever's details
+    # they are, under a new session: a browser carrying someone else's portal session (a planted
+    # cookie) must not stay in it (tests/test_sessions.py, session fixation).
+    if request.method == "GET" and g.portal_account is not None and not g.portal_session.second_factor_pending:
         return redirect(url_for("patient_portal_public.home"))
     form = SignInForm()
     ended = ENDED.get(request.args.get("ended") or "")

@@ -97,9 +97,11 @@ def load() -> tuple[PortalAccount, PortalSession] | str | None:
     return account, row
 
 
-def end(row: PortalSession) -> None:
+def end(row: PortalSession, *, clear_cookie: bool = True) -> None:
+    """End the session; ``clear_cookie=False`` when a new session's cookie replaces it."""
     row.ended_at = utcnow()
-    queue_cookie(COOKIE, None)
+    if clear_cookie:
+        queue_cookie(COOKIE, None)
 
 
 def end_all(account: PortalAccount) -> int:
