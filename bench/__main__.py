@@ -224,6 +224,7 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
                                                   users=sizes.table_users, rng=rng)
                 seed.add_audit_events(practice_b, sizes.events_large, rng)
             figures["seed_large_seconds"] = round(time.perf_counter() - started, 1)
+            figures["storage"] = storage(app, kind)
             admin_b = Client(server.base)
             admin_b.sign_in(practice_b.admin_email, seed.PASSWORD)
         if wanted("P3"):
@@ -263,6 +264,39 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
         app.extensions["pfcore.engine"].dispose()
         if not args.keep:
             drop_database(kind, database_url, args.postgres_url)
+
+
+def storage(app, kind: str) -> dict:
+    """Database size and bytes per audit event (table and its indexes) after seeding:
+    the sizing figures of docs/operations.md."""
+    from sqlalchemy import func, select, text
+
+    from pfcore.db import session
+    from pfcore.models import AuditEvent
+
+    with app.app_context():
+        events = session().scalar(select(func.count()).select_from(AuditEvent))
+        if kind == "sqlite":
+            page_size = session().scalar(text("PRAGMA page_size"))
+            total = session().scalar(text("PRAGMA page_count")) * page_size
+            audit_bytes = session().scalar(text(
+                "SELECT sum(pgsize) FROM dbstat WHERE name = 'audit_events' OR name LIKE 'ix_audit%' "
+                "OR name LIKE 'sqlite_autoindex_audit_events%'")) if _has_dbstat() else None
+        else:
+            total = session().scalar(text("SELECT pg_database_size(current_database())"))
+            audit_bytes = session().scalar(text("SELECT pg_total_relation_size('audit_events')"))
+    return {"events": events, "database_bytes": total, "audit_bytes": audit_bytes,
+            "bytes_per_event": round(audit_bytes / events) if audit_bytes and events else None}
+
+
+def _has_dbstat() -> bool:
+    import sqlite3
+
+    try:
+        sqlite3.connect(":memory:").execute("SELECT * FROM dbstat LIMIT 1")
+        return True
+    except sqlite3.OperationalError:
+        return False
 
 
 def _p3_pages(measures, ctx, sides):
