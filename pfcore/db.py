@@ -131,14 +131,24 @@ def scoped_select(model: type[T], practice_id: int, *columns: Any):
     return statement.where(model.practice_id == practice_id)
 
 
+def parse_id(value: Any) -> int | None:
+    """An id from a URL, a form or a query string, or None when it names no row: not a
+    whole number (``int()`` also refuses "²" and numbers of over 4300 digits), or past
+    what an id column (INTEGER, 32 bits) holds: PostgreSQL refuses to compare it
+    ("integer out of range"), SQLite past 2**63 (OverflowError); 500s found by
+    tests/test_fuzz_forms.py."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if -(2**31) <= number < 2**31 else None
+
+
 def find_in_practice(model: type[T], object_id: Any, practice_id: int, *where: Any) -> T | None:
     """One practice-owned row by id (and ``where``), or None: also for another
     practice's id and for an id that is not a number (it came from a URL)."""
-    try:
-        object_id = int(object_id)
-    except (TypeError, ValueError):
-        return None
-    if not -(2**63) <= object_id < 2**63:  # no row has it, and SQLite cannot even compare it (OverflowError)
+    object_id = parse_id(object_id)
+    if object_id is None:
         return None
     return session().scalars(
         scoped_select(model, practice_id).where(model.id == object_id, *where)

@@ -21,6 +21,7 @@ def install(app, login_manager) -> None:
 
     app.register_blueprint(core)
     app.request_class = request_hooks.NamedFieldsRequest
+    app.before_request(request_hooks.refuse_bodies_no_form_takes)
     app.before_request(request_hooks.load_signed_in_user)
     app.before_request(request_hooks.enforce_idle_lock)
     app.before_request(request_hooks.hide_disabled_plugin_pages)
@@ -125,6 +126,7 @@ _MESSAGES = {
     404: ("Not found", "There is nothing here. Check the address or go back."),
     405: ("Not allowed", "That action is not available here."),
     413: ("Too large", "What you sent is too large."),
+    415: ("Not a form", "Send the page's own form: this address takes no JSON and no files."),
     429: ("Slow down", "Too many attempts. Wait a minute and try again."),
 }
 

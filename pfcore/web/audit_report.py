@@ -7,12 +7,12 @@ from flask import Response, current_app, g, request, url_for
 from wtforms.fields.choices import SelectChoice
 
 from .. import accounts, audit
-from ..db import read_only_session, session
+from ..db import parse_id, read_only_session, session
 from ..plugins import flatten
 from ..security.permissions import require
 from ..sqlite_reads import writes_on_get
 from .blueprint import core
-from .forms import AuditFilterForm
+from .forms import AuditFilterForm, has_control_characters
 from .rendering import is_partial_request, render
 
 PAGE_SIZE = 50
@@ -51,8 +51,10 @@ def _filter_from_request(*, choices: bool = True) -> tuple[AuditFilterForm, audi
         except ValueError:
             errors.append(f"Enter the {'From' if name == 'start' else 'To'} date as MM/DD/YYYY.")
     user_arg = request.args.get("user", "")
-    flt.user_id = int(user_arg) if user_arg.isdigit() else None
+    flt.user_id = parse_id(user_arg) if user_arg else None
     flt.action = request.args.get("action", "")[:64]
+    if has_control_characters(flt.action):  # no action has one (and NUL is a 500 on PostgreSQL)
+        errors.append("Choose an action from the list.")
     outcome = request.args.get("outcome", "")
     flt.outcome = outcome if outcome in ("success", "failure") else ""
     for extra in plugin_filters():

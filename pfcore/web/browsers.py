@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from .. import audit
 from ..contrib import Section
-from ..db import session
+from ..db import parse_id, session
 from ..models import LoginSession, utcnow
 from ..security.sessions import end_other_sessions, end_session, open_sessions
 from .blueprint import core
@@ -68,9 +68,8 @@ def end_other_browsers():
 
 
 def _own_other_session(browser_id) -> LoginSession:
-    try:
-        browser_id = int(browser_id)
-    except ValueError:
+    browser_id = parse_id(browser_id)
+    if browser_id is None:
         abort(404)
     target = session().scalars(
         select(LoginSession).where(LoginSession.id == browser_id, LoginSession.user_id == g.pfcore_user.id,

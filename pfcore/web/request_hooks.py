@@ -18,6 +18,18 @@ from .rendering import render
 OPEN_WHILE_LOCKED = frozenset({"core.lock_screen", "core.unlock", "core.signout", "static", "core.plugin_static"})
 
 
+def refuse_bodies_no_form_takes() -> None:
+    """pfcore's routes take HTML forms of text fields: a JSON body or a file part is refused (415).
+
+    Flask-WTF fills a form from a JSON body, and from uploaded files too,
+    whose values need not be text (a number, a list, an object, a file, a
+    lone surrogate): any form then failed with a 500, before any sign-in
+    (found by tests/test_fuzz_forms.py).
+    """
+    if request.method not in ("GET", "HEAD", "OPTIONS") and (request.is_json or request.files):
+        abort(415)
+
+
 def load_signed_in_user() -> None:
     g.pfcore_user = None
     g.pfcore_login_session = None

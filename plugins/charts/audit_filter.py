@@ -4,6 +4,7 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from pfcore.contrib import AuditFilter
+from pfcore.db import parse_id
 
 from . import patients
 
@@ -19,8 +20,9 @@ def patient_filter(practice) -> AuditFilter:
     def narrow(report_filter, value: str) -> None:
         if not value:
             return
-        if value.isdigit():  # a chart number, as the chart's "View audit activity" link sends
-            report_filter.patient_ids = (int(value),)
+        chart = parse_id(value) if value.isdigit() else None
+        if chart is not None:  # a chart number, as the chart's "View audit activity" link sends
+            report_filter.patient_ids = (chart,)
             return
         found = patients.search(practice.id, value, limit=MAX_MATCHES)
         report_filter.patient_ids = tuple(p.id for p in found)

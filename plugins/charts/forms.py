@@ -45,7 +45,8 @@ class EncounterForm(FlaskForm):
 
 
 def _note(label: str):
-    return TextAreaField(label, validators=[Optional(), Length(max=NOTE_MAX)], render_kw={"rows": 4})
+    return TextAreaField(label, validators=[Optional(), Length(max=NOTE_MAX), NoControlCharacters(multiline=True)],
+                         render_kw={"rows": 4})
 
 
 class SoapForm(FlaskForm):
@@ -58,4 +59,5 @@ class SoapForm(FlaskForm):
 class DocumentForm(FlaskForm):
     title = StringField("Document title", validators=[InputRequired(message="Enter the document title."),
                                                       Length(max=200), NoControlCharacters()])
-    body = TextAreaField("Text", validators=[Optional(), Length(max=NOTE_MAX)], render_kw={"rows": 4})
+    body = TextAreaField("Text", validators=[Optional(), Length(max=NOTE_MAX), NoControlCharacters(multiline=True)],
+                         render_kw={"rows": 4})

@@ -8,6 +8,7 @@ from sqlalchemy import func, or_
 
 from pfcore import audit
 from pfcore.db import scoped_select, session
+from pfcore.web.forms import without_control_characters
 
 from .models import Patient
 from .sections import DATE_FORMATS
@@ -29,7 +30,7 @@ def search(practice_id: int, query: str, limit: int = SEARCH_LIMIT) -> list[Pati
     """Patients whose date of birth is ``query`` (MM/DD/YYYY or YYYY-MM-DD), or
     whose first or last name starts with each word of it ("ann smi", "smith, ann")."""
     statement = scoped_select(Patient, practice_id)
-    query = (query or "").strip()[:100]
+    query = without_control_characters(query).strip()[:100]  # NUL: 500 on PostgreSQL
     born = parse_date(query) if query else None
     if born is not None:
         statement = statement.where(Patient.date_of_birth == born)

@@ -10,6 +10,7 @@ from pfcore.db import for_update, get_in_practice, scoped_select, session
 from pfcore.models import Practice, User
 from pfcore.security.permissions import can, require
 from pfcore.security.signin import safe_next
+from pfcore.web.forms import CONTROL_CHARACTERS, has_control_characters
 from pfcore.web.rendering import render
 
 from . import (
@@ -86,6 +87,8 @@ def activate_view():
     error = None
     if len(reason) > REASON_MAX:
         error = f"Keep the reason under {REASON_MAX} characters."
+    elif has_control_characters(reason, multiline=True):
+        error = CONTROL_CHARACTERS
     elif not reason and reason_required(user.practice):
         error = "Enter the reason for emergency access."
     if error:

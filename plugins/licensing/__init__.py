@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 
 from pfcore import audit
 from pfcore.contrib import NavItem, PluginInfo, Section, Tile, UserColumn
-from pfcore.db import for_update, scoped_select, session
+from pfcore.db import for_update, parse_id, scoped_select, session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import ACCESS_LEVELS, Practice, User, utcnow
+from pfcore.web.forms import without_control_characters
 
 from .models import CLINICIAN, SECONDARY, TYPE_LABELS, LicenseOrder, LicenseProfile, LicenseSlot
 
@@ -129,7 +130,7 @@ def candidates(practice_id: int, query: str = "", limit: int = 10) -> list[User]
     holders = select(LicenseSlot.user_id).where(LicenseSlot.practice_id == practice_id,
                                                 LicenseSlot.user_id.is_not(None))
     statement = scoped_select(User, practice_id).where(User.status == "active", User.id.not_in(holders))
-    for word in (query or "").lower().split()[:4]:
+    for word in without_control_characters(query).lower().split()[:4]:  # NUL: 500 on PostgreSQL
         like = f"%{word.replace('%', '').replace('_', '')}%"
         statement = statement.where(search_text().like(like))
     return session().scalars(statement.order_by(User.last_name, User.first_name, User.id).limit(limit)).all()
@@ -164,10 +165,9 @@ def ensure_slots(practice, actor=None) -> None:
 
 
 def _locked_slot(practice_id: int, slot_id) -> LicenseSlot:
-    try:
-        slot_id = int(slot_id)
-    except (TypeError, ValueError):
-        raise LicenseError("No such license.") from None
+    slot_id = parse_id(slot_id)
+    if slot_id is None:
+        raise LicenseError("No such license.")
     slot = session().scalars(for_update(scoped_select(LicenseSlot, practice_id).where(LicenseSlot.id == slot_id))
                              .execution_options(populate_existing=True)).one_or_none()
     if slot is None:
@@ -186,10 +186,9 @@ def assign(practice, slot_id, user_id, actor) -> LicenseSlot:
     if slot.user_id is not None:
         raise LicenseError("That license was just assigned. The table shows who holds each license now.",
                            conflict=True)
-    try:
-        user_id = int(user_id)
-    except (TypeError, ValueError):
-        raise LicenseError("Choose an EHR user.") from None
+    user_id = parse_id(user_id)
+    if user_id is None:
+        raise LicenseError("Choose an EHR user.")
     user = session().get(User, user_id)
     if user is None or user.practice_id != practice.id:
         raise LicenseError("Choose an EHR user of your practice.")

@@ -13,6 +13,7 @@ from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import User
 from pfcore.security.throttling import rate_limited
+from pfcore.web.forms import NoControlCharacters
 from pfcore.web.rendering import password_sign_in_page
 
 PLUGIN = PluginInfo(
@@ -26,7 +27,8 @@ blueprint = Blueprint("login_email", __name__, url_prefix="/login-email")
 
 
 class EmailSignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(message="Enter your email."), Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired(message="Enter your email."), Length(max=254),
+                                            NoControlCharacters()])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)])
 
 

@@ -13,6 +13,7 @@ from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import User
 from pfcore.security.throttling import rate_limited
+from pfcore.web.forms import NoControlCharacters
 from pfcore.web.rendering import password_sign_in_page
 
 PLUGIN = PluginInfo(
@@ -26,8 +27,10 @@ blueprint = Blueprint("login_pac", __name__, url_prefix="/login-pac")
 
 
 class PacSignInForm(FlaskForm):
-    pac = StringField("Practice ID", validators=[DataRequired(message="Enter your Practice ID."), Length(max=40)])
-    username = StringField("Username", validators=[DataRequired(message="Enter your username."), Length(max=64)])
+    pac = StringField("Practice ID", validators=[DataRequired(message="Enter your Practice ID."), Length(max=40),
+                                                 NoControlCharacters()])
+    username = StringField("Username", validators=[DataRequired(message="Enter your username."), Length(max=64),
+                                                   NoControlCharacters()])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)])
 
 

@@ -30,6 +30,7 @@ from pfcore.security.sessions import prefixed, queue_cookie
 from pfcore.security.signin import GENERIC_FAILURE, finish_sign_in, may_sign_in, record_failure, safe_next
 from pfcore.security.throttling import rate_limited
 from pfcore.security.tokens import new_token
+from pfcore.web.forms import CONTROL_CHARACTERS, has_control_characters
 from pfcore.web.mfa import recent_auth_required
 from pfcore.web.rendering import render
 
@@ -147,6 +148,8 @@ def register_options():
         return _error("Give the key a name, like \u201cBlue USB key\u201d.")
     if len(name) > NAME_MAX:
         return _error(f"Use at most {NAME_MAX} characters for the name.")
+    if has_control_characters(name):
+        return _error(CONTROL_CHARACTERS)
     if name.casefold() in {key.name.casefold() for key in credentials_of(user)}:
         return _error("You already have a key with that name. Choose another name.")
     options = ceremony.registration_options(user, binding, name=name, passkey=request.form.get("kind") == "passkey")

@@ -63,7 +63,7 @@ class CreateAccountForm(_NewPassword, FlaskForm):
 
 
 class SignInForm(FlaskForm):
-    username = StringField("Username", validators=[_required("your username"), Length(max=254)],
+    username = StringField("Username", validators=[_required("your username"), Length(max=254), NoControlCharacters()],
                            render_kw={"autocomplete": "username"})
     password = PasswordField("Password", validators=[_required("your password"), Length(max=1024)],
                              render_kw={"autocomplete": "current-password"})

@@ -20,7 +20,7 @@ from wtforms import EmailField, HiddenField, TelField
 from wtforms.validators import InputRequired, Length, Optional
 
 from pfcore import audit
-from pfcore.db import session
+from pfcore.db import parse_id, session
 from pfcore.security.permissions import can, require, why_not
 from pfcore.security.phones import display
 from pfcore.sqlite_reads import writes_on_get
@@ -254,13 +254,16 @@ def invite_settings():
     return _settings_page(message="Settings saved." if request.args.get("saved") else None)
 
 
+def _posted_ids(field: str) -> set[int]:
+    """The user ids posted in ``field`` (what is no id is left out: ``parse_id``)."""
+    return {i for i in map(parse_id, request.form.getlist(field)) if i is not None}
+
+
 @blueprint.post("/settings/phr-invite")
 @login_required
 @require("users.manage")
 def save_invite_settings():
-    listed = {int(i) for i in request.form.getlist("users") if i.isdigit()}
-    may = {int(i) for i in request.form.getlist("may_invite") if i.isdigit()}
-    auto = {int(i) for i in request.form.getlist("auto_invite") if i.isdigit()}
+    listed, may, auto = _posted_ids("users"), _posted_ids("may_invite"), _posted_ids("auto_invite")
     changed = save(_viewer().practice_id, {i: (i in may, i in auto) for i in listed}, _viewer())
     session().commit()
     if is_partial_request():
