@@ -46,8 +46,8 @@ def run_command(host: str, port: int):
 
 
 @cli.command("serve", with_appcontext=False)  # the app is built in each worker, not here
-@click.option("--bind", default=None, help="Address to listen on (default from PFCORE_BIND or 127.0.0.1:8000).")
-@click.option("--workers", default=None, type=int, help="Worker processes (default: 2 x CPUs + 1).")
+@click.option("--bind", default=None, help="Address to listen on (default: the bind setting, PFCORE_BIND, 127.0.0.1:8000).")
+@click.option("--workers", default=None, type=int, help="Worker processes (default: the workers setting, PFCORE_WORKERS, else 2 x CPUs + 1).")
 def serve_command(bind, workers):
     """Run pfcore under gunicorn, the way production runs it.
 
@@ -65,12 +65,10 @@ def serve_command(bind, workers):
             raise ConfigError(f"log_format must be one of {', '.join(FORMATS)}, not {settings['log_format']!r}")
     except ConfigError as error:
         raise click.ClickException(f"cannot start pfcore: {error}") from None
-    bind = bind or os.environ.get("PFCORE_BIND", "127.0.0.1:8000")
-    workers = workers or int(os.environ.get("PFCORE_WORKERS", (os.cpu_count() or 1) * 2 + 1))
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:pfcore.gunicorn_config"]
+    argv += gunicorn_options(settings, bind=bind, workers=workers)
     env = dict(os.environ)
     env.update(_metrics_folder(env))
-    argv = [sys.executable, "-m", "gunicorn", "--config", "python:pfcore.gunicorn_config",
-            "--bind", bind, "--workers", str(workers), "--timeout", "30"]
     if settings.get("log_format", "plain") != "json":
         argv += ["--access-logfile", "-"]
     argv.append("pfcore.wsgi:app")
@@ -79,6 +77,15 @@ def serve_command(bind, workers):
     # A fresh interpreter: prometheus_client decides at import whether it runs
     # in multiprocess mode, and this one has imported it already.
     os.execve(sys.executable, argv, env)
+
+
+def gunicorn_options(settings: dict, *, bind: str | None = None, workers: int | None = None) -> list[str]:
+    """``--bind``, ``--workers`` and ``--timeout`` from the command line, else the settings
+    (config file, PFCORE_BIND / PFCORE_WORKERS / PFCORE_WORKER_TIMEOUT_SECONDS)."""
+    workers = workers or int(settings.get("workers") or 0) or (os.cpu_count() or 1) * 2 + 1
+    timeout = int(settings.get("worker_timeout_seconds") or 30)
+    return ["--bind", bind or settings.get("bind") or "127.0.0.1:8000", "--workers", str(workers),
+            "--timeout", str(timeout)]
 
 
 def _metrics_folder(env: dict) -> dict:

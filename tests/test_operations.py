@@ -3,6 +3,7 @@ guide says, the guide covers each topic, and ``pfcore serve`` prepares the
 metrics folder of prometheus_client's multiprocess mode."""
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -110,3 +111,18 @@ def test_serve_refuses_a_configuration_its_workers_could_not_start_with(tmp_path
     env = {"PFCORE_INSTANCE_PATH": str(tmp_path / "instance"), "PFCORE_SECRET_KEY": "", **env}
     result = CliRunner().invoke(cli, ["serve", "--bind", "127.0.0.1:1"], env=env)
     assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_serve_takes_address_workers_and_timeout_from_the_config_file_the_environment_and_the_command_line(tmp_path):
+    from pfcore.cli import gunicorn_options
+    from pfcore.config import load_settings
+
+    assert gunicorn_options(load_settings({})) == [
+        "--bind", "127.0.0.1:8000", "--workers", str((os.cpu_count() or 1) * 2 + 1), "--timeout", "30"]
+    config = tmp_path / "pfcore.toml"
+    config.write_text('bind = "0.0.0.0:9000"\nworkers = 3\nworker_timeout_seconds = 90\n')
+    from_file = load_settings({"PFCORE_CONFIG": str(config)})
+    assert gunicorn_options(from_file) == ["--bind", "0.0.0.0:9000", "--workers", "3", "--timeout", "90"]
+    from_env = load_settings({"PFCORE_CONFIG": str(config), "PFCORE_WORKERS": "7", "PFCORE_WORKER_TIMEOUT_SECONDS": "45"})
+    assert gunicorn_options(from_env) == ["--bind", "0.0.0.0:9000", "--workers", "7", "--timeout", "45"]
+    assert gunicorn_options(from_env, bind="127.0.0.1:1", workers=2)[:4] == ["--bind", "127.0.0.1:1", "--workers", "2"]
