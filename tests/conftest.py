@@ -2,6 +2,8 @@
 a real SMTP server, and helpers that drive the app as a person would."""
 from __future__ import annotations
 
+import contextlib
+
 import re
 import shutil
 from pathlib import Path
@@ -323,3 +325,21 @@ def add_patient(app, *, first_name: str = "Pat", last_name: str = "Patient", dat
         session().add(patient)
         session().commit()
         return patient.id
+
+
+@contextlib.contextmanager
+def recorded_sql(app):
+    """The SQL statements the app's engine sends while the block runs (a list, filled as they go)."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    engine = app.extensions["pfcore.engine"]
+
+    def remember(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)

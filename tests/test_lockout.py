@@ -11,7 +11,7 @@ from pfcore.db import session
 from pfcore.models import AuditEvent
 
 from .conftest import user_row as _user
-from .conftest import add_active_user, Browserless, sign_in_email
+from .conftest import add_active_user, Browserless, recorded_sql, sign_in_email
 
 
 @pytest.fixture
@@ -116,20 +116,10 @@ def test_failures_on_two_app_servers_add_up(app, settings, extra_plugins, staff)
 def test_users_without_lockout_state_cost_no_lockout_queries(app, staff):
     """The counters are columns of the user row already loaded: a sign-in of a user
     with no failures neither reads nor writes anything else for the lock-out."""
-    from sqlalchemy import event
-
-    statements: list[str] = []
-    engine = app.extensions["pfcore.engine"]
-
-    def remember(conn, cursor, statement, *args):
-        statements.append(statement.lower())
-
-    event.listen(engine, "before_cursor_execute", remember)
-    try:
+    with recorded_sql(app) as sent:
         assert sign_in_email(Browserless(app.test_client()), STAFF, STAFF_PASSWORD,
                              second_factor=False).status_code == 302
-    finally:
-        event.remove(engine, "before_cursor_execute", remember)
+    statements = [statement.lower() for statement in sent]
     assert statements, "the sign-in ran through this engine"
     assert not [s for s in statements if "failed_sign_ins" in s and not s.lstrip().startswith("select")]
     assert not [s for s in statements if "locked_until" in s and not s.lstrip().startswith("select")]

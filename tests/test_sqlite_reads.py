@@ -15,33 +15,19 @@ import threading
 
 import pytest
 import time_machine
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from pfcore.db import session
 from pfcore.models import LoginSession
 
-from .conftest import add_patient
+from .conftest import add_patient, recorded_sql
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-class Begins:
-    """The BEGIN statements SQLite receives while this is open."""
-
-    def __init__(self, app):
-        self.engine = app.extensions["pfcore.engine"]
-        self.seen: list[str] = []
-
-    def _record(self, _conn, _cursor, statement, *_args):
-        if statement.startswith("BEGIN"):
-            self.seen.append(statement)
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        return self.seen
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._record)
+def _begins(sent: list[str]) -> list[str]:
+    """The BEGIN statements among those SQLite received."""
+    return [statement for statement in sent if statement.startswith("BEGIN")]
 
 
 def _database_file(app) -> str:
@@ -67,10 +53,11 @@ def test_a_page_load_that_writes_runs_again_with_the_lock_and_keeps_its_write(ap
     with app.app_context():
         before = session().scalars(select(LoginSession.last_seen_at)).one()
     with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=2), tick=False):
-        with Begins(app) as begins:
+        with recorded_sql(app) as sent:
             response = admin_web.get("/settings/users")
     assert response.status_code == 200 and "Grace Hopper" in response.get_data(as_text=True)
     # The snapshot run stopped at the UPDATE of last_seen_at; the second run took the lock.
+    begins = _begins(sent)
     assert begins[0] == "BEGIN" and "BEGIN IMMEDIATE" in begins[1:], begins
     with app.app_context():
         after = session().scalars(select(LoginSession.last_seen_at)).one()
@@ -79,25 +66,27 @@ def test_a_page_load_that_writes_runs_again_with_the_lock_and_keeps_its_write(ap
 
 def test_a_plain_page_load_takes_no_write_lock(app, admin_web):
     admin_web.get("/settings/users")  # last_seen_at was just set: no write is due
-    with Begins(app) as begins:
+    with recorded_sql(app) as sent:
         assert admin_web.get("/settings/users").status_code == 200
+    begins = _begins(sent)
     assert begins and set(begins) == {"BEGIN"}, begins
 
 
 def test_a_view_marked_as_writing_takes_the_lock_at_once(app, admin_web):
     patient_id = add_patient(app)
     admin_web.get("/dashboard")
-    with Begins(app) as begins:
+    with recorded_sql(app) as sent:
         assert admin_web.get(f"/charts/patients/{patient_id}").status_code == 200  # audits the look
+    begins = _begins(sent)
     assert begins and set(begins) == {"BEGIN IMMEDIATE"}, begins
 
 
 def test_posts_and_code_outside_requests_keep_begin_immediate(app, admin_web):
-    with Begins(app) as begins:
+    with recorded_sql(app) as sent:
         admin_web.post("/account/password", {"current_password": "wrong", "new_password": "x",
-                                                      "confirm_password": "x"}, page="/account")
+                                             "confirm_password": "x"}, page="/account")
         with app.test_request_context("/settings/users"):  # a GET context, but not through the app's entry
             session().execute(select(LoginSession.id)).all()
             session().commit()
-    posts_and_code = [statement for statement in begins[-2:]]
-    assert posts_and_code == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"], begins
+    begins = _begins(sent)
+    assert begins[-2:] == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"], begins

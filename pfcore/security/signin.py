@@ -12,6 +12,7 @@ from flask import current_app, g, session as flask_session
 from .. import audit, metrics
 from ..db import session
 from ..models import User, utcnow
+from ..text import has_control_characters
 from .sessions import end_session, start_session
 
 GENERIC_FAILURE = "Those sign-in details did not work. Check them and try again."
@@ -154,6 +155,6 @@ def safe_next(path: str | None, default: str) -> str:
     tests/test_fuzz_forms.py).
     """
     if path and path.startswith("/") and not path.startswith("//") and "\\" not in path \
-            and not any(ord(c) < 32 or ord(c) == 127 for c in path):
+            and not has_control_characters(path):
         return path
     return default

@@ -11,8 +11,9 @@ from ..db import parse_id, read_only_session, session
 from ..plugins import flatten
 from ..security.permissions import require
 from ..sqlite_reads import writes_on_get
+from ..text import has_control_characters
 from .blueprint import core
-from .forms import AuditFilterForm, has_control_characters
+from .forms import AuditFilterForm
 from .rendering import is_partial_request, render
 
 PAGE_SIZE = 50

@@ -7,6 +7,7 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
 
 from ..models import ACCESS_LEVELS
+from ..text import has_control_characters
 
 SPECIALTIES = [
     "Family medicine", "Internal medicine", "Pediatrics", "Obstetrics and gynecology", "Cardiology",
@@ -40,21 +41,6 @@ class PhoneNumber:
 
 
 CONTROL_CHARACTERS = "Remove the invisible control characters."
-
-
-def has_control_characters(text: str | None, *, multiline: bool = False) -> bool:
-    """NUL or another control character (``multiline``: line breaks and tabs are text too).
-
-    PostgreSQL refuses NUL in text (a 500 where SQLite stores it), and no
-    field of a form means one (found by tests/test_fuzz_forms.py).
-    """
-    allowed = "\t\n\r" if multiline else ""
-    return any((ord(c) < 32 or ord(c) == 127) and c not in allowed for c in text or "")
-
-
-def without_control_characters(text: str | None) -> str:
-    """``text`` with each control character made a space (search words: no name or email holds one)."""
-    return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text or "")
 
 
 class NoControlCharacters:

@@ -8,7 +8,7 @@ from sqlalchemy import func, or_
 
 from pfcore import audit
 from pfcore.db import scoped_select, session
-from pfcore.web.forms import without_control_characters
+from pfcore.text import without_control_characters
 
 from .models import Patient
 from .sections import DATE_FORMATS

@@ -10,7 +10,8 @@ from pfcore.db import for_update, get_in_practice, scoped_select, session
 from pfcore.models import Practice, User
 from pfcore.security.permissions import can, require
 from pfcore.security.signin import safe_next
-from pfcore.web.forms import CONTROL_CHARACTERS, has_control_characters
+from pfcore.text import has_control_characters
+from pfcore.web.forms import CONTROL_CHARACTERS
 from pfcore.web.rendering import render
 
 from . import (

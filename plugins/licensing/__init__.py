@@ -22,7 +22,7 @@ from pfcore.contrib import NavItem, PluginInfo, Section, Tile, UserColumn
 from pfcore.db import for_update, parse_id, scoped_select, session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import ACCESS_LEVELS, Practice, User, utcnow
-from pfcore.web.forms import without_control_characters
+from pfcore.text import without_control_characters
 
 from .models import CLINICIAN, SECONDARY, TYPE_LABELS, LicenseOrder, LicenseProfile, LicenseSlot
 

@@ -30,7 +30,8 @@ from pfcore.security.sessions import prefixed, queue_cookie
 from pfcore.security.signin import GENERIC_FAILURE, finish_sign_in, may_sign_in, record_failure, safe_next
 from pfcore.security.throttling import rate_limited
 from pfcore.security.tokens import new_token
-from pfcore.web.forms import CONTROL_CHARACTERS, has_control_characters
+from pfcore.text import has_control_characters
+from pfcore.web.forms import CONTROL_CHARACTERS
 from pfcore.web.mfa import recent_auth_required
 from pfcore.web.rendering import render
 
