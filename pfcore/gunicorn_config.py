@@ -17,10 +17,21 @@ import shutil
 # per worker, as with sync workers, but the worker's main thread keeps telling
 # the master it is alive: `timeout` then ends a hung worker, not a long answer
 # (a sync worker streaming an audit CSV export of a million events was killed
-# after 30 s, docs/performance.md P4), and keep-alive connections from the
-# proxy are kept (sync workers close every connection).
+# after 30 s, docs/performance.md P4).
+#
+# One connection per worker and no keep-alive: a gthread worker accepts new
+# connections while its one thread is busy and queues them behind the request
+# it is answering, and a keep-alive connection stays with the worker that
+# accepted it. Under load a few workers then held every connection while the
+# others idled (the benchmark's partials ran on 2 of 5 workers, one core of
+# two), and a request could wait behind someone's long export. With these two
+# settings a worker takes a connection only when it is free, answers one
+# request on it and closes it, so the kernel hands each request to an idle
+# worker (docs/performance.md, change 12).
 worker_class = "gthread"
 threads = 1
+worker_connections = 1
+keepalive = 0
 
 # Set by `pfcore serve` when it made a temporary folder for the metrics files.
 CREATED_DIR_ENV = "PFCORE_METRICS_DIR_CREATED"

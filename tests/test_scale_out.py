@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -345,20 +346,29 @@ def test_json_request_log_under_gunicorn_one_line_per_request_with_the_proxy_cli
         "the JSON log replaces gunicorn's access log"
 
 
-def test_serve_runs_gthread_workers_that_keep_the_proxys_connection_open(cluster):
+def test_serve_runs_gthread_workers_that_take_a_connection_only_when_free(cluster):
     """``pfcore serve`` runs gthread workers (pfcore/gunicorn_config.py): the worker's main
     thread keeps reporting to the master while a long answer streams (a sync worker was
-    killed after the 30 s timeout in the middle of a large audit export), and a proxy's
-    keep-alive connection carries several requests (a sync worker closes each one)."""
+    killed after the 30 s timeout in the middle of a large audit export). A worker takes
+    one connection at a time and closes it after the answer: a gthread worker that accepted
+    connections while busy kept them waiting behind its one request while the other worker
+    idled. Here one worker is held by a request that never finishes arriving; every new
+    connection must then go to the other worker and be answered at once."""
     server = cluster.servers[0]
     assert "Using worker: gthread" in server.output()
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    stalled = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     try:
-        for _ in range(3):
-            connection.request("GET", "/healthz")
-            answer = connection.getresponse()
-            answer.read()
-            assert answer.status == 200 and answer.getheader("Connection", "").lower() != "close"
-        assert connection.sock is not None  # the same socket carried all three
+        stalled.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the headers never end
+        time.sleep(0.3)  # a worker has taken it and its thread now waits for the rest
+        for _ in range(12):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=3)
+            try:
+                connection.request("GET", "/healthz")
+                answer = connection.getresponse()  # times out if the held worker took the connection
+                answer.read()
+                assert answer.status == 200
+                assert answer.getheader("Connection", "").lower() == "close"
+            finally:
+                connection.close()
     finally:
-        connection.close()
+        stalled.close()
