@@ -12,6 +12,7 @@ import secrets
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
 from . import audit, messaging
 from .db import for_update, session
@@ -358,8 +359,12 @@ def reset_password(row: UserToken, password: str) -> User:
 
 
 def users_of(practice_id: int) -> list[User]:
+    """The practice's users by name. Their practice is the one already loaded with the
+    signed-in user (the identity map answers ``user.practice``), so it is not joined in
+    again for every row."""
     return list(session().scalars(
-        select(User).where(User.practice_id == practice_id).order_by(User.last_name, User.first_name, User.id)
+        select(User).options(lazyload(User.practice))
+        .where(User.practice_id == practice_id).order_by(User.last_name, User.first_name, User.id)
     ))
 
 

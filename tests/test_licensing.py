@@ -179,6 +179,25 @@ def test_assigning_swaps_just_that_row_and_is_audited(app, admin_web):
     assert details(event)["license_type"] == "secondary" and event.actor_label.startswith("Grace Hopper")
 
 
+def test_a_one_row_answer_numbers_its_row_as_the_whole_table_does(app, admin_web):
+    """The row answer counts its number in the database (it no longer loads every slot):
+    Clinician slots first, then the others, each by id, also when a later purchase gave
+    Clinician slots ids after Secondary ones, and with assigned and free slots mixed."""
+    assert admin_web.post("/licensing/purchase", {"quantity": "2"}).status_code == 302
+    assert admin_web.post("/licensing/purchase", {"quantity": "1"}).status_code == 302
+    assert assign(admin_web, free_slot(app), add_user(app, "Margaret", "Provider", level=3)).status_code == 200
+    assert assign(admin_web, free_slot(app, "clinician"), add_user(app, "Alan", "Turing")).status_code == 200
+    table = text_of(admin_web.get("/licensing/?fragment=1", headers={"HX-Request": "true"}))
+    numbered = dict(re.findall(r'<tr id="license-slot-(\d+)">\s*<td>(\d+)</td>', table))
+    assert len(numbered) == len(slots(app)) == 16
+    assert [int(n) for n in numbered.values()] == list(range(1, 17))
+    for slot in slots(app):
+        row = admin_web.get(f"/licensing/slots/{slot.id}", headers={"HX-Request": "true", "HX-Request-Type": "partial"})
+        assert row.status_code == 200
+        assert re.search(r'<tr id="license-slot-(\d+)">\s*<td>(\d+)</td>', text_of(row)).groups() == \
+            (str(slot.id), numbered[str(slot.id)])
+
+
 def test_the_last_free_slot_taken_meanwhile_shows_the_table_again(app, admin_web):
     mary, ivan = add_user(app, "Margaret", "Provider"), add_user(app, "Ivan", "Second")
     slot_id = free_slot(app, "clinician")

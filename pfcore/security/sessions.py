@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app, g, request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from .. import audit
 from ..db import session
@@ -62,15 +62,19 @@ def is_idle(user: User, login_session: LoginSession, now: dt.datetime) -> bool:
     return login_session.last_seen_at + idle_limit(user) <= now
 
 
+# Asked on every request: the statement is built once (SQLAlchemy caches its SQL).
+_OPEN_SESSION_BY_TOKEN = (
+    select(LoginSession, User).join(User, User.id == LoginSession.user_id)
+    .where(LoginSession.token_hash == bindparam("token_hash"), LoginSession.ended_at.is_(None))
+)
+
+
 def load_from_request() -> tuple[User, LoginSession] | None:
     """The signed-in user and session of this request, or None."""
     token = request.cookies.get(cookie_name())
     if not token or len(token) > 200:
         return None
-    row = session().execute(
-        select(LoginSession, User).join(User, User.id == LoginSession.user_id)
-        .where(LoginSession.token_hash == token_hash(token), LoginSession.ended_at.is_(None))
-    ).one_or_none()
+    row = session().execute(_OPEN_SESSION_BY_TOKEN, {"token_hash": token_hash(token)}).one_or_none()
     if row is None:
         return None
     login_session, user = row

@@ -30,6 +30,9 @@ def install(app, login_manager) -> None:
     login_manager.request_loader(lambda _request: g.get("pfcore_user"))
     login_manager.unauthorized_handler(_unauthorized)
     app.context_processor(_layout_context)
+    from .urls import template_url_for
+
+    app.jinja_env.globals["url_for"] = template_url_for
     from .auth import login_strategies
 
     app.jinja_env.globals["pfcore_login_strategies"] = login_strategies

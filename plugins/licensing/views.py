@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, request, url_for
 from flask_login import login_required
+from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 from jinja2_fragments.flask import render_block
 
-from pfcore.db import get_in_practice, session
+from pfcore.db import get_in_practice, scoped_select, session
 from pfcore.models import User
 from pfcore.security.permissions import require
 from pfcore.web.rendering import is_partial_request, render
@@ -27,12 +29,24 @@ def _practice():
 def _rows(practice_id: int):
     slots = slots_of(practice_id)
     ids = [s.user_id for s in slots if s.user_id]
-    users = {u.id: u for u in session().query(User).filter(User.id.in_(ids))} if ids else {}
+    # Scoped to the practice like every read here; its practice is already loaded (no join per row).
+    users = {u.id: u for u in session().scalars(
+        select(User).options(lazyload(User.practice)).where(User.practice_id == practice_id, User.id.in_(ids)))
+    } if ids else {}
     return [{"number": n, "slot": s, "user": users.get(s.user_id)} for n, s in enumerate(slots, 1)]
 
 
 def _row(practice_id: int, slot_id: int):
-    return next(row for row in _rows(practice_id) if row["slot"].id == slot_id)
+    """One row of the table, numbered as in the whole table (Clinician slots first, then the
+    others, each by id): its number is counted in the database, not by loading every slot."""
+    slot = get_in_practice(LicenseSlot, slot_id, practice_id)
+    if slot.license_type == CLINICIAN:
+        before = (LicenseSlot.license_type == CLINICIAN) & (LicenseSlot.id <= slot.id)
+    else:
+        before = (LicenseSlot.license_type == CLINICIAN) | (LicenseSlot.id <= slot.id)
+    number = session().scalar(scoped_select(LicenseSlot, practice_id, func.count()).where(before))
+    user = get_in_practice(User, slot.user_id, practice_id) if slot.user_id else None
+    return {"number": number, "slot": slot, "user": user}
 
 
 def _context(**extra):
