@@ -390,7 +390,9 @@ def describe(pid: str, m: dict) -> tuple[str, str]:
     if pid == "P2":
         pages = m.get("pages", {})
         parts = " ".join(f"{k.split('_')[0]} {fmt(v['requests_per_s'], 0)}" for k, v in pages.items())
-        return (f"{parts} req/s", f"flask {fmt(m['baseline'], 0)}/s; min x{fmt(m['ratio'], 2)}")
+        floor = m.get("floor") or {}
+        floor_part = f"; floor {fmt(floor.get('requests_per_s'), 0)} (x{fmt(floor.get('ratio'), 2)})" if floor else ""
+        return (f"{parts} req/s{floor_part}", f"flask {fmt(m['baseline'], 0)}/s; min x{fmt(m['ratio'], 2)}")
     if pid == "P3":
         large, small = m.get("large") or {}, m.get("small") or {}
         return (f"{large.get('label')}: p95 {fmt(large.get('first_p95_ms'))}/{fmt(large.get('deep_p95_ms'))} ms "

@@ -73,6 +73,8 @@ def test_bench_smoke_writes_every_measure(tmp_path, database, generator):
             assert measures[pid]["value"] is not None, pid
     assert measures["P1"]["failed"] == 0 and measures["P1"]["baseline"] > 0
     assert all(page["errors"] == 0 for page in measures["P2"]["pages"].values())
+    floor = measures["P2"]["floor"]  # the signed-in request that draws nothing, answered (204)
+    assert floor["path"] == "/session/alive" and floor["errors"] == 0 and floor["requests_per_s"] > 0
     assert measures["P4"]["complete"]
     assert measures["P9"]["runs"][0]["events"] >= report["sizes"]["events_large"]
     # The table was printed.
