@@ -14,12 +14,14 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import gc
 import hashlib
 import io
 import json
+import sqlite3
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from flask import g, has_request_context, request
 from sqlalchemy import String, and_, event as sa_event, func, literal_column, or_, select
@@ -257,8 +259,7 @@ def _verify(executor, chain_ids: list[int] | None, pieces=None) -> VerifyResult:
     heads = {row.chain_id: row for row in executor.execute(
         select(AuditChainHead.chain_id, AuditChainHead.seq, AuditChainHead.hash))}
     if chain_ids is None:
-        found = set(executor.execute(select(AuditEvent.chain_id).distinct()).scalars())
-        chain_ids = sorted(found | set(heads))
+        chain_ids = sorted(set(_chain_ids(executor)) | set(heads))
     intact_long = pieces(executor, chain_ids, heads) if pieces else set()
     problems: list[ChainProblem] = []
     checked = 0
@@ -273,12 +274,34 @@ def _verify(executor, chain_ids: list[int] | None, pieces=None) -> VerifyResult:
     return VerifyResult(events_checked=checked, chains_checked=len(chain_ids), problems=problems)
 
 
+def _chain_ids(executor) -> list[int]:
+    """The chains that have events: what ``SELECT DISTINCT chain_id`` answers (chain_id
+    is NOT NULL), but hopping from one chain to the next along the (chain_id, seq) key,
+    one index lookup per chain, where DISTINCT reads an index entry per event."""
+    events = AuditEvent.__table__
+    hops = select(func.min(events.c.chain_id).label("chain_id")).cte("chains", recursive=True)
+    following = (
+        select(events.c.chain_id).where(events.c.chain_id > hops.c.chain_id)
+        .order_by(events.c.chain_id).limit(1).scalar_subquery()
+    )
+    hops = hops.union_all(select(following.label("chain_id")).where(hops.c.chain_id.is_not(None)))
+    return list(executor.execute(select(hops.c.chain_id).where(hops.c.chain_id.is_not(None))).scalars())
+
+
 # Chains longer than this are checked in pieces when verify() has several processes.
 _PIECE_MIN = 50_000
+# Pieces per process: smaller pieces, handed out one at a time, keep both cores busy to
+# the end when one process gets less CPU than the other (a shared machine).
+_PIECES_PER_PROCESS = 4
 
 
 def _verify_pieces(bind: Engine, processes: int):
-    """The long chains that several processes found intact, piece by piece."""
+    """The long chains that several processes found intact, piece by piece.
+
+    Each process freezes the objects it was forked with (gc.freeze): its walk
+    allocates enough to start a full collection, which would otherwise go
+    through every object of the parent and copy the memory pages it touches.
+    """
     import multiprocessing
 
     url = bind.url.render_as_string(hide_password=False)
@@ -292,14 +315,14 @@ def _verify_pieces(bind: Engine, processes: int):
             last = executor.execute(select(func.max(AuditEvent.seq)).where(AuditEvent.chain_id == chain_id)).scalar()
             if last != head.seq:
                 continue  # rows past the head, or missing at the end: the walk says which
-            size = max(_PIECE_MIN // 2, -(-head.seq // processes))
+            size = max(_PIECE_MIN // 2, -(-head.seq // (processes * _PIECES_PER_PROCESS)))
             jobs += [(url, chain_id, lo, min(lo + size - 1, head.seq)) for lo in range(1, head.seq + 1, size)]
         if not jobs:
             return set()
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with context.Pool(min(processes, len(jobs))) as pool:
-            answers = pool.map(_verify_piece, jobs)
+        with context.Pool(min(processes, len(jobs)), initializer=gc.freeze) as pool:
+            answers = pool.map(_verify_piece, jobs, chunksize=1)
         by_chain: dict[int, list] = {}
         for (_url, chain_id, lo, hi), answer in zip(jobs, answers):
             by_chain.setdefault(chain_id, []).append((lo, hi, answer))
@@ -320,41 +343,68 @@ def _verify_pieces(bind: Engine, processes: int):
 
 def _verify_piece(job) -> tuple[bool, str | None, str | None]:
     """Events lo..hi of one chain, in a process of its own: each intact, each
-    following the one before, none missing. Answers (ok, first prev_hash, last hash)."""
+    following the one before, none missing. Answers (ok, first prev_hash, last hash).
+    Any piece that is not ok makes verify() walk its chain again (_verify_chain), so
+    a fast read (_json_rows) that is not sure of a row may simply say "not ok"."""
     from .db import make_engine
 
     url, chain_id, lo, hi = job
     engine = make_engine(url)
-    n_hashed = len(HASHED_FIELDS)
-    at_seq, at_prev, at_hash = HASHED_FIELDS.index("seq"), HASHED_FIELDS.index("prev_hash"), n_hashed
-    encode, sha256 = _ENCODE, hashlib.sha256
     try:
         with _snapshot(engine).connect() as connection, connection.begin():
-            first_prev = prev = None
-            expected = lo
-            for row in _chain_rows(connection, chain_id, lo, hi):
-                if row[at_seq] != expected or sha256(encode(row[:n_hashed]).encode("utf-8")).hexdigest() != row[at_hash]:
-                    return False, None, None
-                if prev is None:
-                    first_prev = row[at_prev]
-                elif row[at_prev] != prev:
-                    return False, None, None
-                prev = row[at_hash]
-                expected += 1
-            return expected - 1 == hi, first_prev, prev
+            if _json_rows_usable(connection):
+                try:
+                    return _walk_piece(_json_rows(connection, chain_id, lo, hi), lo, hi)
+                except sqlite3.Error:
+                    pass  # a value json_array() refuses (a BLOB): read the rows as they are
+            return _walk_piece(_plain_rows(connection, chain_id, lo, hi), lo, hi)
     finally:
         engine.dispose()
+
+
+def _walk_piece(chain: _ChainRows, lo: int, hi: int) -> tuple[bool, str | None, str | None]:
+    at_seq, at_prev, at_hash, intact = chain.at_seq, chain.at_prev, chain.at_hash, chain.intact
+    first_prev = prev = None
+    expected = lo
+    for row in chain.rows:
+        if row[at_seq] != expected or not intact(row):
+            return False, None, None
+        if prev is None:
+            first_prev = row[at_prev]
+        elif row[at_prev] != prev:
+            return False, None, None
+        prev = row[at_hash]
+        expected += 1
+    return expected - 1 == hi, first_prev, prev
+
+
+def _verify_chain(executor, chain_id: int, head):
+    """Walk one chain in seq order: how many events it has, and its first break.
+
+    On SQLite the fast read (_json_rows) is asked first, and believed only when
+    it finds the whole chain intact up to its head: a chain where it finds
+    anything, or that it cannot read, is walked on the plain rows (_walk_chain),
+    which names the break. So the fast read needs no ids and no look-back.
+    """
+    if head is not None and _json_rows_usable(executor):
+        try:
+            ok, first_prev, last_hash = _walk_piece(_json_rows(executor, chain_id), 1, head.seq)
+            if ok and first_prev == GENESIS_HASH and last_hash == head.hash:
+                return head.seq, None
+        except sqlite3.Error:
+            pass  # a value json_array() refuses (a BLOB): the plain walk says where
+    return _walk_chain(executor, chain_id, head)
 
 
 # How far back a row's prev_hash is looked up to tell an inserted row apart.
 _LOOKBACK = 256
 
 
-def _verify_chain(executor, chain_id: int, head):
-    """Walk one chain in seq order. The loop works on the driver's plain row
-    tuples and keeps only the last _LOOKBACK rows, in a ring, to explain a break
-    when it finds one: it runs once per event, so it is kept lean
-    (docs/performance.md, P9)."""
+def _walk_chain(executor, chain_id: int, head):
+    """Walk one chain in seq order on the plain rows and name its first break. The
+    loop works on the driver's plain row tuples and keeps only the last _LOOKBACK
+    rows, in a ring, to explain a break when it finds one: it runs once per event,
+    so it is kept lean (docs/performance.md, P9)."""
     rows = _chain_rows(executor, chain_id)
     n_hashed = len(HASHED_FIELDS)
     at_seq, at_prev = (HASHED_FIELDS.index(name) for name in ("seq", "prev_hash"))
@@ -406,6 +456,32 @@ def _verify_chain(executor, chain_id: int, head):
     return count, None
 
 
+# --- reading a chain ----------------------------------------------------
+
+class _ChainRows(NamedTuple):
+    """A chain's rows in seq order, where seq, prev_hash and hash are in a row,
+    and ``intact(row)``: whether the row's own fields give its stored hash."""
+    rows: Iterator[Sequence]
+    at_seq: int
+    at_prev: int
+    at_hash: int
+    intact: Callable[[Sequence], bool]
+
+
+_N_HASHED = len(HASHED_FIELDS)
+
+
+def _plain_intact(row: Sequence) -> bool:
+    """The row (the hashed fields as event_hash takes them, then hash) hashes to its hash."""
+    return hashlib.sha256(_ENCODE(row[:_N_HASHED]).encode("utf-8")).hexdigest() == row[_N_HASHED]
+
+
+def _plain_rows(executor, chain_id: int, lo: int | None = None, hi: int | None = None) -> _ChainRows:
+    """The rows as they are, hashed in Python (a piece where the fast read is not used)."""
+    return _ChainRows(_chain_rows(executor, chain_id, lo, hi), HASHED_FIELDS.index("seq"),
+                      HASHED_FIELDS.index("prev_hash"), _N_HASHED, _plain_intact)
+
+
 _CANONICAL_TIME_SQL = {
     # occurred_at as _canonical writes it (YYYY-MM-DDTHH:MM:SS.ffffffZ), worked out by
     # the database. Timestamps are stored as naive UTC; SQLite keeps them as text in
@@ -413,6 +489,13 @@ _CANONICAL_TIME_SQL = {
     "postgresql": "to_char(occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
     "sqlite": "substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z'",
 }
+
+
+def _chain_where(chain_id: int, lo: int | None, hi: int | None) -> str:
+    where = f"chain_id = {int(chain_id)}"
+    if lo is not None:
+        where += f" AND seq BETWEEN {int(lo)} AND {int(hi)}"
+    return where
 
 
 def _chain_rows(executor, chain_id: int, lo: int | None = None, hi: int | None = None) -> Iterator[tuple]:
@@ -433,10 +516,7 @@ def _chain_rows(executor, chain_id: int, lo: int | None = None, hi: int | None =
             yield row
         return
     names = [_CANONICAL_TIME_SQL[dialect] if name == "occurred_at" else name for name in HASHED_FIELDS]
-    where = f"chain_id = {int(chain_id)}"
-    if lo is not None:
-        where += f" AND seq BETWEEN {int(lo)} AND {int(hi)}"
-    sql = f"SELECT {', '.join(names)}, hash, id FROM audit_events WHERE {where} ORDER BY seq"
+    sql = f"SELECT {', '.join(names)}, hash, id FROM audit_events WHERE {_chain_where(chain_id, lo, hi)} ORDER BY seq"
     raw = connection.connection.driver_connection
     if dialect == "postgresql":
         with raw.cursor(name=f"pfcore_verify_{chain_id}") as cursor:  # server-side: streamed
@@ -445,16 +525,121 @@ def _chain_rows(executor, chain_id: int, lo: int | None = None, hi: int | None =
             yield from cursor
         return
     at_emergency = HASHED_FIELDS.index("emergency")
+    for row in _sqlite_rows(raw, sql):
+        row = list(row)
+        row[at_emergency] = bool(row[at_emergency])  # SQLite stores booleans as 0/1
+        yield row
+
+
+def _sqlite_rows(raw, sql: str) -> Iterator[tuple]:
     cursor = raw.cursor()
     try:
         cursor.execute(sql)
         while batch := cursor.fetchmany(5000):
-            for row in batch:
-                row = list(row)
-                row[at_emergency] = bool(row[at_emergency])  # SQLite stores booleans as 0/1
-                yield row
+            yield from batch
     finally:
         cursor.close()
+
+
+# --- the fast read on SQLite ----------------------------------------------
+#
+# Reading twenty columns into Python objects and encoding them again as JSON is
+# most of what a walk costs on SQLite. SQLite's json_array() writes the same JSON
+# text as _ENCODE for the values pfcore stores (integers, NULL, text, booleans as
+# 0/1), so the database hands over the bytes to hash, and only seq, prev_hash and
+# hash come to Python: about half the CPU per event. A row the fast read cannot
+# vouch for (a type pfcore never writes, text that is not UTF-8) fails its check,
+# and then the chain is walked again on the plain rows; only a chain the fast read
+# finds whole is taken from it, so the report is always the plain walk's.
+
+def _json_field_sql(name: str) -> str:
+    if name == "occurred_at":
+        return _CANONICAL_TIME_SQL["sqlite"]
+    if name == "emergency":  # stored as 0/1; hashed as the bool, as _chain_rows reads it
+        return "json(CASE emergency WHEN 1 THEN 'true' ELSE 'false' END)"
+    return name
+
+
+# The JSON array of the hashed fields as UTF-8 bytes, or NULL for a row whose boolean
+# is not 0 or 1, or that holds a REAL anywhere: json_array() writes a REAL unlike
+# Python's repr (0.30000000000000004 as 0.3). pfcore never stores one, and column
+# types do not stop one (they can be changed), so every column is asked.
+_JSON_PAYLOAD_SQL = (
+    "CASE WHEN emergency IN (0, 1) AND "
+    + " AND ".join(f"typeof({name}) <> 'real'" for name in HASHED_FIELDS if name not in ("occurred_at", "emergency"))
+    + f" THEN CAST(json_array({', '.join(_json_field_sql(name) for name in HASHED_FIELDS)}) AS BLOB) END"
+)
+
+
+def _json_rows(executor, chain_id: int, lo: int | None = None, hi: int | None = None) -> _ChainRows:
+    """The chain's rows (or seq lo..hi) as (JSON payload, seq, prev_hash, hash)."""
+    connection = executor if isinstance(executor, Connection) else executor.connection()
+    sql = (f"SELECT {_JSON_PAYLOAD_SQL}, seq, prev_hash, hash FROM audit_events"
+           f" WHERE {_chain_where(chain_id, lo, hi)} ORDER BY seq")
+    return _ChainRows(_sqlite_rows(connection.connection.driver_connection, sql), 1, 2, 3, _json_intact)
+
+
+def _json_intact(row: Sequence) -> bool:
+    """The payload hashes to the row's hash, and is valid UTF-8 (text that is not would
+    not even be read by the plain walk: sqlite3 cannot decode it)."""
+    payload = row[0]
+    return (payload is not None and hashlib.sha256(payload).hexdigest() == row[3]
+            and (payload.isascii() or _is_utf8(payload)))
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _json_rows_usable(executor) -> bool:
+    """SQLite through the standard sqlite3 module, whose json_array() writes text
+    exactly as _ENCODE does (checked once per process, _sqlite_json_matches)."""
+    global _SQLITE_JSON_MATCHES
+    connection = executor if isinstance(executor, Connection) else executor.connection()
+    if connection.dialect.name != "sqlite" or connection.dialect.driver != "pysqlite":
+        return False
+    raw = connection.connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection):
+        return False
+    if _SQLITE_JSON_MATCHES is None:
+        _SQLITE_JSON_MATCHES = _sqlite_json_matches(raw)
+    return _SQLITE_JSON_MATCHES
+
+
+_SQLITE_JSON_MATCHES: bool | None = None
+
+# Values whose JSON text json_array() must write exactly as _ENCODE does for the fast
+# read to be used: every ASCII character on its own (the ones JSON escapes are all
+# ASCII), characters beyond it that some encoders escape, integers, NULL.
+_JSON_PROBES = (
+    [chr(c) for c in range(128)]
+    + ["\x7f\x80\x9f\xa0\xad\xe9\u07ff\u0800\u2028\u2029\ufeff\ufffd\uffff\U00010000\U0001f600\U0010ffff",
+       'Zo\u00eb "Z" <z@example.org>\\\t\x00{"a":"\\u00e9"}', -2**63, 2**63 - 1, 0, None]
+)
+
+
+def _sqlite_json_matches(raw: sqlite3.Connection) -> bool:
+    """Whether this SQLite's json_array() writes the probes as _ENCODE does, writes the
+    booleans as _json_field_sql has them, and leaves text that is not UTF-8 invalid
+    (or refuses it), so that such a row fails its check (_json_intact)."""
+    values = ", ".join("(?)" for _ in _JSON_PROBES)
+    try:
+        written = [row[0] for row in raw.execute(
+            f"SELECT CAST(json_array(column1) AS BLOB) FROM (VALUES {values})", _JSON_PROBES)]
+        booleans = raw.execute("SELECT CAST(json_array(json('true'), json('false')) AS BLOB)").fetchone()[0]
+    except sqlite3.Error:
+        return False  # no JSON functions in this SQLite
+    if written != [_ENCODE([value]).encode("utf-8") for value in _JSON_PROBES] or booleans != b"[true,false]":
+        return False
+    try:
+        not_utf8 = raw.execute("SELECT CAST(json_array(CAST(X'41FFC3' AS TEXT)) AS BLOB)").fetchone()[0]
+    except sqlite3.Error:
+        return True  # refused: the fast read fails and the plain walk reads the row
+    return not _is_utf8(not_utf8)
 
 
 # --- the report ---------------------------------------------------------
