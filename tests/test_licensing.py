@@ -230,6 +230,24 @@ def test_the_database_refuses_a_second_license_for_one_user(app, admin_web):
         session().rollback()
 
 
+def test_a_user_given_a_license_meanwhile_gets_the_conflict_answer_not_an_error(app, admin_web, monkeypatch):
+    """Two administrators assign one user at once: the second passes the "already holds a
+    license" check before the first commits, and the unique key refuses its change. That
+    is answered 409 with the table, and nothing of the second assignment stays (it was
+    a 500: the failed change was flushed outside the savepoint)."""
+    mary = add_user(app, "Margaret", "Provider")
+    first, second = free_slot(app), free_slot(app, "clinician")
+    assert assign(admin_web, first, mary).status_code == 200
+    monkeypatch.setattr(licensing, "license_of", lambda user: None)  # the check ran before the first commit
+    response = assign(admin_web, second, mary)
+    assert response.status_code == 409, text_of(response)
+    assert "Margaret Provider was just given another license" in text_of(response)
+    assert response.headers["HX-Retarget"] == "#licenses-table"
+    held = {s.id: s.user_id for s in slots(app)}
+    assert held[first] == mary and held[second] is None
+    assert [details(e)["slot_id"] for e in audit_rows(app, "licensing.assigned")] == [first]
+
+
 def test_inactive_users_and_users_of_another_practice_are_refused(app, admin_web, client):
     ivan = add_user(app, "Ivan", "Inactive", status="inactive")
     response = assign(admin_web, free_slot(app), ivan)

@@ -198,12 +198,17 @@ def assign(practice, slot_id, user_id, actor) -> LicenseSlot:
     if held is not None:
         raise LicenseError(f"{user.full_name} already holds a {TYPE_LABELS[held.license_type]}; "
                            "a user holds at most one license.", conflict=True)
-    slot.user_id, slot.assigned_at, slot.assigned_by_id = user.id, utcnow(), actor.id
+    name = user.full_name
     try:
+        # The change is made inside the savepoint: begin_nested() flushes what is pending
+        # before it sets the savepoint, and a unique-key failure there aborted the whole
+        # transaction (then reading the user's name failed with a 500; found by
+        # tests/test_crash_safety.py under load on PostgreSQL).
         with session().begin_nested():
+            slot.user_id, slot.assigned_at, slot.assigned_by_id = user.id, utcnow(), actor.id
             session().flush()
     except IntegrityError:
-        raise LicenseError(f"{user.full_name} was just given another license; a user holds at most one license.",
+        raise LicenseError(f"{name} was just given another license; a user holds at most one license.",
                            conflict=True) from None
     audit.record("licensing.assigned", practice_id=practice.id, object_type="user", object_id=user.id,
                  details={"slot_id": slot.id, "license_type": slot.license_type, "user": user.email})
