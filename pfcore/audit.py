@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from flask import g, has_request_context, request
-from sqlalchemy import String, and_, event as sa_event, func, literal_column, or_, select
+from sqlalchemy import String, and_, bindparam, event as sa_event, func, literal_column, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -157,26 +157,43 @@ def _next_seq(db_session: Session, head: AuditChainHead) -> int:
     failing on the unique (chain, seq) key, and leaves the forged row for
     ``verify()`` to name: the new event still follows the head's hash.
     """
-    beyond = db_session.scalar(
-        select(func.max(AuditEvent.seq)).where(AuditEvent.chain_id == head.chain_id, AuditEvent.seq > head.seq)
-    )
+    beyond = db_session.scalar(_SEQ_BEYOND_HEAD, {"chain_id": head.chain_id, "seq": head.seq})
     return (beyond or head.seq) + 1
 
 
+_SEQ_BEYOND_HEAD = select(func.max(AuditEvent.seq)).where(
+    AuditEvent.chain_id == bindparam("chain_id"), AuditEvent.seq > bindparam("seq"))
+
+
 def _lock_head(db_session: Session, chain_id: int) -> AuditChainHead:
-    """The chain's head row, created if needed, locked until the transaction ends."""
-    dialect = db_session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    db_session.execute(
-        insert(AuditChainHead).values(chain_id=chain_id, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
-    )
-    statement = select(AuditChainHead).where(AuditChainHead.chain_id == chain_id)
-    if dialect != "sqlite":
-        statement = statement.with_for_update()
-    return db_session.scalars(statement.execution_options(populate_existing=True)).one()
+    """The chain's head row, locked until the transaction ends; created with the chain's
+    first event. Read first and created only when missing: an INSERT ... ON CONFLICT DO
+    NOTHING before every event was one statement more per audited change
+    (docs/performance.md, P1). Two first events at once both try the insert; one waits
+    for the other's row lock (PostgreSQL) or write lock (SQLite) at the second read."""
+    head = _read_head(db_session, chain_id)
+    if head is None:
+        if db_session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        db_session.execute(
+            insert(AuditChainHead).values(chain_id=chain_id, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
+        )
+        head = _read_head(db_session, chain_id)
+    return head
+
+
+# Asked at every audited change: built once (SQLAlchemy caches their SQL). SQLite
+# transactions that write hold the database's write lock already: no FOR UPDATE there.
+_HEAD = (select(AuditChainHead).where(AuditChainHead.chain_id == bindparam("chain_id"))
+         .execution_options(populate_existing=True))
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+
+
+def _read_head(db_session: Session, chain_id: int) -> AuditChainHead | None:
+    statement = _HEAD if db_session.get_bind().dialect.name == "sqlite" else _HEAD_FOR_UPDATE
+    return db_session.scalars(statement, {"chain_id": chain_id}).one_or_none()
 
 
 @sa_event.listens_for(Session, "before_flush")

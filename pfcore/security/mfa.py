@@ -57,9 +57,17 @@ def enrolled_factors(user: User, *, phishing_resistant_only: bool = False) -> li
             and (f.phishing_resistant or not phishing_resistant_only)]
 
 
-def has_real_factor(user: User, *, phishing_resistant_only: bool = False) -> bool:
-    """Enrolled in a factor that counts (recovery codes alone do not)."""
-    return any(f.counts_as_enrolment for f in enrolled_factors(user, phishing_resistant_only=phishing_resistant_only))
+def has_real_factor(user: User, *, phishing_resistant_only: bool = False, factors: list | None = None) -> bool:
+    """Enrolled in a factor that counts (recovery codes alone do not).
+
+    Asks only the factors that count, and stops at the first one the user has:
+    each ``is_enrolled`` is usually a query (docs/performance.md, P1).
+    ``factors``: the user's ``offered_factors`` when the caller has them already.
+    """
+    if factors is None:
+        factors = offered_factors(user)
+    return any(f.is_enrolled(user) for f in factors
+               if f.counts_as_enrolment and (f.phishing_resistant or not phishing_resistant_only))
 
 
 def needs_phishing_resistant(user: User) -> bool:
@@ -82,9 +90,11 @@ def _needed(user: User) -> tuple[bool, bool, bool]:
     """
     cache = g.setdefault("_pfcore_mfa_needed", {})
     if user.id not in cache:
+        factors = offered_factors(user)  # the plugins are asked once
         demanded, strict = demanded_by_plugin(user), needs_phishing_resistant(user)
-        needed = demanded or strict or policy(user.practice)["required"] or has_real_factor(user)
-        cache[user.id] = (needed and bool(offered_factors(user)), demanded, strict)
+        needed = bool(factors) and (demanded or strict or policy(user.practice)["required"]
+                                    or has_real_factor(user, factors=factors))
+        cache[user.id] = (needed, demanded, strict)
     return cache[user.id]
 
 
@@ -96,8 +106,13 @@ def needs_second_factor_step(user: User) -> bool:
 
 def _trust_skips(user: User, demanded: bool, strict: bool, *, touch: bool = True) -> bool:
     """A trusted browser skips the factor, unless a plugin demands it, a security key
-    is required, or the user has no factor left (then they must enrol)."""
-    return not demanded and not strict and has_real_factor(user) and _trusted_browser(user, touch=touch)
+    is required, or the user has no factor left (then they must enrol).
+
+    A browser without the user's trust cookie is not trusted: then the factor
+    plugins are not asked about the user's factors at all.
+    """
+    return (not demanded and not strict and _trust_token(user) is not None and has_real_factor(user)
+            and _trusted_browser(user, touch=touch))
 
 
 def after_first_factor(user: User, *, method: str, next_path: str):
@@ -277,9 +292,15 @@ def trust_this_browser(user: User) -> None:
                  object_id=user.id, details={"days": days})
 
 
-def _trusted_browser(user: User, touch: bool = True) -> bool:
+def _trust_token(user: User) -> str | None:
+    """The user's browser-trust token from this request's cookies, if it has a usable one."""
     token = request.cookies.get(prefixed(_trust_cookie(user)))
-    if not token or len(token) > 200:
+    return token if token and len(token) <= 200 else None
+
+
+def _trusted_browser(user: User, touch: bool = True) -> bool:
+    token = _trust_token(user)
+    if token is None:
         return False
     row = session().scalars(select(TrustedBrowser).where(
         TrustedBrowser.token_hash == token_hash(token), TrustedBrowser.user_id == user.id,
@@ -311,8 +332,13 @@ def remove_trusted_browsers(user: User, reason: str, browser_id: int | None = No
 
 # --- step-up ----------------------------------------------------------------
 
+def recent_auth_flags() -> dict:
+    """The session flags of a user who just proved who they are (step-up, sign-in)."""
+    return {"verified_at": utcnow().isoformat()}
+
+
 def mark_recent_auth(login_session) -> None:
-    login_session.flags = {**(login_session.flags or {}), "verified_at": utcnow().isoformat()}
+    login_session.flags = {**(login_session.flags or {}), **recent_auth_flags()}
 
 
 def has_recent_auth(login_session) -> bool:

@@ -8,9 +8,10 @@ same to the person (``GENERIC_FAILURE``) and are audited with the reason.
 from __future__ import annotations
 
 from flask import current_app, g, session as flask_session
+from sqlalchemy import bindparam, select
 
 from .. import audit, metrics
-from ..db import session
+from ..db import engine, session
 from ..models import User, utcnow
 from ..text import has_control_characters
 from .sessions import end_session, start_session
@@ -26,15 +27,19 @@ def finish_sign_in(user: User, *, method: str):
     if previous is not None and previous.ended_at is None:
         # The browser's earlier session, maybe someone else's (a planted cookie), is replaced, never reused.
         end_session(previous, "replaced")
-    login_session = start_session(user)
+    from .mfa import mark_recent_auth, recent_auth_flags
+
+    # Set before the session row is written, so both go to the database in one
+    # flush, and the row is inserted with its step-up stamp instead of being
+    # updated for it (docs/performance.md, P1).
     user.last_sign_in_at = utcnow()
+    login_session = start_session(user, flags=recent_auth_flags())
     registry.hook(user.practice).user_signed_in(practice=user.practice, user=user, login_session=login_session)
+    if "verified_at" not in (login_session.flags or {}):  # a plugin replaced the flags
+        mark_recent_auth(login_session)
     g.pfcore_user = user
     g.pfcore_login_session = login_session
     g.pfcore_audit_flags = _audit_flags(user, login_session)
-    from .mfa import mark_recent_auth
-
-    mark_recent_auth(login_session)
     audit.record("signin.success", practice_id=user.practice_id, actor=user, object_type="user",
                  object_id=user.id, details={"method": method})
     session().commit()
@@ -87,6 +92,11 @@ def _audit_flags(user, login_session) -> dict:
     return flags
 
 
+# The account read again after the hash (and its practice, which User joins). Asked at
+# every password sign-in: the statement is built once, docs/performance.md, P1.
+_USER_AGAIN = select(User).where(User.id == bindparam("user_id")).execution_options(populate_existing=True)
+
+
 def password_sign_in(user: User | None, password: str, *, method: str, practice_id: int | None, identifier: str,
                      plugin_name: str, next_path: str):
     """The shared first factor of password strategies.
@@ -100,15 +110,18 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
 
     from . import throttling
 
-    # The hash takes tens of milliseconds of CPU: hold no transaction while it runs
-    # (on SQLite an open transaction holds the database's write lock, and every
-    # other request would wait for the hash), then read the account again, so the
-    # checks below see it as it is now (docs/performance.md, P1).
+    # The hash takes tens of milliseconds of CPU. On SQLite hold no transaction while
+    # it runs (an open transaction holds the database's write lock, and every other
+    # request would wait for the hash). On PostgreSQL the reads so far took no lock,
+    # and ending the transaction would only cost a COMMIT and a second checkout of a
+    # connection (with its ping). Either way read the account again after the hash, so
+    # the checks below see it as it is now (docs/performance.md, P1).
     stored = user.password_hash if user else None
-    session().commit()
+    if engine().dialect.name == "sqlite":
+        session().commit()
     password_ok = verify_or_dummy(stored, password or "")
     if user is not None:
-        session().refresh(user)
+        session().scalars(_USER_AGAIN, {"user_id": user.id}).one()  # overwrites what was read before
     reason = None
     if user is None:
         reason = "unknown account"

@@ -25,7 +25,7 @@ import datetime as dt
 
 from flask import current_app, g, render_template, url_for
 from markupsafe import Markup
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from pfcore import audit, messaging
 from pfcore.contrib import AuditFilter, InfoItem, Notice, PluginInfo, Tile, UserColumn
@@ -67,8 +67,16 @@ def reason_required(practice) -> bool:
     return bool(((practice.settings or {}).get(PLUGIN.name) or {}).get("reason_required"))
 
 
+# Asked at every sign-in (second_factor_required) and on pages: built once, as building a
+# statement costs about as much as running it (docs/performance.md, P1).
+_DESIGNEE_OF_USER = select(Designee.id).where(Designee.user_id == bindparam("user_id"))
+_LATEST_OPEN_ACTIVATION = (select(Activation).where(Activation.user_id == bindparam("user_id"),
+                                                   Activation.ended_at.is_(None))
+                           .order_by(Activation.id.desc()).limit(1))
+
+
 def is_designated(user) -> bool:
-    return session().scalar(select(Designee.id).where(Designee.user_id == user.id)) is not None
+    return session().scalar(_DESIGNEE_OF_USER, {"user_id": user.id}) is not None
 
 
 def designated_ids(practice_id: int) -> set[int]:
@@ -81,8 +89,7 @@ def _is_open(activation: Activation | None, now: dt.datetime | None = None) -> b
 
 def open_activation(user) -> Activation | None:
     """The user's activation that is on (not ended, not expired), if any."""
-    activation = session().scalars(select(Activation).where(Activation.user_id == user.id, Activation.ended_at.is_(None))
-                                   .order_by(Activation.id.desc())).first()
+    activation = session().scalars(_LATEST_OPEN_ACTIVATION, {"user_id": user.id}).first()
     return activation if _is_open(activation) else None
 
 
@@ -256,8 +263,14 @@ def second_factor_required(practice, user):
 
 @hookimpl
 def user_signed_in(practice, user, login_session):
+    # Only a sign-in that finished with a second factor can be elevated. That is
+    # asked first: it needs no query (a sign-in with no half-finished one behind
+    # it reads no row), so a password-only sign-in does not look for an
+    # activation that could not apply (docs/performance.md, P1).
+    if not _second_factor_proven(user):
+        return
     activation = open_activation(user)
-    if activation is None or not is_designated(user) or not _second_factor_proven(user):
+    if activation is None or not is_designated(user):
         return
     if activation.started_at is None:
         activation.started_at = utcnow()

@@ -48,7 +48,7 @@ __all__ = ["PLUGIN", "TotpAuthenticator", "blueprint"]
 
 
 def has_authenticator(user) -> bool:
-    return otp.authenticator_of(user) is not None
+    return otp.has_authenticator(user)
 
 
 @hookimpl

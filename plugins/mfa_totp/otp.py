@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pyotp
 from cryptography.fernet import InvalidToken, MultiFernet
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from pfcore.db import scoped_select, session
 from pfcore.security import crypto
@@ -143,6 +143,17 @@ class CodeCheck:
 def authenticator_of(user) -> TotpAuthenticator | None:
     return session().scalars(scoped_select(TotpAuthenticator, user.practice_id)
                              .where(TotpAuthenticator.user_id == user.id)).one_or_none()
+
+
+# Whether the user has one: asked at every sign-in (is a second factor due?), so it reads
+# only the id (not the encrypted secret), with a statement built once
+# (docs/performance.md, P1).
+_AUTHENTICATOR_ID = (scoped_select(TotpAuthenticator, bindparam("practice_id"), TotpAuthenticator.id)
+                     .where(TotpAuthenticator.user_id == bindparam("user_id")).limit(1))
+
+
+def has_authenticator(user) -> bool:
+    return session().scalar(_AUTHENTICATOR_ID, {"practice_id": user.practice_id, "user_id": user.id}) is not None
 
 
 def use_code(authenticator: TotpAuthenticator, code: str, now: float | None = None) -> CodeCheck:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from webauthn import (
     generate_authentication_options, generate_registration_options, options_to_json,
     verify_authentication_response, verify_registration_response,
@@ -94,9 +94,15 @@ def credentials_of(user: User) -> list[WebAuthnCredential]:
         .order_by(WebAuthnCredential.created_at, WebAuthnCredential.id)))
 
 
+# Asked at every sign-in (is a second factor due?): the statement is built once, as
+# building it costs about as much as running it (docs/performance.md, P1).
+_CREDENTIAL_ID = select(WebAuthnCredential.id).where(
+    WebAuthnCredential.user_id == bindparam("user_id"), WebAuthnCredential.practice_id == bindparam("practice_id")
+).limit(1)
+
+
 def has_credential(user: User) -> bool:
-    return session().scalar(select(WebAuthnCredential.id).where(
-        WebAuthnCredential.user_id == user.id, WebAuthnCredential.practice_id == user.practice_id).limit(1)) is not None
+    return session().scalar(_CREDENTIAL_ID, {"user_id": user.id, "practice_id": user.practice_id}) is not None
 
 
 def _descriptor(row: WebAuthnCredential) -> PublicKeyCredentialDescriptor:
