@@ -426,7 +426,7 @@ def _walk_chain(executor, chain_id: int, head):
     n_hashed = len(HASHED_FIELDS)
     at_seq, at_prev = (HASHED_FIELDS.index(name) for name in ("seq", "prev_hash"))
     at_hash, at_id = n_hashed, n_hashed + 1
-    encode, sha256 = _ENCODE, hashlib.sha256
+    row_hash = _row_hash
     expected_prev, expected_seq, count = GENESIS_HASH, 1, 0
     # The last _LOOKBACK rows walked, as (seq, hash, id).
     recent: deque[tuple[int, str, int]] = deque(maxlen=_LOOKBACK)
@@ -437,7 +437,7 @@ def _walk_chain(executor, chain_id: int, head):
             if seq > expected_seq:
                 return count, ChainProblem(chain_id, expected_seq, None, "is missing")
             return count, ChainProblem(chain_id, seq, event_id, "is out of order")
-        intact = sha256(encode(row[:n_hashed]).encode("utf-8")).hexdigest() == stored
+        intact = row_hash(row) == stored
         if row[at_prev] != expected_prev:
             if not intact or seq == 1:
                 return count, ChainProblem(chain_id, seq, event_id, "was altered or moved (it does not follow the event before it)")
@@ -490,7 +490,18 @@ _N_HASHED = len(HASHED_FIELDS)
 
 def _plain_intact(row: Sequence) -> bool:
     """The row (the hashed fields as event_hash takes them, then hash) hashes to its hash."""
-    return hashlib.sha256(_ENCODE(row[:_N_HASHED]).encode("utf-8")).hexdigest() == row[_N_HASHED]
+    return _row_hash(row) == row[_N_HASHED]
+
+
+def _row_hash(row: Sequence) -> str | None:
+    """The hash of the row's hashed fields as event_hash makes it, or None when they hold
+    what pfcore never writes: bytes (a BLOB) or text that is not UTF-8 (read with its bad
+    bytes kept as lone surrogates, _sqlite_rows). Such a row was altered; verify() says
+    so and names it, where it used to stop with an error that named nothing."""
+    try:
+        return hashlib.sha256(_ENCODE(row[:_N_HASHED]).encode("utf-8")).hexdigest()
+    except (TypeError, ValueError):  # bytes are no JSON; a lone surrogate is no UTF-8
+        return None
 
 
 def _plain_rows(executor, chain_id: int, lo: int | None = None, hi: int | None = None) -> _ChainRows:
@@ -542,20 +553,33 @@ def _chain_rows(executor, chain_id: int, lo: int | None = None, hi: int | None =
             yield from cursor
         return
     at_emergency = HASHED_FIELDS.index("emergency")
-    for row in _sqlite_rows(raw, sql):
+    for row in _sqlite_rows(raw, sql, keep_bad_bytes=True):
         row = list(row)
         row[at_emergency] = bool(row[at_emergency])  # SQLite stores booleans as 0/1
         yield row
 
 
-def _sqlite_rows(raw, sql: str) -> Iterator[tuple]:
+def _sqlite_rows(raw, sql: str, *, keep_bad_bytes: bool = False) -> Iterator[tuple]:
+    """The rows of ``sql``. ``keep_bad_bytes`` (the plain walk): text that is not UTF-8
+    is read too. sqlite3 refuses to read such a row at all ("Could not decode to
+    UTF-8"), which stopped verify() with an error naming nothing; so its bad bytes come
+    back as lone surrogates, whose hash cannot match (_row_hash). It costs a Python call
+    per text value, so the fast read, which falls back to the plain walk, goes without."""
     cursor = raw.cursor()
+    text_factory = raw.text_factory
+    if keep_bad_bytes:
+        raw.text_factory = _decode_keeping_bad_bytes
     try:
         cursor.execute(sql)
         while batch := cursor.fetchmany(5000):
             yield from batch
     finally:
+        raw.text_factory = text_factory
         cursor.close()
+
+
+def _decode_keeping_bad_bytes(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 # --- the fast read on SQLite ----------------------------------------------
