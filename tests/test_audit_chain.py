@@ -13,7 +13,7 @@ import types
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from pfcore import audit, create_app
+from pfcore import audit, audit_verify, create_app
 from pfcore.cli import cli
 from pfcore.db import session
 from pfcore.models import AuditChainHead, AuditEvent, Practice
@@ -403,13 +403,13 @@ def test_concurrent_processes_never_fork_a_chain(app, settings, tmp_path):
 @pytest.mark.parametrize("tamper", [None] + TAMPERING, ids=["intact"] + [t.__name__ for t in TAMPERING])
 def test_several_processes_report_what_one_process_reports(app, practice_id, tamper, monkeypatch):
     """Long chains are checked in pieces in several processes; make this chain "long"."""
-    monkeypatch.setattr(audit, "_PIECE_MIN", 4)
+    monkeypatch.setattr(audit_verify, "_PIECE_MIN", 4)
     if tamper is not None:
         tamper(app, practice_id)
     one = verify(app)
     walked = []
-    walk = audit._verify_chain
-    monkeypatch.setattr(audit, "_verify_chain", lambda executor, chain_id, head: (walked.append(chain_id),
+    walk = audit_verify._verify_chain
+    monkeypatch.setattr(audit_verify, "_verify_chain", lambda executor, chain_id, head: (walked.append(chain_id),
                                                                                    walk(executor, chain_id, head))[1])
     with app.app_context():
         many = audit.verify(session(), processes=3)

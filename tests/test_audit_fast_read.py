@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 from sqlalchemy import select
 
-from pfcore import audit
+from pfcore import audit, audit_verify
 from pfcore.db import session
 from pfcore.models import AuditEvent
 
@@ -58,15 +58,15 @@ def awkward_chain(app) -> int:
 def payloads(app, chain_id: int) -> tuple[list, list]:
     """Each event's bytes as the fast read gives them, and as pfcore hashes them."""
     with app.extensions["pfcore.engine"].connect() as connection:
-        fast = [row[0] for row in audit._json_rows(connection, chain_id).rows]
-        plain = [audit._ENCODE(row[:audit._N_HASHED]).encode("utf-8")
-                 for row in audit._chain_rows(connection, chain_id)]
+        fast = [row[0] for row in audit_verify._json_rows(connection, chain_id).rows]
+        plain = [audit._ENCODE(row[:audit_verify._N_HASHED]).encode("utf-8")
+                 for row in audit_verify._chain_rows(connection, chain_id)]
     return fast, plain
 
 
 def test_this_sqlite_writes_every_character_as_pfcore_does():
     connection = sqlite3.connect(":memory:")
-    assert audit._sqlite_json_matches(connection)
+    assert audit_verify._sqlite_json_matches(connection)
     written = connection.execute(
         "WITH RECURSIVE n(c) AS (SELECT 0 UNION ALL SELECT c + 1 FROM n WHERE c < 1114111) "
         "SELECT c, CAST(json_array(char(c)) AS BLOB) FROM n WHERE c NOT BETWEEN 55296 AND 57343")
@@ -78,7 +78,7 @@ def test_an_sqlite_that_writes_json_otherwise_is_not_used():
     connection = sqlite3.connect(":memory:")
     # As an SQLite would that escapes DEL, which Python's encoder leaves as it is.
     connection.create_function("json_array", 1, lambda v: audit._ENCODE([v]).replace("\x7f", "\\u007f"))
-    assert not audit._sqlite_json_matches(connection)
+    assert not audit_verify._sqlite_json_matches(connection)
 
 
 def test_the_fast_read_gives_the_bytes_pfcore_hashes(app, awkward_chain, monkeypatch):
@@ -92,8 +92,8 @@ def test_the_fast_read_gives_the_bytes_pfcore_hashes(app, awkward_chain, monkeyp
     def no_plain_read(*_args, **_kwargs):
         raise AssertionError("an intact chain is read once, by the fast read")
 
-    monkeypatch.setattr(audit, "_chain_rows", no_plain_read)
-    monkeypatch.setattr(audit, "_PIECE_MIN", 4)
+    monkeypatch.setattr(audit_verify, "_chain_rows", no_plain_read)
+    monkeypatch.setattr(audit_verify, "_PIECE_MIN", 4)
     with app.app_context():
         for processes in (1, 2):
             result = audit.verify(session(), processes=processes)
@@ -116,7 +116,7 @@ def _rewrite_last(app, chain_id: int, assignment: str, hashed_as: str | None) ->
         row[audit.HASHED_FIELDS.index("emergency")] = bool(row[audit.HASHED_FIELDS.index("emergency")])
         payload = audit._ENCODE(row).encode("utf-8")
     elif hashed_as == "json_array":
-        fields = ", ".join(audit._json_field_sql(name) for name in audit.HASHED_FIELDS)
+        fields = ", ".join(audit_verify._json_field_sql(name) for name in audit.HASHED_FIELDS)
         payload = connection.execute(
             f"SELECT CAST(json_array({fields}) AS BLOB) FROM audit_events WHERE {where}").fetchone()[0]
     else:
@@ -164,10 +164,10 @@ STRANGE = {
 def test_a_row_the_fast_read_cannot_vouch_for_gets_the_plain_walks_report(app, awkward_chain, monkeypatch, case):
     assignment, hashed_as, expected = STRANGE[case]
     _rewrite_last(app, awkward_chain, assignment, hashed_as)
-    monkeypatch.setattr(audit, "_PIECE_MIN", 4)
+    monkeypatch.setattr(audit_verify, "_PIECE_MIN", 4)
 
     fast_one, fast_many = _outcome(app), _outcome(app, processes=3)
-    monkeypatch.setattr(audit, "_json_rows_usable", lambda _executor: False)
+    monkeypatch.setattr(audit_verify, "_json_rows_usable", lambda _executor: False)
     plain = _outcome(app)
 
     assert fast_one == plain
@@ -185,8 +185,8 @@ def test_a_break_is_named_by_the_plain_walk(app, awkward_chain, monkeypatch):
     connection.execute("DELETE FROM audit_events WHERE chain_id = ? AND seq = 3", (awkward_chain,))
     connection.close()
     plain_walks = []
-    walk = audit._walk_chain
-    monkeypatch.setattr(audit, "_walk_chain", lambda *args: plain_walks.append(args[1]) or walk(*args))
+    walk = audit_verify._walk_chain
+    monkeypatch.setattr(audit_verify, "_walk_chain", lambda *args: plain_walks.append(args[1]) or walk(*args))
     outcome = _outcome(app)
     assert plain_walks == [awkward_chain]
     assert [(p[0], p[1], p[3]) for p in outcome[0]] == [(awkward_chain, 3, "is missing")]
