@@ -162,3 +162,19 @@ def test_passkey_sign_in_without_a_password(app, page, practice):
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect_signed_in_as(page, admin.full_name, practice.name)
     assert server_keys(app)[0].last_used_at is not None
+
+
+def test_security_key_buttons_work_only_once_their_script_runs(browser, live_server, page):
+    """Clicked before webauthn.js ran, a security-key form posted itself without a
+    credential and the browser showed the server's JSON error (seen in CI under load).
+    The buttons come disabled and the script turns them on; without JavaScript they
+    stay off and the page says why."""
+    no_script = browser.new_context(base_url=live_server, java_script_enabled=False)
+    try:
+        bare = no_script.new_page()
+        bare.goto("/mfa-webauthn/passkey")
+        expect(bare.get_by_role("button", name="Sign in with a passkey")).to_be_disabled()
+    finally:
+        no_script.close()
+    page.goto("/mfa-webauthn/passkey")
+    expect(page.get_by_role("button", name="Sign in with a passkey")).to_be_enabled()

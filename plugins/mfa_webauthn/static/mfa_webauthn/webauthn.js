@@ -200,6 +200,13 @@
     });
   }
 
+  // The buttons come disabled: clicked before this script ran, a form would post
+  // without a credential and the browser would show the server's JSON answer. They
+  // work from here on (without JavaScript they stay off, and <noscript> says why).
+  document.querySelectorAll("form[data-webauthn] button[type=submit]").forEach(function (button) {
+    button.disabled = false;
+  });
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-webauthn")) { return; }
