@@ -359,13 +359,23 @@ def reset_password(row: UserToken, password: str) -> User:
 
 
 def users_of(practice_id: int) -> list[User]:
-    """The practice's users by name. Their practice is the one already loaded with the
-    signed-in user (the identity map answers ``user.practice``), so it is not joined in
-    again for every row."""
+    """The practice's users by name."""
     return list(session().scalars(
-        select(User).options(lazyload(User.practice))
-        .where(User.practice_id == practice_id).order_by(User.last_name, User.first_name, User.id)
-    ))
+        _practice_users(practice_id).order_by(User.last_name, User.first_name, User.id)))
+
+
+def users_by_id(practice_id: int, ids) -> dict[int, User]:
+    """The practice's users with these ids (ids of another practice find no one)."""
+    ids = set(ids) - {None}
+    return {user.id: user for user in session().scalars(_practice_users(practice_id).where(User.id.in_(ids)))} \
+        if ids else {}
+
+
+def _practice_users(practice_id: int):
+    """Users of one practice. Their practice is the one already loaded with the signed-in
+    user (the identity map answers ``user.practice``), so it is not joined in again for
+    every row, as ``User.practice`` would by default."""
+    return select(User).options(lazyload(User.practice)).where(User.practice_id == practice_id)
 
 
 # --- login email: upgrade from Practice ID login, change of address ----------

@@ -82,10 +82,9 @@ def serve_command(bind, workers):
 def gunicorn_options(settings: dict, *, bind: str | None = None, workers: int | None = None) -> list[str]:
     """``--bind``, ``--workers`` and ``--timeout`` from the command line, else the settings
     (config file, PFCORE_BIND / PFCORE_WORKERS / PFCORE_WORKER_TIMEOUT_SECONDS)."""
-    workers = workers or int(settings.get("workers") or 0) or (os.cpu_count() or 1) * 2 + 1
-    timeout = int(settings.get("worker_timeout_seconds") or 30)
-    return ["--bind", bind or settings.get("bind") or "127.0.0.1:8000", "--workers", str(workers),
-            "--timeout", str(timeout)]
+    workers = workers or settings["workers"] or (os.cpu_count() or 1) * 2 + 1  # 0: the default
+    return ["--bind", bind or settings["bind"], "--workers", str(workers),
+            "--timeout", str(settings["worker_timeout_seconds"])]
 
 
 def _metrics_folder(env: dict) -> dict:

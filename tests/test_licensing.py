@@ -15,7 +15,7 @@ from pfcore.models import Practice, User, utcnow
 from pfcore_plugins import licensing
 from pfcore_plugins.licensing.models import LicenseOrder, LicenseProfile, LicenseSlot
 
-from .conftest import audit_rows
+from .conftest import audit_rows, recorded_sql
 from .conftest import Browserless, sign_in_email, signup
 from .fixture_plugins import sign_notes
 
@@ -192,8 +192,13 @@ def test_a_one_row_answer_numbers_its_row_as_the_whole_table_does(app, admin_web
     assert len(numbered) == len(slots(app)) == 16
     assert [int(n) for n in numbered.values()] == list(range(1, 17))
     for slot in slots(app):
-        row = admin_web.get(f"/licensing/slots/{slot.id}", headers={"HX-Request": "true", "HX-Request-Type": "partial"})
+        with recorded_sql(app) as sent:
+            row = admin_web.get(f"/licensing/slots/{slot.id}",
+                                headers={"HX-Request": "true", "HX-Request-Type": "partial"})
         assert row.status_code == 200
+        # Counted, not found by loading every slot of the practice (slots_of reads them by id).
+        assert any("count(" in s.lower() and "licensing_slots" in s for s in sent), sent
+        assert not [s for s in sent if "FROM licensing_slots" in s and "ORDER BY licensing_slots.id" in s], sent
         assert re.search(r'<tr id="license-slot-(\d+)">\s*<td>(\d+)</td>', text_of(row)).groups() == \
             (str(slot.id), numbered[str(slot.id)])
 

@@ -14,6 +14,7 @@ from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from flask_login import login_required
 
 from pfcore import audit
+from pfcore.accounts import users_by_id
 from pfcore.db import session
 from pfcore.plugins import flatten
 from pfcore.security.permissions import can, require
@@ -241,10 +242,7 @@ def start_encounter(patient_id):
 
 def _encounter_page(patient, encounter, *, status: int = 200, soap_form=None, document_form=None,
                     error: str | None = None, message: str | None = None):
-    from pfcore.models import User
-
-    people = {u.id: u for u in session().query(User).filter(
-        User.id.in_({encounter.provider_id, encounter.signed_by_id} - {None}))}
+    people = users_by_id(patient.practice_id, (encounter.provider_id, encounter.signed_by_id))
     return render("charts/encounter.html", status=status, patient=patient, encounter=encounter,
                   soap_form=soap_form or SoapForm(obj=encounter), document_form=document_form or DocumentForm(),
                   documents=encounters.documents_of(encounter), people=people, error=error, message=message,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, request, url_for
 from flask_login import login_required
-from sqlalchemy import func, select
-from sqlalchemy.orm import lazyload
+from sqlalchemy import func
 from jinja2_fragments.flask import render_block
 
+from pfcore.accounts import users_by_id
 from pfcore.db import get_in_practice, scoped_select, session
 from pfcore.models import User
 from pfcore.security.permissions import require
@@ -28,17 +28,14 @@ def _practice():
 
 def _rows(practice_id: int):
     slots = slots_of(practice_id)
-    ids = [s.user_id for s in slots if s.user_id]
-    # Scoped to the practice like every read here; its practice is already loaded (no join per row).
-    users = {u.id: u for u in session().scalars(
-        select(User).options(lazyload(User.practice)).where(User.practice_id == practice_id, User.id.in_(ids)))
-    } if ids else {}
+    users = users_by_id(practice_id, (s.user_id for s in slots))
     return [{"number": n, "slot": s, "user": users.get(s.user_id)} for n, s in enumerate(slots, 1)]
 
 
 def _row(practice_id: int, slot_id: int):
-    """One row of the table, numbered as in the whole table (Clinician slots first, then the
-    others, each by id): its number is counted in the database, not by loading every slot."""
+    """One row of the table, numbered as in the whole table (the order of ``slots_of``:
+    Clinician slots first, then the others, each by id): its number is counted in the
+    database, not by loading every slot."""
     slot = get_in_practice(LicenseSlot, slot_id, practice_id)
     if slot.license_type == CLINICIAN:
         before = (LicenseSlot.license_type == CLINICIAN) & (LicenseSlot.id <= slot.id)
