@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import random
-import re
 import secrets
 import shutil
 import sqlite3
@@ -168,9 +167,11 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
         servers.append(server)
         baseline = start_baseline(database_url, workers, workdir / "logs")
         servers.append(baseline)
+        bare = start_baseline(database_url, workers, workdir / "logs", app="bench.bare_app:app", name="bare")
+        servers.append(bare)
         admin_a = Client(server.base)
         admin_a.sign_in(practice_a.admin_email, seed.PASSWORD)
-        ctx = Context(sizes=sizes, app=app, server=server, baseline=baseline, workers=workers,
+        ctx = Context(sizes=sizes, app=app, server=server, baseline=baseline, bare=bare, workers=workers,
                       cores=os.cpu_count() or 1, practice_a=practice_a, admin_a=admin_a,
                       database_url=database_url, instance=instance, secret=secret)
         results = {}
@@ -243,6 +244,7 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
             log(f"{kind}: P9 verification")
             results["P9"] = attempt("P9", measures.p9_verify, ctx)
         baseline.stop()
+        bare.stop()
         if kind == "postgresql" and wanted("P7"):
             log(f"{kind}: P7 one vs two app servers")
             server.stop()
@@ -387,14 +389,19 @@ def summary_lines(report: dict) -> list[str]:
 
 def describe(pid: str, m: dict) -> tuple[str, str]:
     if pid == "P1":
+        bare = m.get("bare_app") or {}
+        bare_part = f"; bare Flask x{fmt(bare.get('ratio'), 2)}" if bare else ""
         return (f"{fmt(m['value'])} sign-ins/s ({fmt(m.get('per_core'))}/core)",
-                f"argon2 {fmt(m['baseline'])}/s; x{fmt(m['ratio'], 2)}")
+                f"argon2 {fmt(m['baseline'])}/s; x{fmt(m['ratio'], 2)}{bare_part}")
     if pid == "P2":
         pages = m.get("pages", {})
         parts = " ".join(f"{k.split('_')[0]} {fmt(v['requests_per_s'], 0)}" for k, v in pages.items())
         floor = m.get("floor") or {}
         floor_part = f"; floor {fmt(floor.get('requests_per_s'), 0)} (x{fmt(floor.get('ratio'), 2)})" if floor else ""
-        return (f"{parts} req/s{floor_part}", f"flask {fmt(m['baseline'], 0)}/s; min x{fmt(m['ratio'], 2)}")
+        bare = m.get("bare_users_table") or {}
+        bare_part = f"; bare Flask users x{fmt(bare.get('ratio'), 2)}" if bare else ""
+        return (f"{parts} req/s{floor_part}",
+                f"flask {fmt(m['baseline'], 0)}/s; min x{fmt(m['ratio'], 2)}{bare_part}")
     if pid == "P3":
         large, small = m.get("large") or {}, m.get("small") or {}
         return (f"{large.get('label')}: p95 {fmt(large.get('first_p95_ms'))}/{fmt(large.get('deep_p95_ms'))} ms "

@@ -21,7 +21,7 @@ _url = os.environ.get("BENCH_DATABASE_URL", "sqlite://")
 engine = create_engine(_url, **({"pool_size": 5, "max_overflow": 10} if _url.startswith("postgresql") else {}))
 
 QUERY = text(
-    "SELECT u.id, u.first_name, u.last_name, u.email, s.expires_at FROM login_sessions s "
+    "SELECT u.id, u.practice_id, u.first_name, u.last_name, u.email, s.expires_at FROM login_sessions s "
     "JOIN users u ON u.id = s.user_id WHERE s.token_hash = :token_hash AND s.ended_at IS NULL"
 )
 
@@ -31,13 +31,12 @@ def healthz():
     return {"status": "ok"}
 
 
-@app.get("/page")
-def page():
+def signed_in_user(connection):
+    """The session cookie's user (the row of QUERY), or 401."""
     token = next((v for k, v in request.cookies.items() if k.endswith("pfcore_session")), None)
     if not token:
         abort(401)
-    with engine.connect() as connection:
-        row = connection.execute(QUERY, {"token_hash": hashlib.sha256(token.encode()).hexdigest()}).one_or_none()
+    row = connection.execute(QUERY, {"token_hash": hashlib.sha256(token.encode()).hexdigest()}).one_or_none()
     if row is None:
         abort(401)
     expires = row.expires_at
@@ -45,4 +44,11 @@ def page():
         expires = dt.datetime.fromisoformat(expires)
     if expires <= dt.datetime.now(dt.timezone.utc).replace(tzinfo=None):
         abort(401)
-    return render_template("baseline.html", user=row)
+    return row
+
+
+@app.get("/page")
+def page():
+    with engine.connect() as connection:
+        user = signed_in_user(connection)
+    return render_template("baseline.html", user=user)

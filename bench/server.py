@@ -106,14 +106,17 @@ def start_pfcore(database_url: str, instance: Path, workers: int, secret: str, l
     return server
 
 
-def start_baseline(database_url: str, workers: int, log_dir: Path) -> Server:
+def start_baseline(database_url: str, workers: int, log_dir: Path, *, app: str = "bench.baseline_app:app",
+                   name: str = "baseline") -> Server:
+    """The baseline app (or, with ``app="bench.bare_app:app"``, the bare app of P1/P2's
+    ceilings) under the same gunicorn settings as pfcore."""
     port = free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PFCORE_")}
     env["BENCH_DATABASE_URL"] = database_url
     env["PYTHONPATH"] = str(REPO)
-    command = [str(gunicorn), *gunicorn_args(f"127.0.0.1:{port}", workers), "bench.baseline_app:app"]
-    server = Server("baseline", command, env, port, log_dir)
+    command = [str(gunicorn), *gunicorn_args(f"127.0.0.1:{port}", workers), app]
+    server = Server(name, command, env, port, log_dir)
     server.wait_until_up("/healthz")
     return server
 

@@ -75,6 +75,13 @@ def test_bench_smoke_writes_every_measure(tmp_path, database, generator):
     assert all(page["errors"] == 0 for page in measures["P2"]["pages"].values())
     floor = measures["P2"]["floor"]  # the signed-in request that draws nothing, answered (204)
     assert floor["path"] == "/session/alive" and floor["errors"] == 0 and floor["requests_per_s"] > 0
+    # The ceilings (bench/bare_app.py): the bare sign-in and users table answered, and the
+    # bare table draws what pfcore's draws (within 10% of its bytes), or it is no ceiling.
+    assert measures["P1"]["bare_app"]["failed"] == 0 and measures["P1"]["bare_app"]["sign_ins_per_s"] > 0
+    bare_table = measures["P2"]["bare_users_table"]
+    assert bare_table["errors"] == 0 and bare_table["requests_per_s"] > 0
+    users_bytes = measures["P2"]["pages"]["users_table"]["bytes"]
+    assert abs(bare_table["bytes"] - users_bytes) <= 0.1 * users_bytes, (bare_table["bytes"], users_bytes)
     assert measures["P4"]["complete"]
     assert measures["P9"]["runs"][0]["events"] >= report["sizes"]["events_large"]
     # The table was printed.
