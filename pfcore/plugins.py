@@ -16,7 +16,7 @@ from typing import Iterable
 
 import pluggy
 from flask import g
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import defaults, hookspecs
 from .contrib import PluginInfo
@@ -29,6 +29,17 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 
 class PluginError(RuntimeError):
     """A plugin cannot be loaded or breaks the plugin contract."""
+
+
+def enabled_plugin_names(practice_id_column):
+    """A column of the plugins the practice of ``practice_id_column`` switched on, as one
+    comma-separated text (plugin names are identifiers), for a query that reads them along
+    with something else: the session lookup of every request asks it in the same statement
+    (``PluginRegistry.remember_enabled``, docs/performance.md change 18)."""
+    from .models import PracticePlugin
+
+    return (select(func.aggregate_strings(PracticePlugin.plugin_name, ","))
+            .where(PracticePlugin.practice_id == practice_id_column).scalar_subquery())
 
 
 class PluginRegistry:
@@ -121,6 +132,12 @@ class PluginRegistry:
             )
             cache[practice.id] = frozenset(rows) & self.available
         return cache[practice.id]
+
+    def remember_enabled(self, practice_id: int, names: str | None) -> None:
+        """The answer of ``enabled_names`` for this request, read by another query:
+        ``names`` is the value of an ``enabled_plugin_names(...)`` column."""
+        found = frozenset((names or "").split(",")) & self.available
+        g.setdefault("_pfcore_enabled_plugins", {})[practice_id] = found
 
     def forget_enabled(self) -> None:
         g.pop("_pfcore_enabled_plugins", None)

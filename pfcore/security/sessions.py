@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, select, update
 from .. import audit
 from ..db import session
 from ..models import LoginSession, User, utcnow
+from ..plugins import enabled_plugin_names
 from .tokens import new_token, token_hash
 
 TOUCH_EVERY = dt.timedelta(seconds=30)
@@ -62,9 +63,10 @@ def is_idle(user: User, login_session: LoginSession, now: dt.datetime) -> bool:
     return login_session.last_seen_at + idle_limit(user) <= now
 
 
-# Asked on every request: the statement is built once (SQLAlchemy caches its SQL).
+# Asked on every request: the statement is built once (SQLAlchemy caches its SQL). It reads
+# the practice's enabled plugins too, which every signed-in request needs next.
 _OPEN_SESSION_BY_TOKEN = (
-    select(LoginSession, User).join(User, User.id == LoginSession.user_id)
+    select(LoginSession, User, enabled_plugin_names(User.practice_id)).join(User, User.id == LoginSession.user_id)
     .where(LoginSession.token_hash == bindparam("token_hash"), LoginSession.ended_at.is_(None))
 )
 
@@ -77,7 +79,8 @@ def load_from_request() -> tuple[User, LoginSession] | None:
     row = session().execute(_OPEN_SESSION_BY_TOKEN, {"token_hash": token_hash(token)}).one_or_none()
     if row is None:
         return None
-    login_session, user = row
+    login_session, user, plugin_names = row
+    current_app.extensions["pfcore.plugins"].remember_enabled(user.practice_id, plugin_names)
     now = utcnow()
     reason = None
     if login_session.expires_at <= now:
