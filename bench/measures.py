@@ -425,6 +425,9 @@ print(json.dumps({"seconds": seconds, "plugins": sorted(registry.available),
 
 def p8_startup(ctx) -> dict:
     env = pfcore_env(ctx.database_url, ctx.instance, 0, ctx.secret)
+    # pip compiles an installed pfcore to byte-code; this checkout may not have it yet
+    # (PYTHONDONTWRITEBYTECODE, a fresh clone): start-up is measured as installed.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "pfcore", "plugins"], cwd=REPO, check=True)
     runs = []
     for _ in range(max(3, ctx.sizes.runs)):
         completed = subprocess.run([sys.executable, "-c", STARTUP], capture_output=True, text=True, env=env,
