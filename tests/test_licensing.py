@@ -196,6 +196,32 @@ def test_the_search_finds_the_same_users_whatever_way_the_database_is_asked(app,
     assert cte == (postgres and min(map(len, query.split())) >= 3)
 
 
+def test_on_sqlite_the_search_tests_names_and_emails_in_an_index(app, admin_web):
+    """SQLite walks the index that holds names, emails and statuses (licensing_0003) and
+    reads a user's row only when it matches, not the one of names only."""
+    from sqlalchemy import event
+
+    if app.extensions["pfcore.engine"].dialect.name != "sqlite":
+        pytest.skip("SQLite's index (PostgreSQL's search is served by the trigram index)")
+    sent = []
+
+    def remember(_conn, _cursor, statement, parameters, *_args):
+        sent.append((statement, parameters))
+
+    engine = app.extensions["pfcore.engine"]
+    with app.app_context():
+        practice_id = session().scalars(select(Practice.id)).one()
+        event.listen(engine, "before_cursor_execute", remember)
+        try:
+            licensing.candidates(practice_id, "smith")
+        finally:
+            event.remove(engine, "before_cursor_execute", remember)
+        statement, parameters = next((s, p) for s, p in sent if "LIKE" in s)
+        plan = " ".join(str(row) for row in session().connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, parameters))
+    assert "ix_users_search_cover" in plan, plan
+
+
 def test_assigning_swaps_just_that_row_and_is_audited(app, admin_web):
     mary = add_user(app, "Margaret", "Provider", level=3)
     slot_id = free_slot(app)

@@ -10,9 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from pfcore.db import Base
 from pfcore.models import UTCDateTime, utcnow
 
-# The trigram index of the license search (migration licensing_0002) exists on
-# PostgreSQL only and indexes an expression: no model describes it.
-Base.metadata.info.setdefault("indexes_outside_models", set()).add("ix_users_search_trgm")
+# The indexes of the license search on the core users table exist on one database each
+# (the trigram index on PostgreSQL, migration licensing_0002; the names and emails on
+# SQLite, licensing_0003): no model describes them.
+Base.metadata.info.setdefault("indexes_outside_models", set()).update({"ix_users_search_trgm",
+                                                                       "ix_users_search_cover"})
 
 CLINICIAN = "clinician"
 SECONDARY = "secondary"

@@ -123,7 +123,8 @@ def search(slot_id):
     query = request.args.get("q", "")[:100]
     if not is_partial_request():
         return redirect(url_for("licensing.assign_form", slot_id=slot.id, q=query))
-    return _finish(render_block("licensing/_assign_row.html", "candidates", row=_row(practice.id, slot.id), q=query,
+    # The candidates block only names the slot: no row number to count at every keystroke.
+    return _finish(render_block("licensing/_assign_row.html", "candidates", row={"slot": slot}, q=query,
                                 found=candidates(practice.id, query), type_labels=TYPE_LABELS))
 
 
