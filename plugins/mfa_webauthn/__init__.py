@@ -35,8 +35,7 @@ from pfcore.web.forms import CONTROL_CHARACTERS
 from pfcore.web.mfa import recent_auth_required
 from pfcore.web.rendering import render
 
-from . import ceremony
-from .ceremony import Binding, CeremonyError, CounterRegression, credentials_of, has_credential
+from .credentials import Binding, CeremonyError, CounterRegression, credentials_of, has_credential
 from .models import WebAuthnCredential
 
 PLUGIN = PluginInfo(
@@ -140,6 +139,7 @@ def _enrolment():
 @blueprint.post("/register/options")
 @rate_limited("codes")
 def register_options():
+    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
     found, refusal = _enrolment()
     if refusal:
         return refusal
@@ -161,6 +161,7 @@ def register_options():
 @blueprint.post("/register")
 @rate_limited("codes")
 def register():
+    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
     found, refusal = _enrolment()
     if refusal:
         return refusal
@@ -224,6 +225,7 @@ def _factor_refusal(pending, user):
 @blueprint.post("/authenticate/options")
 @rate_limited("signin")
 def authenticate_options():
+    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
     pending, user = _pending_with_key()
     refusal = _factor_refusal(pending, user)
     if refusal:
@@ -236,6 +238,7 @@ def authenticate_options():
 @blueprint.post("/authenticate")
 @rate_limited("signin")
 def authenticate():
+    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
     pending, user = _pending_with_key()
     refusal = _factor_refusal(pending, user)
     if refusal:
@@ -264,6 +267,7 @@ def passkey():
 @rate_limited("signin")
 def passkey_options():
     """A challenge for any passkey, bound to a random key in this browser's cookie."""
+    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
     browser_key = new_token()
     queue_cookie(PASSKEY_COOKIE, browser_key, max_age=ceremony.CHALLENGE_MINUTES * 60)
     options = ceremony.authentication_options(Binding(browser_key=browser_key), user=None)
@@ -274,6 +278,7 @@ def passkey_options():
 @blueprint.post("/passkey/verify")
 @rate_limited("signin")
 def passkey_verify():
+    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
     browser_key = request.cookies.get(prefixed(PASSKEY_COOKIE))
     if not browser_key or len(browser_key) > 200:
         return _error("This request expired. Try again.")

@@ -12,11 +12,10 @@ import binascii
 import datetime as dt
 import json
 import secrets
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 from webauthn import (
     generate_authentication_options, generate_registration_options, options_to_json,
     verify_authentication_response, verify_registration_response,
@@ -32,8 +31,8 @@ from webauthn.helpers.structs import (
 
 from pfcore.db import for_update, session
 from pfcore.models import User, utcnow
-from pfcore.security.tokens import token_hash
 
+from .credentials import Binding, CeremonyError, CounterRegression, credentials_of
 from .models import WebAuthnChallenge, WebAuthnCredential
 
 REGISTER, AUTHENTICATE, PASSKEY = "register", "authenticate", "passkey"
@@ -42,37 +41,6 @@ TIMEOUT_MS = 120_000
 MAX_CREDENTIAL_JSON = 64_000
 RP_NAME = "pfcore"
 KNOWN_TRANSPORTS = {t.value for t in AuthenticatorTransport}
-
-
-class CeremonyError(Exception):
-    """A ceremony that cannot succeed. ``reason`` goes to the audit log, ``message`` to the person."""
-
-    def __init__(self, reason: str, message: str = "That did not work. Try again."):
-        super().__init__(reason)
-        self.reason = reason
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Binding:
-    """Who a challenge belongs to; exactly one field is set."""
-
-    login_session_id: int | None = None
-    pending_sign_in_id: int | None = None
-    browser_key: str | None = None
-
-    @property
-    def browser_hash(self) -> str | None:
-        return token_hash(self.browser_key) if self.browser_key else None
-
-    def matches(self, row: WebAuthnChallenge) -> bool:
-        if self.login_session_id is not None:
-            return row.login_session_id == self.login_session_id
-        if self.pending_sign_in_id is not None:
-            return row.pending_sign_in_id == self.pending_sign_in_id
-        if self.browser_key:
-            return row.browser_hash is not None and secrets.compare_digest(row.browser_hash, self.browser_hash)
-        return False
 
 
 # --- the relying party --------------------------------------------------------------
@@ -87,23 +55,6 @@ def rp_id() -> str:
 
 
 # --- credentials ----------------------------------------------------------------------
-
-def credentials_of(user: User) -> list[WebAuthnCredential]:
-    return list(session().scalars(select(WebAuthnCredential).where(
-        WebAuthnCredential.user_id == user.id, WebAuthnCredential.practice_id == user.practice_id)
-        .order_by(WebAuthnCredential.created_at, WebAuthnCredential.id)))
-
-
-# Asked at every sign-in (is a second factor due?): the statement is built once, as
-# building it costs about as much as running it (docs/performance.md, P1).
-_CREDENTIAL_ID = select(WebAuthnCredential.id).where(
-    WebAuthnCredential.user_id == bindparam("user_id"), WebAuthnCredential.practice_id == bindparam("practice_id")
-).limit(1)
-
-
-def has_credential(user: User) -> bool:
-    return session().scalar(_CREDENTIAL_ID, {"user_id": user.id, "practice_id": user.practice_id}) is not None
-
 
 def _descriptor(row: WebAuthnCredential) -> PublicKeyCredentialDescriptor:
     transports = [AuthenticatorTransport(t) for t in (row.transports or []) if t in KNOWN_TRANSPORTS]
@@ -248,10 +199,6 @@ def authentication_options(binding: Binding, *, user: User | None) -> str:
     options = generate_authentication_options(rp_id=rp_id(), challenge=challenge, timeout=TIMEOUT_MS,
                                               allow_credentials=allowed, user_verification=verification)
     return options_to_json(options)
-
-
-class CounterRegression(CeremonyError):
-    """A valid signature with a sign counter that did not go up: possibly a cloned key."""
 
 
 def authenticate(binding: Binding, credential_json: str | None, *, user: User | None) -> WebAuthnCredential:
