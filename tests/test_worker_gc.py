@@ -10,6 +10,7 @@ import types
 import weakref
 
 import pytest
+from gunicorn.app.base import Application
 from gunicorn.config import Config
 
 from pfcore import gunicorn_config
@@ -22,14 +23,14 @@ def unfrozen():
     gc.unfreeze()
 
 
-def test_serve_s_config_gives_gunicorn_the_hooks():
-    config = Config()
-    config.set("config", "python:pfcore.gunicorn_config")
-    for name, value in vars(gunicorn_config).items():
-        if name in config.settings:
-            config.set(name, value)
-    assert config.post_worker_init is gunicorn_config.post_worker_init
-    assert config.post_request is gunicorn_config.post_request
+def test_gunicorn_reads_the_hooks_from_the_config_pfcore_serve_gives_it():
+    """Loaded by gunicorn's own loader, as ``--config python:pfcore.gunicorn_config``
+    (pfcore/cli.py) loads it: a misspelt hook name would be ignored there."""
+    loader = object.__new__(Application)  # without parsing this process's command line
+    loader.cfg = Config()
+    loader.load_config_from_module_name_or_filename("python:pfcore.gunicorn_config")
+    assert loader.cfg.post_worker_init is gunicorn_config.post_worker_init
+    assert loader.cfg.post_request is gunicorn_config.post_request
 
 
 def test_a_worker_freezes_its_heap_once_the_app_is_loaded(unfrozen):

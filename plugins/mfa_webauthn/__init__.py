@@ -35,6 +35,9 @@ from pfcore.web.forms import CONTROL_CHARACTERS
 from pfcore.web.mfa import recent_auth_required
 from pfcore.web.rendering import render
 
+# The ceremonies (and with them the WebAuthn library, 0.1 s to import) are imported by the
+# views that run one, not here: every worker imports this module at start-up
+# (docs/performance.md, change 23).
 from .credentials import Binding, CeremonyError, CounterRegression, credentials_of, has_credential
 from .models import WebAuthnCredential
 
@@ -139,7 +142,7 @@ def _enrolment():
 @blueprint.post("/register/options")
 @rate_limited("codes")
 def register_options():
-    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
+    from . import ceremony
     found, refusal = _enrolment()
     if refusal:
         return refusal
@@ -161,7 +164,7 @@ def register_options():
 @blueprint.post("/register")
 @rate_limited("codes")
 def register():
-    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
+    from . import ceremony
     found, refusal = _enrolment()
     if refusal:
         return refusal
@@ -225,7 +228,7 @@ def _factor_refusal(pending, user):
 @blueprint.post("/authenticate/options")
 @rate_limited("signin")
 def authenticate_options():
-    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
+    from . import ceremony
     pending, user = _pending_with_key()
     refusal = _factor_refusal(pending, user)
     if refusal:
@@ -238,7 +241,7 @@ def authenticate_options():
 @blueprint.post("/authenticate")
 @rate_limited("signin")
 def authenticate():
-    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
+    from . import ceremony
     pending, user = _pending_with_key()
     refusal = _factor_refusal(pending, user)
     if refusal:
@@ -267,7 +270,7 @@ def passkey():
 @rate_limited("signin")
 def passkey_options():
     """A challenge for any passkey, bound to a random key in this browser's cookie."""
-    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
+    from . import ceremony
     browser_key = new_token()
     queue_cookie(PASSKEY_COOKIE, browser_key, max_age=ceremony.CHALLENGE_MINUTES * 60)
     options = ceremony.authentication_options(Binding(browser_key=browser_key), user=None)
@@ -278,7 +281,7 @@ def passkey_options():
 @blueprint.post("/passkey/verify")
 @rate_limited("signin")
 def passkey_verify():
-    from . import ceremony  # the WebAuthn library: imported when a ceremony runs
+    from . import ceremony
     browser_key = request.cookies.get(prefixed(PASSKEY_COOKIE))
     if not browser_key or len(browser_key) > 200:
         return _error("This request expired. Try again.")
