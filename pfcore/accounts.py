@@ -19,6 +19,7 @@ from .db import for_update, session
 from .models import Facility, Practice, PracticePlugin, User, UserToken, utcnow
 from .security.passwords import hash_password, password_problems  # noqa: F401 (hash_password used by demo)
 from .security import throttling
+from .security.permissions import CHANGE_PRIVILEGES, can, why_not
 from .security.sessions import end_all_sessions
 from .security.tokens import new_token, token_hash
 
@@ -272,6 +273,12 @@ def active_admin_count(practice_id: int, *, excluding: int | None = None) -> int
     return session().scalar(statement)
 
 
+def active_admins(practice_id: int) -> list[User]:
+    """The practice's active administrators (the people told of security events)."""
+    return list(session().scalars(select(User).where(
+        User.practice_id == practice_id, User.is_admin.is_(True), User.status == "active").order_by(User.id)))
+
+
 def _lock_practice(practice_id: int) -> None:
     """Serialise administrator changes of one practice (the last-admin rule)."""
     session().scalars(for_update(select(Practice).where(Practice.id == practice_id))).one()
@@ -301,6 +308,20 @@ def _status_event(practice, user, old, new, actor) -> None:
     current_app.extensions["pfcore.plugins"].hook(practice).user_status_changed(
         practice=practice, user=user, old_status=old, new_status=new, actor=actor
     )
+
+
+def privilege_change_refused(actor: User, user: User, change: str) -> str | None:
+    """Why ``actor`` may not change ``user``'s privileges (``change``: "admin",
+    "access_level", "status", or a plugin's, e.g. "emergency_designation"), or ``None``.
+
+    Asks ``can(actor, CHANGE_PRIVILEGES, user)``, so a plugin can refuse it; a refusal is
+    audited here, and the caller commits it and answers 403 with the reason.
+    """
+    if can(actor, CHANGE_PRIVILEGES, user):
+        return None
+    audit.record("user.change_refused", practice_id=user.practice_id, outcome="failure", object_type="user",
+                 object_id=user.id, details={"change": change})
+    return why_not(actor, CHANGE_PRIVILEGES, user) or "You may not change this user's permissions."
 
 
 def set_access_level(user: User, level: int) -> None:

@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 
 from .contrib import NavItem, Section, SetupStep, Tile
 from .hookspecs import hookimpl
-from .security.permissions import ADMIN_ACTIONS
+from .security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES
 
 
 @hookimpl(trylast=True)
@@ -82,7 +82,7 @@ def account_sections(practice, user):
 @hookimpl(trylast=True)
 def permission_allowed(practice, user, action, target):
     """Administrators may administer the practice; everything else needs a plugin's yes."""
-    if action in ADMIN_ACTIONS and user.is_admin:
+    if (action in ADMIN_ACTIONS or action == CHANGE_PRIVILEGES) and user.is_admin:
         return True
     return None
 

@@ -454,3 +454,107 @@ def test_metrics_count_the_activations_that_are_on(app, practice):
         assert active() == 1
         clock.shift(dt.timedelta(hours=24, minutes=1))
         assert active() == 0, "expired counts as off, even before a job records the end"
+
+
+# --- what emergency mode may not change (PRODUCT.md, Limits against abuse) -------------------
+
+def _grace_id(app) -> int:
+    with app.app_context():
+        return session().scalars(select(User.id).where(User.email == SIGNUP["email"])).one()
+
+
+def test_in_emergency_mode_the_user_cannot_make_their_elevation_permanent(app, practice):
+    """The attack of review finding 1: grant yourself administrator and level 4, strip and
+    deactivate the real administrator, end the mode, keep it all. Every step is refused."""
+    grace_id = _grace_id(app)
+    nurse = in_emergency(practice)
+    own, grace = f"/settings/users/{practice.nurse_id}", f"/settings/users/{grace_id}"
+    attempts = [
+        (f"{own}/admin", {"admin": "1"}, own),
+        (f"{own}/access-level", {"access_level": "4"}, own),
+        (f"{grace}/admin", {"admin": "0"}, grace),
+        (f"{grace}/access-level", {"access_level": "1"}, grace),
+        (f"{grace}/deactivate", {}, grace),
+    ]
+    for path, data, page in attempts:
+        response = nurse.htmx_post(path, data, page=page)
+        assert response.status_code == 403, (path, response.status_code)
+        assert "not in emergency access mode" in html.unescape(response.get_data(as_text=True)), path
+    for user_id in (practice.nurse_id, grace_id):
+        response = nurse.post(f"/emergency-access/users/{user_id}/allow", {"allow": "0" if user_id == practice.nurse_id
+                                                                             else "1"}, page="/emergency-access/")
+        assert response.status_code == 403, user_id
+        assert "not in emergency access mode" in html.unescape(response.get_data(as_text=True))
+    assert nurse.post("/emergency-access/grant", {"user_id": str(grace_id)},
+                      page="/emergency-access/").status_code == 403
+    refusals = rows(app, "user.change_refused")
+    assert len(refusals) == len(attempts) + 3
+    assert all(r.outcome == "failure" and r.emergency and r.actor_id == practice.nurse_id for r in refusals)
+    assert nurse.post("/emergency-access/deactivate", page="/emergency-access/").status_code == 302
+    with app.app_context():
+        nora, grace_row = session().get(User, practice.nurse_id), session().get(User, grace_id)
+        assert (nora.is_admin, nora.access_level) == (False, 2)
+        assert (grace_row.is_admin, grace_row.access_level, grace_row.status) == (True, 4, "active")
+        assert session().scalars(select(Designee.user_id)).all() == [practice.nurse_id]
+    assert set(admin_pages_status(signed_in(app)).values()) == {403}
+
+
+def test_in_emergency_mode_other_users_can_still_be_changed(app, practice):
+    nurse = in_emergency(practice)
+    other = f"/settings/users/{practice.other_id}"
+    assert nurse.htmx_post(f"{other}/access-level", {"access_level": "3"}, page=other).status_code == 200
+    assert nurse.htmx_post(f"{other}/deactivate", page=other).status_code == 200
+    with app.app_context():
+        otto = session().get(User, practice.other_id)
+        assert (otto.access_level, otto.status) == (3, "inactive")
+    assert rows(app, "user.change_refused") == []
+
+
+def _end_by(how: str, practice: Practice_, clock):
+    if how == "user":
+        practice_nurse = signed_in(practice.app)
+        assert practice_nurse.post("/emergency-access/deactivate", page="/emergency-access/").status_code == 302
+    elif how == "administrator":
+        (activation,) = activations(practice.app)
+        practice.admin.post(f"/emergency-access/activations/{activation.id}/deactivate", page="/emergency-access/")
+    else:
+        from pfcore.cli import cli
+
+        clock.shift(dt.timedelta(hours=24, minutes=1))
+        result = practice.app.test_cli_runner().invoke(cli, ["jobs", "run"])
+        assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("how", ["user", "administrator", "expired"])
+def test_when_emergency_mode_ends_the_administrators_get_the_list_of_what_was_done(app, practice, inbox, how):
+    grace_id = _grace_id(app)
+    _long_idle_timeout(app)
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=True) as clock:
+        nurse = in_emergency(practice)
+        other = f"/settings/users/{practice.other_id}"
+        nurse.htmx_post(f"{other}/access-level", {"access_level": "3"}, page=other)
+        nurse.htmx_post(f"{other}/reset-password", page=other)
+        nurse.htmx_post(f"/settings/users/{grace_id}/admin", {"admin": "0"}, page=f"/settings/users/{grace_id}")
+        with app.app_context():
+            assert session().scalars(select(OutboxMessage).where(
+                OutboxMessage.subject == "Emergency access ended")).all() == []
+        _end_by(how, practice, clock)
+    with app.app_context():
+        (mail,) = session().scalars(select(OutboxMessage).where(OutboxMessage.subject == "Emergency access ended")).all()
+    assert mail.recipient == SIGNUP["email"]
+    body = mail.body
+    assert "Nora Nurse" in body and HOW_ENDED[how] in body
+    for action in ("user.access_level_changed", "user.password_reset_sent", "user.change_refused"):
+        assert action in body, action
+    assert "Otto Other" in body and "refused" in body
+    link = re.search(r"http://pfcore\.test(/reports/audit\?\S+)", body).group(1)
+    assert "emergency=1" in link and f"user={practice.nurse_id}" in link
+    report = text(practice.admin, link)
+    results = report.split('id="audit-results"')[1]
+    assert "user.access_level_changed" in results and "user.password_reset_sent" in results
+    assert "practice.created" not in results, "the link lands on the emergency events only"
+    inbox.wait_for(SIGNUP["email"])
+
+
+HOW_ENDED = {"user": "Nora Nurse deactivated it", "administrator": "Grace Hopper deactivated it",
+             "expired": "ended automatically"}

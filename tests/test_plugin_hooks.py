@@ -27,12 +27,12 @@ from .conftest import audit_rows
 from .conftest import SIGNUP, Browserless, last_link, pass_second_factor, sign_in_email, signup
 from .fixture_plugins import card_billing, chart_extras, gauges
 from .fixture_plugins import (
-    badge_pin, break_glass, deny_audit, events_log, grant_audit, hello_cli, login_badge, sms_backup, sms_primary,
-    terms_step, ui_parts,
+    badge_pin, break_glass, deny_audit, events_log, frozen_admins, grant_audit, hello_cli, login_badge, sms_backup,
+    sms_primary, terms_step, ui_parts,
 )
 
 FIXTURE_PLUGINS = [ui_parts, grant_audit, deny_audit, sms_primary, sms_backup, break_glass, events_log, hello_cli,
-                   terms_step, login_badge, badge_pin, chart_extras]
+                   terms_step, login_badge, badge_pin, chart_extras, frozen_admins]
 NURSE = {"first_name": "Nora", "last_name": "Nurse", "email": "nora@sunrise.example.com", "access_level": "2"}
 NURSE_PASSWORD = "violet kettle marching quietly"
 NURSE_PHONE = "+14155550123"
@@ -385,6 +385,24 @@ def test_permission_allowed_a_plugin_can_allow_what_the_core_does_not_and_a_deny
     switched(admin_web, "deny_audit", True)
     assert nurse.get("/reports/audit").status_code == 403
     assert admin_web.get("/reports/audit").status_code == 403
+
+
+@covers("permission_allowed", "permission_denied_reason")
+def test_permission_allowed_can_refuse_a_change_of_one_users_privileges(app, admin_web, inbox):
+    """``users.change_privileges`` is asked with the user as target (admin flag, access
+    level, status): a plugin refuses it for some users, the page says why (403), audited."""
+    invite(admin_web)
+    nurse = one(app, User, User.email == NURSE["email"])
+    grace = one(app, User, User.email == SIGNUP["email"])
+    switched(admin_web, "frozen_admins", True)
+    mine = f"/settings/users/{grace.id}"
+    refused = admin_web.htmx_post(f"{mine}/access-level", {"access_level": "3"}, page=mine)
+    assert refused.status_code == 403 and "Administrators are frozen" in refused.get_data(as_text=True)
+    theirs = f"/settings/users/{nurse.id}"
+    assert admin_web.htmx_post(f"{theirs}/access-level", {"access_level": "3"}, page=theirs).status_code == 200
+    assert one(app, User, User.id == grace.id).access_level == 4 and one(app, User, User.id == nurse.id).access_level == 3
+    [event] = audit_rows(app, "user.change_refused")
+    assert event.outcome == "failure" and event.object_id == str(grace.id)
 
 
 # --- lifecycle events ---------------------------------------------------------

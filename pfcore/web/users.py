@@ -84,9 +84,17 @@ def user_detail(user_id):
     return _detail(get_in_practice(User, user_id, _practice().id))
 
 
-def _user_action(user_id, change, done_message: str, block: str = "actions"):
-    """Run one administrator action on a user; re-render the actions panel (or ``block`` of it)."""
+def _user_action(user_id, change, done_message: str, block: str = "actions", privilege: str | None = None):
+    """Run one administrator action on a user; re-render the actions panel (or ``block`` of it).
+
+    ``privilege`` names a change of what the user may do ("admin", "access_level",
+    "status"): a plugin may refuse it (``accounts.privilege_change_refused``), a 403.
+    """
     user = get_in_practice(User, user_id, _practice().id)
+    refused = privilege and accounts.privilege_change_refused(g.pfcore_user, user, privilege)
+    if refused:
+        session().commit()
+        return _detail(user, status=403, error=refused, block=block)
     try:
         change(user)
     except accounts.AccountError as error:
@@ -101,13 +109,14 @@ def _user_action(user_id, change, done_message: str, block: str = "actions"):
 @require(MANAGE)
 def deactivate_user(user_id):
     return _user_action(user_id, lambda u: accounts.set_status(u, "inactive", g.pfcore_user),
-                        "User deactivated. Their sessions have ended.")
+                        "User deactivated. Their sessions have ended.", privilege="status")
 
 
 @core.post("/settings/users/<user_id>/reactivate")
 @require(MANAGE)
 def reactivate_user(user_id):
-    return _user_action(user_id, lambda u: accounts.set_status(u, "active", g.pfcore_user), "User reactivated.")
+    return _user_action(user_id, lambda u: accounts.set_status(u, "active", g.pfcore_user), "User reactivated.",
+                        privilege="status")
 
 
 @core.post("/settings/users/<user_id>/admin")
@@ -115,7 +124,8 @@ def reactivate_user(user_id):
 def set_admin(user_id):
     grant = request.form.get("admin") == "1"
     return _user_action(user_id, lambda u: accounts.set_admin(u, grant),
-                        "Administrator permission granted." if grant else "Administrator permission removed.")
+                        "Administrator permission granted." if grant else "Administrator permission removed.",
+                        privilege="admin")
 
 
 @core.post("/settings/users/<user_id>/access-level")
@@ -127,7 +137,7 @@ def set_access_level(user_id):
         return _detail(user, status=422, error="Choose an access level.", block="facts")
     # Only the facts change: answer htmx with them (docs/performance.md, P5).
     return _user_action(user_id, lambda u: accounts.set_access_level(u, form.access_level.data), "Access level changed.",
-                        block="facts")
+                        block="facts", privilege="access_level")
 
 
 @core.post("/settings/users/<user_id>/reset-password")

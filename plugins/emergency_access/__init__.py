@@ -15,7 +15,11 @@ Only public hooks:
   ``audit_event_flags`` marks the request's audit events ``emergency``;
 - ``signin_notices`` shows the banners; deactivation (the user, an
   administrator, removing the permission, deactivating the user, or the
-  automatic end after ``emergency_access_hours``) ends the elevated sessions;
+  automatic end after ``emergency_access_hours``) ends the elevated sessions
+  and emails the administrators the list of emergency actions (summary.py);
+- in emergency mode ``permission_allowed`` refuses ``users.change_privileges``
+  for the user's own account and for administrators (and
+  ``permission_denied_reason`` says why): the elevation cannot be made permanent;
 - ``metrics_gauges`` gives ``/metrics`` the number of activations on now
   (``pfcore_emergency_access_active``).
 """
@@ -27,16 +31,17 @@ from flask import current_app, g, render_template, url_for
 from markupsafe import Markup
 from sqlalchemy import bindparam, delete, select
 
-from pfcore import audit, messaging
+from pfcore import accounts, audit, messaging
 from pfcore.contrib import AuditFilter, InfoItem, Notice, PluginInfo, Tile, UserColumn
 from pfcore.db import for_update, scoped_select, session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import LoginSession, User, utcnow
 from pfcore.security import mfa
-from pfcore.security.permissions import ADMIN_ACTIONS, can
+from pfcore.security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES, can
 from pfcore.security.sessions import end_all_sessions, end_session
 
 from .models import Activation, Designee
+from .summary import send_summary, when as _when
 
 PLUGIN = PluginInfo(
     name="emergency_access",
@@ -133,7 +138,8 @@ def end_elevated_sessions(activation: Activation) -> int:
 
 
 def end_activation(activation: Activation, *, how: str, by=None) -> None:
-    """Turn emergency mode off: the history records how; the elevated sessions end."""
+    """Turn emergency mode off: the history records how; the elevated sessions end; the
+    administrators get the list of what was done in emergency mode."""
     activation.ended_at = utcnow()
     activation.ended_by_id = by.id if by is not None else None
     activation.ended_how = how
@@ -141,6 +147,7 @@ def end_activation(activation: Activation, *, how: str, by=None) -> None:
     audit.record("emergency_access.deactivated", practice_id=activation.practice_id, object_type="user",
                  object_id=activation.user_id, details={"activation": activation.id, "how": how,
                                                         "sessions_ended": ended})
+    send_summary(activation, how=how, by=by)
     _forget_cached_state()
 
 
@@ -185,22 +192,16 @@ def activate(user, reason: str) -> Activation:
     session().flush()
     audit.record("emergency_access.activated", practice_id=user.practice_id, object_type="user", object_id=user.id,
                  details={"activation": activation.id, "reason": reason})
-    admins = session().scalars(scoped_select(User, user.practice_id).where(User.is_admin.is_(True),
-                                                                           User.status == "active")).all()
     body = (f"{user.full_name} ({user.email}) activated emergency access mode at {_when(now)}.\n"
             f"Reason: {reason or 'none given'}\n\n"
             f"Until it is deactivated (or after {hours()} hours) they hold administrator permissions, and "
             f"their actions are marked as emergency actions in the audit log.\n"
             f"Manage it: {current_app.config['PFCORE']['base_url']}{url_for('emergency_access.index')}\n")
-    for admin in admins:
+    for admin in accounts.active_admins(user.practice_id):
         messaging.queue("email", admin.email, body, subject="Emergency access activated", practice_id=user.practice_id)
     end_all_sessions(user, "emergency_access_activated")
     _forget_cached_state()
     return activation
-
-
-def _when(moment: dt.datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
 def _second_factor_proven(user) -> bool:
@@ -315,6 +316,8 @@ def permission_allowed(practice, user, action, target):
         return None
     if elevation(user, g.get("pfcore_login_session")) is None:
         return None
+    if action == CHANGE_PRIVILEGES and _protected(user, target):
+        return False
     if action in ADMIN_ACTIONS:
         return True
     # Any other action an administrator could do: ask every plugin as if the user were one.
@@ -325,6 +328,21 @@ def permission_allowed(practice, user, action, target):
     finally:
         g._emergency_access_asking = False
     return True if (True in answers and False not in answers) else None
+
+
+def _protected(user, target) -> bool:
+    """In emergency mode nobody changes their own or an administrator's privileges: the
+    elevation must end with the activation, not be made permanent (PRODUCT.md)."""
+    return target is not None and (target.id == user.id or bool(target.is_admin))
+
+
+@hookimpl
+def permission_denied_reason(practice, user, action, target):
+    if action != CHANGE_PRIVILEGES or elevation(user, g.get("pfcore_login_session")) is None:
+        return None
+    return ("In emergency access mode nobody changes their own or an administrator's administrator permission, "
+            "access level, status or emergency access. An administrator can, when you are not in emergency "
+            "access mode.")
 
 
 @hookimpl

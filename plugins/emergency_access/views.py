@@ -5,7 +5,7 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
-from pfcore import audit
+from pfcore import accounts, audit
 from pfcore.db import for_update, get_in_practice, scoped_select, session
 from pfcore.models import Practice, User
 from pfcore.security.permissions import can, require
@@ -138,11 +138,25 @@ def deactivate_other(activation_id):
     return _after_end(activation)
 
 
+def _designation_refused(user: User):
+    """The settings page with the reason (403) when the viewer may not change ``user``'s
+    designation (``accounts.privilege_change_refused``: in emergency mode, their own or an
+    administrator's); ``None`` when they may."""
+    reason = accounts.privilege_change_refused(_viewer(), user, "emergency_designation")
+    if reason is None:
+        return None
+    session().commit()
+    return _index(status=403, error=reason)
+
+
 @blueprint.post("/users/<user_id>/allow")
 @login_required
 @require(MANAGE)
 def allow(user_id):
     user = get_in_practice(User, user_id, _viewer().practice_id)
+    refused = _designation_refused(user)
+    if refused:
+        return refused
     set_designation(user, request.form.get("allow") == "1", _viewer())
     session().commit()
     target = safe_next(request.form.get("return_to"), url_for("emergency_access.index"))
@@ -159,6 +173,9 @@ def grant():
     """Settings > Emergency access: allow one more member (chosen from a list)."""
     user_id = request.form.get("user_id", "")
     user = get_in_practice(User, user_id if user_id.isdigit() else 0, _viewer().practice_id)
+    refused = _designation_refused(user)
+    if refused:
+        return refused
     set_designation(user, True, _viewer())
     session().commit()
     return redirect(url_for("emergency_access.index"))
