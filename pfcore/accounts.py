@@ -442,7 +442,7 @@ def request_email_change(user: User, new_email: str, *, by_admin: bool) -> None:
         "If you did not expect this, tell your practice administrator.\n"
     ), subject="Your pfcore login email is being changed", practice_id=user.practice_id)
     audit.record("user.email_change_requested", practice_id=user.practice_id, object_type="user", object_id=user.id,
-                 details={"new_email": new_email, "by_admin": by_admin})
+                 details={"new_email": new_email, "previous_email": user.email, "by_admin": by_admin})
 
 
 def complete_new_email(row: UserToken) -> User:

@@ -4,7 +4,9 @@ from __future__ import annotations
 from flask import current_app, g
 from flask_login import login_required
 
+from .. import takeover_alerts
 from ..plugins import flatten
+from ..security.permissions import can
 from .blueprint import core
 from .rendering import render
 
@@ -18,7 +20,8 @@ def _hooks():
 def dashboard():
     user = g.pfcore_user
     tiles = flatten(_hooks().dashboard_tiles(practice=user.practice, user=user))
-    return render("dashboard.html", tiles=tiles, practice=user.practice)
+    alerts = takeover_alerts.recent(user.practice_id) if can(user, "users.manage") else []
+    return render("dashboard.html", tiles=tiles, practice=user.practice, takeover_alerts=alerts)
 
 
 @core.get("/settings")

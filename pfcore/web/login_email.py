@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import g, redirect, request, session as flask_session, url_for
 from flask_login import login_required
 
-from .. import accounts
+from .. import accounts, takeover_alerts
 from ..db import get_in_practice, session
 from ..models import User
 from ..security.passwords import verify_or_dummy
@@ -103,6 +103,7 @@ def change_user_email(user_id):
     if form.validate():
         try:
             accounts.request_email_change(user, form.email.data, by_admin=True)
+            takeover_alerts.check(user, g.pfcore_user)
         except accounts.AccountError as error:
             session().rollback()
             return _detail(user, status=422, error=error.message, block="actions")

@@ -9,7 +9,7 @@ from flask import abort, g, redirect, render_template, request, url_for
 from flask_login import login_required
 from markupsafe import Markup
 
-from .. import audit
+from .. import audit, takeover_alerts
 from ..contrib import Section
 from ..db import get_in_practice, session
 from ..models import User, utcnow
@@ -170,14 +170,17 @@ def reset_user_phone(user_id):
     user = get_in_practice(User, user_id, g.pfcore_user.practice_id)
     if user.phone is None:
         return _detail(user, status=422, error="This user has no verification phone.", block="actions")
+    previous_phone = user.phone
     user.phone = None
     user.phone_verified_at = None
     mfa.remove_trusted_browsers(user, "verification phone reset")
     needs_link = not mfa.has_real_factor(user)
     if needs_link:
         user.factor_reset_at = utcnow()
+    # The old number is kept in the event: it is told if a change of login email follows.
     audit.record("user.phone_reset", practice_id=user.practice_id, object_type="user", object_id=user.id,
-                 details={"setup_link_needed": needs_link})
+                 details={"setup_link_needed": needs_link, "previous_phone": previous_phone})
+    takeover_alerts.check(user, g.pfcore_user)
     session().commit()
     message = ("Verification phone reset. The user has no other second factor: send them a setup link."
                if needs_link else "Verification phone reset. The user sets up a new one after their other factor.")
