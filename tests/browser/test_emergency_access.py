@@ -122,3 +122,50 @@ def test_designate_activate_use_and_deactivate_emergency_access(app, practice, n
     expect(history).to_contain_text("Ada Lovelace")
     expect(history).to_contain_text("Dr. Hopper is in surgery")
     expect(history).to_contain_text("Deactivated by the user")
+
+
+def test_in_emergency_mode_the_page_refuses_to_change_an_administrator_or_oneself(app, practice, new_page, texts,
+                                                                                  console):
+    """Review finding 1: the elevation cannot be made permanent, and the page says why."""
+    console.allow_status(403)
+    ada = make_active_user(app, practice)
+    admin = new_page()
+    sign_in_with_email(admin, practice.admin)
+    admin.goto("/settings/plugins")
+    admin.get_by_role("button", name="Switch on Emergency access").click()
+    expect(admin.get_by_role("button", name="Switch off Emergency access")).to_be_visible()
+    admin.goto(f"/settings/users/{ada.id}")
+    admin.get_by_label("Allow emergency access").check()
+    admin.get_by_role("button", name="Save emergency access").click()
+    expect(admin.get_by_label("Allow emergency access")).to_be_checked()
+
+    page = new_page()
+    log_in(page, ada)
+    pass_second_factor(page, phone="415-555-0177", texts=texts)
+    page.goto("/emergency-access/activate")
+    page.get_by_role("button", name="Activate and log out").click()
+    expect(page).to_have_url(re.compile(r"/login-email/"))
+    log_in(page, ada)
+    pass_second_factor(page, texts=texts)
+    expect(banner(page, "Emergency access mode is on for your account")).to_be_visible()
+
+    # Her own page: "Grant admin" and a higher access level are refused, with the reason.
+    page.goto(f"/settings/users/{ada.id}")
+    account = page.get_by_role("region", name="Account")
+    page.get_by_role("button", name="Grant admin").click()
+    expect(account.get_by_role("alert")).to_contain_text("In emergency access mode nobody changes their own or an "
+                                                         "administrator's administrator permission")
+    expect(account.locator("dt:text-is('Permission') + dd")).to_have_text("Non-admin")
+    page.get_by_label("Access level").select_option(label="Level 4, Phys. / MD / DO")
+    page.get_by_role("button", name="Change access level").click()
+    expect(account.get_by_role("alert")).to_contain_text("emergency access mode")
+    page.reload()
+    expect(account.locator("dt:text-is('Access level') + dd")).to_have_text("Level 2, Nurse / MA")
+
+    # Grace's page: "Remove admin" is refused too.
+    page.goto("/settings/users")
+    page.get_by_role("row").filter(has_text="Grace Hopper").get_by_role("link").first.click()
+    page.get_by_role("button", name="Remove admin").click()
+    expect(account.get_by_role("alert")).to_contain_text("emergency access mode")
+    expect(account.locator("dt:text-is('Permission') + dd")).to_have_text("Admin")
+    assert [e.outcome for e in audit_rows(app, "user.change_refused")] == ["failure"] * 3

@@ -168,3 +168,34 @@ def test_dismissing_the_deactivate_question_changes_nothing(app, practice, page)
     page.reload()
     expect(fact(page, "Status")).to_have_text("Active")
     expect(page.get_by_role("button", name="Deactivate")).to_be_visible()
+
+
+def test_a_phone_reset_and_a_new_login_email_within_a_day_show_a_security_alert_on_the_dashboard(
+        app, practice, page):
+    """Review finding 12: every administrator sees it for 7 days, with a link to the account."""
+    from pfcore.db import session
+    from pfcore.models import User, utcnow
+
+    ada = make_active_user(app, practice)
+    with app.app_context():
+        user = session().get(User, ada.id)
+        user.phone, user.phone_verified_at = "+14155550177", utcnow()
+        session().commit()
+    sign_in_with_email(page, practice.admin)
+    expect(page.get_by_text("Security alert")).to_have_count(0)
+    page.goto(f"/settings/users/{ada.id}")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Reset verification phone").click()
+    account = page.get_by_role("region", name="Account")
+    expect(account.get_by_role("status")).to_contain_text("Verification phone reset.")
+    page.get_by_label("New login email").fill("someone@elsewhere.example.org")
+    page.get_by_label("Confirm").fill("someone@elsewhere.example.org")
+    page.get_by_role("button", name="Change login email").click()
+    expect(account.get_by_role("status")).to_contain_text("We sent a confirmation link")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    alert = page.get_by_role("status").filter(has_text="Security alert")
+    expect(alert).to_contain_text("Grace Hopper reset the verification phone of Ada Lovelace and changed their "
+                                  "login email within 24 hours (to someone@elsewhere.example.org)")
+    alert.get_by_role("link", name="check the account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ada Lovelace")
