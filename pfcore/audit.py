@@ -251,7 +251,7 @@ def report_query(practice_id: int, flt: ReportFilter, cursor: str | None = None,
     statement = select(AuditEvent).where(AuditEvent.practice_id == practice_id)
     if flt.start:
         statement = statement.where(AuditEvent.occurred_at >= _day_start(flt.start))
-    if flt.end:
+    if flt.end and flt.end < dt.date.max:  # the last day of the calendar: no end (it has no next day)
         statement = statement.where(AuditEvent.occurred_at < _day_start(flt.end + dt.timedelta(days=1)))
     if flt.user_id:
         statement = statement.where(AuditEvent.actor_type == "user", AuditEvent.actor_id == flt.user_id)
@@ -288,17 +288,30 @@ def encode_cursor(event: AuditEvent, sort: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
+# Ids the audit table can hold (BIGINT on PostgreSQL, SQLite's 64-bit INTEGER).
+_MAX_EVENT_ID = 2**63 - 1
+
+
 def decode_cursor(cursor: str, sort_column) -> tuple[Any, int]:
-    """Read a cursor; a forged or broken one raises ValueError."""
+    """Read a cursor; a forged or broken one raises ValueError.
+
+    The cursor comes back in the address, so it is checked to be what
+    ``encode_cursor`` makes: text for the sort column's value (a time for
+    "time") and a whole number an event id can be. Anything else reached the
+    database and failed there with a 500: a number or null compared with a
+    time, an id past 2**63 (SQLite) or BIGINT (PostgreSQL), NUL in text
+    (PostgreSQL); issue #23.
+    """
     try:
         value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        last_id = int(last_id)
-    except Exception:
+    except Exception:  # not base64, not JSON (or nested too deep), not a pair
         raise ValueError("bad cursor") from None
+    if type(last_id) is not int or not 0 < last_id <= _MAX_EVENT_ID:  # type(): no True, no 1.5
+        raise ValueError("bad cursor")
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("bad cursor")
     if sort_column is AuditEvent.occurred_at:
         value = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
-    elif not isinstance(value, str):
-        raise ValueError("bad cursor")
     return value, last_id
 
 

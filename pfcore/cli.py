@@ -49,7 +49,7 @@ def run_command(host: str, port: int):
 @click.option("--bind", default=None, help="Address to listen on (default: the bind setting, PFCORE_BIND, 127.0.0.1:8000).")
 @click.option("--workers", default=None, type=int, help="Worker processes (default: the workers setting, PFCORE_WORKERS, else 2 x CPUs + 1).")
 def serve_command(bind, workers):
-    """Run pfcore under gunicorn, the way production runs it.
+    """Run pfcore under gunicorn, the way production runs it (behind nginx with config/nginx/).
 
     Metrics from every worker add up (prometheus_client's multiprocess mode):
     the files go to PROMETHEUS_MULTIPROC_DIR, emptied at start, or else to a

@@ -29,6 +29,12 @@ import shutil
 # settings a worker takes a connection only when it is free, answers one
 # request on it and closes it, so the kernel hands each request to an idle
 # worker (docs/performance.md, change 12).
+#
+# So a worker is held for as long as a client takes to send its request, and
+# gunicorn has no deadline for reading one: a few clients sending a byte every
+# few seconds hold every worker. Production runs behind nginx with
+# config/nginx/, which passes on only whole requests (docs/operations.md, "TLS
+# at the reverse proxy"; tests/test_slow_clients.py).
 worker_class = "gthread"
 threads = 1
 worker_connections = 1

@@ -1,11 +1,14 @@
 """Reports > Audit log: filters, sorting, keyset paging, CSV export."""
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
+import json
 import re
 
+import pytest
 import time_machine
 from sqlalchemy import select
 
@@ -152,3 +155,80 @@ def test_the_action_list_has_each_action_of_the_practice_once_in_order(app, admi
     select_html = admin_web.get("/reports/audit").get_data(as_text=True)
     options = re.findall(r'<option value="([^"]+)"', select_html[select_html.index('name="action"'):].split("</select>")[0])
     assert options == listed
+
+
+# --- hostile addresses (issue #23, finding 9) ----------------------------------------------------------------------
+
+def _links(html: str) -> list[str]:
+    """The report's own links: Export CSV, the column headings, Load more (href and hx-get)."""
+    results = html[html.index('<div id="audit-results">'):]
+    return [link.replace("&amp;", "&") for tag in re.findall(r"<a [^>]*>", results)
+            for link in re.findall(r'(?:href|hx-get)="([^"]*reports/audit[^"]*)"', tag)]
+
+
+# url_for's own arguments (and a name that collides with its first one): an address carrying one reached
+# url_for when the report built its links, so an address chose the method, the anchor, the scheme and host.
+URL_FOR_PARAMETERS = ["endpoint=x", "_method=DELETE", "_anchor=pfcore-hostile", "_external=1", "_scheme=javascript",
+                      "_external=1&_scheme=https", "values=x"]
+
+
+@pytest.mark.parametrize("hostile", URL_FOR_PARAMETERS, ids=lambda p: p.replace("&", "+"))
+def test_parameters_other_than_the_filters_are_left_out_of_the_links(app, admin_web, hostile):
+    _seed(app, 60, action="test.hostile")
+    response = admin_web.get(f"/reports/audit?action=test.hostile&sort=time&dir=desc&{hostile}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and _rows(html) == 50
+    links = _links(html)
+    assert len(links) >= 8, links  # the export, six column headings, Load more
+    for link in links:
+        assert link.startswith("/reports/audit"), link
+        assert "#" not in link and "_method" not in link and "endpoint" not in link and "values" not in link, link
+        assert "action=test.hostile" in link, link
+    more = next(link for link in links if "cursor=" in link)
+    second = admin_web.get(f"{more}&{hostile}", headers={"HX-Request": "true", "HX-Request-Type": "partial"})
+    assert second.status_code == 200 and _rows(second.get_data(as_text=True)) == 10
+    assert admin_web.get(f"/reports/audit.csv?action=test.hostile&{hostile}").status_code == 200
+
+
+def _cursor(value, last_id) -> str:
+    return base64.urlsafe_b64encode(json.dumps([value, last_id]).encode()).decode()
+
+
+# Cursors the report never makes: a value of the wrong type for the sort, ids no row has (past 2**63: SQLite's
+# OverflowError; past 2**31... BIGINT on PostgreSQL), NUL (PostgreSQL refuses it in text), null, a list, a float.
+FORGED_CURSORS = {
+    "time-number": ("time", _cursor(5, 1)), "time-null": ("time", _cursor(None, 1)),
+    "time-list": ("time", _cursor([1], 1)), "time-not-a-time": ("time", _cursor("yesterday", 1)),
+    "id-10**30": ("time", _cursor("2026-01-01T00:00:00.000000Z", 10**30)),
+    "id-negative": ("time", _cursor("2026-01-01T00:00:00.000000Z", -1)),
+    "id-float": ("time", _cursor("2026-01-01T00:00:00.000000Z", 1.5)),
+    "id-true": ("time", _cursor("2026-01-01T00:00:00.000000Z", True)),
+    "id-text": ("action", _cursor("x", "1")),
+    "user-id-10**30": ("user", _cursor("Grace", 10**30)), "user-id-2**63": ("user", _cursor("Grace", 2**63)),
+    "user-nul": ("user", _cursor("a\x00b", 1)), "user-object": ("user", _cursor({"a": 1}, 1)),
+    "not-base64": ("time", "W" * 5000), "deep-json": ("time", base64.urlsafe_b64encode(b"[" * 100_000).decode()),
+}
+
+
+@pytest.mark.parametrize(("sort", "cursor"), FORGED_CURSORS.values(), ids=FORGED_CURSORS.keys())
+def test_forged_cursors_of_every_shape_get_a_message_not_an_error(app, admin_web, sort, cursor):
+    for headers in ({}, {"HX-Request": "true", "HX-Request-Type": "partial"}):
+        response = admin_web.get(f"/reports/audit?sort={sort}&cursor={cursor}", headers=headers)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 422, html[:2000]
+        assert "That page link is broken. Start again from the first page." in html
+
+
+def test_the_full_page_with_a_broken_cursor_shows_the_filter_form_again(app, admin_web):
+    response = admin_web.get(f"/reports/audit?action=test.x&cursor={_cursor(5, 10**30)}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="audit-filters"' in html and "That page link is broken" in html
+
+
+def test_a_to_date_on_the_last_day_of_the_calendar_means_no_end(app, admin_web):
+    _seed(app, 3, action="test.calendar")
+    response = admin_web.get("/reports/audit?action=test.calendar&start=0001-01-01&end=9999-12-31")
+    assert response.status_code == 200 and _rows(response.get_data(as_text=True)) == 3
+    export = admin_web.get("/reports/audit.csv?action=test.calendar&end=12/31/9999")
+    rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
+    assert export.status_code == 200 and len(rows) == 3

@@ -281,6 +281,11 @@ class FuzzInput:
 FUZZ_VALUES = fuzz_values()
 EXTRA_FIELDS = st.lists(st.tuples(st.one_of(_text(12).filter(bool), st.sampled_from(
     ["csrf_token", "id", "practice_id", "user_id", "is_admin", "next", "__proto__", "\x00"])), FUZZ_VALUES), max_size=2)
+# A search or filter page that passed its query string on to url_for (to build its links) let the address choose
+# url_for's own arguments: these names go into the stray fields of the GET forms (issue #23).
+URL_FOR_NAMES = ["endpoint", "values", "_method", "_anchor", "_external", "_scheme", "cursor"]
+GET_EXTRA_FIELDS = st.lists(st.tuples(st.one_of(st.sampled_from(URL_FOR_NAMES), _text(12).filter(bool)), st.one_of(
+    st.sampled_from(["1", "x", "DELETE", "javascript", "https"]), FUZZ_VALUES)), max_size=3)
 # JSON bodies and files are refused before any view (415): most inputs are forms.
 ENCODINGS = st.sampled_from(["form"] * 5 + ["multipart", "file", "json"])
 # JSON can carry what a form cannot: numbers, lists, objects, null, lone surrogates (as \ud800 escapes).
@@ -291,9 +296,9 @@ JSON_DOCUMENTS = st.one_of(st.none(), st.recursive(
     max_leaves=6))
 
 
-def fuzz_inputs(fields: dict[str, tuple[str, ...]]):
+def fuzz_inputs(fields: dict[str, tuple[str, ...]], extra_fields=EXTRA_FIELDS):
     """Inputs for a route whose fields offer these plausible values: each field plausible, fuzzed, repeated or
-    missing, and a stray field or two."""
+    missing, and a stray field or two (``extra_fields``)."""
     def field(samples: tuple[str, ...]):
         plausible = st.sampled_from(samples) if samples else st.just("")
         # Plausible values too, so that the other fields' checks are passed and this one's reached.
@@ -305,7 +310,7 @@ def fuzz_inputs(fields: dict[str, tuple[str, ...]]):
     @st.composite
     def inputs(draw):
         items = [(name, value) for name, strategy in strategies for value in draw(strategy)]
-        items.extend(draw(EXTRA_FIELDS))
+        items.extend(draw(extra_fields))
         # Big inputs are rare by chance; once in a while one over the request limit (2 MiB): 413.
         if draw(st.integers(0, 40)) == 40:
             items.append(("padding", "x" * (2 * 1024 * 1024 + 1)))
@@ -317,6 +322,8 @@ def fuzz_inputs(fields: dict[str, tuple[str, ...]]):
 
 
 # Inputs that once answered 500 or led off-site (bugs found by this suite, fixed): endpoint -> inputs.
+# An audit report cursor (base64 JSON) of the right time and the id 10**30.
+ID_10_30_CURSOR = "WyIyMDI2LTAxLTAxVDAwOjAwOjAwLjAwMDAwMFoiLCAxMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwXQ=="
 NAMELESS_PART = FuzzInput((("\n", ""),), encoding="multipart")  # a multipart part without a (readable) name
 REGRESSIONS: dict[str, list[FuzzInput]] = {
     # Flask-WTF's CSRF check failed on the None key werkzeug gives a nameless part: 500 on every POST route.
@@ -349,7 +356,12 @@ REGRESSIONS: dict[str, list[FuzzInput]] = {
     # The search and filter forms (GET): the same ids and NUL (in a search: PostgreSQL).
     "GET core.audit_report": [FuzzInput((("user", "²"),)), FuzzInput((("user", "99999999999999999999"),)),
                               FuzzInput((("patient", "99999999999999999999"),)), FuzzInput((("patient", "a\x00"),)),
-                              FuzzInput((("action", "a\x00b"),))],
+                              FuzzInput((("action", "a\x00b"),)),
+                              # url_for's own arguments from the address; a forged cursor (10**30 as the id, a
+                              # number as the time); a To date with no next day (issue #23).
+                              FuzzInput((("endpoint", "x"),)), FuzzInput((("_method", "DELETE"),)),
+                              FuzzInput((("cursor", "WzUsIDFd"),)), FuzzInput((("cursor", ID_10_30_CURSOR),)),
+                              FuzzInput((("end", "9999-12-31"),))],
     "GET charts.patients": [FuzzInput((("q", "\x00"),))],
     "GET licensing.search": [FuzzInput((("q", "a\x00"),))],
     # int() of a 10,000-digit or a superscript "number" (ValueError), SQLite of a 20-digit one.
@@ -1145,7 +1157,7 @@ def _fuzz(fuzz_world, target: Target) -> None:
     @hypothesis_settings(max_examples=examples, deadline=None, database=None, derandomize=not RANDOM,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                 HealthCheck.large_base_example, HealthCheck.filter_too_much])
-    @given(fuzz=fuzz_inputs(target.fields))
+    @given(fuzz=fuzz_inputs(target.fields, GET_EXTRA_FIELDS if target.method == "GET" else EXTRA_FIELDS))
     def fuzz(fuzz):
         fuzz_world.check(target, fuzz)
 
@@ -1160,3 +1172,25 @@ def test_fuzz_get_forms(fuzz_world):
     assert len(targets) >= 3, [t.name for t in targets]
     for target in targets:
         _fuzz(fuzz_world, target)
+
+
+# url_for's own arguments, with values that show where they would have gone: a link to another method,
+# anchor, scheme or host.
+URL_FOR_QUERY = [("endpoint", "core.signout"), ("values", "x"), ("_method", "DELETE"), ("_anchor", "pfcore-hostile"),
+                 ("_external", "1"), ("_scheme", "javascript"), ("cursor", ID_10_30_CURSOR)]
+
+
+def test_pages_leave_url_for_arguments_in_the_address_alone(fuzz_world):
+    """Every page of the administrator and of the portal patient, with url_for's own arguments in the address:
+    no 5xx, and none of them in the page's links (issue #23: the audit report passed its query string on)."""
+    for name in GET_FORM_CALLERS:
+        context = fuzz_world.context(name)
+        assert len(context.pages) >= 3, context.pages
+        for page in context.pages:
+            for query in [URL_FOR_QUERY, [("_external", "1"), ("_scheme", "https")]]:
+                response, _read = fuzz_world.send(context, page, FuzzInput(tuple(query)), "GET")
+                fuzz_world.settle()
+                body = response.get_data(as_text=True)
+                assert response.status_code < 500, f"{response.status_code} from {page} as {name}: {query}"
+                assert "pfcore-hostile" not in body and "javascript:" not in body, f"{page} as {name}: {query}"
+                assert "https://localhost" not in body, f"{page} as {name} made an external link: {query}"

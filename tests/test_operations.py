@@ -74,7 +74,8 @@ def test_the_operators_guide_covers_each_topic():
                   "Restore", "Monitoring", "Logs", "Sizing", "systemd"):
         assert any(topic.lower() in heading.lower() for heading in headings), f"no section on {topic}"
     for needle in ("pg_dump", "pg_restore", "pfcore backup", "pfcore audit verify", "PROMETHEUS_MULTIPROC_DIR",
-                   "X-Request-ID", "log_format", "bench/", "pfcore db upgrade"):
+                   "X-Request-ID", "log_format", "bench/", "pfcore db upgrade", "config/nginx/",
+                   "pfcore-proxy.conf"):
         assert needle in guide, needle
 
 

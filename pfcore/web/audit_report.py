@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable
 
 from flask import Response, current_app, g, request, url_for
 from wtforms.fields.choices import SelectChoice
@@ -91,10 +92,25 @@ def _page(flt: audit.ReportFilter, cursor: str | None):
     return events, next_cursor
 
 
-def _query_args(**changes) -> dict:
-    args = {k: v for k, v in request.args.items() if k not in ("cursor",)}
-    args.update(changes)
-    return {k: v for k, v in args.items() if v not in (None, "")}
+# The report's own parameters (besides the cursor and the plugins' filters): the
+# only ones its links carry on. The whole query string once went to url_for, so an
+# address chose url_for's own arguments: "endpoint" or "_method" answered 500,
+# "_anchor", "_external" and "_scheme" went into every link (issue #23).
+FILTER_PARAMETERS = ("start", "end", "user", "action", "outcome", "sort", "dir")
+# What a link carries of one value (as much as a plugin's filter reads).
+MAX_VALUE_IN_LINK = 200
+
+
+def link_args(extra_filters) -> Callable[..., dict]:
+    """``query_args(**changes)``: the filter in the address, for a link, with ``changes``."""
+    names = FILTER_PARAMETERS + tuple(extra.name for extra in extra_filters)
+    current = {name: request.args.get(name, "")[:MAX_VALUE_IN_LINK] for name in names}
+
+    def query_args(**changes) -> dict:
+        args = {**current, **changes}
+        return {k: v for k, v in args.items() if v not in (None, "")}
+
+    return query_args
 
 
 @core.get("/reports/audit")
@@ -107,15 +123,18 @@ def audit_report():
     except ValueError:
         events, next_cursor, errors = [], None, ["That page link is broken. Start again from the first page."]
     block = "rows" if cursor else "results"
+    extra_filters = plugin_filters()
+    query_args = link_args(extra_filters)
     return render("audit_report.html", form=form, events=events, next_cursor=next_cursor, flt=flt, errors=errors,
-                  block=block, extra_filters=plugin_filters(), patient_names=patient_names(events), status=422 if errors else 200, query_args=_query_args, sort_links=_sort_links(flt))
+                  block=block, extra_filters=extra_filters, patient_names=patient_names(events),
+                  status=422 if errors else 200, query_args=query_args, sort_links=_sort_links(flt, query_args))
 
 
-def _sort_links(flt: audit.ReportFilter) -> dict[str, str]:
+def _sort_links(flt: audit.ReportFilter, query_args: Callable[..., dict]) -> dict[str, str]:
     links = {}
     for key in audit.SORTABLE:
         direction = "asc" if (flt.sort == key and flt.descending) else "desc"
-        links[key] = url_for("core.audit_report", **_query_args(sort=key, dir=direction))
+        links[key] = url_for("core.audit_report", **query_args(sort=key, dir=direction))
     return links
 
 
