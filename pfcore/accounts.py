@@ -11,9 +11,9 @@ import re
 import secrets
 
 from flask import current_app
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, lazyload
+from sqlalchemy.orm import lazyload
 
 from . import audit, messaging
 from .invitation_reports import invitation_reported
@@ -429,14 +429,17 @@ def users_by_id(practice_id: int, ids) -> dict[int, User]:
         if ids else {}
 
 
-def unusable_invitations(practice_id: int) -> dict[int, str]:
-    """The practice's invited users whose invitation can no longer be used, with why."""
-    holder = aliased(User)
-    taken = select(User.id).where(User.practice_id == practice_id, User.status == "invited", exists().where(
-        holder.email == User.email, holder.id != User.id, holder.status != "invited"))
-    reported = select(InvitationReport.user_id).where(InvitationReport.practice_id == practice_id)
+def unusable_invitations(practice_id: int, users: list[User]) -> dict[int, str]:
+    """Which of ``users`` (the practice's, already loaded) hold an invitation that can no
+    longer be used, with why. Asks nothing when no one is invited."""
+    invited = {user.email: user.id for user in users if user.status == "invited"}
+    if not invited:
+        return {}
+    reported = select(InvitationReport.user_id).where(InvitationReport.practice_id == practice_id,
+                                                      InvitationReport.user_id.in_(invited.values()))
+    taken = select(User.email).where(User.email.in_(invited), HOLDS_ITS_EMAIL)
     notes = {user_id: "Reported by the invitee" for user_id in session().scalars(reported)}
-    notes.update({user_id: "Has an account elsewhere" for user_id in session().scalars(taken)})
+    notes.update({invited[email]: "Has an account elsewhere" for email in session().scalars(taken)})
     return notes
 
 

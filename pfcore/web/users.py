@@ -34,8 +34,9 @@ def _columns():
 def _users_page(**context):
     """The users page (or its ``block``): every user, with why an invitation cannot be used."""
     practice_id = _practice().id
-    return render("users/list.html", users=accounts.users_of(practice_id), columns=_columns(), practice=_practice(),
-                  unusable_invitations=accounts.unusable_invitations(practice_id), **context)
+    users = accounts.users_of(practice_id)
+    return render("users/list.html", users=users, columns=_columns(), practice=_practice(),
+                  unusable_invitations=accounts.unusable_invitations(practice_id, users), **context)
 
 
 @core.get("/settings/users")
