@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 
 from . import audit, messaging
-from .invitation_reports import invitation_reported
 from .db import for_update, session
+from .invitation_reports import invitation_reported
 from .models import Facility, InvitationReport, Practice, PracticePlugin, User, UserToken, utcnow
 from .security.passwords import hash_password, password_problems  # noqa: F401 (hash_password used by demo)
 from .security import throttling

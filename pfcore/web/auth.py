@@ -162,7 +162,10 @@ def accept_invitation(token, row):
 @rate_limited("signin")
 @link_token("invitation")
 def report_invitation(token, row):
-    """"I did not expect this invitation": the link ends and the operator hears of it."""
+    """The invitee did not expect this invitation: the link ends and the operator hears of it.
+
+    No PAC is asked: someone who did not expect the invitation does not know it.
+    """
     invitation_reports.report_invitation(row, request.remote_addr or "")
     session().commit()
     return render("invitation_reported.html")
