@@ -12,21 +12,29 @@ import secrets
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 
 from . import audit, messaging
 from .db import for_update, session
-from .models import Facility, Practice, PracticePlugin, User, UserToken, utcnow
+from .invitation_reports import invitation_reported
+from .models import Facility, InvitationReport, Practice, PracticePlugin, User, UserToken, utcnow
 from .security.passwords import hash_password, password_problems  # noqa: F401 (hash_password used by demo)
 from .security import throttling
 from .security.permissions import CHANGE_PRIVILEGES, can, why_not
 from .security.sessions import end_all_sessions
 from .security.tokens import new_token, token_hash
+from .text import has_link_or_address
 
 # A CSPRNG picks PAC characters from an alphabet without look-alikes (0/O, 1/I/L).
 PAC_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 PAC_LENGTH = 10
 EMAIL_IN_USE = "The provided login email address is already in use by another user."
+ADDRESS_HAS_ACCOUNT = ("This email address already has a pfcore account, so this invitation can no longer be used. "
+                       "Sign in with that account, or ask your practice administrator.")
+INVITATION_REPORTED = ("The invitee reported this invitation as unexpected, so it cannot be sent again. "
+                       "Check the address with them.")
+NAME_WITH_LINK = "A practice name cannot contain a web address or an email address."
 LAST_ADMIN = "A practice must keep at least one active administrator."
 
 
@@ -56,11 +64,29 @@ def normalise_pac(pac: str) -> str:
     return re.sub(r"\s+", "", pac or "").upper()
 
 
-def email_in_use(email: str, *, except_user_id: int | None = None) -> bool:
-    statement = select(func.count()).select_from(User).where(User.email == normalise_email(email))
+# Who holds a login email across all practices: the user who accepted an invitation to
+# it (active or inactive). Pending invitations hold nothing, so a practice cannot keep an
+# address from its owner by inviting it (the index uq_users_reserved_email).
+HOLDS_ITS_EMAIL = User.status != "invited"
+
+
+def user_by_login_email(email: str) -> User | None:
+    """The one user who signs in with ``email`` (sign-in, forgotten password)."""
+    return session().scalars(select(User).where(User.email == normalise_email(email), HOLDS_ITS_EMAIL)).one_or_none()
+
+
+def email_in_use(email: str, *, practice_id: int | None = None, except_user_id: int | None = None) -> bool:
+    """Whether ``email`` is reserved by another user, or already a user's of ``practice_id``."""
+    holder = HOLDS_ITS_EMAIL if practice_id is None else HOLDS_ITS_EMAIL | (User.practice_id == practice_id)
+    statement = select(func.count()).select_from(User).where(User.email == normalise_email(email), holder)
     if except_user_id:
         statement = statement.where(User.id != except_user_id)
     return session().scalar(statement) > 0
+
+
+def taken_by_another_account(user: User) -> bool:
+    """An invited user's address now belongs to someone who accepted another invitation."""
+    return user.status == "invited" and email_in_use(user.email, except_user_id=user.id)
 
 
 def check_new_password(password: str, *, user_fields: list[str], practice_name: str) -> None:
@@ -100,6 +126,7 @@ def username_taken(practice_id: int, username: str, *, except_user_id: int | Non
 def create_practice(*, name: str, specialty: str, phone: str, email: str, first_name: str, last_name: str,
                     password: str | None) -> tuple[Practice, User]:
     """Sign up a practice on a trial; its first user becomes an active administrator."""
+    check_practice_name(name)
     if email_in_use(email):
         raise AccountError(EMAIL_IN_USE, field="email")
     if password is not None:
@@ -121,6 +148,7 @@ def create_practice(*, name: str, specialty: str, phone: str, email: str, first_
         session_generation=0, created_at=now,
     )
     session().add(admin)
+    _claim_address(AccountError(EMAIL_IN_USE, field="email"))
     registry = current_app.extensions["pfcore.plugins"]
     for plugin_name in registry.default_enabled():
         session().add(PracticePlugin(practice_id=practice.id, plugin_name=plugin_name, enabled_at=now))
@@ -132,6 +160,13 @@ def create_practice(*, name: str, specialty: str, phone: str, email: str, first_
                  details={"email": admin.email, "access_level": admin.access_level, "admin": True})
     registry.hook(practice).practice_created(practice=practice, admin=admin)
     return practice, admin
+
+
+def check_practice_name(name: str) -> None:
+    """The practice's name goes out in invitation emails to addresses its administrators
+    type in: a link or an address in it would turn pfcore's emails into a phishing relay."""
+    if has_link_or_address(name):
+        raise AccountError(NAME_WITH_LINK, field="practice_name")
 
 
 def rotate_pac(practice: Practice, actor: User) -> str:
@@ -155,8 +190,11 @@ def practice_by_pac(pac: str) -> Practice | None:
 
 def add_user(practice: Practice, actor: User, *, first_name: str, last_name: str, email: str,
              access_level: int, is_admin: bool) -> User:
-    """Add an invited user and send the invitation."""
-    if email_in_use(email):
+    """Add an invited user and send the invitation.
+
+    Another practice's pending invitation to the address does not stop this one.
+    """
+    if email_in_use(email, practice_id=practice.id):
         raise AccountError(EMAIL_IN_USE, field="email")
     if access_level not in (1, 2, 3, 4):
         raise AccountError("Choose an access level.", field="access_level")
@@ -192,6 +230,10 @@ def _issue_token(user: User, purpose: str, valid_for: dt.timedelta, state: dict 
 def send_invitation(user: User, practice: Practice, *, resend: bool = False) -> None:
     if user.status != "invited":
         raise AccountError("This user has already accepted the invitation.")
+    if taken_by_another_account(user):
+        raise AccountError(ADDRESS_HAS_ACCOUNT)
+    if invitation_reported(user):
+        raise AccountError(INVITATION_REPORTED)
     days = settings()["invitation_valid_days"]
     token = _issue_token(user, "invitation", dt.timedelta(days=days))
     link = f"{settings()['base_url']}/invitation/{token}"
@@ -200,7 +242,9 @@ def send_invitation(user: User, practice: Practice, *, resend: bool = False) -> 
         f"{practice.name} invited you to pfcore. Open this link to set up your account:\n\n{link}\n\n"
         f"You will be asked for your practice's Practice ID (Practice Access Code). "
         f"Your administrator will tell it to you; it is not in this email.\n\n"
-        f"The link works once and expires in {days} days.\n"
+        f"The link works once and expires in {days} days.\n\n"
+        f"If you did not expect this invitation, open the link and choose \"Report this invitation\": "
+        f"the link stops working and {practice.name} cannot send it to you again.\n"
     )
     messaging.queue("email", user.email, body, subject=f"Your invitation to {practice.name} on pfcore",
                     practice_id=practice.id)
@@ -250,6 +294,8 @@ def finish_invitation(row: UserToken, *, username: str, password: str) -> User:
     practice = session().get(Practice, row.practice_id)
     if user.status != "invited":
         raise AccountError("This invitation was already used.")
+    if taken_by_another_account(user):
+        raise AccountError(ADDRESS_HAS_ACCOUNT)
     if username_taken(practice.id, username):
         raise AccountError("That username is taken in your practice. Choose another.", field="username")
     check_new_password(password, user_fields=[user.first_name, user.last_name, user.email, username],
@@ -257,11 +303,23 @@ def finish_invitation(row: UserToken, *, username: str, password: str) -> User:
     user.username = username
     user.password_hash = hash_password(password)
     user.status = "active"
+    _claim_address(AccountError(ADDRESS_HAS_ACCOUNT))
     row.used_at = utcnow()
     audit.record("user.invitation_accepted", practice_id=practice.id, actor=user, object_type="user",
                  object_id=user.id, details={"username": username})
     _status_event(practice, user, "invited", "active", actor=user)
     return user
+
+
+def _claim_address(refusal: AccountError) -> None:
+    """Write a user's claim on a login email now: when someone else claimed the same
+    address at the same moment, the database's unique indexes let only one through
+    and the other gets ``refusal``, not an error page."""
+    try:
+        with session().begin_nested():
+            session().flush()
+    except IntegrityError:
+        raise refusal from None
 
 
 def active_admin_count(practice_id: int, *, excluding: int | None = None) -> int:
@@ -392,6 +450,20 @@ def users_by_id(practice_id: int, ids) -> dict[int, User]:
         if ids else {}
 
 
+def unusable_invitations(practice_id: int, users: list[User]) -> dict[int, str]:
+    """Which of ``users`` (the practice's, already loaded) hold an invitation that can no
+    longer be used, with why. Asks nothing when no one is invited."""
+    invited = {user.email: user.id for user in users if user.status == "invited"}
+    if not invited:
+        return {}
+    reported = select(InvitationReport.user_id).where(InvitationReport.practice_id == practice_id,
+                                                      InvitationReport.user_id.in_(invited.values()))
+    taken = select(User.email).where(User.email.in_(invited), HOLDS_ITS_EMAIL)
+    notes = {user_id: "Reported by the invitee" for user_id in session().scalars(reported)}
+    notes.update({invited[email]: "Has an account elsewhere" for email in session().scalars(taken)})
+    return notes
+
+
 def _practice_users(practice_id: int):
     """Users of one practice. Their practice is the one already loaded with the signed-in
     user (the identity map answers ``user.practice``), so it is not joined in again for
@@ -407,7 +479,7 @@ def _confirmation_link(user: User, purpose: str, new_email: str, valid_for: dt.t
 
 def request_login_upgrade(user: User, email: str) -> None:
     """Ask to log in with ``email`` from now on; a link to that address confirms it."""
-    if email_in_use(email, except_user_id=user.id):
+    if email_in_use(email, practice_id=user.practice_id, except_user_id=user.id):
         raise AccountError(EMAIL_IN_USE, field="email")
     token = _confirmation_link(user, "login_upgrade", email, dt.timedelta(hours=24))
     link = f"{settings()['base_url']}/account/upgrade/{token}"
@@ -428,7 +500,7 @@ def request_email_change(user: User, new_email: str, *, by_admin: bool) -> None:
     new_email = normalise_email(new_email)
     if new_email == user.email:
         raise AccountError("That is already the login email.", field="email")
-    if email_in_use(new_email, except_user_id=user.id):
+    if email_in_use(new_email, practice_id=user.practice_id, except_user_id=user.id):
         raise AccountError(EMAIL_IN_USE, field="email")
     token = _confirmation_link(user, "email_change", new_email, dt.timedelta(hours=24))
     link = f"{settings()['base_url']}/account/email-change/{token}"
@@ -452,10 +524,11 @@ def complete_new_email(row: UserToken) -> User:
     """
     user = session().get(User, row.user_id)
     new_email = row.state["new_email"]
-    if email_in_use(new_email, except_user_id=user.id):
+    if email_in_use(new_email, practice_id=user.practice_id, except_user_id=user.id):
         raise AccountError(EMAIL_IN_USE)
     old_email = user.email
     user.email = new_email
+    _claim_address(AccountError(EMAIL_IN_USE))
     upgrade = row.purpose == "login_upgrade"
     if upgrade:
         user.email_login_enabled = True

@@ -310,6 +310,20 @@ def worker_command(once, iterations):
         sys.exit(1)
 
 
+@cli.command("reported-invitations")
+@with_appcontext
+def reported_invitations_command():
+    """Invitations their recipients said they did not expect, newest first."""
+    from .invitation_reports import recent_reports
+
+    reports = recent_reports()
+    if not reports:
+        click.echo("No invitation has been reported.")
+    for report, practice_name in reports:
+        click.echo(f"{report.reported_at:%Y-%m-%d %H:%M:%S} UTC  practice {report.practice_id} ({practice_name})  "
+                   f"{report.email}  from {report.ip or 'unknown'}")
+
+
 @cli.group("audit")
 def audit_group():
     """The audit log."""

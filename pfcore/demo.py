@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import select
 
 from . import accounts
 from .db import session
@@ -20,7 +19,7 @@ DEMO_ADMIN_PHONE = "+14155550101"
 
 def ensure_demo() -> str:
     """Create the demo practice if missing; return the sign-in details to print."""
-    admin = session().scalars(select(User).where(User.email == DEMO_ADMIN_EMAIL)).one_or_none()
+    admin = accounts.user_by_login_email(DEMO_ADMIN_EMAIL)
     if admin is None:
         practice, admin = accounts.create_practice(
             name="Demo Family Practice", specialty="Family medicine", phone="415-555-0100",

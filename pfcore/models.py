@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
-    TypeDecorator, UniqueConstraint, false, true,
+    TypeDecorator, UniqueConstraint, false, text, true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -88,14 +88,20 @@ class User(Base):
     __table_args__ = (
         UniqueConstraint("practice_id", "username", name="uq_users_practice_username"),
         Index("ix_users_practice_name", "practice_id", "last_name", "first_name", "id"),
+        # A login email is reserved across all practices by the user who accepted an
+        # invitation to it (active or inactive); pending invitations to one address
+        # may come from several practices, but from each practice once.
+        Index("uq_users_reserved_email", "email", unique=True,
+              sqlite_where=text("status != 'invited'"), postgresql_where=text("status != 'invited'")),
+        Index("uq_users_practice_email", "practice_id", "email", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    # Stored lower-cased: a login email is unique across all practices.
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Stored lower-cased; see uq_users_reserved_email for who holds it.
+    email: Mapped[str] = mapped_column(String(254))
     username: Mapped[str | None] = mapped_column(String(64), nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     access_level: Mapped[int] = mapped_column(Integer, default=1)
@@ -225,6 +231,23 @@ class UserToken(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Progress through a multi-step link (e.g. PAC entered), server-side.
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class InvitationReport(Base):
+    """An invitation its recipient said they did not expect, for the deployment's operator.
+
+    A practice that invites addresses it has no business with (to squat them, or to
+    relay its name to strangers) shows up in the operator's list of these.
+    """
+
+    __tablename__ = "invitation_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    ip: Mapped[str] = mapped_column(String(64), default="")
 
 
 class VerificationCode(Base):

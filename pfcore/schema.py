@@ -6,6 +6,8 @@ A plugin keeps its revisions in ``plugins/<name>/migrations/`` with
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -30,8 +32,33 @@ def alembic_config(app, connection=None) -> Config:
 def upgrade(app, revision: str = "heads") -> None:
     """Bring the database up to date (core and every installed plugin)."""
     engine = app.extensions["pfcore.engine"]
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(app, connection), revision)
+    with engine.connect() as connection, _sqlite_foreign_keys_off(connection):
+        with connection.begin():
+            command.upgrade(alembic_config(app, connection), revision)
+            _check_foreign_keys(connection)
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection):
+    """SQLite changes a table's constraints only by copying the table (Alembic's batch
+    mode), which drops the original: with foreign keys on, the rows pointing at it
+    would fail. SQLite's own procedure for this switches them off outside the
+    transaction and checks them before committing (``_check_foreign_keys``)."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migration left rows pointing nowhere: {broken[:5]}")
 
 
 def differences(app) -> list:

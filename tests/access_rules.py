@@ -21,8 +21,9 @@ Rules:
                a redirect.
 ``pending``    half-finished sign-in pages (second factor, enrolment): with
                no sign-in under way they send the browser to sign in.
-``operator``   for the operator: development loopback only (outbox), or the
-               metrics scrape (token, or open in development only).
+``operator``   for the operator: development loopback only (outbox, reported
+               invitations), or the metrics scrape (token, or open in
+               development only).
 ``static``     static files.
 ``portal``     patient portal pages (``/portal``): only a portal session
                opens them, and only for the patient's own record links;
@@ -83,6 +84,7 @@ ACCESS_RULES: dict[str, str] = {
     "core.failed_sign_ins": "admin",
     # --- core: emailed links ----------------------------------------------
     "core.accept_invitation": "link",
+    "core.report_invitation": "link",
     "core.invitation_account": "link",
     "core.invitation_phone": "link",
     "core.invitation_phone_code": "link",
@@ -101,6 +103,7 @@ ACCESS_RULES: dict[str, str] = {
     "core.signin_enroll": "pending",
     # --- core: operator and static ----------------------------------------
     "core.operator_outbox": "operator",
+    "core.operator_reported_invitations": "operator",
     "core.metrics": "operator",
     "core.plugin_static": "static",
     "static": "static",

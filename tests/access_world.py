@@ -45,6 +45,8 @@ HTMX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 # Pages with a side effect on the caller's session, called last.
 LAST = ("core.lock_screen",)
 # License pages about assigning a slot get a free one (the others the clinician's, assigned).
+# Asked from another machine: the loopback address would open the development operator pages.
+OPERATOR_ENDPOINTS = ("core.metrics", "core.operator_outbox", "core.operator_reported_invitations")
 FREE_SLOT_ENDPOINTS = ("licensing.assign_form", "licensing.search", "licensing.assign_slot")
 
 
@@ -181,8 +183,7 @@ class World:
         return path
 
     def get(self, rule, role: str, *, htmx: bool = False, **ids):
-        environ = {"REMOTE_ADDR": "10.1.2.3"} if rule.endpoint == "core.metrics" or \
-            rule.endpoint == "core.operator_outbox" else {}
+        environ = {"REMOTE_ADDR": "10.1.2.3"} if rule.endpoint in OPERATOR_ENDPOINTS else {}
         return self.browser(role).get(self.path(rule, **ids), environ_base=environ, headers=HTMX if htmx else {})
 
     def cookie_problems(self) -> tuple[int, list[str]]:

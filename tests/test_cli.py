@@ -87,16 +87,29 @@ def test_create_practice_creates_it_and_emails_the_administrator(app, inbox, cli
     assert "Practice ID" in page.get_data(as_text=True)
 
 
-def test_create_practice_refuses_an_email_in_use(app, inbox):
-    args = ["create-practice", "--name", "First", "--admin-email", "same@example.com",
-            "--admin-first-name", "Ann", "--admin-last-name", "One"]
-    assert invoke(app, *args).exit_code == 0
+def test_create_practice_refuses_an_email_with_an_account(app, web, inbox):
+    """An address whose owner accepted an invitation (here: signed up) is taken; a
+    pending invitation to it is not (tests/test_login_email_reservation.py)."""
+    from .conftest import signup
+
+    signup(web, email="same@example.com")
     inbox.clear()
-    result = invoke(app, *[a if a != "First" else "Second" for a in args])
+    result = invoke(app, "create-practice", "--name", "Second", "--admin-email", "Same@example.com",
+                    "--admin-first-name", "Ann", "--admin-last-name", "One")
     assert result.exit_code == 1
     assert "already in use" in result.output
     assert count(app, Practice) == 1
     assert inbox.messages == []
+
+
+def test_create_practice_for_an_address_with_a_pending_invitation_invites_it_again(app, inbox):
+    args = ["create-practice", "--name", "First", "--admin-email", "same@example.com",
+            "--admin-first-name", "Ann", "--admin-last-name", "One"]
+    assert invoke(app, *args).exit_code == 0
+    result = invoke(app, *[a if a != "First" else "Second" for a in args])
+    assert result.exit_code == 0, result.output
+    assert count(app, Practice) == 2
+    assert len(inbox.wait_for("same@example.com", count=2)) == 2
 
 
 def test_create_practice_needs_its_options(app):

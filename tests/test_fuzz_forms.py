@@ -144,6 +144,7 @@ CONTEXT_OF = {
     "core.invitation_phone_code": "invitation_code",
     "core.invitation_phone_resend": "invitation_code",
     "core.invitation_account": "invitation_account",
+    "core.report_invitation": "invitation_to_report",
     "core.password_reset_verify": "reset_code",
     "core.password_reset_verify_code": "reset_code",
     "core.password_reset_verify_resend": "reset_code",
@@ -192,8 +193,8 @@ URL_VALUES = {
 FIELDLESS = {
     "core.audit_verify", "core.confirm_login_upgrade", "core.confirm_email_change_resend", "core.end_browser",
     "core.end_other_browsers", "core.invitation_phone_resend", "core.password_reset_verify_resend",
-    "core.remove_trusted_browser", "core.resend_invitation", "core.rotate_pac", "core.signout",
-    "emergency_access.deactivate_other", "emergency_access.deactivate_own", "licensing.revoke_slot",
+    "core.remove_trusted_browser", "core.report_invitation", "core.resend_invitation", "core.rotate_pac",
+    "core.signout", "emergency_access.deactivate_other", "emergency_access.deactivate_own", "licensing.revoke_slot",
     "licensing.revoke_user", "mfa_recovery.codes", "mfa_totp.remove_for_user", "mfa_webauthn.authenticate_options",
     "mfa_webauthn.passkey_options", "mfa_webauthn.remove_key", "patient_portal.cancel", "patient_portal.resend",
     "patient_portal.revoke", "patient_portal_public.signout",
@@ -708,6 +709,12 @@ class FuzzWorld(World):
                                 {"code": latest_texted_code(self.app, "+14155550163")})
         assert location(response).endswith(f"/invitation/{token}/account"), location(response)
         return self._context("invitation_account", browser, token_page=f"/invitation/{token}/account", token=token)
+
+    def _context_invitation_to_report(self):
+        """An invitation of its own: reporting it ends it, which the other invitation contexts must not see."""
+        token = self._invite("rex@sunrise.example.com", "Rex")
+        return self._context("invitation_to_report", self._new_browser(), token_page=f"/invitation/{token}",
+                             token=token)
 
     def _context_reset_code(self):
         """A password-reset link opened: a code texted to the verified phone."""

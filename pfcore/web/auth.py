@@ -6,7 +6,7 @@ from functools import wraps
 
 from flask import current_app, g, redirect, request, session as flask_session, url_for
 
-from .. import accounts, audit
+from .. import accounts, audit, invitation_reports
 from ..db import session
 from ..plugins import flatten
 from ..security.sessions import end_session
@@ -37,6 +37,23 @@ def link_token(purpose: str):
     return decorator
 
 
+def invitation_link(view):
+    """View decorator for an invitation's link: usable, and its address not taken since.
+
+    Several practices may invite one address; once the invitee accepts one, the
+    others' links say so instead of asking for a PAC that leads nowhere.
+    """
+
+    @wraps(view)
+    def wrapped(token, row):
+        if accounts.taken_by_another_account(session().get(accounts.User, row.user_id)):
+            session().rollback()
+            return render("link_expired.html", status=410, message=accounts.ADDRESS_HAS_ACCOUNT)
+        return view(token, row)
+
+    return link_token("invitation")(wrapped)
+
+
 def invitation_step(view):
     """View decorator for an invitation step, the core's or a plugin's.
 
@@ -51,7 +68,7 @@ def invitation_step(view):
             return redirect(url_for("core.accept_invitation", token=token))
         return view(token, session().get(accounts.User, row.user_id))
 
-    return link_token("invitation")(wrapped)
+    return invitation_link(wrapped)
 
 
 def link_browser_key() -> str:
@@ -124,7 +141,7 @@ def _field_error(form, error: accounts.AccountError) -> None:
 
 @core.route("/invitation/<token>", methods=["GET", "POST"])
 @rate_limited("signin")
-@link_token("invitation")
+@invitation_link
 def accept_invitation(token, row):
     """Step 1 of accepting an invitation: the Practice ID (PAC)."""
     if accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
@@ -141,8 +158,21 @@ def accept_invitation(token, row):
     return render("invitation_pac.html", form=form, token=token)
 
 
-@core.route("/invitation/<token>/account", methods=["GET", "POST"])
+@core.post("/invitation/<token>/report")
+@rate_limited("signin")
 @link_token("invitation")
+def report_invitation(token, row):
+    """The invitee did not expect this invitation: the link ends and the operator hears of it.
+
+    No PAC is asked: someone who did not expect the invitation does not know it.
+    """
+    invitation_reports.report_invitation(row, request.remote_addr or "")
+    session().commit()
+    return render("invitation_reported.html")
+
+
+@core.route("/invitation/<token>/account", methods=["GET", "POST"])
+@invitation_link
 def invitation_account(token, row):
     """Step 2 (after plugins' setup steps): username and password."""
     if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):

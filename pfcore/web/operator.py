@@ -1,10 +1,12 @@
-"""Operator pages: the health check and, in development, the outbox."""
+"""Operator pages: the health check and, in development, the outbox and the
+invitations their recipients reported (in production: ``pfcore reported-invitations``)."""
 from __future__ import annotations
 
 from flask import abort, current_app, jsonify, request
 from sqlalchemy import text
 
 from ..db import session
+from ..invitation_reports import recent_reports
 from ..messaging import recent_messages
 from .blueprint import core
 from .rendering import render
@@ -29,3 +31,10 @@ def operator_outbox():
     if not _is_operator():
         abort(404)
     return render("operator_outbox.html", messages=recent_messages())
+
+
+@core.get("/operator/reported-invitations")
+def operator_reported_invitations():
+    if not _is_operator():
+        abort(404)
+    return render("operator_reported_invitations.html", reports=recent_reports())

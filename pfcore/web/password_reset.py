@@ -4,7 +4,6 @@ same flow with "Reset password" on a user. No security questions (NIST)."""
 from __future__ import annotations
 
 from flask import redirect, request, session as flask_session, url_for
-from sqlalchemy import select
 
 from .. import accounts
 from ..db import session
@@ -31,8 +30,7 @@ def forgot_password():
         return render("password_forgot.html", form=form)
     if not form.validate():
         return render_form_errors("password_forgot.html", form=form)
-    email = accounts.normalise_email(form.email.data)
-    user = session().scalars(select(User).where(User.email == email)).one_or_none()
+    user = accounts.user_by_login_email(form.email.data)
     if user is not None and user.status == "active":
         accounts.send_password_reset(user, user.practice, by_admin=False)
         session().commit()

@@ -31,11 +31,18 @@ def _columns():
     return flatten(_hooks().user_table_columns(practice=_practice(), viewer=g.pfcore_user))
 
 
+def _users_page(**context):
+    """The users page (or its ``block``): every user, with why an invitation cannot be used."""
+    practice_id = _practice().id
+    users = accounts.users_of(practice_id)
+    return render("users/list.html", users=users, columns=_columns(), practice=_practice(),
+                  unusable_invitations=accounts.unusable_invitations(practice_id, users), **context)
+
+
 @core.get("/settings/users")
 @require(MANAGE)
 def users():
-    return render("users/list.html", users=accounts.users_of(_practice().id), columns=_columns(),
-                  practice=_practice(), block="users_table" if request.args.get("fragment") else None)
+    return _users_page(block="users_table" if request.args.get("fragment") else None)
 
 
 @core.post("/settings/users/pac")
@@ -43,8 +50,7 @@ def users():
 def rotate_pac():
     accounts.rotate_pac(_practice(), g.pfcore_user)
     session().commit()
-    return render("users/list.html", block="pac", practice=_practice(), rotated=True,
-                  users=accounts.users_of(_practice().id), columns=_columns())
+    return _users_page(block="pac", rotated=True)
 
 
 @core.route("/settings/users/new", methods=["GET", "POST"])
@@ -178,8 +184,6 @@ def resend_invitation(user_id):
         accounts.send_invitation(user, _practice(), resend=True)
     except accounts.AccountError as error:
         session().rollback()
-        return render("users/list.html", block="users_table", status=422, error=error.message,
-                      users=accounts.users_of(_practice().id), columns=_columns(), practice=_practice())
+        return _users_page(block="users_table", status=422, error=error.message)
     session().commit()
-    return render("users/list.html", block="users_table", message=f"Invitation sent again to {user.email}.",
-                  users=accounts.users_of(_practice().id), columns=_columns(), practice=_practice())
+    return _users_page(block="users_table", message=f"Invitation sent again to {user.email}.")

@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, select
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from pfcore.accounts import normalise_email
+from pfcore.accounts import HOLDS_ITS_EMAIL, normalise_email
 from pfcore.contrib import LoginStrategy, PluginInfo
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
@@ -34,7 +34,8 @@ class EmailSignInForm(FlaskForm):
 
 # Half of every email sign-in: the statement is built once (building it cost as much
 # as running it; SQLAlchemy caches its SQL), docs/performance.md, P1.
-_USER_BY_EMAIL = select(User).where(User.email == bindparam("email"))
+# Only the user who accepted an invitation to the address signs in with it.
+_USER_BY_EMAIL = select(User).where(User.email == bindparam("email"), HOLDS_ITS_EMAIL)
 
 
 def _find_user(form: EmailSignInForm):

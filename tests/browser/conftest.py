@@ -166,12 +166,12 @@ class PracticeSetup:
     admin: Person
 
 
-def make_practice(app, name: str = "Sunrise Family Clinic") -> PracticeSetup:
+def make_practice(app, name: str = "Sunrise Family Clinic", admin: Person | None = None) -> PracticeSetup:
     """A signed-up practice whose administrator has a password."""
     from pfcore import accounts
     from pfcore.db import session
 
-    admin = Person("Grace", "Hopper", "grace@sunrise.example.com")
+    admin = admin or Person("Grace", "Hopper", "grace@sunrise.example.com")
     with app.app_context():
         practice, user = accounts.create_practice(
             name=name, specialty="Family medicine", phone="415-555-0101", email=admin.email,
