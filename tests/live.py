@@ -252,3 +252,25 @@ def service_env(**settings: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PFCORE_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(settings)
     return env
+
+
+def serve(folder: Path, *, database_url: str, secret: str, smtp, texts, name: str, workers: int = 2) -> ServerProcess:
+    """``pfcore serve`` in production mode on ``database_url``, up and answering: the real SMTP
+    server and SMS webhook receiver, limits per client address high enough not to interfere."""
+    from .services import free_port
+
+    port = free_port()
+    env = service_env(
+        PFCORE_ENV="production", PFCORE_SECRET_KEY=secret, PFCORE_DATABASE_URL=database_url,
+        PFCORE_INSTANCE_PATH=str(folder / "instance"), PFCORE_TRUSTED_PROXIES="1",
+        PFCORE_SMTP_HOST="127.0.0.1", PFCORE_SMTP_PORT=str(smtp.port), PFCORE_SMS_SENDER="webhook",
+        PFCORE_SMS_WEBHOOK_URL=texts.url, PFCORE_SMS_WEBHOOK_TOKEN=texts.token,
+        PFCORE_BASE_URL="https://pfcore.example.test",
+        PFCORE_RATELIMIT_SIGNIN="10000 per minute", PFCORE_RATELIMIT_CODES="10000 per minute",
+        # A folder of the test's own: a killed server leaves its metrics files behind.
+        PROMETHEUS_MULTIPROC_DIR=str(folder / f"metrics-{name}"),
+    )
+    server = ServerProcess([pfcore_command(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+                           port=port, env=env, cwd=folder, log=folder / f"server-{name}.log").start()
+    server.wait_until_up()
+    return server

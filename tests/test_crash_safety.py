@@ -37,8 +37,7 @@ from pfcore.models import AuditEvent, OutboxMessage, User, utcnow
 from pfcore_plugins.licensing.models import LicenseSlot
 
 from .conftest import SIGNUP, add_active_user
-from .live import HttpBrowser, Proxy, ServerProcess, pfcore_command, service_env
-from .services import free_port
+from .live import HttpBrowser, Proxy, ServerProcess, serve
 
 pytestmark = pytest.mark.slow
 
@@ -49,21 +48,8 @@ LICENSES = "/licensing/"
 
 
 def start_server(tmp_path, database_url, smtp, texts, name: str, workers: int = 2) -> ServerProcess:
-    port = free_port()
-    env = service_env(
-        PFCORE_ENV="production", PFCORE_SECRET_KEY=SECRET, PFCORE_DATABASE_URL=database_url,
-        PFCORE_INSTANCE_PATH=str(tmp_path / "instance"), PFCORE_TRUSTED_PROXIES="1",
-        PFCORE_SMTP_HOST="127.0.0.1", PFCORE_SMTP_PORT=str(smtp.port), PFCORE_SMS_SENDER="webhook",
-        PFCORE_SMS_WEBHOOK_URL=texts.url, PFCORE_SMS_WEBHOOK_TOKEN=texts.token,
-        PFCORE_BASE_URL="https://pfcore.example.test",
-        PFCORE_RATELIMIT_SIGNIN="10000 per minute", PFCORE_RATELIMIT_CODES="10000 per minute",
-        # A folder of the test's own: a killed server leaves its metrics files behind.
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"metrics-{name}"),
-    )
-    server = ServerProcess([pfcore_command(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
-                           port=port, env=env, cwd=tmp_path, log=tmp_path / f"server-{name}.log").start()
-    server.wait_until_up()
-    return server
+    return serve(tmp_path, database_url=database_url, secret=SECRET, smtp=smtp, texts=texts, name=name,
+                 workers=workers)
 
 
 class Stream:

@@ -92,6 +92,7 @@ def signin_code():
     if request.method == "GET":
         return render("patient_portal/portal_signin_code.html", form=form, next=request.args.get("next"))
     if form.validate():
+        accounts.hold(account)  # codes sent at once take turns, each seeing the wrong ones counted before it
         if not accounts.is_locked(account) and portal_totp.use_code(account, form.code.data):
             portal_sessions.second_factor_done(g.portal_session)
             accounts.register_success(account)
