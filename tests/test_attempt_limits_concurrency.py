@@ -23,10 +23,13 @@ from collections import Counter
 
 import pyotp
 import pytest
+from sqlalchemy import select
 
 from pfcore.db import session
 from pfcore.models import User
+from pfcore_plugins import mfa_recovery as recovery
 from pfcore_plugins.mfa_totp import otp
+from pfcore_plugins.patient_portal import portal_totp
 from pfcore_plugins.patient_portal.models import PortalAccount
 
 from .conftest import Browserless, add_active_user, add_patient, audit_rows, user_row
@@ -131,16 +134,39 @@ def test_a_burst_of_wrong_passwords_gets_five_judged_then_the_right_one_is_refus
     assert reasons(app, "signin.failure")["account locked"] == BURST - LIMIT + 1
 
 
-def test_a_burst_of_wrong_app_codes_from_many_half_finished_sign_ins_gets_five_compared(app, admin_web, server):
-    """Someone who knows the password opens 16 sign-ins and guesses the authenticator app's code in all at once."""
-    staff, secret = staff_with_app(app)
-    half_signed_in = browsers(server, BURST)
-    for browser in half_signed_in:
+def half_signed_in(server: ServerProcess) -> list[HttpBrowser]:
+    """16 browsers past the password step, at the choice of second factors: someone who knows the password."""
+    senders = browsers(server, BURST)
+    for browser in senders:
         answer = browser.submit("/login-email/", {"email": STAFF, "password": STAFF_PASSWORD})
         assert answer.status == 302 and answer.location.endswith("/signin/verify"), answer.status
-    answers = burst(half_signed_in, "/mfa-totp/", [{"code": code} for code in wrong_totp_codes(secret, BURST)])
+    return senders
+
+
+@pytest.mark.parametrize("factor", ["/mfa-totp/", "/mfa-recovery/"])
+def test_a_burst_of_wrong_second_factor_codes_from_many_sign_ins_gets_five_compared(app, admin_web, server, factor):
+    staff, secret = staff_with_app(app)
+    with app.test_request_context():
+        recovery.generate(session().get(User, staff))
+        session().commit()
+    answers = burst(half_signed_in(server), factor, [{"code": code} for code in wrong_totp_codes(secret, BURST)])
     assert {answer.status for answer in answers} <= {302, 422}, Counter(answer.status for answer in answers)
     assert len(audit_rows(app, "mfa.failure")) == LIMIT  # the others were sent back to sign in: locked
+    assert user_row(app, staff).failed_sign_ins == LIMIT
+
+
+def test_a_burst_of_wrong_texted_codes_gets_five_compared(app, admin_web, server, texts):
+    """Five tries per texted code, and five failures lock the account: 16 sign-ins guess one code at once."""
+    staff = add_active_user(app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff",
+                            password=STAFF_PASSWORD, phone="+14155550142")
+    senders = half_signed_in(server)
+    assert senders[0].submit("/mfa-sms/sms", {"action": "send"}).status == 200
+    sent = texts.last_code("+14155550142")
+    wrong = [f"{(int(sent) + n) % 1_000_000:06d}" for n in range(1, BURST + 1)]
+    answers = burst(senders, "/mfa-sms/sms", [{"code": code} for code in wrong])
+    # 422: a wrong code; 200: the code is spent, ask for another; 302: locked, back to sign in.
+    assert {answer.status for answer in answers} <= {200, 302, 422}, Counter(answer.status for answer in answers)
+    assert len(audit_rows(app, "code.failed")) == LIMIT
     assert user_row(app, staff).failed_sign_ins == LIMIT
 
 
@@ -179,6 +205,21 @@ def test_a_burst_of_wrong_pins_gets_five_compared_then_the_right_pin_is_refused(
     assert not audit_rows(app, "patient_portal.identity_verified")
 
 
+def test_a_burst_of_wrong_texted_registration_codes_gets_five_compared(app, admin_web, server, texts):
+    patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
+                          email="pat@example.com", phone="+14155550123")
+    token, _ = invite(app, patient)
+    asked = submit_once(server, f"/portal/register/{token}/phone",
+                        {"phone": "(415) 555-0123", "date_of_birth": US_BIRTH_DATE, "channel": "sms"})
+    assert asked.status == 302 and "/code" in asked.location, asked.status
+    sent = texts.last_code("+14155550123")
+    wrong = [f"{(int(sent) + n) % 1_000_000:06d}" for n in range(1, BURST + 1)]
+    answers = burst(browsers(server, BURST), f"/portal/register/{token}/code", [{"code": code} for code in wrong])
+    assert {answer.status for answer in answers} <= {403, 422}, Counter(answer.status for answer in answers)
+    assert len(audit_rows(app, "patient_portal.identity_failed")) == LIMIT
+    assert invitation_row(app, token).failed_attempts == LIMIT
+
+
 # --- portal password sign-in ---------------------------------------------------------------
 
 def test_a_burst_of_wrong_portal_passwords_gets_five_judged_then_the_right_one_is_refused(app, admin_web, server):
@@ -197,3 +238,22 @@ def test_a_burst_of_wrong_portal_passwords_gets_five_judged_then_the_right_one_i
 
     right = submit_once(server, "/portal/signin", {"username": "patjones", "password": PASSWORD})
     assert right.status == 422 and "Those sign-in details did not work" in right.text
+
+
+def test_a_burst_of_wrong_portal_app_codes_from_many_sign_ins_gets_five_compared(app, admin_web, server):
+    patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
+                          email="pat@example.com", phone="+14155550123")
+    token, pin = invite(app, patient)
+    register(Browserless(app.test_client()), token, pin, username="patjones")
+    secret = otp.new_secret()
+    with app.app_context():
+        account = session().scalars(select(PortalAccount).where(PortalAccount.username == "patjones")).one()
+        portal_totp.enable(account, secret, otp.current_step() - 10)
+        session().commit()
+    senders = browsers(server, BURST)
+    for browser in senders:
+        answer = browser.submit("/portal/signin", {"username": "patjones", "password": PASSWORD})
+        assert answer.status == 302 and "/portal/signin/code" in answer.location, answer.status
+    answers = burst(senders, "/portal/signin/code", [{"code": code} for code in wrong_totp_codes(secret, BURST)])
+    assert [answer.status for answer in answers] == [422] * BURST
+    assert reasons(app, "patient_portal.signin_failed") == {"wrong app code": LIMIT, "account locked": BURST - LIMIT}
