@@ -159,12 +159,16 @@ def load_pending() -> PendingSignIn | None:
 
 def pending_user() -> User | None:
     """The user of this browser's half-finished sign-in (None: there is none)."""
+    from .throttling import hold, is_locked
+
     pending = load_pending()
     if pending is None:
         return None
-    from .throttling import is_locked
-
-    user = session().get(User, pending.user_id)
+    user = g.get("_pfcore_pending_user")
+    if user is None or user.id != pending.user_id:
+        # Held until the answer is counted: codes sent at once from several half-finished
+        # sign-ins take turns, each seeing the wrong codes counted before it.
+        user = g._pfcore_pending_user = hold(pending.user_id)
     # Wrong codes count toward the lock-out; a locked account cannot go on guessing.
     return user if user.status == "active" and not is_locked(user) else None
 

@@ -8,7 +8,6 @@ same to the person (``GENERIC_FAILURE``) and are audited with the reason.
 from __future__ import annotations
 
 from flask import current_app, g, session as flask_session
-from sqlalchemy import bindparam, select
 
 from .. import audit, metrics
 from ..db import engine, session
@@ -92,11 +91,6 @@ def _audit_flags(user, login_session) -> dict:
     return flags
 
 
-# The account read again after the hash (and its practice, which User joins). Asked at
-# every password sign-in: the statement is built once, docs/performance.md, P1.
-_USER_AGAIN = select(User).where(User.id == bindparam("user_id")).execution_options(populate_existing=True)
-
-
 def password_sign_in(user: User | None, password: str, *, method: str, practice_id: int | None, identifier: str,
                      plugin_name: str, next_path: str):
     """The shared first factor of password strategies.
@@ -114,14 +108,15 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
     # it runs (an open transaction holds the database's write lock, and every other
     # request would wait for the hash). On PostgreSQL the reads so far took no lock,
     # and ending the transaction would only cost a COMMIT and a second checkout of a
-    # connection (with its ping). Either way read the account again after the hash, so
-    # the checks below see it as it is now (docs/performance.md, P1).
+    # connection (with its ping). Either way the account is read again after the hash,
+    # and locked until this attempt is counted (``throttling.hold``): attempts sent at
+    # once take turns, each seeing the failures counted before it (docs/performance.md, P1).
     stored = user.password_hash if user else None
     if engine().dialect.name == "sqlite":
         session().commit()
     password_ok = verify_or_dummy(stored, password or "")
     if user is not None:
-        session().scalars(_USER_AGAIN, {"user_id": user.id}).one()  # overwrites what was read before
+        throttling.hold(user.id)  # overwrites what was read before
     reason = None
     if user is None:
         reason = "unknown account"

@@ -8,6 +8,11 @@ account never takes more than 20 guesses in a row. The counter lives on the
 user row and is incremented in SQL, so failures spread over several app
 servers still add up.
 
+Attempts sent at once must not all be judged against the same old count
+(each would see "4 failures, not locked" and count a fifth): every attempt
+is decided under the row lock of ``hold``, so the attempts take turns and
+each sees the failures counted before it, across app servers.
+
 Per client address: Flask-Limiter limits on sign-in, reset and code
 endpoints. Views mark themselves with ``@rate_limited("signin")``; the app
 applies the configured limit to every marked view, core or plugin.
@@ -19,7 +24,7 @@ import datetime as dt
 from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 
 from .. import audit, metrics
 from ..db import session
@@ -28,6 +33,25 @@ from ..models import User, utcnow
 FIRST_LOCK_AT = 5
 HARD_LOCK_AT = 20
 MAX_LOCK_MINUTES = 15
+
+
+# The account locked for the rest of the transaction (FOR UPDATE OF users: not its practice,
+# which User joins; SQLite renders no FOR UPDATE) and read as it is now, not as this session
+# last saw it. Built once: asked at every password sign-in (docs/performance.md, P1).
+_HELD_USER = (select(User).where(User.id == bindparam("user_id")).with_for_update(of=User)
+              .execution_options(populate_existing=True))
+
+
+def hold(user_id: int) -> User | None:
+    """Lock the account's row until the transaction ends; the account as it is now.
+
+    Call it before deciding an attempt (is the account locked? count a failure),
+    and after a password's argon2 hash, never before it: the row is then held for a
+    few statements, not for the hash. Attempts sent at once to several app servers
+    take turns here (PostgreSQL's row lock; on SQLite the transaction's write lock,
+    BEGIN IMMEDIATE), so no more wrong attempts are judged than the lock-out allows.
+    """
+    return session().scalars(_HELD_USER, {"user_id": user_id}).one_or_none()
 
 
 def is_locked(user: User, now: dt.datetime | None = None) -> bool:

@@ -81,6 +81,7 @@ def unlock():
 def _check_password(user, password: str) -> str | None:
     """None when the password unlocks; else the message, with the failure counted and audited."""
     password_ok = verify_or_dummy(user.password_hash, password)
+    throttling.hold(user.id)  # decided in turn with attempts sent at once, on the counters as they are now
     if throttling.is_locked(user):
         reason = "account locked"
     elif not password_ok:

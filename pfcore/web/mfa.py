@@ -17,7 +17,7 @@ from ..security import mfa, sessions
 from ..security.passwords import verify_or_dummy
 from ..security.permissions import require
 from ..security.signin import safe_next
-from ..security.throttling import is_locked, rate_limited, register_failure, register_success
+from ..security.throttling import hold, is_locked, rate_limited, register_failure, register_success
 from .blueprint import core
 from .rendering import render
 
@@ -119,6 +119,7 @@ def confirm_identity():
     next_path = safe_next(request.values.get("next"), url_for("core.account_security"))
     if request.method == "POST":
         right = verify_or_dummy(user.password_hash, request.form.get("password", ""))
+        hold(user.id)  # decided in turn with attempts sent at once, on the counters as they are now
         if right and not is_locked(user):
             register_success(user)
             mfa.mark_recent_auth(g.pfcore_login_session)

@@ -24,7 +24,7 @@ from pfcore.models import User, utcnow
 from pfcore.security import mfa
 from pfcore.security.permissions import require
 from pfcore.security.passwords import verify_or_dummy
-from pfcore.security.throttling import is_locked, rate_limited, register_failure, register_success
+from pfcore.security.throttling import hold, is_locked, rate_limited, register_failure, register_success
 from pfcore.web.mfa import enrolment_view, recent_auth_required
 from pfcore.web.rendering import render
 
@@ -125,6 +125,7 @@ def _may_set_up(user, pending) -> bool:
 def _password_right(user, password: str, failed_action: str) -> bool:
     """Check the password as the step-up does: failures count toward the lock-out."""
     right = verify_or_dummy(user.password_hash, password or "")
+    hold(user.id)  # decided in turn with attempts sent at once, on the counters as they are now
     if right and not is_locked(user):
         register_success(user)
         return True

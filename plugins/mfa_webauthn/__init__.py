@@ -288,7 +288,7 @@ def passkey_verify():
     try:
         key = ceremony.authenticate(Binding(browser_key=browser_key), request.form.get("credential"), user=None)
     except CounterRegression as error:
-        user = session().get(User, error.credential.user_id)
+        user = throttling.hold(error.credential.user_id)
         _counter_regression(user, error)
         throttling.register_failure(user)
         record_failure(method="passkey", reason=error.reason, practice_id=user.practice_id, user=user)
@@ -296,7 +296,7 @@ def passkey_verify():
     except CeremonyError as error:
         record_failure(method="passkey", reason=error.reason, practice_id=None)
         return _error(GENERIC_FAILURE)
-    user = session().get(User, key.user_id)
+    user = throttling.hold(key.user_id)  # the lock-out as it is now, in turn with other attempts
     reason = may_sign_in(user)
     if reason is None and throttling.is_locked(user):
         reason = "account locked"

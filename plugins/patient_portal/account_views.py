@@ -92,14 +92,17 @@ def signin_code():
     if request.method == "GET":
         return render("patient_portal/portal_signin_code.html", form=form, next=request.args.get("next"))
     if form.validate():
-        if not accounts.is_locked(account) and portal_totp.use_code(account, form.code.data):
+        accounts.hold(account)  # codes sent at once take turns, each seeing the wrong ones counted before it
+        locked = accounts.is_locked(account)
+        if not locked and portal_totp.use_code(account, form.code.data):
             portal_sessions.second_factor_done(g.portal_session)
             accounts.register_success(account)
             _audit_account("patient_portal.signed_in", account, method="password+app")
             session().commit()
             return redirect(_next())
         accounts.register_failure(account)
-        _audit_account("patient_portal.signin_failed", account, outcome="failure", reason="wrong app code")
+        _audit_account("patient_portal.signin_failed", account, outcome="failure",
+                       reason="account locked" if locked else "wrong app code")
         if accounts.is_locked(account):
             portal_sessions.end(g.portal_session)
             session().commit()

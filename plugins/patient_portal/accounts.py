@@ -10,7 +10,9 @@ Lock-out follows the core's progression (``throttling.lock_minutes``: 1
 minute at the 5th failure in a row, doubling up to 15); the 20th failure in
 a row locks the account until the patient resets the password, so no
 account takes more guesses than NIST SP 800-63B allows. The counter is
-incremented in SQL, so failures spread over several app servers add up.
+incremented in SQL, so failures spread over several app servers add up, and
+each attempt is decided under the account's row lock (``hold``), so attempts
+sent at once take turns and each sees the failures counted before it.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pfcore import audit, messaging
-from pfcore.db import session
+from pfcore.db import for_update, session
 from pfcore.models import utcnow
 from pfcore.security import throttling
 from pfcore.security.passwords import hash_password, needs_rehash, password_problems, verify_or_dummy
@@ -93,6 +95,17 @@ def create(username: str, email: str, password: str, *, personal: list[str]) -> 
 
 # --- lock-out -------------------------------------------------------------------------
 
+def hold(account: PortalAccount) -> None:
+    """Lock the account's row until the transaction ends and read its counters as they are now.
+
+    Call it before deciding an attempt, after the argon2 hash (the row is held for a
+    few statements, not for the hash): attempts sent at once to several app servers
+    take turns, so no more wrong ones are judged than the lock-out allows.
+    """
+    session().scalars(for_update(select(PortalAccount).where(PortalAccount.id == account.id))
+                      .execution_options(populate_existing=True)).one()
+
+
 def is_locked(account: PortalAccount, now: dt.datetime | None = None) -> bool:
     now = now or utcnow()
     return account.failed_sign_ins >= HARD_LOCK_AT or (account.locked_until is not None and account.locked_until > now)
@@ -132,6 +145,8 @@ def check_password(username: str, password: str, *, purpose: str = "sign-in") ->
     """
     account = find(username)
     password_ok = verify_or_dummy(account.password_hash if account else None, password or "")
+    if account is not None:
+        hold(account)
     reason = None
     if account is None:
         reason = "unknown account"
@@ -152,7 +167,9 @@ def check_password(username: str, password: str, *, purpose: str = "sign-in") ->
 
 def password_is_right(account: PortalAccount, password: str) -> bool:
     """For a signed-in patient confirming a change (authenticator app); a wrong one counts."""
-    if is_locked(account) or not verify_or_dummy(account.password_hash, password or ""):
+    password_ok = verify_or_dummy(account.password_hash, password or "")
+    hold(account)
+    if is_locked(account) or not password_ok:
         register_failure(account)
         return False
     return True

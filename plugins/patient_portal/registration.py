@@ -4,10 +4,12 @@ create a portal account or link an existing one.
 Identity is proven by the date of birth and the PIN the practice handed
 over, or by the phone number on the invitation, the date of birth and a code
 texted or spoken to that phone. Every wrong answer counts against the
-invitation (a conditional UPDATE, so answers sent at once to several app
-servers all count); at ``MAX_FAILED_ATTEMPTS`` the invitation is locked until
-staff resend it or invite again. A badly typed date or PIN is a message, not
-a wrong answer. Every answer is audited with the patient.
+invitation; at ``MAX_FAILED_ATTEMPTS`` the invitation is locked until staff
+resend it or invite again. Each answer is compared under the invitation's
+row lock (``_hold``), so answers sent at once to several app servers take
+turns and no more than ``MAX_FAILED_ATTEMPTS`` wrong ones are ever compared.
+A badly typed date or PIN is a message, not a wrong answer. Every answer is
+audited with the patient.
 
 A proven identity is bound to this browser: a random key in a cookie, its
 hash on the invitation, good for 30 minutes. Only that browser can then
@@ -113,21 +115,33 @@ def _digits(text: str, what: str, field: str) -> str:
     return digits
 
 
+def _locked_row(invitation: Invitation) -> Invitation:
+    """The invitation's row, locked until the transaction ends and read as it is now."""
+    return session().scalars(for_update(select(Invitation).where(Invitation.id == invitation.id))
+                             .execution_options(populate_existing=True)).one()
+
+
+def _hold(invitation: Invitation) -> Answer | None:
+    """Lock the invitation before an answer is compared; the refusal if it can no longer be used.
+
+    The answers compared before this one were counted and committed: a link locked
+    a moment ago by another app server compares nothing more.
+    """
+    _locked_row(invitation)
+    if invitations.is_usable(invitation):
+        return None
+    if invitations.is_locked(invitation):
+        return Answer(False, LOCKED_MESSAGE, locked=True)
+    return Answer(False, invitations.EXPIRED_MESSAGE)
+
+
 def _wrong(invitation: Invitation, method: str, message: str, **details) -> Answer:
-    """Count a wrong answer against the invitation; lock it at the limit."""
-    attempts = session().execute(
-        update(Invitation).where(Invitation.id == invitation.id, Invitation.status == "invited",
-                                 Invitation.failed_attempts < invitations.MAX_FAILED_ATTEMPTS)
-        .values(failed_attempts=Invitation.failed_attempts + 1).returning(Invitation.failed_attempts)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    already_locked = attempts is None  # another server counted the last try a moment ago
-    attempts = invitations.MAX_FAILED_ATTEMPTS if already_locked else attempts
-    invitation.failed_attempts = attempts
+    """Count a wrong answer against the invitation (held since ``_hold``); lock it at the limit."""
+    invitation.failed_attempts += 1
+    attempts = invitation.failed_attempts
     _audit(invitation, "patient_portal.identity_failed", outcome="failure", method=method, attempt=attempts, **details)
     if attempts >= invitations.MAX_FAILED_ATTEMPTS:
-        if not already_locked:
-            _audit(invitation, "patient_portal.invitation_locked", outcome="failure", attempts=attempts)
+        _audit(invitation, "patient_portal.invitation_locked", outcome="failure", attempts=attempts)
         return Answer(False, LOCKED_MESSAGE, locked=True)
     left = invitations.MAX_FAILED_ATTEMPTS - attempts
     return Answer(False, f"{message} {left} {'try' if left == 1 else 'tries'} left.")
@@ -143,6 +157,9 @@ def _audit(invitation: Invitation, action: str, outcome: str = "success", **deta
 def check_pin(invitation: Invitation, birth_date_text: str, pin_text: str) -> Answer:
     birth_date = parse_birth_date(birth_date_text)
     pin = _digits(pin_text, "PIN", "pin")
+    refused = _hold(invitation)
+    if refused:
+        return refused
     patient = patient_of(invitation)
     pin_ok = invitations.pin_matches(invitation, pin)  # always compared: the same time either way
     birth_ok = patient is not None and patient.date_of_birth == birth_date
@@ -169,6 +186,9 @@ def send_phone_code(invitation: Invitation, phone_text: str, birth_date_text: st
         raise BadInput(str(error), "phone") from None
     if channel not in ("sms", "voice"):
         raise BadInput("Choose text or call.", "channel")
+    refused = _hold(invitation)
+    if refused:
+        return refused
     patient = patient_of(invitation)
     phone_ok = bool(invitation.phone) and hmac.compare_digest(invitation.phone.encode(), phone.encode())
     birth_ok = patient is not None and patient.date_of_birth == birth_date
@@ -207,6 +227,9 @@ def has_open_code(invitation: Invitation) -> bool:
 
 def check_phone_code(invitation: Invitation, code_text: str) -> Answer:
     code = _digits(code_text, "code", "code")
+    refused = _hold(invitation)
+    if refused:
+        return refused
     row = session().scalars(for_update(select(PhoneCode).where(
         PhoneCode.invitation_id == invitation.id, PhoneCode.used_at.is_(None))
         .order_by(PhoneCode.id.desc()).limit(1))).first()
@@ -255,8 +278,7 @@ def personal_words(invitation: Invitation) -> list[str]:
 
 def complete(invitation: Invitation, account: PortalAccount, how: str) -> PortalLink:
     """End the invitation and link the account to the patient (created, or reopened after a revoke)."""
-    locked = session().scalars(for_update(select(Invitation).where(Invitation.id == invitation.id))
-                               .execution_options(populate_existing=True)).one()
+    locked = _locked_row(invitation)
     if not invitations.is_usable(locked) or not is_verified(locked):
         raise RegistrationError(invitations.EXPIRED_MESSAGE)
     link = session().scalars(for_update(select(PortalLink).where(
