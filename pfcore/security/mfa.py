@@ -13,7 +13,7 @@ Factor plugins (``second_factors``) run their own challenge page and call
 ``second_factor_passed`` or ``second_factor_failed``.
 
 A required enrolment is never opened by the password alone when the user
-already has a factor (``enrolment_blocked``): a user whose factors the
+already has a real factor (``enrolment_blocked``): a user whose factors the
 policy no longer allows (only the authenticator app; a security key for
 administrators) first proves one of them on its usual challenge page. That
 proof opens the set-up of an allowed factor and nothing else; the sign-in
@@ -272,15 +272,18 @@ def enrolment_blocked(user: User, pending: PendingSignIn) -> str | None:
     """What this half-finished sign-in still lacks before it may set up a factor:
     ``SETUP_LINK``, ``OLD_FACTOR`` or None (it may).
 
-    A password alone never sets one up for a user who has or had a factor. After
-    an administrator reset the user's factors, the administrator's setup link is
-    needed (opened in this browser). A user who still has factors the policy no
-    longer allows (or only recovery codes) proves one of them first. A user with
-    no factor at all (new, never enrolled) sets one up after the password.
+    A password alone never sets one up for a user who has or had a real factor.
+    After an administrator reset the user's factors, the administrator's setup
+    link is needed (opened in this browser). A user who still has a real factor
+    the policy no longer allows (a phone, an app, a key that is not a security
+    key for an administrator) proves one of their factors first, recovery codes
+    included. A user with no real factor (new, never enrolled, or only recovery
+    codes, which no administrator can reset) sets one up after the password.
     """
     if user.factor_reset_at is not None:
         return None if setup_link_opened(user) is not None else SETUP_LINK
-    if pending.old_factor_proved is None and any(f.is_enrolled(user) for f in _plugin_factors(user)):
+    if pending.old_factor_proved is None and any(f.is_enrolled(user) for f in _plugin_factors(user)
+                                                 if f.counts_as_enrolment):
         return OLD_FACTOR
     return None
 
