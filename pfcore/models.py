@@ -195,6 +195,9 @@ class PendingSignIn(Base):
     must_enroll: Mapped[bool] = mapped_column(Boolean, default=False)
     # Only factors marked phishing-resistant count (security key required for administrators).
     needs_phishing_resistant: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The factor the user proved before a required enrolment (one they had before the
+    # policy changed); it opens the set-up of an allowed factor, never the session.
+    old_factor_proved: Mapped[str | None] = mapped_column(String(32), nullable=True)
     next_path: Mapped[str] = mapped_column(String(500), default="")
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -17,7 +17,7 @@ from pfcore.models import LoginSession, Practice, User
 from pfcore_plugins.mfa_webauthn.models import WebAuthnChallenge, WebAuthnCredential
 
 from .conftest import audit_rows
-from .conftest import SIGNUP, Browserless, add_active_user, sign_in_email
+from .conftest import SIGNUP, Browserless, add_active_user, latest_texted_code, sign_in_email
 from .webauthn_authenticator import SoftAuthenticator, b64url
 
 ORIGIN = "http://pfcore.test"
@@ -388,6 +388,62 @@ def test_an_administrator_without_a_key_must_add_one_during_sign_in(app, admin_w
     choose = web.get("/signin/verify").get_data(as_text=True)
     assert "Use security key" in choose and "Text me a code" not in choose
     assert use_key(web, key).get_json() == {"redirect": "/dashboard"}
+
+
+def _give_admin_a_phone(app, phone: str) -> None:
+    from pfcore.models import utcnow
+
+    with app.app_context():
+        admin = session().scalars(select(User).where(User.email == SIGNUP["email"])).one()
+        admin.phone, admin.phone_verified_at = phone, utcnow()
+        session().commit()
+
+
+def test_an_administrator_with_text_codes_proves_one_before_adding_the_required_key(app, admin_web, key, texts):
+    """The security key becomes required: the password alone must not add a thief's key."""
+    phone = "+14155550150"
+    _give_admin_a_phone(app, phone)
+    set_policy(app, admins_need_security_key=True)
+    web = admin_web
+    sign_out(web)
+    assert start_sign_in(web).endswith("/signin/enroll")
+    page = web.get("/signin/enroll").get_data(as_text=True)
+    assert "Confirm it's you first" in page and 'href="/mfa-sms/sms"' in page and KEYS not in page
+    assert web.get(KEYS).headers["Location"].endswith("/signin")
+    response, answer_ = register_options(web, page="/signin/enroll")
+    assert response.status_code == 401 and stored_keys(app) == []
+    web.post("/mfa-sms/sms", {"action": "send"})
+    proved = web.post("/mfa-sms/sms", {"code": latest_texted_code(app, phone)})
+    assert proved.status_code == 302 and proved.headers["Location"].endswith("/signin/enroll")
+    assert not signed_in(web), "a text code does not finish an administrator's sign-in"
+    assert f'href="{KEYS}">Add security key</a>' in web.get("/signin/enroll").get_data(as_text=True)
+    done = add_key(web, key)
+    assert done.status_code == 200 and done.get_json() == {"redirect": "/dashboard"}
+    assert signed_in(web)
+    assert '"factor":"sms"' in audit_rows(app, "mfa.old_factor_proved")[-1].details.replace(" ", "")
+    assert [e.details.replace(" ", "") for e in audit_rows(app, "mfa.success")] == ['{"factor":"webauthn"}']
+
+
+def test_a_security_key_proves_the_old_factor_when_the_practice_allows_only_the_app(app, admin_web, key):
+    """The proof works for every kind of old factor, a key included (its own challenge page)."""
+    from .test_mfa_totp import T0, code_at, frozen, setup_token, shown_secret
+
+    web = admin_web
+    add_key(web, key)
+    set_policy(app, allowed=["totp"])
+    sign_out(web)
+    assert start_sign_in(web).endswith("/signin/enroll")
+    assert f'href="{CHALLENGE}">Use security key</a>' in web.get("/signin/enroll").get_data(as_text=True)
+    assert web.get("/mfa-totp/setup").headers["Location"].endswith("/signin")
+    proved = use_key(web, key)
+    assert proved.get_json() == {"redirect": "/signin/enroll"} and not signed_in(web)
+    with frozen():
+        html = web.get("/mfa-totp/setup").get_data(as_text=True)
+        secret = shown_secret(html)
+        done = web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": setup_token(html),
+                                            "code": code_at(secret, T0)})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
+    assert signed_in(web)
 
 
 def test_a_user_who_need_not_enrol_cannot_add_a_key_before_finishing_sign_in(app, admin_web, key):

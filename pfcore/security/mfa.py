@@ -11,6 +11,15 @@ in the browser; skipping the factor pages never yields a session.
 
 Factor plugins (``second_factors``) run their own challenge page and call
 ``second_factor_passed`` or ``second_factor_failed``.
+
+A required enrolment is never opened by the password alone when the user
+already has a real factor (``enrolment_blocked``): a user whose factors the
+policy no longer allows (only the authenticator app; a security key for
+administrators) first proves one of them on its usual challenge page. That
+proof opens the set-up of an allowed factor and nothing else; the sign-in
+finishes with the new factor. Recovery codes are the user's own factor and
+count as that proof. After an administrator reset the user's factors, the
+setup link is the way in instead.
 """
 from __future__ import annotations
 
@@ -45,11 +54,21 @@ def policy(practice) -> dict:
     return {**DEFAULT_POLICY, **((practice.settings or {}).get("mfa") or {})}
 
 
+def _plugin_factors(user: User) -> list:
+    """Every factor the practice's switched-on plugins offer, whatever its policy allows."""
+    return flatten(_hooks(user.practice).second_factors(practice=user.practice, user=user))
+
+
 def offered_factors(user: User) -> list:
     """Every factor the practice's plugins offer and its policy allows, enrolled or not."""
     allowed = policy(user.practice)["allowed"]
-    factors = flatten(_hooks(user.practice).second_factors(practice=user.practice, user=user))
-    return [f for f in factors if allowed is None or f.name in allowed]
+    return [f for f in _plugin_factors(user) if allowed is None or f.name in allowed]
+
+
+def old_factors(user: User) -> list:
+    """The factors the user has set up, allowed by the policy or not (recovery codes too):
+    what proves them before a required enrolment."""
+    return [f for f in _plugin_factors(user) if f.is_enrolled(user)]
 
 
 def enrolled_factors(user: User, *, phishing_resistant_only: bool = False) -> list:
@@ -174,10 +193,15 @@ def pending_user() -> User | None:
 
 
 def usable_factors(user: User, pending: PendingSignIn) -> list:
-    """Factors that may finish this sign-in: none while the user must first enrol one that
-    counts (recovery codes alone must not get around a required enrolment)."""
+    """Factors whose challenge this half-finished sign-in may answer now.
+
+    Usually the factors that finish it. While the user must first enrol one that
+    counts: only the old factors, and only until one of them is proved
+    (``enrolment_blocked``); answering one opens the set-up, never the session
+    (recovery codes alone must not get around a required enrolment either).
+    """
     if pending.must_enroll:
-        return []
+        return old_factors(user) if enrolment_blocked(user, pending) == OLD_FACTOR else []
     return enrolled_factors(user, phishing_resistant_only=pending.needs_phishing_resistant)
 
 
@@ -206,6 +230,8 @@ def second_factor_passed(factor: str):
         return redirect(url_for("core.signin"))
     if factor not in {f.name for f in usable_factors(user, pending)}:
         return redirect(url_for("core.signin_verify"))
+    if pending.must_enroll:
+        return _old_factor_proved(user, pending, factor)
     pending.used_at = utcnow()
     queue_cookie(PENDING_COOKIE, None)
     register_success(user)
@@ -215,6 +241,19 @@ def second_factor_passed(factor: str):
         trust_this_browser(user)
     finish_sign_in(user, method=f"{pending.method}+{factor}")
     return redirect(pending.next_path or url_for("core.dashboard"))
+
+
+def _old_factor_proved(user: User, pending: PendingSignIn, factor: str):
+    """The user proved a factor they had before the policy changed: they may now set up
+    an allowed one (in this half-finished sign-in only). No session yet."""
+    from .throttling import register_success
+
+    pending.old_factor_proved = factor
+    register_success(user)
+    audit.record("mfa.old_factor_proved", practice_id=user.practice_id, actor=user, object_type="user",
+                 object_id=user.id, details={"factor": factor})
+    session().commit()
+    return redirect(url_for("core.signin_enroll"))
 
 
 def second_factor_failed(factor: str, reason: str) -> None:
@@ -230,18 +269,45 @@ def second_factor_failed(factor: str, reason: str) -> None:
     session().commit()
 
 
-def enrolling_user() -> tuple[User | None, PendingSignIn | None]:
-    """Who may enrol a factor now: the signed-in user, or one who must enrol to finish signing in.
+SETUP_LINK, OLD_FACTOR = "setup_link", "old_factor"
 
-    After an administrator reset a user's factors, a password alone must not be
-    enough to enrol new ones: that user also needs the administrator's setup link.
+
+def enrolment_blocked(user: User, pending: PendingSignIn) -> str | None:
+    """What this half-finished sign-in still lacks before it may set up a factor:
+    ``SETUP_LINK``, ``OLD_FACTOR`` or None (it may).
+
+    A password alone never sets one up for a user who has or had a real factor.
+    After an administrator reset the user's factors, the administrator's setup
+    link is needed (opened in this browser). A user who still has a real factor
+    the policy no longer allows (a phone, an app, a key that is not a security
+    key for an administrator) proves one of their factors first, recovery codes
+    included. A user with no real factor (new, never enrolled, or only recovery
+    codes, which no administrator can reset) sets one up after the password.
     """
+    if user.factor_reset_at is not None:
+        return None if setup_link_opened(user) is not None else SETUP_LINK
+    if pending.old_factor_proved is None and any(f.is_enrolled(user) for f in _plugin_factors(user)
+                                                 if f.counts_as_enrolment):
+        return OLD_FACTOR
+    return None
+
+
+def proving_old_factor() -> bool:
+    """Is this browser's half-finished sign-in at the proof of an old factor (``OLD_FACTOR``)?"""
+    pending, user = load_pending(), pending_user()
+    return (pending is not None and user is not None and pending.must_enroll
+            and enrolment_blocked(user, pending) == OLD_FACTOR)
+
+
+def enrolling_user() -> tuple[User | None, PendingSignIn | None]:
+    """Who may enrol a factor now: the signed-in user, or one who must enrol to finish
+    signing in and is not ``enrolment_blocked``."""
     if g.get("pfcore_user") is not None:
         return g.pfcore_user, None
     pending = load_pending()
     if pending is not None and pending.must_enroll:
         user = pending_user()
-        if user is not None and (user.factor_reset_at is None or setup_link_opened(user) is not None):
+        if user is not None and enrolment_blocked(user, pending) is None:
             return user, pending
     return None, None
 

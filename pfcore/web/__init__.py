@@ -42,6 +42,10 @@ def install(app, login_manager) -> None:
     from ..security.phones import display as phone_display
 
     app.jinja_env.globals["phone_display"] = phone_display
+    from ..security.mfa import proving_old_factor
+
+    # The factor pages leave out "Trust this browser" while an old factor only opens a set-up.
+    app.jinja_env.globals["proving_old_factor"] = proving_old_factor
     from ..security.permissions import can
 
     # ``can("action")`` in templates: may the signed-in user do it?

@@ -36,14 +36,19 @@ def signin_verify():
 
 @core.get("/signin/enroll")
 def signin_enroll():
-    """The practice requires a second factor and this user has none: set one up now."""
+    """The practice requires a second factor and this user has none it allows: set one up now
+    (after the setup link, or after proving a factor they had, where ``mfa.enrolment_blocked``)."""
     pending, user = mfa.load_pending(), mfa.pending_user()
     if pending is None or user is None:
         return redirect(url_for("core.signin"))
     if not pending.must_enroll:
         return redirect(url_for("core.signin_verify"))
-    if mfa.enrolling_user()[0] is None:
+    blocked = mfa.enrolment_blocked(user, pending)
+    if blocked == mfa.SETUP_LINK:
         return render("mfa/enroll.html", factors=[], user=user, strict=False, needs_setup_link=True)
+    if blocked == mfa.OLD_FACTOR:
+        return render("mfa/choose.html", factors=mfa.usable_factors(user, pending), user=user,
+                      strict=pending.needs_phishing_resistant, proving=True)
     factors = [f for f in mfa.offered_factors(user) if f.enroll_endpoint and f.counts_as_enrolment
                and (f.phishing_resistant or not pending.needs_phishing_resistant)]
     return render("mfa/enroll.html", factors=_one_per_setup(factors), user=user,

@@ -200,6 +200,12 @@ def remove_key(key_id):
 
 # --- the second factor during sign-in ----------------------------------------------------
 
+def _may_answer(pending, user) -> bool:
+    """The half-finished sign-in may use the user's key now: to finish it, or, before a
+    required enrolment, to prove the key they had (``mfa.usable_factors``)."""
+    return FACTOR in {f.name for f in mfa.usable_factors(user, pending)}
+
+
 def _pending_with_key():
     pending, user = mfa.load_pending(), mfa.pending_user()
     if pending is None or user is None:
@@ -212,7 +218,7 @@ def challenge():
     pending, user = _pending_with_key()
     if user is None:
         return redirect(url_for("core.signin"))
-    if pending.must_enroll or not offered(user) or not has_credential(user):
+    if not _may_answer(pending, user):
         return redirect(url_for("core.signin_verify"))
     return render("mfa_webauthn/challenge.html", user=user)
 
@@ -220,7 +226,7 @@ def challenge():
 def _factor_refusal(pending, user):
     if user is None:
         return _error("Your sign-in expired. Sign in again.", 401, redirect=url_for("core.signin"))
-    if pending.must_enroll or not offered(user) or not has_credential(user):
+    if not _may_answer(pending, user):
         return _error("Use another way to confirm your sign-in.", 409, redirect=url_for("core.signin_verify"))
     return None
 

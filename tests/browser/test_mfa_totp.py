@@ -55,3 +55,47 @@ def test_set_up_the_authenticator_app_from_my_account_and_sign_in_with_it(practi
     page.get_by_role("button", name="Verify").click()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect_signed_in_as(page, admin.full_name, practice.name)
+
+
+def test_after_the_practice_allows_only_the_app_a_text_code_user_proves_their_phone_then_sets_it_up(
+        app, practice, page, texts):
+    """The password alone does not set up the app for someone who had texted codes: the old
+    code comes first, and it alone does not sign in (tests/test_mfa_policy_change.py)."""
+    from pfcore.db import session
+    from pfcore.models import Practice, User, utcnow
+
+    from .conftest import make_active_user
+
+    pat = make_active_user(app, practice, "Pat", "Doe", "pat@sunrise.example.com")
+    with app.app_context():
+        user = session().get(User, pat.id)
+        user.phone, user.phone_verified_at = "+14155550188", utcnow()
+        the_practice = session().get(Practice, practice.id)
+        the_practice.settings = {**(the_practice.settings or {}), "mfa": {"required": True, "allowed": ["totp"]}}
+        session().commit()
+
+    page.goto("/login-email/")
+    page.get_by_label("Email").fill(pat.email)
+    page.get_by_label("Password").fill(pat.password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/signin/enroll$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm it's you first")
+    expect(page.get_by_role("link", name="Set up authenticator app")).to_have_count(0)
+    page.get_by_role("link", name="Text me a code").click()
+    page.get_by_role("button", name="Text me").click()
+    expect(page.get_by_label("Security code")).to_be_visible()
+    expect(page.get_by_label(re.compile("Trust this browser"))).to_have_count(0)
+    code = "".join(re.findall(r"\d", texts.messages[-1]["body"].split(" is ", 1)[1]))[:6]
+    page.get_by_label("Security code").fill(code)
+    page.get_by_role("button", name="Verify").click()
+
+    expect(page).to_have_url(re.compile(r"/signin/enroll$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up a second factor")
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    page.get_by_role("link", name="Set up authenticator app").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up authenticator app")
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label("Code from your app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Verify and turn on").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    expect_signed_in_as(page, pat.full_name, practice.name)
