@@ -3,16 +3,16 @@
 A user whose factors the practice's policy no longer allows proves one of
 them before setting up an allowed one (pfcore.security.mfa.enrolment_blocked).
 
-Revision ID: 0008_pending_old_factor_proved
-Revises: 0007_audit_actions
+Revision ID: 0009_pending_old_factor_proved
+Revises: 0008_login_email_reservation
 Create Date: 2026-12-07 20:20:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0008_pending_old_factor_proved'
-down_revision = '0007_audit_actions'
+revision = '0009_pending_old_factor_proved'
+down_revision = '0008_login_email_reservation'
 branch_labels = None
 depends_on = None
 
