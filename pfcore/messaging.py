@@ -24,10 +24,22 @@ from .models import OutboxMessage, utcnow
 CLAIM_SECONDS = 120
 
 
-def queue(channel: str, recipient: str, body: str, *, subject: str = "", practice_id: int | None = None) -> OutboxMessage:
-    """Write a message to the outbox in the current transaction."""
+def queue(channel: str, recipient: str, body: str, *, subject: str = "", practice_id: int | None = None,
+          permit=None) -> OutboxMessage:
+    """Write a message to the outbox in the current transaction.
+
+    A text or call (channel ``sms`` or ``voice``) needs the ``permit`` that
+    ``security.phone_sends.admit()`` gave for it: the caps on texts and calls
+    count these rows, and no flow may queue one around them.
+    """
+    user_id = None
+    if channel in ("sms", "voice"):
+        if permit is None:
+            raise ValueError("a text or call needs a permit from phone_sends.admit()")
+        permit.spend(channel, recipient)
+        user_id = permit.user_id
     message = OutboxMessage(
-        channel=channel, recipient=recipient, subject=subject, body=body, practice_id=practice_id,
+        channel=channel, recipient=recipient, subject=subject, body=body, practice_id=practice_id, user_id=user_id,
         status="pending", attempts=0, created_at=utcnow(), next_attempt_at=utcnow(),
     )
     session().add(message)
