@@ -65,17 +65,16 @@ def _challenge(channel: str):
     if request.method == "POST" and request.form.get("action") == "send":
         if challenge is not None and challenge.channel == channel:
             result = codes.resend(challenge, user, "sign in")
-            message = result.message
-        else:
-            try:
-                challenge = codes.start(user, purpose=SIGN_IN, channel=channel, destination=user.phone, what="sign in")
-            except phone_sends.SendRefused as refused:
-                phone_sends.record_refusal(refused)
-                return _page(channel, user, CodeForm(formdata=None), sent=False, message=refused.message,
-                             status=422)
-            message = None
+            session().commit()
+            return _page(channel, user, CodeForm(formdata=None), sent=True, message=result.message,
+                         status=200 if result.ok else 422)
+        try:
+            codes.start(user, purpose=SIGN_IN, channel=channel, destination=user.phone, what="sign in")
+        except phone_sends.SendRefused as refused:
+            phone_sends.record_refusal(refused)
+            return _page(channel, user, CodeForm(formdata=None), sent=False, message=refused.message, status=422)
         session().commit()
-        return _page(channel, user, CodeForm(formdata=None), sent=True, message=message)
+        return _page(channel, user, CodeForm(formdata=None), sent=True)
     if request.method == "POST" and challenge is not None:
         if form.validate():
             result = codes.check(challenge, form.code.data, user)
@@ -90,7 +89,7 @@ def _challenge(channel: str):
 
 def _page(channel, user, form, *, sent: bool, status: int = 200, message: str | None = None):
     return render("mfa_sms/challenge.html", channel=channel, label=LABELS[channel], form=form, sent=sent,
-                  masked=codes.mask(user.phone), message=message, status=status, refused=status == 422 and not sent,
+                  masked=codes.mask(user.phone), message=message, status=status, refused=status == 422,
                   action=url_for(f"mfa_sms.challenge_{channel}"))
 
 
