@@ -283,6 +283,26 @@ def test_the_invitation_phone_step_refuses_a_premium_number_and_is_capped(app, a
     assert invitee_row.phone == _numbers(10)[-1], "a refused number is not kept as the phone"
 
 
+class TestPasswordReset:
+    @pytest.fixture
+    def settings(self, settings):
+        return dict(settings, phone_sends_per_user_hour=1)
+
+    def test_the_reset_code_counts_against_the_user(self, app, admin_web, inbox, texts):
+        from .conftest import last_link
+
+        add_active_user(app, first_name="Pat", last_name="Doe", email="pat@sunrise.example.com", username="pdoe",
+                        password=SIGNUP["password"], phone="+14155550188")
+        web = Browserless(app.test_client())
+        web.post("/password/forgot", {"email": "pat@sunrise.example.com"})
+        link = last_link(inbox, "pat@sunrise.example.com", "/password-reset/")
+        assert web.post(link + "/verify", {"channel": "sms"}).status_code == 302
+        refused = web.post(link + "/verify", {"channel": "voice"})
+        assert _refused_with(refused, USER_HOUR) and 'role="alert"' in refused.get_data(as_text=True)
+        assert _phone_sends(app) == 1
+        assert _refusals(app) == ["user_hour"]
+
+
 class TestPortalRegistration:
     @pytest.fixture
     def settings(self, settings):
