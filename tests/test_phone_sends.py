@@ -348,6 +348,21 @@ def test_a_text_or_call_cannot_be_queued_without_a_permit(app):
         session().rollback()
 
 
+def test_a_refused_alert_text_keeps_the_change_it_accompanies(app, admin_web):
+    """``keep_changes``: a text beside a change that stands (an alert) is refused, the change is kept."""
+    with app.test_request_context():
+        practice_id = session().scalar(select(User.practice_id))
+        from pfcore import audit
+
+        audit.record("test.change_that_stands", practice_id=practice_id)
+        with pytest.raises(phone_sends.SendRefused) as refused:
+            phone_sends.admit("sms", "+19005550100", practice_id=practice_id, purpose="alert")
+        phone_sends.record_refusal(refused.value, keep_changes=True)
+        session().commit()
+    assert len(audit_rows(app, "test.change_that_stands")) == 1
+    assert _refusals(app) == ["number_type"]
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"phone_sends_per_user_hour": 0}, "phone_sends_per_user_hour must be a whole number of at least 1"),
     ({"phone_sends_per_number_day": "many"}, "phone_sends_per_number_day must be a whole number"),
@@ -367,9 +382,11 @@ def test_country_codes_may_be_given_in_small_letters(tmp_path):
 
 # --- two app servers at once ------------------------------------------------------------------------
 
-def test_sends_at_the_same_moment_never_pass_the_cap(app, admin_web, database_url, monkeypatch):
-    """Eight sends to one number at once, each on its own connection: the count
-    and the insert happen under the locks, so only the cap's worth get through.
+@pytest.mark.parametrize("scope", ["number", "practice"])
+def test_sends_at_the_same_moment_never_pass_the_cap(app, admin_web, database_url, monkeypatch, scope):
+    """Eight sends at once, each on its own connection, to one number (``number``)
+    or to eight numbers of one practice whose cap is 5 an hour (``practice``): the
+    count and the insert happen under the locks, so only the cap's worth get through.
 
     Each send waits (a little) after counting for the others to count too:
     without the locks all eight would count 0 and all be queued.
@@ -391,6 +408,9 @@ def test_sends_at_the_same_moment_never_pass_the_cap(app, admin_web, database_ur
         return result
 
     monkeypatch.setattr(phone_sends, "_recent_sends", counted_then_wait)
+    if scope == "practice":
+        monkeypatch.setitem(app.config["PFCORE"], "phone_sends_per_practice_hour", 5)
+    numbers = [VICTIM] * senders if scope == "number" else _numbers(senders)
     with app.app_context():
         practice_id = session().scalar(select(User.practice_id))
     outcomes: list[str] = []
@@ -398,12 +418,12 @@ def test_sends_at_the_same_moment_never_pass_the_cap(app, admin_web, database_ur
     def send(n: int) -> None:
         with app.test_request_context():
             try:
-                permit = phone_sends.admit("sms", VICTIM, practice_id=practice_id, purpose="race", user_id=None)
+                permit = phone_sends.admit("sms", numbers[n], practice_id=practice_id, purpose="race", user_id=None)
             except phone_sends.SendRefused as refused:
                 session().rollback()
                 outcomes.append(refused.reason)
                 return
-            messaging.queue("sms", VICTIM, f"code {n}", practice_id=practice_id, permit=permit)
+            messaging.queue("sms", numbers[n], f"code {n}", practice_id=practice_id, permit=permit)
             session().commit()
             outcomes.append("sent")
 
@@ -412,5 +432,5 @@ def test_sends_at_the_same_moment_never_pass_the_cap(app, admin_web, database_ur
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert sorted(outcomes) == ["number_hour"] * 3 + ["sent"] * 5
-    assert _phone_sends(app, recipient=VICTIM) == 5
+    assert sorted(outcomes) == [f"{scope}_hour"] * 3 + ["sent"] * 5
+    assert _phone_sends(app) == 5

@@ -16,12 +16,15 @@ So before a text or call is queued, ``admit()``
 
 The counts come from the database, so every app server sees the same
 numbers. Counting and queueing must not race: on PostgreSQL ``admit()``
-takes transaction-scoped advisory locks on the practice and on the number
-(in that order, so two sends cannot deadlock), held until the transaction
-that queues the message commits; two requests at once are counted one
-after the other and cannot both take the last slot. On SQLite every
-writing transaction holds the database's write lock from BEGIN
-(``db._configure_sqlite``), which serialises them already.
+first locks the practice's audit chain head (``audit.lock_chain``: every
+send is audited in its transaction, so it would take that lock anyway, and
+taking it first keeps one lock order with every audited change), then takes
+a transaction-scoped advisory lock on the number (sends of several
+practices to one number), both held until the transaction that queues the
+message commits; two requests at once are counted one after the other and
+cannot both take the last slot. On SQLite every writing transaction holds
+the database's write lock from BEGIN (``db._configure_sqlite``), which
+serialises them already.
 
 A refusal is an exception (``SendRefused``) with a message for the person;
 ``record_refusal`` discards what the refused flow had started, audits the
@@ -45,8 +48,8 @@ from .phones import reachability_problem
 PHONE_CHANNELS = ("sms", "voice")
 SCOPES = ("user", "practice", "number")
 WINDOWS = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
-# Advisory lock namespaces (the first of pg_advisory_xact_lock's two keys).
-LOCK_PRACTICE, LOCK_NUMBER = 1346830337, 1346830338
+# The advisory lock namespace of numbers (the first of pg_advisory_xact_lock's two keys).
+LOCK_NUMBER = 1346830338
 LATER = {"hour": "Wait an hour", "day": "Try again tomorrow"}
 IN_WINDOW = {"hour": "in the last hour", "day": "today"}
 
@@ -142,9 +145,7 @@ def _lock(practice_id: int | None, destination: str) -> None:
     """PostgreSQL: serialise the sends of this practice, then of this number, until commit."""
     if session().get_bind().dialect.name != "postgresql":
         return  # SQLite: the transaction holds the write lock since BEGIN IMMEDIATE
-    if practice_id is not None:
-        session().execute(text("SELECT pg_advisory_xact_lock(:space, :key)"),
-                          {"space": LOCK_PRACTICE, "key": practice_id})
+    audit.lock_chain(practice_id)
     session().execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:number))"),
                       {"space": LOCK_NUMBER, "number": destination})
 
@@ -159,22 +160,27 @@ def _recent_sends(column, value, now: dt.datetime) -> dict[str, int]:
     return {"day": day, "hour": hour}
 
 
-def record_refusal(refused: SendRefused) -> None:
+def record_refusal(refused: SendRefused, *, keep_changes: bool = False) -> None:
     """Discard the refused flow's changes, then audit and count the refusal, and commit.
 
     Rolling back first keeps nothing of a send that did not happen (a new
     challenge, a closed old one) and releases the locks ``admit`` took.
+    ``keep_changes``: the text was a side note of a change that stands (an
+    alert): the refusal is audited in the caller's transaction, which the
+    caller commits.
     """
     from .codes import mask
 
-    session().rollback()
+    if not keep_changes:
+        session().rollback()
     object_type, object_id = refused.subject
     audit.record("phone.send_refused", practice_id=refused.practice_id, outcome="failure",
                  object_type=object_type, object_id=object_id, patient_id=refused.patient_id,
                  details={"reason": refused.reason, "channel": refused.channel, "to": mask(refused.destination),
                           "purpose": refused.purpose})
     metrics.count("phone_sends_refused", reason=refused.reason)
-    session().commit()
+    if not keep_changes:
+        session().commit()
 
 
 def _refused_page(refused: SendRefused):
