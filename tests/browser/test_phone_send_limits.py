@@ -7,11 +7,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import make_active_user
+from .test_mfa import PHONE, log_in, pat  # noqa: F401  (pat: a staff member with a verified phone, a fixture)
 
 pytestmark = pytest.mark.browser
-
-PHONE = "+14155550188"
 
 
 @pytest.fixture
@@ -20,25 +18,9 @@ def settings(settings):
     return dict(settings, phone_sends_per_number_hour=1, code_resend_seconds=0)
 
 
-@pytest.fixture
-def pat(app, practice):
-    from pfcore.db import session
-    from pfcore.models import User, utcnow
-
-    person = make_active_user(app, practice, "Pat", "Doe", "pat@sunrise.example.com")
-    with app.app_context():
-        user = session().get(User, person.id)
-        user.phone, user.phone_verified_at = PHONE, utcnow()
-        session().commit()
-    return person
-
-
 def test_a_second_code_past_the_numbers_cap_says_to_wait_or_use_another_way(page, pat, texts, console):
     console.allow_status(422)  # the refused second code
-    page.goto("/login-email/")
-    page.get_by_label("Email").fill(pat.email)
-    page.get_by_label("Password").fill(pat.password)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, pat)
     page.get_by_role("link", name="Text me a code").click()
     page.get_by_role("button", name="Text me").click()
     expect(page.get_by_label("Security code")).to_be_visible()
@@ -52,10 +34,7 @@ def test_a_second_code_past_the_numbers_cap_says_to_wait_or_use_another_way(page
 def test_a_premium_number_is_refused_when_typed(page, app, practice, texts, console):
     """The practice's first administrator verifies a phone at sign-in."""
     console.allow_status(422)  # the refused number
-    page.goto("/login-email/")
-    page.get_by_label("Email").fill(practice.admin.email)
-    page.get_by_label("Password").fill(practice.admin.password)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, practice.admin)
     page.get_by_role("link", name="Verify a phone for codes by text or call").click()
     page.get_by_label("Mobile phone").fill("1-900-555-0100")
     page.get_by_role("button", name="Text me").click()
