@@ -28,14 +28,18 @@ def queue(channel: str, recipient: str, body: str, *, subject: str = "", practic
           permit=None) -> OutboxMessage:
     """Write a message to the outbox in the current transaction.
 
-    A text or call (channel ``sms`` or ``voice``) needs the ``permit`` that
-    ``security.phone_sends.admit()`` gave for it: the caps on texts and calls
-    count these rows, and no flow may queue one around them.
+    A text or call (channel ``sms`` or ``voice``) goes through
+    ``security.phone_sends.admit()``: the caps on texts and calls count these
+    rows, and no flow may queue one around them. A flow that admits it first
+    (to refuse before changing anything) passes the ``permit``; without one,
+    it is admitted here and may raise ``SendRefused``.
     """
     user_id = None
     if channel in ("sms", "voice"):
         if permit is None:
-            raise ValueError("a text or call needs a permit from phone_sends.admit()")
+            from .security import phone_sends
+
+            permit = phone_sends.admit(channel, recipient, practice_id=practice_id, purpose=subject or "message")
         permit.spend(channel, recipient)
         user_id = permit.user_id
     message = OutboxMessage(
