@@ -51,6 +51,9 @@ def create_app(
         TEMPLATES_AUTO_RELOAD=not production,
     )
     db.init_app(app)
+    from .security import phone_sends
+
+    phone_sends.init_app(app)
     registry = PluginRegistry(settings, extra_plugins)
     app.extensions["pfcore.plugins"] = registry
     app.jinja_loader = ChoiceLoader(

@@ -161,6 +161,16 @@ _SEQ_BEYOND_HEAD = select(func.max(AuditEvent.seq)).where(
     AuditEvent.chain_id == bindparam("chain_id"), AuditEvent.seq > bindparam("seq"))
 
 
+def lock_chain(practice_id: int | None) -> None:
+    """Lock the practice's chain head until the transaction ends, as ``record`` does.
+
+    For code that must serialise per practice and will audit in the same
+    transaction anyway (the caps on texts and calls): taking this lock first
+    keeps one lock order, so such code cannot deadlock with an audited change.
+    """
+    _lock_head(session(), practice_id if practice_id is not None else SYSTEM_CHAIN)
+
+
 def _lock_head(db_session: Session, chain_id: int) -> AuditChainHead:
     """The chain's head row, locked until the transaction ends; created with the chain's
     first event. Read first and created only when missing: an INSERT ... ON CONFLICT DO

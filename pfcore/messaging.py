@@ -24,10 +24,26 @@ from .models import OutboxMessage, utcnow
 CLAIM_SECONDS = 120
 
 
-def queue(channel: str, recipient: str, body: str, *, subject: str = "", practice_id: int | None = None) -> OutboxMessage:
-    """Write a message to the outbox in the current transaction."""
+def queue(channel: str, recipient: str, body: str, *, subject: str = "", practice_id: int | None = None,
+          permit=None) -> OutboxMessage:
+    """Write a message to the outbox in the current transaction.
+
+    A text or call (channel ``sms`` or ``voice``) goes through
+    ``security.phone_sends.admit()``: the caps on texts and calls count these
+    rows, and no flow may queue one around them. A flow that admits it first
+    (to refuse before changing anything) passes the ``permit``; without one,
+    it is admitted here and may raise ``SendRefused``.
+    """
+    user_id = None
+    if channel in ("sms", "voice"):
+        if permit is None:
+            from .security import phone_sends
+
+            permit = phone_sends.admit(channel, recipient, practice_id=practice_id, purpose=subject or "message")
+        permit.spend(channel, recipient)
+        user_id = permit.user_id
     message = OutboxMessage(
-        channel=channel, recipient=recipient, subject=subject, body=body, practice_id=practice_id,
+        channel=channel, recipient=recipient, subject=subject, body=body, practice_id=practice_id, user_id=user_id,
         status="pending", attempts=0, created_at=utcnow(), next_attempt_at=utcnow(),
     )
     session().add(message)

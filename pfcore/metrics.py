@@ -43,6 +43,9 @@ class Metrics:
         self.sign_ins = Counter("pfcore_sign_ins", "Completed sign-ins.", registry=self.registry)
         self.sign_in_failures = Counter("pfcore_sign_in_failures", "Failed sign-in attempts.", registry=self.registry)
         self.lockouts = Counter("pfcore_lockouts", "Accounts locked after failed sign-ins.", registry=self.registry)
+        self.phone_sends_refused = Counter(
+            "pfcore_phone_sends_refused", "Texts and calls refused by a cap, country or number type, by reason.",
+            ["reason"], registry=self.registry)
         shared = [_OutboxCollector(app), _PluginGauges(app, plugin_gauges(app))]
         for collector in shared:
             self.registry.register(collector)
@@ -153,11 +156,13 @@ def _observe(response):
     return response
 
 
-def count(name: str) -> None:
-    """Add one to the counter ``name`` (sign_ins, sign_in_failures, lockouts) of the current app."""
+def count(name: str, **labels: str) -> None:
+    """Add one to the counter ``name`` (sign_ins, sign_in_failures, lockouts, phone_sends_refused
+    with its ``reason``) of the current app."""
     metrics = current_app.extensions.get(EXTENSION)
     if metrics is not None:
-        getattr(metrics, name).inc()
+        counter = getattr(metrics, name)
+        (counter.labels(**labels) if labels else counter).inc()
 
 
 def metrics_view():

@@ -328,10 +328,18 @@ class OutboxMessage(Base):
     """A message written with the change that caused it, delivered after commit."""
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        # The caps on texts and calls count recent rows by practice, user and number (security/phone_sends.py).
+        Index("ix_outbox_practice_created", "practice_id", "created_at"),
+        Index("ix_outbox_user_created", "user_id", "created_at"),
+        Index("ix_outbox_recipient_created", "recipient", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    practice_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    practice_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # indexed with created_at
+    # The user a text or call was for (its code), when there is one; counted by the per-user caps.
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     channel: Mapped[str] = mapped_column(String(16))  # email, sms, voice
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300), default="")

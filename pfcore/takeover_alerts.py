@@ -20,6 +20,7 @@ from sqlalchemy import select
 from . import accounts, audit, messaging
 from .db import session
 from .models import AuditEvent, User, utcnow
+from .security import phone_sends
 
 WINDOW = dt.timedelta(hours=24)
 SHOWN_FOR = dt.timedelta(days=7)
@@ -93,10 +94,15 @@ def _tell(user: User, actor: User, details: dict, *, old_phone: str | None) -> N
         "your account. The other administrators were told too.\n"
     ), subject=SUBJECT, practice_id=practice.id)
     if old_phone:
-        messaging.queue("sms", old_phone, (
-            f"pfcore security alert: {details['by']} ({practice.name}) reset your verification phone and changed "
-            f"your login email to {details['new_email']} within 24 hours. Not you? Call your practice now."
-        ), practice_id=practice.id)
+        # The alert is a side note of a change that stands: a text the caps or the
+        # country list refuse is audited and left out, never undoing the change.
+        try:
+            messaging.queue("sms", old_phone, (
+                f"pfcore security alert: {details['by']} ({practice.name}) reset your verification phone and "
+                f"changed your login email to {details['new_email']} within 24 hours. Not you? Call your practice now."
+            ), practice_id=practice.id)
+        except phone_sends.SendRefused as refused:
+            phone_sends.record_refusal(refused, keep_changes=True)
 
 
 def recent(practice_id: int) -> list[TakeoverAlert]:

@@ -454,12 +454,20 @@ def test_audit_event_flags_land_on_the_audit_rows_of_the_request(app, admin_web)
     assert audit_rows(app, "practice.pac_rotated")[-1].emergency is False, "only while the plugin is on"
 
 
+def _queue_admitted(channel: str, to: str, body: str) -> None:
+    """A text or call queued as if ``phone_sends.admit`` had let it through: these
+    tests are about delivering it (the caps: tests/test_phone_sends.py)."""
+    from pfcore.security.phone_sends import Permit
+
+    messaging.queue(channel, to, body, permit=Permit(channel, to, None))
+
+
 @covers("deliver_message")
 def test_deliver_message_the_first_sender_that_answers_delivers(app, inbox, texts):
     with app.app_context():
-        messaging.queue("sms", "+14155550101", "Your code is 123456")
-        messaging.queue("sms", "+447700900123", "Your code is 654321")
-        messaging.queue("voice", "+14155550101", "Your code is 1 2 3")
+        _queue_admitted("sms", "+14155550101", "Your code is 123456")
+        _queue_admitted("sms", "+447700900123", "Your code is 654321")
+        _queue_admitted("voice", "+14155550101", "Your code is 1 2 3")
         messaging.queue("email", "someone@example.com", "Hello by email", subject="Hello")
         messaging.queue("fax", "+14155550101", "Nobody sends faxes")
         session().commit()
@@ -480,7 +488,7 @@ def test_deliver_message_the_first_sender_that_answers_delivers(app, inbox, text
 def test_deliver_message_a_sender_that_raises_fails_the_attempt_to_be_retried(app, monkeypatch):
     monkeypatch.setattr(sms_backup, "FAILURE", ConnectionError("provider is down"))
     with app.app_context():
-        messaging.queue("sms", "+447700900123", "Your code is 654321")
+        _queue_admitted("sms", "+447700900123", "Your code is 654321")
         session().commit()
     assert messaging.deliver_due(app) == {"sent": 0, "failed": 1}
     with app.app_context():

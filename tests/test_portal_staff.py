@@ -171,6 +171,9 @@ def test_the_invite_form_is_prefilled_from_the_patients_profile(clinic):
     ("", PATIENT_PHONE, "Enter the patient&#39;s email."),
     (PATIENT_EMAIL, "555-01", "That phone number is not valid"),
     (PATIENT_EMAIL, "call me maybe", "That does not look like a phone number"),
+    # The registration texts or calls this number: only numbers pfcore may text or call.
+    (PATIENT_EMAIL, "1-900-555-0100", "That is a premium-rate number"),
+    (PATIENT_EMAIL, "+44 7400 123456", "pfcore does not text or call numbers in the United Kingdom."),
 ])
 def test_a_bad_email_or_phone_answers_422_with_the_message_and_saves_nothing(clinic, email, phone, message):
     before = outbox_count(clinic.app)

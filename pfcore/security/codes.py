@@ -20,6 +20,7 @@ from sqlalchemy import select
 from .. import audit, messaging
 from ..db import for_update, session
 from ..models import User, VerificationCode, utcnow
+from . import phone_sends
 
 CHANNELS = ("sms", "voice", "email")
 
@@ -44,9 +45,15 @@ def new_code() -> str:
 
 
 def start(user: User, *, purpose: str, channel: str, destination: str, what: str) -> VerificationCode:
-    """Open a new challenge (closing earlier ones of the same purpose) and send its code."""
+    """Open a new challenge (closing earlier ones of the same purpose) and send its code.
+
+    A text or call pfcore may not send (``phone_sends.admit``) raises
+    ``SendRefused`` before anything changes: the caller passes it to
+    ``phone_sends.record_refusal`` and shows its message.
+    """
     if channel not in CHANNELS:
         raise ValueError(channel)
+    permit = _admit(user, purpose, channel, destination)
     now = utcnow()
     for old in session().scalars(select(VerificationCode).where(
         VerificationCode.user_id == user.id, VerificationCode.purpose == purpose, VerificationCode.used_at.is_(None)
@@ -58,7 +65,7 @@ def start(user: User, *, purpose: str, channel: str, destination: str, what: str
     )
     session().add(challenge)
     session().flush()
-    _send(challenge, user, what)
+    _send(challenge, user, what, permit)
     return challenge
 
 
@@ -72,11 +79,23 @@ def resend(challenge: VerificationCode, user: User, what: str) -> CheckResult:
     wait = challenge.last_sent_at + dt.timedelta(seconds=settings["code_resend_seconds"]) - utcnow()
     if wait.total_seconds() > 0:
         return CheckResult(False, f"Wait {int(wait.total_seconds()) + 1} seconds before asking for another code.")
-    _send(challenge, user, what)
+    try:
+        permit = _admit(user, challenge.purpose, challenge.channel, challenge.destination)
+    except phone_sends.SendRefused as refused:
+        phone_sends.record_refusal(refused)  # ends the transaction: the caller's locks are gone too
+        return CheckResult(False, refused.message)
+    _send(challenge, user, what, permit)
     return CheckResult(True, "A new code is on its way.")
 
 
-def _send(challenge: VerificationCode, user: User, what: str) -> None:
+def _admit(user: User, purpose: str, channel: str, destination: str):
+    """The caps and number rules for texts and calls (emails have none here): a permit or None."""
+    if channel not in phone_sends.PHONE_CHANNELS:
+        return None
+    return phone_sends.admit(channel, destination, practice_id=user.practice_id, user_id=user.id, purpose=purpose)
+
+
+def _send(challenge: VerificationCode, user: User, what: str, permit) -> None:
     code = new_code()
     now = utcnow()
     challenge.code_hash = _code_hash(challenge.id, code)
@@ -90,7 +109,7 @@ def _send(challenge: VerificationCode, user: User, what: str) -> None:
     else:
         body = f"Your pfcore security code to {what} is {code}. It expires in {minutes} minutes. Never share it."
     messaging.queue(challenge.channel, challenge.destination, body, subject="Your pfcore security code",
-                    practice_id=challenge.practice_id)
+                    practice_id=challenge.practice_id, permit=permit)
     audit.record("code.sent", practice_id=challenge.practice_id, object_type="user", object_id=user.id,
                  details={"purpose": challenge.purpose, "channel": challenge.channel,
                           "to": mask(challenge.destination), "send": challenge.sends})

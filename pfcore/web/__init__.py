@@ -39,13 +39,15 @@ def install(app, login_manager) -> None:
     from ..security.throttling import lock_description
 
     app.jinja_env.globals["lock_description"] = lock_description
-    from ..security.phones import display as phone_display
+    from ..security.phones import country_names, display as phone_display
 
     app.jinja_env.globals["phone_display"] = phone_display
     from ..security.mfa import proving_old_factor
 
     # The factor pages leave out "Trust this browser" while an old factor only opens a set-up.
     app.jinja_env.globals["proving_old_factor"] = proving_old_factor
+    # "the United States or Canada": where codes by text or call may go (setting phone_countries).
+    app.jinja_env.globals["phone_code_countries"] = lambda: country_names(current_app.config["PFCORE"]["phone_countries"])
     from ..security.permissions import can
 
     # ``can("action")`` in templates: may the signed-in user do it?

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import redirect, request, url_for
 
 from ..db import session
-from ..security import codes
+from ..security import codes, phone_sends
 from .forms import CodeForm
 from .rendering import render
 
@@ -53,11 +53,17 @@ def choose_channel(user, *, purpose: str, what: str, action: str, code_url: str,
 
     GET shows the choice; POST with ``channel`` sends the code and goes to ``code_url``.
     """
+    message = None
     if request.method == "POST" and request.form.get("channel") in ("sms", "voice"):
-        codes.start(user, purpose=purpose, channel=request.form["channel"], destination=user.phone, what=what)
-        session().commit()
-        return redirect(code_url)
-    return render("verify_choose.html", action=action, intro=intro, masked=codes.mask(user.phone),
+        try:
+            codes.start(user, purpose=purpose, channel=request.form["channel"], destination=user.phone, what=what)
+        except phone_sends.SendRefused as refused:
+            phone_sends.record_refusal(refused)
+            message = refused.message
+        else:
+            session().commit()
+            return redirect(code_url)
+    return render("verify_choose.html", action=action, intro=intro, masked=codes.mask(user.phone), message=message,
                   status=422 if request.method == "POST" else 200)
 
 

@@ -26,17 +26,26 @@ class EmailAddress(Email):
 
 
 class PhoneNumber:
-    """A phone number as people type it, stored in E.164 (the field's data is replaced)."""
+    """A phone number as people type it, stored in E.164 (the field's data is replaced).
+
+    ``for_codes``: the number will receive codes by text or call, so it must
+    be one pfcore may text or call (``phones.for_codes``).
+    """
+
+    def __init__(self, *, for_codes: bool = False):
+        self.for_codes = for_codes
 
     def __call__(self, form, field):
         from flask import current_app
 
-        from ..security.phones import PhoneError, to_e164
+        from ..security import phones
 
+        settings = current_app.config["PFCORE"]
         if field.data:
             try:
-                field.data = to_e164(field.data, current_app.config["PFCORE"]["phone_default_region"])
-            except PhoneError as problem:
+                field.data = (phones.for_codes(field.data, settings) if self.for_codes
+                              else phones.to_e164(field.data, settings["phone_default_region"]))
+            except phones.PhoneError as problem:
                 raise ValidationError(str(problem)) from None
 
 

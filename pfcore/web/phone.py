@@ -8,8 +8,8 @@ from flask import current_app, redirect, request, url_for
 from .. import audit
 from ..db import session
 from ..models import utcnow
-from ..security import codes
-from ..security.phones import PhoneError, to_e164
+from ..security import codes, phone_sends
+from ..security.phones import PhoneError, for_codes
 from ..security.throttling import rate_limited
 from .auth import invitation_step
 from .blueprint import core
@@ -32,13 +32,16 @@ def invitation_phone(token, user):
     channel = request.form.get("channel", "sms")
     if form.validate() and channel in ("sms", "voice"):
         try:
-            phone = to_e164(form.phone.data, current_app.config["PFCORE"]["phone_default_region"])
+            phone = for_codes(form.phone.data, current_app.config["PFCORE"], channel)
+            codes.start(user, purpose=PURPOSE, channel=channel, destination=phone, what=WHAT)
         except PhoneError as error:
             form.phone.errors = [str(error)]
+        except phone_sends.SendRefused as refused:
+            phone_sends.record_refusal(refused)
+            form.phone.errors = [refused.message]
         else:
             user.phone = phone
             user.phone_verified_at = None
-            codes.start(user, purpose=PURPOSE, channel=channel, destination=phone, what=WHAT)
             session().commit()
             return redirect(url_for("core.invitation_phone_code", token=token))
     return render_form_errors("invitation_phone.html", form=form, token=token)

@@ -14,8 +14,8 @@ from pfcore.contrib import PluginInfo, SecondFactor
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import utcnow
-from pfcore.security import codes, mfa
-from pfcore.security.phones import PhoneError, to_e164
+from pfcore.security import codes, mfa, phone_sends
+from pfcore.security.phones import PhoneError, for_codes
 from pfcore.security.throttling import rate_limited
 from pfcore.web.forms import CodeForm, PhoneForm
 from pfcore.web.mfa import enrolment_view
@@ -65,12 +65,16 @@ def _challenge(channel: str):
     if request.method == "POST" and request.form.get("action") == "send":
         if challenge is not None and challenge.channel == channel:
             result = codes.resend(challenge, user, "sign in")
-            message = result.message
-        else:
-            challenge = codes.start(user, purpose=SIGN_IN, channel=channel, destination=user.phone, what="sign in")
-            message = None
+            session().commit()
+            return _page(channel, user, CodeForm(formdata=None), sent=True, message=result.message,
+                         status=200 if result.ok else 422)
+        try:
+            codes.start(user, purpose=SIGN_IN, channel=channel, destination=user.phone, what="sign in")
+        except phone_sends.SendRefused as refused:
+            phone_sends.record_refusal(refused)
+            return _page(channel, user, CodeForm(formdata=None), sent=False, message=refused.message, status=422)
         session().commit()
-        return _page(channel, user, CodeForm(formdata=None), sent=True, message=message)
+        return _page(channel, user, CodeForm(formdata=None), sent=True)
     if request.method == "POST" and challenge is not None:
         if form.validate():
             result = codes.check(challenge, form.code.data, user)
@@ -85,7 +89,7 @@ def _challenge(channel: str):
 
 def _page(channel, user, form, *, sent: bool, status: int = 200, message: str | None = None):
     return render("mfa_sms/challenge.html", channel=channel, label=LABELS[channel], form=form, sent=sent,
-                  masked=codes.mask(user.phone), message=message, status=status,
+                  masked=codes.mask(user.phone), message=message, status=status, refused=status == 422,
                   action=url_for(f"mfa_sms.challenge_{channel}"))
 
 
@@ -116,11 +120,14 @@ def enrol():
     channel = request.form.get("channel", "sms")
     if request.method == "POST" and form.validate() and channel in LABELS:
         try:
-            phone = to_e164(form.phone.data, current_app.config["PFCORE"]["phone_default_region"])
+            phone = for_codes(form.phone.data, current_app.config["PFCORE"], channel)
+            codes.start(user, purpose=ENROL, channel=channel, destination=phone, what="verify your phone")
         except PhoneError as error:
             form.phone.errors = [str(error)]
+        except phone_sends.SendRefused as refused:
+            phone_sends.record_refusal(refused)
+            form.phone.errors = [refused.message]
         else:
-            codes.start(user, purpose=ENROL, channel=channel, destination=phone, what="verify your phone")
             session().commit()
             return redirect(url_for("mfa_sms.enrol_code"))
     return render("mfa_sms/enrol.html", form=form, status=422 if request.method == "POST" else 200)

@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 from pfcore import audit, messaging
 from pfcore.db import for_update, session
 from pfcore.models import Practice, utcnow
+from pfcore.security import phone_sends
 from pfcore.security.codes import mask
 from pfcore.security.phones import PhoneError, to_e164
 from pfcore.security.sessions import prefixed, queue_cookie
@@ -200,6 +201,13 @@ def send_phone_code(invitation: Invitation, phone_text: str, birth_date_text: st
         PhoneCode.invitation_id == invitation.id, PhoneCode.created_at > now - dt.timedelta(hours=1)))
     if recent >= int(_settings()["code_max_sends"]):
         return Answer(False, "Too many codes were sent. Wait an hour, or use the PIN from your practice.")
+    try:
+        permit = phone_sends.admit(channel, invitation.phone, practice_id=invitation.practice_id,
+                                   purpose="portal_registration", patient_id=invitation.patient_id,
+                                   subject=("portal_invitation", invitation.id))
+    except phone_sends.SendRefused as refused:
+        phone_sends.record_refusal(refused)
+        return Answer(False, f"{refused.message} You can also use the PIN from your practice.")
     session().execute(update(PhoneCode).where(PhoneCode.invitation_id == invitation.id, PhoneCode.used_at.is_(None))
                       .values(used_at=now).execution_options(synchronize_session=False))
     minutes = int(_settings()["code_valid_minutes"])
@@ -215,7 +223,7 @@ def send_phone_code(invitation: Invitation, phone_text: str, birth_date_text: st
     else:
         body = f"Your patient portal security code is {code}. It expires in {minutes} minutes. Never share it."
     messaging.queue(channel, invitation.phone, body, subject="Your patient portal security code",
-                    practice_id=invitation.practice_id)
+                    practice_id=invitation.practice_id, permit=permit)
     _audit(invitation, "patient_portal.phone_code_sent", channel=channel, to=mask(invitation.phone))
     return Answer(True)
 

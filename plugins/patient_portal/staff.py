@@ -46,7 +46,8 @@ class InviteForm(FlaskForm):
     email = EmailField("Email", filters=[lambda value: value.strip() if value else value],
                        validators=[InputRequired(message="Enter the patient's email."), Length(max=254),
                                    EmailAddress()])
-    phone = TelField("Phone", validators=[Optional(), Length(max=40), PhoneNumber()])
+    # The registration's code by text or call goes to this number.
+    phone = TelField("Phone", validators=[Optional(), Length(max=40), PhoneNumber(for_codes=True)])
     # The newest invitation when the form was shown: a changed enrolment is not overwritten unseen.
     seen = HiddenField()
 
