@@ -16,7 +16,6 @@ from wtforms.validators import DataRequired
 from .. import audit
 from ..db import session
 from ..security import sessions, throttling
-from ..security.passwords import verify_or_dummy
 from ..security.signin import safe_next
 from ..security.throttling import rate_limited
 from ..sqlite_reads import writes_on_get
@@ -80,14 +79,8 @@ def unlock():
 
 def _check_password(user, password: str) -> str | None:
     """None when the password unlocks; else the message, with the failure counted and audited."""
-    password_ok = verify_or_dummy(user.password_hash, password)
-    if throttling.is_locked(user):
-        reason = "account locked"
-    elif not password_ok:
-        reason = "wrong password"
-        throttling.register_failure(user)
-    else:
-        throttling.register_success(user)
+    reason = throttling.password_attempt(user, password)
+    if reason is None:
         return None
     audit.record("session.unlock_failed", practice_id=user.practice_id, outcome="failure",
                  object_type="login_session", object_id=g.pfcore_login_session.id, details={"reason": reason})
