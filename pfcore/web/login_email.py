@@ -19,7 +19,7 @@ from ..security.throttling import rate_limited
 from .account import _page, current_password_accepted
 from .auth import LINK_BROWSER_KEY, link_browser_key, link_token
 from .blueprint import core
-from .code_step import choose_channel, enter_code, has_verified_phone, resend_code
+from .code_step import ACCOUNT_LOCK, choose_channel, enter_code, has_verified_phone, resend_code
 from .forms import ChangeEmailForm, UpgradeLoginForm
 from .mfa import recent_auth_required
 from .rendering import render
@@ -111,7 +111,7 @@ def confirm_email_change(token, row):
     user = session().get(User, row.user_id)
     here = url_for("core.confirm_email_change", token=token)
     if has_verified_phone(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
-        return choose_channel(user, purpose=CHANGE, what=WHAT, action=here,
+        return choose_channel(user, link=row, what=WHAT, action=here,
                               code_url=url_for("core.confirm_email_change_code", token=token),
                               intro=f"To make {row.state['new_email']} your login email:")
     return _confirm_new_email(row, action=here)
@@ -126,7 +126,8 @@ def confirm_email_change_code(token, row):
         return redirect(url_for("core.confirm_email_change", token=token))
 
     return enter_code(session().get(User, row.user_id), purpose=CHANGE, endpoint="core.confirm_email_change",
-                      token=token, start_over=url_for("core.confirm_email_change", token=token), on_success=verified)
+                      token=token, start_over=url_for("core.confirm_email_change", token=token), on_success=verified,
+                      lockout=ACCOUNT_LOCK)
 
 
 @core.post("/account/email-change/<token>/resend")
