@@ -89,6 +89,17 @@ def password_attempt(user: User, password: str) -> str | None:
     return None
 
 
+def locked_message(user: User) -> str | None:
+    """What a signed-in user reads when a form that asks for their password refuses it
+    for the lock (None when the account is not locked)."""
+    if user.locked_out:
+        return ("Too many wrong passwords: your account is locked. Log out, then reset your password "
+                "or ask a practice administrator to unlock it.")
+    if is_locked(user):
+        return "Too many wrong passwords. Wait a few minutes and try again, or log out."
+    return None
+
+
 def unlock(user: User, *, reason: str) -> None:
     """Lift any lock (administrator's Unlock, or a completed password reset)."""
     was_locked = is_locked(user) or user.failed_sign_ins

@@ -30,6 +30,9 @@ def _page(status=200, **context):
     return render("account/security.html", status=status, user=g.pfcore_user, **context)
 
 
+WRONG_CURRENT_PASSWORD = "That is not your current password."
+
+
 def current_password_accepted(user, field, failed_action: str) -> bool:
     """The current password a My-account form asks for, counted toward the lock-out.
 
@@ -41,19 +44,11 @@ def current_password_accepted(user, field, failed_action: str) -> bool:
     reason = throttling.password_attempt(user, field.data)
     if reason is None:
         return True
-    field.errors = [LOCKED_OUT if user.locked_out else _CURRENT_PASSWORD_REFUSED[reason]]
+    field.errors = [throttling.locked_message(user) or WRONG_CURRENT_PASSWORD]
     audit.record(failed_action, practice_id=user.practice_id, outcome="failure", object_type="user",
                  object_id=user.id, details={"reason": reason})
     session().commit()
     return False
-
-
-LOCKED_OUT = ("Too many wrong passwords: your account is locked. Log out, then reset your password "
-              "or ask a practice administrator to unlock it.")
-_CURRENT_PASSWORD_REFUSED = {
-    "wrong password": "That is not your current password.",
-    "account locked": "Too many wrong passwords. Wait a few minutes and try again.",
-}
 
 
 @core.get("/account")

@@ -85,16 +85,7 @@ def _check_password(user, password: str) -> str | None:
     audit.record("session.unlock_failed", practice_id=user.practice_id, outcome="failure",
                  object_type="login_session", object_id=g.pfcore_login_session.id, details={"reason": reason})
     session().commit()
-    return _refusal_message(user)
-
-
-def _refusal_message(user) -> str:
-    if user.locked_out:
-        return ("Too many wrong passwords: your account is locked. Log out, then reset your password "
-                "or ask a practice administrator to unlock it.")
-    if throttling.is_locked(user):
-        return "Too many wrong passwords. Wait a few minutes and try again, or log out."
-    return WRONG_PASSWORD
+    return throttling.locked_message(user) or WRONG_PASSWORD
 
 
 @core.get("/session/alive")

@@ -135,6 +135,27 @@ def test_forgotten_password_by_emailed_link_and_texted_code(app, practice, new_p
     expect_dashboard(page)
 
 
+def test_a_reset_link_sends_at_most_three_codes(app, practice, new_page, inbox, texts, live_server, console):
+    """Each new code is a fresh set of tries: a link asks for three at most (review #23, finding 7)."""
+    console.allow_status(429)
+    ada = with_verified_phone(app, make_active_user(app, practice))
+    page = new_page()
+    page.goto("/password/forgot")
+    page.get_by_label("Email").fill(ada.email)
+    page.get_by_role("button", name="Email me a link").click()
+    link = link_in(inbox.wait_for(ada.email)[-1], live_server, "/password-reset/")
+    for _ in range(3):
+        page.goto(link + "/verify")
+        page.get_by_role("button", name="Call me").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Enter your security code")
+    page.goto(link + "/verify")
+    page.get_by_role("button", name="Text me").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Verify it's you")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Too many codes were sent for this link. Ask for a new link later, or ask your practice administrator.")
+    assert len(texts.wait_for(PHONE, count=3)) == 3
+
+
 # --- 2. the lock screen -------------------------------------------------------------
 
 def test_idle_session_shows_the_lock_screen_and_only_the_password_opens_it(app, practice, page, console):
