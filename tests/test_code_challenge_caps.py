@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 import pytest
 import time_machine
@@ -76,6 +77,32 @@ def test_one_link_opens_at_most_three_code_challenges(app, pat, inbox, texts, fl
     # Another browser with the same link gets no more.
     assert Browserless(app.test_client()).post(verify, {"channel": "sms"}).status_code == 429
     assert _texts_to(texts) == before + 3
+
+
+def test_the_link_cap_holds_when_browsers_ask_at_the_same_moment(app, pat, inbox, texts):
+    """Six browsers with the link ask at once: the row locks let three challenges through, not six."""
+    verify = _reset_link(app, inbox)
+    browsers = [Browserless(app.test_client()) for _ in range(6)]
+    tokens = [browser.token(verify) for browser in browsers]
+    start = threading.Barrier(len(browsers))
+    answers: list[int] = []
+    errors: list[BaseException] = []
+
+    def ask(browser, token):
+        try:
+            start.wait()
+            answers.append(browser.client.post(verify, data={"channel": "sms", "csrf_token": token}).status_code)
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=pair) for pair in zip(browsers, tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert sorted(answers) == [302] * 3 + [429] * 3
+    assert len(texts.wait_for(PHONE, count=3)) == 3
 
 
 def test_a_user_gets_at_most_five_reset_challenges_an_hour_whatever_the_links(app, pat, inbox, texts):
