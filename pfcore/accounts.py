@@ -473,63 +473,67 @@ def _practice_users(practice_id: int):
 
 # --- login email: upgrade from Practice ID login, change of address ----------
 
-def _confirmation_link(user: User, purpose: str, new_email: str, valid_for: dt.timedelta) -> str:
-    return _issue_token(user, purpose, valid_for, state={"new_email": normalise_email(new_email)})
+ALREADY_ON_EMAIL_LOGIN = "You already log in with your email."
 
 
-def request_login_upgrade(user: User, email: str) -> None:
-    """Ask to log in with ``email`` from now on; a link to that address confirms it."""
-    if email_in_use(email, practice_id=user.practice_id, except_user_id=user.id):
-        raise AccountError(EMAIL_IN_USE, field="email")
-    token = _confirmation_link(user, "login_upgrade", email, dt.timedelta(hours=24))
-    link = f"{settings()['base_url']}/account/upgrade/{token}"
-    messaging.queue("email", normalise_email(email), (
-        f"Hello {user.first_name},\n\nConfirm that you want to log in to pfcore with this email address:\n\n{link}\n\n"
-        "After you confirm, Practice ID and username no longer work for your account.\n"
-        "The link works once, for 24 hours. If you did not ask for this, ignore this email.\n"
-    ), subject="Confirm your pfcore login email", practice_id=user.practice_id)
-    audit.record("user.login_upgrade_requested", practice_id=user.practice_id, object_type="user", object_id=user.id,
-                 details={"email": normalise_email(email)})
+def may_upgrade_login(user: User) -> bool:
+    """"Upgrade to email login" is offered to a user still on Practice ID login only."""
+    return user.pac_login_enabled
 
 
-def request_email_change(user: User, new_email: str, *, by_admin: bool) -> None:
+def request_email_change(user: User, new_email: str, *, by_admin: bool, upgrade: bool = False) -> None:
     """Start changing the login email: a link to the new address, a notice to the old one.
 
-    The old address keeps working until the change completes (link + phone code).
+    The change completes with the link and a code to the verified phone; until
+    then the old address keeps working. An ``upgrade`` to email login is the same
+    change (the address may stay the same) that also turns Practice ID login off
+    when it completes: it follows the same rules, or it would be a way to change
+    the login email without them.
     """
     new_email = normalise_email(new_email)
-    if new_email == user.email:
+    if upgrade and not may_upgrade_login(user):
+        raise AccountError(ALREADY_ON_EMAIL_LOGIN, field="email")
+    if new_email == user.email and not upgrade:
         raise AccountError("That is already the login email.", field="email")
     if email_in_use(new_email, practice_id=user.practice_id, except_user_id=user.id):
         raise AccountError(EMAIL_IN_USE, field="email")
-    token = _confirmation_link(user, "email_change", new_email, dt.timedelta(hours=24))
+    state = {"new_email": new_email, "upgrade": True} if upgrade else {"new_email": new_email}
+    token = _issue_token(user, "email_change", dt.timedelta(hours=24), state=state)
     link = f"{settings()['base_url']}/account/email-change/{token}"
+    after = "After you confirm, Practice ID and username no longer work for your account.\n" if upgrade else ""
     messaging.queue("email", new_email, (
         f"Hello {user.first_name},\n\nTo make this your pfcore login email, open this link:\n\n{link}\n\n"
-        "We will then send a security code to your verification phone. The link works once, for 24 hours.\n"
+        f"We will then send a security code to your verification phone. {after}"
+        "The link works once, for 24 hours. If you did not ask for this, ignore this email.\n"
     ), subject="Confirm your new pfcore login email", practice_id=user.practice_id)
-    messaging.queue("email", user.email, (
-        f"Hello {user.first_name},\n\n{'Your practice administrator' if by_admin else 'Someone signed in as you'} asked "
-        f"to change your pfcore login email to {new_email}.\nThis address keeps working until the change is confirmed. "
-        "If you did not expect this, tell your practice administrator.\n"
-    ), subject="Your pfcore login email is being changed", practice_id=user.practice_id)
-    audit.record("user.email_change_requested", practice_id=user.practice_id, object_type="user", object_id=user.id,
+    if new_email != user.email:
+        messaging.queue("email", user.email, (
+            f"Hello {user.first_name},\n\n{'Your practice administrator' if by_admin else 'Someone signed in as you'} "
+            f"asked to change your pfcore login email to {new_email}"
+            f"{' and to turn Practice ID login off' if upgrade else ''}.\nThis address keeps working until the change "
+            "is confirmed. If you did not expect this, tell your practice administrator.\n"
+        ), subject="Your pfcore login email is being changed", practice_id=user.practice_id)
+    audit.record("user.login_upgrade_requested" if upgrade else "user.email_change_requested",
+                 practice_id=user.practice_id, object_type="user", object_id=user.id,
                  details={"new_email": new_email, "previous_email": user.email, "by_admin": by_admin})
 
 
 def complete_new_email(row: UserToken) -> User:
-    """Finish an upgrade to email login or a change of login email from its confirmed link.
+    """Finish a change of login email (or an upgrade to email login) from its confirmed link.
 
-    The address is checked again: someone may have claimed it since the link was sent.
+    The address is checked again: someone may have claimed it since the link was
+    sent; and an upgrade again: the user may have upgraded by another link since.
     """
     user = session().get(User, row.user_id)
     new_email = row.state["new_email"]
+    upgrade = bool(row.state.get("upgrade"))
+    if upgrade and not may_upgrade_login(user):
+        raise AccountError(ALREADY_ON_EMAIL_LOGIN)
     if email_in_use(new_email, practice_id=user.practice_id, except_user_id=user.id):
         raise AccountError(EMAIL_IN_USE)
     old_email = user.email
     user.email = new_email
     _claim_address(AccountError(EMAIL_IN_USE))
-    upgrade = row.purpose == "login_upgrade"
     if upgrade:
         user.email_login_enabled = True
         user.pac_login_enabled = False

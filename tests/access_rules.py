@@ -89,7 +89,6 @@ ACCESS_RULES: dict[str, str] = {
     "core.invitation_phone": "link",
     "core.invitation_phone_code": "link",
     "core.invitation_phone_resend": "link",
-    "core.confirm_login_upgrade": "link",
     "core.confirm_email_change": "link",
     "core.confirm_email_change_code": "link",
     "core.confirm_email_change_resend": "link",

@@ -152,7 +152,6 @@ CONTEXT_OF = {
     "core.confirm_email_change": "email_change",
     "core.confirm_email_change_code": "email_change",
     "core.confirm_email_change_resend": "email_change",
-    "core.confirm_login_upgrade": "login_upgrade",
     # half-finished sign-ins
     "mfa_sms.challenge_sms": "second_factor",
     "mfa_sms.challenge_voice": "second_factor",
@@ -191,7 +190,7 @@ URL_VALUES = {
 # (Some answer with a page whose other forms take their values from the posted data: those read fields, and
 # are fuzzed as form routes.)
 FIELDLESS = {
-    "core.audit_verify", "core.confirm_login_upgrade", "core.confirm_email_change_resend", "core.end_browser",
+    "core.audit_verify", "core.confirm_email_change_resend", "core.end_browser",
     "core.end_other_browsers", "core.invitation_phone_resend", "core.password_reset_verify_resend",
     "core.remove_trusted_browser", "core.report_invitation", "core.resend_invitation", "core.rotate_pac",
     "core.signout", "emergency_access.deactivate_other", "emergency_access.deactivate_own", "licensing.revoke_slot",
@@ -748,15 +747,6 @@ class FuzzWorld(World):
         response = browser.post(choice_page, {"channel": "sms"})
         assert location(response) == f"{choice_page}/code", location(response)
         return self._context(name, browser, token_page=f"{choice_page}/code", pages=(choice_page,), token=token)
-
-    def _context_login_upgrade(self):
-        """A Practice ID user asked to log in by email: the confirmation link."""
-        new = "lev.upgrade@example.com"
-        response = self.level1.post("/account/upgrade", {"email": new, "current": PASSWORD}, page="/account")
-        assert response.status_code == 200, response.get_data(as_text=True)
-        token = last_link(self.smtp.inbox, new, "/account/upgrade/").rsplit("/", 1)[1]
-        return self._context("login_upgrade", self._new_browser(), token_page=f"/account/upgrade/{token}",
-                             token=token)
 
     def _context_portal_invitation(self):
         """A patient's registration link, a code texted to the invitation's phone."""

@@ -1,16 +1,20 @@
 """Upgrade to email login (PF) and changing the login email."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
 from pfcore.db import session
-from pfcore.models import AuditEvent, Practice
+from pfcore.models import AuditEvent, Practice, User
 
 from .conftest import user_row as _user
-from .conftest import add_active_user, sign_in_pac, Browserless, last_link, sign_in_email
+from .conftest import add_active_user, audit_rows, sign_in_pac, Browserless, last_link, sign_in_email
+from .services import body_of
 
 EMAIL = "kim@sunrise.example.com"
+NEW_EMAIL = "kim.lee@example.com"
 PHONE = "+14155550177"
 PASSWORD = "tulips under the april rain"
 
@@ -28,26 +32,6 @@ def _pac(app):
 
 def _pac_sign_in(app, web):
     return sign_in_pac(web, _pac(app), "klee", PASSWORD)
-
-
-def test_upgrade_login_confirms_the_email_then_turns_practice_id_login_off(app, kim, inbox):
-    web = Browserless(app.test_client())
-    assert _pac_sign_in(app, web).status_code == 302
-    page = web.get("/account").get_data(as_text=True)
-    assert "Upgrade to email login" in page
-    response = web.post("/account/upgrade", {"email": "kim.lee@example.com", "current": PASSWORD}, page="/account")
-    assert response.status_code == 200 and "We sent a link to kim.lee@example.com" in response.get_data(as_text=True)
-    link = last_link(inbox, "kim.lee@example.com", "/account/upgrade/")
-    # Until confirmed, nothing changes.
-    assert _user(app, kim).pac_login_enabled and _user(app, kim).email == EMAIL
-    assert web.get(link).status_code == 200
-    done = web.post(link)
-    assert done.status_code == 200 and "Practice ID login is off" in done.get_data(as_text=True)
-    fresh = Browserless(app.test_client())
-    assert _pac_sign_in(app, fresh).status_code == 422
-    assert sign_in_email(fresh, "kim.lee@example.com", PASSWORD).status_code == 302
-    assert "Practice ID login is off for your account" in fresh.get("/account").get_data(as_text=True)
-    assert web.client.get(link).status_code == 410
 
 
 def test_upgrade_needs_the_current_password_and_a_free_email(app, kim, admin_web):
@@ -131,4 +115,80 @@ def test_an_address_claimed_meanwhile_is_refused_at_completion(app, admin_web, k
     web.post(link + "/code", {"code": texts.last_code(PHONE)})
     response = web.post(link)
     assert response.status_code == 409 and "already in use" in response.get_data(as_text=True)
+    assert _user(app, kim).email == EMAIL
+
+
+# --- "Upgrade to email login" follows the change-login-email rules (review #23, finding 2):
+# the current password, a link to the new address, a notice to the old one, a code to the
+# verified phone; Practice ID login and the old address work until the change completes.
+# Only a user still on Practice ID login is offered the upgrade.
+
+def _ask_upgrade(app, inbox, email=NEW_EMAIL):
+    web = Browserless(app.test_client())
+    assert _pac_sign_in(app, web).status_code == 302
+    assert "Upgrade to email login" in web.get("/account").get_data(as_text=True)
+    response = web.post("/account/upgrade", {"email": email, "current": PASSWORD}, page="/account")
+    assert response.status_code == 200 and f"We sent a link to {email}" in response.get_data(as_text=True)
+    return web, last_link(inbox, email, "/account/")
+
+
+def test_upgrade_needs_a_phone_code_tells_the_old_address_and_practice_id_works_until_confirmed(app, kim, inbox,
+                                                                                               texts):
+    web, link = _ask_upgrade(app, inbox)
+    notice = inbox.wait_for(EMAIL)[-1]
+    assert notice["Subject"] == "Your pfcore login email is being changed"
+    assert NEW_EMAIL in body_of(notice)
+    assert "Verify it's you" in web.get(link).get_data(as_text=True)
+    refused = web.post(link)
+    assert refused.status_code == 422 and "Verify it" in refused.get_data(as_text=True)
+    assert _user(app, kim).pac_login_enabled and _user(app, kim).email == EMAIL
+    assert _pac_sign_in(app, Browserless(app.test_client())).status_code == 302
+
+    assert web.post(link, {"channel": "sms"}).status_code == 302
+    assert web.post(link + "/code", {"code": texts.last_code(PHONE)}).status_code == 302
+    done = web.post(link)
+    assert done.status_code == 200 and "Practice ID login is off" in done.get_data(as_text=True)
+    user = _user(app, kim)
+    assert user.email == NEW_EMAIL and not user.pac_login_enabled and user.email_login_enabled
+    fresh = Browserless(app.test_client())
+    assert _pac_sign_in(app, fresh).status_code == 422
+    assert sign_in_email(fresh, NEW_EMAIL, PASSWORD).status_code == 302
+    assert "Practice ID login is off for your account" in fresh.get("/account").get_data(as_text=True)
+    assert web.client.get(link).status_code == 410
+    assert [json.loads(e.details)["email"] for e in audit_rows(app, "user.login_upgraded")] == [NEW_EMAIL]
+
+
+def test_upgrade_keeping_the_same_address_still_needs_the_phone_code(app, kim, inbox, texts):
+    web, link = _ask_upgrade(app, inbox, email=EMAIL)
+    assert web.post(link).status_code == 422
+    assert _user(app, kim).pac_login_enabled
+    web.post(link, {"channel": "voice"})
+    web.post(link + "/code", {"code": texts.last_code(PHONE)})
+    assert web.post(link).status_code == 200
+    assert not _user(app, kim).pac_login_enabled and _user(app, kim).email == EMAIL
+
+
+def test_a_user_already_on_email_login_gets_neither_the_form_nor_the_route(app, kim, inbox):
+    with app.app_context():
+        session().get(User, kim).pac_login_enabled = False
+        session().commit()
+    web = Browserless(app.test_client())
+    assert sign_in_email(web, EMAIL, PASSWORD).status_code == 302
+    page = web.get("/account").get_data(as_text=True)
+    assert "Upgrade to email login" not in page and 'action="/account/upgrade"' not in page
+    inbox.clear()
+    response = web.post("/account/upgrade", {"email": NEW_EMAIL, "current": PASSWORD}, page="/account")
+    assert response.status_code == 422 and "You already log in with your email" in response.get_data(as_text=True)
+    assert inbox.to(NEW_EMAIL) == [] and audit_rows(app, "user.login_upgrade_requested") == []
+
+
+def test_a_pending_upgrade_link_stops_once_the_user_is_on_email_login(app, kim, inbox, texts):
+    web, link = _ask_upgrade(app, inbox)
+    web.post(link, {"channel": "sms"})
+    web.post(link + "/code", {"code": texts.last_code(PHONE)})
+    with app.app_context():
+        session().get(User, kim).pac_login_enabled = False
+        session().commit()
+    response = web.post(link)
+    assert response.status_code == 409 and "already log in with your email" in response.get_data(as_text=True)
     assert _user(app, kim).email == EMAIL

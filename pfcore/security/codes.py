@@ -15,11 +15,11 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import audit, messaging
 from ..db import for_update, session
-from ..models import User, VerificationCode, utcnow
+from ..models import User, UserToken, VerificationCode, utcnow
 from . import phone_sends
 
 CHANNELS = ("sms", "voice", "email")
@@ -29,6 +29,7 @@ CHANNELS = ("sms", "voice", "email")
 class CheckResult:
     ok: bool
     message: str = ""
+    wrong_code: bool = False  # a wrong code was entered (not an expired or spent challenge)
 
 
 def _settings() -> dict:
@@ -67,6 +68,46 @@ def start(user: User, *, purpose: str, channel: str, destination: str, what: str
     session().flush()
     _send(challenge, user, what, permit)
     return challenge
+
+
+def start_for_link(link: UserToken, user: User, *, channel: str, what: str) -> CheckResult:
+    """Open a challenge for an emailed link's "Verify it's you" step, within its caps.
+
+    Each challenge is a new code with fresh tries, so without a cap one password
+    reset or email-change link gave unlimited guesses (and texts). A link opens at
+    most ``code_challenges_per_link`` challenges; a user at most
+    ``code_challenges_per_user_hour`` of the link's purpose in an hour, whatever
+    the links. The link row is read FOR UPDATE (``accounts.find_token``) and the
+    user row is locked here, so concurrent requests cannot both pass the count.
+    """
+    settings = _settings()
+    opened = (link.state or {}).get("code_challenges", 0)
+    if opened >= settings["code_challenges_per_link"]:
+        return _refuse_challenge(link, user, "per link", TOO_MANY_FOR_LINK)
+    if _opened_in_last_hour(user, link.purpose) >= settings["code_challenges_per_user_hour"]:
+        return _refuse_challenge(link, user, "per user per hour", TOO_MANY_FOR_USER)
+    link.state = dict(link.state or {}, code_challenges=opened + 1)
+    start(user, purpose=link.purpose, channel=channel, destination=user.phone, what=what)
+    return CheckResult(True)
+
+
+TOO_MANY_FOR_LINK = ("Too many codes were sent for this link. Ask for a new link later, "
+                     "or ask your practice administrator.")
+TOO_MANY_FOR_USER = ("Too many codes were sent to your phone in the last hour. Try again later, "
+                     "or ask your practice administrator.")
+
+
+def _opened_in_last_hour(user: User, purpose: str) -> int:
+    session().scalars(for_update(select(User.id).where(User.id == user.id))).one()
+    return session().scalar(select(func.count()).select_from(VerificationCode).where(
+        VerificationCode.user_id == user.id, VerificationCode.purpose == purpose,
+        VerificationCode.created_at > utcnow() - dt.timedelta(hours=1)))
+
+
+def _refuse_challenge(link: UserToken, user: User, reason: str, message: str) -> CheckResult:
+    audit.record("code.challenge_refused", practice_id=link.practice_id, outcome="failure", object_type="user",
+                 object_id=user.id, details={"purpose": link.purpose, "reason": reason})
+    return CheckResult(False, message)
 
 
 def resend(challenge: VerificationCode, user: User, what: str) -> CheckResult:
@@ -134,8 +175,9 @@ def check(challenge: VerificationCode, code: str, user: User) -> CheckResult:
                  object_id=user.id, details={"purpose": challenge.purpose, "attempt": challenge.attempts})
     if left <= 0:
         challenge.used_at = utcnow()
-        return CheckResult(False, "That code is not right, and no tries are left. Start again.")
-    return CheckResult(False, f"That code is not right. {left} {'try' if left == 1 else 'tries'} left.")
+        return CheckResult(False, "That code is not right, and no tries are left. Start again.", wrong_code=True)
+    return CheckResult(False, f"That code is not right. {left} {'try' if left == 1 else 'tries'} left.",
+                       wrong_code=True)
 
 
 def open_challenge(user_id: int, purpose: str) -> VerificationCode | None:

@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, select, update
 from .. import audit, metrics
 from ..db import session
 from ..models import User, utcnow
+from .passwords import verify_or_dummy
 
 FIRST_LOCK_AT = 5
 HARD_LOCK_AT = 20
@@ -90,6 +91,38 @@ def register_success(user: User) -> None:
         user.failed_sign_ins = 0
         user.locked_until = None
         user.locked_out = False
+
+
+def password_attempt(user: User, password: str) -> str | None:
+    """Check the current password a form asks for, as sign-in checks it.
+
+    For every form that asks a signed-in user for their password (change
+    password, upgrade to email login, the lock screen): a wrong one counts
+    toward the lock-out, and while the account is locked even the right one
+    is refused, so such a form is no way around the lock. Returns None when
+    the password is accepted, else the reason to audit ("wrong password" or
+    "account locked").
+    """
+    password_ok = verify_or_dummy(user.password_hash, password or "")
+    hold(user.id)  # decided in turn with attempts sent at once, on the counters as they are now
+    if is_locked(user):
+        return "account locked"
+    if not password_ok:
+        register_failure(user)
+        return "wrong password"
+    register_success(user)
+    return None
+
+
+def locked_message(user: User) -> str | None:
+    """What a signed-in user reads when a form that asks for their password refuses it
+    for the lock (None when the account is not locked)."""
+    if user.locked_out:
+        return ("Too many wrong passwords: your account is locked. Log out, then reset your password "
+                "or ask a practice administrator to unlock it.")
+    if is_locked(user):
+        return "Too many wrong passwords. Wait a few minutes and try again, or log out."
+    return None
 
 
 def unlock(user: User, *, reason: str) -> None:

@@ -6,7 +6,8 @@ from flask_login import login_required
 
 from .. import accounts, audit
 from ..db import session
-from ..security.passwords import hash_password, verify_or_dummy
+from ..security import throttling
+from ..security.passwords import hash_password
 from ..security.sessions import end_other_sessions
 from ..security.throttling import rate_limited
 from .blueprint import core
@@ -23,9 +24,31 @@ def _page(status=200, **context):
     context.setdefault("upgrade_form", UpgradeLoginForm(formdata=None))
     context.setdefault("email_form", ChangeEmailForm(formdata=None))
     user = g.pfcore_user
+    context.setdefault("may_upgrade_login", accounts.may_upgrade_login(user))
     hooks = current_app.extensions["pfcore.plugins"].hook(user.practice)
     context.setdefault("account_sections", flatten(hooks.account_sections(practice=user.practice, user=user)))
     return render("account/security.html", status=status, user=g.pfcore_user, **context)
+
+
+WRONG_CURRENT_PASSWORD = "That is not your current password."
+
+
+def current_password_accepted(user, field, failed_action: str) -> bool:
+    """The current password a My-account form asks for, counted toward the lock-out.
+
+    A wrong one counts as a failed sign-in, and a locked account is refused even
+    the right one (``throttling.password_attempt``): otherwise the form would be
+    a way to guess the password around the lock. A refusal is audited as
+    ``failed_action``, committed, and its message set on ``field``.
+    """
+    reason = throttling.password_attempt(user, field.data)
+    if reason is None:
+        return True
+    field.errors = [throttling.locked_message(user) or WRONG_CURRENT_PASSWORD]
+    audit.record(failed_action, practice_id=user.practice_id, outcome="failure", object_type="user",
+                 object_id=user.id, details={"reason": reason})
+    session().commit()
+    return False
 
 
 @core.get("/account")
@@ -42,17 +65,13 @@ def change_password():
     user = g.pfcore_user
     form = ChangePasswordForm()
     if form.validate():
-        if not verify_or_dummy(user.password_hash, form.current.data):
-            form.current.errors = ["That is not your current password."]
-            audit.record("user.password_change_failed", practice_id=user.practice_id, outcome="failure",
-                         object_type="user", object_id=user.id)
-            session().commit()
-        else:
+        if current_password_accepted(user, form.current, "user.password_change_failed"):
             try:
                 accounts.check_new_password(form.password.data, user_fields=[user.first_name, user.last_name, user.email,
                                                                               user.username or ""],
                                             practice_name=user.practice.name)
             except accounts.AccountError as error:
+                session().commit()  # the current password was right: its cleared lock-out counter stays
                 form.password.errors = [error.message]
             else:
                 user.password_hash = hash_password(form.password.data)

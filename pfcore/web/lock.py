@@ -16,7 +16,6 @@ from wtforms.validators import DataRequired
 from .. import audit
 from ..db import session
 from ..security import sessions, throttling
-from ..security.passwords import verify_or_dummy
 from ..security.signin import safe_next
 from ..security.throttling import rate_limited
 from ..sqlite_reads import writes_on_get
@@ -80,29 +79,13 @@ def unlock():
 
 def _check_password(user, password: str) -> str | None:
     """None when the password unlocks; else the message, with the failure counted and audited."""
-    password_ok = verify_or_dummy(user.password_hash, password)
-    throttling.hold(user.id)  # decided in turn with attempts sent at once, on the counters as they are now
-    if throttling.is_locked(user):
-        reason = "account locked"
-    elif not password_ok:
-        reason = "wrong password"
-        throttling.register_failure(user)
-    else:
-        throttling.register_success(user)
+    reason = throttling.password_attempt(user, password)
+    if reason is None:
         return None
     audit.record("session.unlock_failed", practice_id=user.practice_id, outcome="failure",
                  object_type="login_session", object_id=g.pfcore_login_session.id, details={"reason": reason})
     session().commit()
-    return _refusal_message(user)
-
-
-def _refusal_message(user) -> str:
-    if user.locked_out:
-        return ("Too many wrong passwords: your account is locked. Log out, then reset your password "
-                "or ask a practice administrator to unlock it.")
-    if throttling.is_locked(user):
-        return "Too many wrong passwords. Wait a few minutes and try again, or log out."
-    return WRONG_PASSWORD
+    return throttling.locked_message(user) or WRONG_PASSWORD
 
 
 @core.get("/session/alive")

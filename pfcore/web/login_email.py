@@ -1,9 +1,10 @@
-"""The login email: "Upgrade to email login" (PF) and changing the address.
+"""The login email: changing the address, and "Upgrade to email login" (PF).
 
-An upgrade is confirmed by a link sent to the address; afterwards Practice ID
-login is off for the user. A change of address (by the user, or by an
-administrator for any user) is confirmed by a link sent to the new address and
-a code sent to the verified phone; the old address works until then.
+A change of address (by the user, or by an administrator for any user) is
+confirmed by a link sent to the new address and a code sent to the verified
+phone, and the old address is told; the old address works until then. An
+upgrade is the same change, asked with the current password by a user still on
+Practice ID login, which also turns Practice ID login off when it completes.
 """
 from __future__ import annotations
 
@@ -13,13 +14,12 @@ from flask_login import login_required
 from .. import accounts, takeover_alerts
 from ..db import get_in_practice, session
 from ..models import User
-from ..security.passwords import verify_or_dummy
 from ..security.permissions import require
 from ..security.throttling import rate_limited
-from .account import _page
+from .account import _page, current_password_accepted
 from .auth import LINK_BROWSER_KEY, link_browser_key, link_token
 from .blueprint import core
-from .code_step import choose_channel, enter_code, has_verified_phone, resend_code
+from .code_step import ACCOUNT_LOCK, choose_channel, enter_code, has_verified_phone, resend_code
 from .forms import ChangeEmailForm, UpgradeLoginForm
 from .mfa import recent_auth_required
 from .rendering import render
@@ -32,45 +32,16 @@ WHAT = "confirm your new login email"
 @login_required
 @rate_limited("signin")
 def upgrade_login():
+    """A change of login email that also turns Practice ID login off (see ``change_own_email``)."""
     user = g.pfcore_user
     form = UpgradeLoginForm()
-    if not user.pac_login_enabled:
-        return _page(status=422, error="You already log in with your email.")
-    if form.validate():
-        if not verify_or_dummy(user.password_hash, form.current.data):
-            form.current.errors = ["That is not your current password."]
-        else:
-            try:
-                accounts.request_login_upgrade(user, form.email.data)
-            except accounts.AccountError as error:
-                session().rollback()
-                form.email.errors = [error.message]
-            else:
-                session().commit()
-                return _page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. "
-                                     "Open it to finish the upgrade.")
+    if not accounts.may_upgrade_login(user):
+        return _page(status=422, error=accounts.ALREADY_ON_EMAIL_LOGIN)
+    if form.validate() and current_password_accepted(user, form.current, "user.login_upgrade_failed"):
+        if _request_change(user, form, upgrade=True):
+            return _page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. Open it to finish "
+                                 "the upgrade. Until then you log in as before.")
     return _page(status=422, upgrade_form=form)
-
-
-@core.route("/account/upgrade/<token>", methods=["GET", "POST"])
-@link_token("login_upgrade")
-def confirm_login_upgrade(token, row):
-    return _confirm_new_email(row, title="Confirm your login email", button="Use this email to log in",
-                              action=url_for("core.confirm_login_upgrade", token=token))
-
-
-def _confirm_new_email(row, *, title: str, button: str, action: str):
-    """GET asks to confirm (mail scanners follow links); POST completes the change."""
-    if request.method == "GET":
-        return render("account/confirm_link.html", title=title, email=row.state["new_email"], action=action,
-                      button=button)
-    try:
-        user = accounts.complete_new_email(row)
-    except accounts.AccountError as error:
-        session().rollback()
-        return render("link_expired.html", status=409, message=error.message)
-    session().commit()
-    return render("account/login_email_done.html", email=user.email, upgraded=row.purpose == "login_upgrade")
 
 
 @core.post("/account/email")
@@ -79,18 +50,38 @@ def _confirm_new_email(row, *, title: str, button: str, action: str):
 @recent_auth_required
 def change_own_email():
     form = ChangeEmailForm()
-    user = g.pfcore_user
-    if form.validate():
-        try:
-            accounts.request_email_change(user, form.email.data, by_admin=False)
-        except accounts.AccountError as error:
-            session().rollback()
-            form.email.errors = [error.message]
-        else:
-            session().commit()
-            return _page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. "
-                                 "Your current email works until you confirm.")
+    if form.validate() and _request_change(g.pfcore_user, form, upgrade=False):
+        return _page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. "
+                             "Your current email works until you confirm.")
     return _page(status=422, email_form=form)
+
+
+def _request_change(user, form, *, upgrade: bool) -> bool:
+    """Ask for the link (committed), or put the reason on the form's email field."""
+    try:
+        accounts.request_email_change(user, form.email.data, by_admin=False, upgrade=upgrade)
+    except accounts.AccountError as error:
+        session().rollback()
+        form.email.errors = [error.message]
+        return False
+    session().commit()
+    return True
+
+
+def _confirm_new_email(row, *, action: str):
+    """GET asks to confirm (mail scanners follow links); POST completes the change."""
+    upgrade = bool(row.state.get("upgrade"))
+    if request.method == "GET":
+        return render("account/confirm_link.html", email=row.state["new_email"], action=action,
+                      title="Confirm your login email" if upgrade else "Confirm your new login email",
+                      button="Use this email to log in" if upgrade else "Change my login email")
+    try:
+        user = accounts.complete_new_email(row)
+    except accounts.AccountError as error:
+        session().rollback()
+        return render("link_expired.html", status=409, message=error.message)
+    session().commit()
+    return render("account/login_email_done.html", email=user.email, upgraded=upgrade)
 
 
 @core.post("/settings/users/<user_id>/email")
@@ -121,10 +112,10 @@ def confirm_email_change(token, row):
     user = session().get(User, row.user_id)
     here = url_for("core.confirm_email_change", token=token)
     if has_verified_phone(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
-        return choose_channel(user, purpose=CHANGE, what=WHAT, action=here,
+        return choose_channel(user, link=row, what=WHAT, action=here,
                               code_url=url_for("core.confirm_email_change_code", token=token),
                               intro=f"To make {row.state['new_email']} your login email:")
-    return _confirm_new_email(row, title="Confirm your new login email", button="Change my login email", action=here)
+    return _confirm_new_email(row, action=here)
 
 
 @core.route("/account/email-change/<token>/code", methods=["GET", "POST"])
@@ -136,7 +127,8 @@ def confirm_email_change_code(token, row):
         return redirect(url_for("core.confirm_email_change", token=token))
 
     return enter_code(session().get(User, row.user_id), purpose=CHANGE, endpoint="core.confirm_email_change",
-                      token=token, start_over=url_for("core.confirm_email_change", token=token), on_success=verified)
+                      token=token, start_over=url_for("core.confirm_email_change", token=token), on_success=verified,
+                      lockout=ACCOUNT_LOCK)
 
 
 @core.post("/account/email-change/<token>/resend")

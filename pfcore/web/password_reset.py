@@ -11,7 +11,7 @@ from ..models import User
 from ..security.throttling import rate_limited
 from .auth import LINK_BROWSER_KEY, _field_error, link_browser_key, link_token
 from .blueprint import core
-from .code_step import choose_channel, enter_code, has_verified_phone, resend_code
+from .code_step import TIMED_LOCK, choose_channel, enter_code, has_verified_phone, resend_code
 from .forms import ForgotPasswordForm, NewPasswordForm
 from .rendering import render, render_form_errors
 
@@ -67,7 +67,7 @@ def password_reset_verify(token, row):
     user = session().get(User, row.user_id)
     if not has_verified_phone(user):
         return redirect(url_for("core.password_reset", token=token))
-    return choose_channel(user, purpose=PURPOSE, what=WHAT, action=url_for("core.password_reset_verify", token=token),
+    return choose_channel(user, link=row, what=WHAT, action=url_for("core.password_reset_verify", token=token),
                           code_url=url_for("core.password_reset_verify_code", token=token),
                           intro="Before you choose a new password:")
 
@@ -82,8 +82,10 @@ def password_reset_verify_code(token, row):
         accounts.mark_link_step(row, "code", link_browser_key())
         return redirect(url_for("core.password_reset", token=token))
 
+    # A reset is the way out of the lock that lasts until unlocked: only a timed lock waits here.
     return enter_code(user, purpose=PURPOSE, endpoint="core.password_reset_verify", token=token,
-                      start_over=url_for("core.password_reset_verify", token=token), on_success=verified)
+                      start_over=url_for("core.password_reset_verify", token=token), on_success=verified,
+                      lockout=TIMED_LOCK)
 
 
 @core.post("/password-reset/<token>/verify/resend")

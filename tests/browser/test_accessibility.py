@@ -53,7 +53,7 @@ ENTRIES = {
 # the "link expired" page is a page people reach too).
 LINK_PURPOSES = {
     "core.accept_invitation": "invitation", "core.invitation_": "invitation",
-    "core.password_reset": "password_reset", "core.confirm_login_upgrade": "login_upgrade",
+    "core.password_reset": "password_reset",
     "core.confirm_email_change": "email_change", "core.open_setup_link": "factor_setup",
     "patient_portal_public.register": "portal_registration",
     "patient_portal_public.reset_password": "portal_password_reset",
@@ -193,7 +193,7 @@ def _links_in_outbox(app) -> dict[str, str]:
     from pfcore.db import session
     from pfcore.models import OutboxMessage
 
-    kinds = {"invitation": "invitation", "password-reset": "password_reset", "account/upgrade": "login_upgrade",
+    kinds = {"invitation": "invitation", "password-reset": "password_reset",
              "account/email-change": "email_change", "setup": "factor_setup",
              "portal/password-reset": "portal_password_reset"}
     found = {}
@@ -258,7 +258,7 @@ def build_world(app, practice) -> World:
         accounts.add_user(the_practice, db.get(User, admin.id), first_name="Ivy", last_name="Invited",
                                 email="ivy@sunrise.example.com", access_level=2, is_admin=False)
         accounts.send_password_reset(pam_user, the_practice, by_admin=False)
-        accounts.request_login_upgrade(db.get(User, ned.id), "ned.new@sunrise.example.com")
+        accounts.request_email_change(db.get(User, ned.id), "ned.new@sunrise.example.com", by_admin=False, upgrade=True)
         accounts.request_email_change(db.get(User, ada.id), "ada.l@sunrise.example.com", by_admin=True)
         accounts.send_factor_setup_link(db.get(User, ned.id))
         slot = db.scalars(select(LicenseSlot.id).where(LicenseSlot.practice_id == practice.id,

@@ -135,6 +135,27 @@ def test_forgotten_password_by_emailed_link_and_texted_code(app, practice, new_p
     expect_dashboard(page)
 
 
+def test_a_reset_link_sends_at_most_three_codes(app, practice, new_page, inbox, texts, live_server, console):
+    """Each new code is a fresh set of tries: a link asks for three at most (review #23, finding 7)."""
+    console.allow_status(429)
+    ada = with_verified_phone(app, make_active_user(app, practice))
+    page = new_page()
+    page.goto("/password/forgot")
+    page.get_by_label("Email").fill(ada.email)
+    page.get_by_role("button", name="Email me a link").click()
+    link = link_in(inbox.wait_for(ada.email)[-1], live_server, "/password-reset/")
+    for _ in range(3):
+        page.goto(link + "/verify")
+        page.get_by_role("button", name="Call me").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Enter your security code")
+    page.goto(link + "/verify")
+    page.get_by_role("button", name="Text me").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Verify it's you")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Too many codes were sent for this link. Ask for a new link later, or ask your practice administrator.")
+    assert len(texts.wait_for(PHONE, count=3)) == 3
+
+
 # --- 2. the lock screen -------------------------------------------------------------
 
 def test_idle_session_shows_the_lock_screen_and_only_the_password_opens_it(app, practice, page, console):
@@ -249,9 +270,12 @@ def test_ending_another_signed_in_browser_signs_it_out(app, practice, new_page):
 
 # --- 4. upgrade to email login ------------------------------------------------------
 
-def test_upgrade_from_practice_id_to_email_login(app, practice, new_page, inbox, live_server, console):
+def test_upgrade_from_practice_id_to_email_login(app, practice, new_page, inbox, texts, live_server, console):
+    """The upgrade follows the change-login-email rules: the current password, a link to the
+    new address, a notice to the old one, a code to the verified phone; Practice ID login
+    works until the change is confirmed (review #23, finding 2)."""
     console.allow_status(422)  # Practice ID sign-in refused at the end
-    ada = make_active_user(app, practice)
+    ada = with_verified_phone(app, make_active_user(app, practice))
     new_email = "ada.lovelace@example.com"
 
     page = new_page()
@@ -261,14 +285,33 @@ def test_upgrade_from_practice_id_to_email_login(app, practice, new_page, inbox,
     login = page.get_by_role("region", name="How you log in")
     expect(login).to_contain_text("You log in with your Practice ID and username, or with your email.")
     expect(login.get_by_role("heading", name="Upgrade to email login")).to_be_visible()
+    expect(login).to_contain_text("We send a link to the email and a code to your verification phone")
     login.get_by_label("Email", exact=True).fill(new_email)
     login.get_by_label("Current password").fill(ada.password)
     login.get_by_role("button", name="Upgrade to email login").click()
     expect(page.get_by_role("status")).to_have_text(
-        f"We sent a link to {new_email}. Open it to finish the upgrade.")
+        f"We sent a link to {new_email}. Open it to finish the upgrade. Until then you log in as before.")
 
-    link = link_in(inbox.wait_for(new_email)[-1], live_server, "/account/upgrade/")
+    notice = inbox.wait_for(ada.email)[-1]
+    assert notice["Subject"] == "Your pfcore login email is being changed"
+    assert new_email in body_of(notice) and "Practice ID login off" in body_of(notice)
+    link = link_in(inbox.wait_for(new_email)[-1], live_server, "/account/email-change/")
+
+    meanwhile = new_page()
+    sign_in_with_practice_id(meanwhile, practice.pac, ada.username, ada.password)
+    expect_dashboard(meanwhile)
+
     page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Verify it's you")
+    expect(page.get_by_role("main")).to_contain_text(new_email)
+    expect(page.get_by_text("***0188")).to_be_visible()
+    texted = len(texts.wait_for(PHONE))
+    page.get_by_role("button", name="Text me").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter your security code")
+    page.get_by_label("Security code").fill(texts.last_code(PHONE, count=texted + 1))
+    page.get_by_role("button", name="Verify").click()
+
+    expect(page).to_have_url(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Confirm your login email")
     expect(page.get_by_role("main")).to_contain_text(f"New login email: {new_email}")
     page.get_by_role("button", name="Use this email to log in").click()
@@ -284,6 +327,7 @@ def test_upgrade_from_practice_id_to_email_login(app, practice, new_page, inbox,
     open_my_account(fresh, ada.full_name)
     login = fresh.get_by_role("region", name="How you log in")
     expect(login).to_contain_text("Practice ID login is off for your account.")
+    expect(login.get_by_role("heading", name="Upgrade to email login")).to_have_count(0)
     expect(login.get_by_role("button", name="Upgrade to email login")).to_have_count(0)
 
 
