@@ -81,7 +81,7 @@ def test_the_signed_in_user_is_named_and_emailed_link_tokens_are_left_out(json_a
     for path, shown in (("/invitation/AbCdEf123456", "/invitation/<token>"),
                         ("/invitation/AbCdEf123456/account", "/invitation/<token>/account"),
                         ("/password-reset/AbCdEf123456/verify/code", "/password-reset/<token>/verify/code"),
-                        ("/account/upgrade/AbCdEf123456", "/account/upgrade/<token>")):
+                        ("/account/email-change/AbCdEf123456", "/account/email-change/<token>")):
         fetch(web.client, path)
         (line,) = lines(capsys)
         assert line["path"] == shown, line
