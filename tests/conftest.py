@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from pfcore import background_delivery, create_app
@@ -144,11 +145,13 @@ class DeliveredTestClient(FlaskClient):
         return response
 
 
+Flask.test_client_class = DeliveredTestClient  # every app the tests make (some make their own)
+
+
 @pytest.fixture
 def app(settings, extra_plugins):
     application = create_app(settings, extra_plugins=extra_plugins)
     application.config["TESTING"] = False
-    application.test_client_class = DeliveredTestClient
     yield application
     background_delivery.stop_deliveries(application)
     application.extensions["pfcore.engine"].dispose()

@@ -229,6 +229,15 @@ class WebhookReceiver:
             time.sleep(0.05)
         raise AssertionError(f"expected {count} text(s)/call(s) to {to}, got {[m['to'] for m in self.received]}")
 
+    def next_code(self, to: str):
+        """A function returning the code of the next text to ``to`` (one sent after this call).
+
+        For servers in other processes, which text after their answer: ``last_code`` could
+        read the previous code while the new one is still on its way.
+        """
+        already = len([m for m in self.received if m["to"] == to])
+        return lambda: self.last_code(to, count=already + 1)
+
     def last_code(self, to: str, count: int = 1) -> str:
         import re
 
