@@ -106,6 +106,7 @@ class SmtpServer:
         from aiosmtpd.controller import Controller
 
         self.inbox = Inbox()
+        self.gate = gate
         self.reached = threading.Event()
         inbox, reached = self.inbox, self.reached
 

@@ -141,25 +141,18 @@ def test_forgot_password_answers_as_fast_for_a_known_address_as_for_an_unknown_o
 
 
 def test_the_answer_comes_while_the_relay_still_holds_the_message_and_the_message_follows(
-        app, settings, staff_account):
+        app, staff_account, stuck_relay):
     """A relay that accepts nothing until released: the answer does not wait for it."""
-    gate = threading.Event()
-    stuck = SmtpServer(gate=gate)
-    stuck.start()
-    try:
-        app.config["PFCORE"]["smtp_port"] = stuck.port
-        with serving(app) as base_url:
-            # Before the fix the request itself waited on the relay, and this timed out.
-            timed_answer(HttpBrowser(base_url, timeout=5), "/password/forgot", staff_account)
-            assert reset_email_statuses(app, staff_account) == ["pending"]
-            assert stuck.reached.wait(10), "the message was never handed to the relay"
-            gate.set()
-            assert background_delivery.wait_for_deliveries(app)
-            received = stuck.inbox.to(staff_account)
-            assert len(received) == 1 and received[0]["Subject"]
-    finally:
-        gate.set()
-        stuck.stop()
+    app.config["PFCORE"]["smtp_port"] = stuck_relay.port
+    with serving(app) as base_url:
+        # Before the fix the request itself waited on the relay, and this timed out.
+        timed_answer(HttpBrowser(base_url, timeout=5), "/password/forgot", staff_account)
+        assert reset_email_statuses(app, staff_account) == ["pending"]
+        assert stuck_relay.reached.wait(10), "the message was never handed to the relay"
+        stuck_relay.gate.set()
+        assert background_delivery.wait_for_deliveries(app)
+    received = stuck_relay.inbox.to(staff_account)
+    assert len(received) == 1 and received[0]["Subject"] == "Reset your pfcore password"
     assert reset_email_statuses(app, staff_account) == ["sent"]
 
 
@@ -189,63 +182,66 @@ def gunicorn_server(tmp_path, database_url: str, smtp_port: int) -> ServerProces
     ).start()
 
 
-@pytest.mark.slow
-def test_a_worker_stopped_gracefully_first_sends_what_it_was_asked_to(app, database_url, staff_account, tmp_path):
-    """SIGTERM while the relay holds the email: the worker's thread finishes it before the worker exits."""
-    gate = threading.Event()
-    stuck = SmtpServer(gate=gate)
-    stuck.start()
-    server = gunicorn_server(tmp_path, database_url, stuck.port)
+@pytest.fixture
+def stuck_relay():
+    """An SMTP server that answers no recipient until its ``gate`` is set."""
+    relay = SmtpServer(gate=threading.Event())
+    relay.start()
+    yield relay
+    relay.gate.set()
+    relay.stop()
+
+
+def answered_while_the_relay_holds_it(tmp_path, database_url: str, relay: SmtpServer, address: str) -> ServerProcess:
+    """`pfcore serve` answers a forgot-password for ``address``; its delivery thread is then
+    waiting on the relay with the claimed email. Returns the running server."""
+    server = gunicorn_server(tmp_path, database_url, relay.port)
     try:
         server.wait_until_up()
-        timed_answer(HttpBrowser(server.base_url, proxy=Proxy(), timeout=5), "/password/forgot", staff_account)
-        assert stuck.reached.wait(10), f"the server never handed the email to the relay:\n{server.output()}"
+        timed_answer(HttpBrowser(server.base_url, proxy=Proxy(), timeout=5), "/password/forgot", address)
+        assert relay.reached.wait(10), f"the server never handed the email to the relay:\n{server.output()}"
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_gracefully_first_sends_what_it_was_asked_to(
+        app, database_url, staff_account, tmp_path, stuck_relay):
+    """SIGTERM while the relay holds the email: the worker's thread finishes it before the worker exits."""
+    server = answered_while_the_relay_holds_it(tmp_path, database_url, stuck_relay, staff_account)
+    try:
         stopping = threading.Thread(target=server.stop)
         stopping.start()
         # The relay answers only once the worker is on its way out (past its last request; from
         # here only the drain at exit keeps it): without the drain the email would be left pending.
         while "Worker exiting" not in server.output() and stopping.is_alive():
             stopping.join(0.05)
-        gate.set()
+        stuck_relay.gate.set()
         stopping.join(30)
         assert server.process.returncode is not None
     finally:
-        gate.set()
         server.kill()
-        stuck.stop()
     assert reset_email_statuses(app, staff_account) == ["sent"], server.output()[-3000:]
-    assert len(stuck.inbox.to(staff_account)) == 1
+    assert len(stuck_relay.inbox.to(staff_account)) == 1
 
 
 @pytest.mark.slow
 def test_a_message_whose_server_died_before_delivering_it_is_delivered_once_by_the_worker(
-        app, database_url, staff_account, tmp_path):
+        app, database_url, staff_account, tmp_path, stuck_relay):
     """`pfcore serve` answers, its delivery thread claims the email, the relay holds it, and the
     server is killed (SIGKILL): the email stays in the outbox, and `pfcore outbox deliver` sends
     it once the claim lapses, exactly once."""
-    gate = threading.Event()
-    stuck = SmtpServer(gate=gate)
-    stuck.start()
-    server = gunicorn_server(tmp_path, database_url, stuck.port)
-    try:
-        server.wait_until_up()
-        browser = HttpBrowser(server.base_url, proxy=Proxy(), timeout=5)
-        timed_answer(browser, "/password/forgot", staff_account)
-        assert stuck.reached.wait(10), f"the server never handed the email to the relay:\n{server.output()}"
-        server.kill()
-    finally:
-        server.kill()
-        gate.set()
+    answered_while_the_relay_holds_it(tmp_path, database_url, stuck_relay, staff_account).kill()
+    stuck_relay.gate.set()
     with app.app_context():
         claimed = session().scalars(select(OutboxMessage).where(OutboxMessage.recipient == staff_account)).one()
     assert (claimed.status, claimed.attempts) == ("pending", 1)  # claimed by the dead thread, never sent
-    try:
-        app.config["PFCORE"]["smtp_port"] = stuck.port
-        runner = app.test_cli_runner()
-        assert "Sent 0, failed 0." in runner.invoke(cli, ["outbox", "deliver"]).output  # its claim still holds
-        with time_machine.travel(utcnow() + dt.timedelta(seconds=messaging.CLAIM_SECONDS + 1), tick=True):
-            assert "Sent 1, failed 0." in runner.invoke(cli, ["outbox", "deliver"]).output
-            assert "Sent 0, failed 0." in runner.invoke(cli, ["outbox", "deliver"]).output
-        assert len(stuck.inbox.to(staff_account)) == 1
-    finally:
-        stuck.stop()
+    app.config["PFCORE"]["smtp_port"] = stuck_relay.port
+    runner = app.test_cli_runner()
+    assert "Sent 0, failed 0." in runner.invoke(cli, ["outbox", "deliver"]).output  # its claim still holds
+    with time_machine.travel(utcnow() + dt.timedelta(seconds=messaging.CLAIM_SECONDS + 1), tick=True):
+        assert "Sent 1, failed 0." in runner.invoke(cli, ["outbox", "deliver"]).output
+        assert "Sent 0, failed 0." in runner.invoke(cli, ["outbox", "deliver"]).output
+    assert len(stuck_relay.inbox.to(staff_account)) == 1
