@@ -1,10 +1,11 @@
 """The outbox: messages written in the same transaction as the change that
 caused them, delivered after that transaction commits.
 
-``queue()`` adds a row to the caller's session. After the request, the app
-delivers what this request queued (see ``deliver_queued_after_request``);
-``pfcore outbox deliver`` (or ``pfcore worker``) delivers whatever is still
-due. A delivery claims its row first (PostgreSQL: ``FOR UPDATE SKIP LOCKED``;
+``queue()`` adds a row to the caller's session. When a request that queued
+messages is over, a thread of the process delivers them, after the answer
+(``deliver_queued_after_request`` and ``background_delivery``: the answer must
+not wait for the mail relay); ``pfcore outbox deliver`` (or ``pfcore worker``,
+``pfcore jobs run``) delivers whatever is still due. A delivery claims its row first (PostgreSQL: ``FOR UPDATE SKIP LOCKED``;
 SQLite: a conditional UPDATE), so two deliverers never send the same
 message; failures are retried with back-off and end in the visible state
 ``failed``.
@@ -52,13 +53,17 @@ def queue(channel: str, recipient: str, body: str, *, subject: str = "", practic
 
 
 def deliver_queued_after_request() -> None:
-    """Deliver right after a request that queued messages (its transaction is over)."""
+    """After a request that queued messages: wake the process's delivery thread.
+
+    The request's transaction is over (closed here, so a commit is visible to
+    the thread); the thread sends after the answer, and the request waits for
+    neither the mail relay nor the SMS webhook.
+    """
     if g.pop("_pfcore_outbox_queued", False) and current_app.config["PFCORE"]["outbox_deliver_after_commit"]:
-        close_session()  # the request's transaction is over; do not hold its locks while sending
-        try:
-            deliver_due(current_app)
-        except Exception:  # the outbox keeps them; `pfcore outbox deliver` retries
-            current_app.logger.exception("outbox delivery after request failed")
+        from .background_delivery import deliverer_for
+
+        close_session()
+        deliverer_for(current_app._get_current_object()).wake()
 
 
 def deliver_due(app, limit: int = 100) -> dict[str, int]:

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from pfcore import create_app
+from flask import Flask
+from flask.testing import FlaskClient
+
+from pfcore import background_delivery, create_app
 from pfcore.db import Base
 
 from .services import SmtpServer, WebhookReceiver, create_postgres_database, drop_postgres_database
@@ -38,7 +41,7 @@ def sms_webhook_server():
 @pytest.fixture
 def texts(sms_webhook_server):
     """Texts and calls sent through the webhook sender during this test."""
-    sms_webhook_server.messages.clear()
+    sms_webhook_server.received.clear()
     sms_webhook_server.fail_next = 0
     return sms_webhook_server
 
@@ -126,11 +129,31 @@ def extra_plugins() -> list:
     return []
 
 
+class DeliveredTestClient(FlaskClient):
+    """Flask's test client, which returns once the messages the request queued are delivered.
+
+    The app sends them in a background thread after the answer
+    (pfcore.background_delivery); waiting here keeps a test that reads the
+    inbox or the texts right after a request deterministic, and inside any
+    time_machine travel the request ran in. The timing tests use a real
+    HTTP server instead, and measure what a client sees.
+    """
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        background_delivery.wait_for_deliveries(self.application)
+        return response
+
+
+Flask.test_client_class = DeliveredTestClient  # every app the tests make (some make their own)
+
+
 @pytest.fixture
 def app(settings, extra_plugins):
     application = create_app(settings, extra_plugins=extra_plugins)
     application.config["TESTING"] = False
     yield application
+    background_delivery.stop_deliveries(application)
     application.extensions["pfcore.engine"].dispose()
 
 

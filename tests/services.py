@@ -32,27 +32,51 @@ def missing_service(reason: str):
     pytest.skip(reason)
 
 
+def delivered_so_far() -> None:
+    """Wait until the apps in this process have delivered what their requests queued.
+
+    Messages leave in a background thread after the answer
+    (pfcore.background_delivery); a test reading what was received first
+    lets that thread finish, instead of sleeping. Servers in other processes
+    (gunicorn) are waited for with ``wait_for``.
+    """
+    from pfcore.background_delivery import wait_for_deliveries
+
+    wait_for_deliveries()
+
+
 class Inbox:
-    """Messages received by the test SMTP server."""
+    """Messages received by the test SMTP server (read after the app's deliveries are done)."""
 
     def __init__(self):
-        self.messages: list[Message] = []
-        self.recipients: list[list[str]] = []
+        self._messages: list[Message] = []
+        self._recipients: list[list[str]] = []
         self._lock = threading.Lock()
+
+    @property
+    def messages(self) -> list[Message]:
+        delivered_so_far()
+        return self._messages
+
+    @property
+    def recipients(self) -> list[list[str]]:
+        delivered_so_far()
+        return self._recipients
 
     def add(self, rcpt_tos, raw: bytes):
         with self._lock:
-            self.recipients.append(list(rcpt_tos))
-            self.messages.append(email.message_from_bytes(raw))
+            self._recipients.append(list(rcpt_tos))
+            self._messages.append(email.message_from_bytes(raw))
 
     def clear(self):
         with self._lock:
-            self.messages.clear()
-            self.recipients.clear()
+            self._messages.clear()
+            self._recipients.clear()
 
     def to(self, address: str) -> list[Message]:
+        delivered_so_far()
         with self._lock:
-            return [m for m, r in zip(self.messages, self.recipients) if address.lower() in [x.lower() for x in r]]
+            return [m for m, r in zip(self._messages, self._recipients) if address.lower() in [x.lower() for x in r]]
 
     def wait_for(self, address: str, count: int = 1, timeout: float = 10.0) -> list[Message]:
         """Messages to ``address`` once ``count`` have arrived (the browser path delivers after the response)."""
@@ -72,14 +96,31 @@ def body_of(message: Message) -> str:
 
 
 class SmtpServer:
-    def __init__(self):
+    """A real SMTP server. ``delay``: a slow relay, answering each message that many seconds
+    late. ``gate``: a stuck one, answering no recipient until the event is set (``reached`` is
+    set when a client is waiting there)."""
+
+    def __init__(self, *, delay: float = 0.0, gate: threading.Event | None = None):
+        import asyncio
+
         from aiosmtpd.controller import Controller
 
         self.inbox = Inbox()
-        inbox = self.inbox
+        self.gate = gate
+        self.reached = threading.Event()
+        inbox, reached = self.inbox, self.reached
 
         class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if gate is not None:
+                    reached.set()
+                    while not gate.is_set():
+                        await asyncio.sleep(0.01)
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server, session, envelope):
+                await asyncio.sleep(delay)
                 inbox.add(envelope.rcpt_tos, envelope.original_content or envelope.content)
                 return "250 OK"
 
@@ -136,7 +177,7 @@ class WebhookReceiver:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.token = token
-        self.messages: list[dict] = []
+        self.received: list[dict] = []  # as they arrive (the handler's thread); tests read ``messages``
         self.fail_next = 0
         receiver = self
 
@@ -151,7 +192,7 @@ class WebhookReceiver:
                     return
                 body["_authorization"] = self.headers.get("Authorization", "")
                 body["_idempotency_key"] = self.headers.get("Idempotency-Key", "")
-                receiver.messages.append(body)
+                receiver.received.append(body)
                 self.send_response(204)
                 self.end_headers()
 
@@ -161,6 +202,12 @@ class WebhookReceiver:
         self.port = free_port()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def messages(self) -> list[dict]:
+        """What was received, once the apps in this process have delivered what they queued."""
+        delivered_so_far()
+        return self.received
 
     @property
     def url(self) -> str:
@@ -173,13 +220,24 @@ class WebhookReceiver:
         self.server.shutdown()
 
     def wait_for(self, to: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        """Texts/calls to ``to`` once ``count`` have arrived (from this process's apps or a server's)."""
+        delivered_so_far()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = [m for m in self.messages if m["to"] == to]
+            found = [m for m in self.received if m["to"] == to]
             if len(found) >= count:
                 return found
             time.sleep(0.05)
-        raise AssertionError(f"expected {count} text(s)/call(s) to {to}, got {[m['to'] for m in self.messages]}")
+        raise AssertionError(f"expected {count} text(s)/call(s) to {to}, got {[m['to'] for m in self.received]}")
+
+    def next_code(self, to: str):
+        """A function returning the code of the next text to ``to`` (one sent after this call).
+
+        For servers in other processes, which text after their answer: ``last_code`` could
+        read the previous code while the new one is still on its way.
+        """
+        already = len([m for m in self.received if m["to"] == to])
+        return lambda: self.last_code(to, count=already + 1)
 
     def last_code(self, to: str, count: int = 1) -> str:
         import re
