@@ -15,24 +15,10 @@ import pytest
 import time_machine
 
 from .conftest import user_row as _user
-from .conftest import Browserless, add_active_user, audit_rows, last_link, sign_in_email
+from .conftest import Browserless, audit_rows, last_link, sign_in_email
 
-EMAIL = "pat@sunrise.example.com"
-PHONE = "+14155550188"
-PASSWORD = "tulips under the april rain"
-NEW_PASSWORD = "a quiet harbor at midnight"
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-def settings(settings):
-    return dict(settings, ratelimit_codes="1000 per minute", ratelimit_signin="1000 per minute")
-
-
-@pytest.fixture
-def pat(app, admin_web):
-    return add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
-                           access_level=2, phone=PHONE)
+# Pat, a staff member with a verified phone, and limits per address out of the way.
+from .test_mfa_pipeline import EMAIL, NEW_PASSWORD, NOW, PASSWORD, PHONE, pat, settings  # noqa: F401 (fixtures)
 
 
 def _reset_link(app, inbox) -> str:

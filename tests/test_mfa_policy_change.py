@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from pfcore.db import session
@@ -25,22 +24,11 @@ from pfcore_plugins.mfa_totp.models import TotpAuthenticator
 from .conftest import audit_rows as _events
 from .conftest import user_row as _user
 from .conftest import Browserless, add_active_user, last_link, latest_texted_code, sign_in_email
-from .test_mfa_totp import T0, code_at, frozen, setup_token, shown_secret
+# Pat confirms sign-ins with texted codes (a verified phone); limits per address out of the way.
+from .test_mfa_pipeline import EMAIL, PASSWORD, PHONE, pat, settings  # noqa: F401 (fixtures)
+from .test_mfa_totp import code_at, frozen, next_step_moment, setup_token, shown_secret
 
-EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
 APP_ONLY = {"required": True, "allowed": ["totp"]}
-
-
-@pytest.fixture
-def settings(settings):
-    return dict(settings, ratelimit_codes="1000 per minute", ratelimit_signin="1000 per minute")
-
-
-@pytest.fixture
-def pat(app, admin_web) -> int:
-    """A staff member who confirms sign-ins with texted codes (a verified phone)."""
-    return add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
-                           access_level=2, phone=PHONE)
 
 
 def _set_policy(app, **mfa) -> None:
@@ -77,11 +65,14 @@ def _prove_by_text(app, web) -> None:
 
 
 def _set_up_app(web):
-    """Scan the authenticator app's key on the set-up page and confirm its first code (at T0)."""
-    html = web.get("/mfa-totp/setup").get_data(as_text=True)
-    secret = shown_secret(html)
-    return web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": setup_token(html),
-                                        "code": code_at(secret, T0)})
+    """Scan the authenticator app's key on the set-up page and confirm its first code (the clock
+    frozen just ahead of now: a moment fixed when the module was imported can be behind the sign-in)."""
+    moment = next_step_moment()
+    with frozen(moment):
+        html = web.get("/mfa-totp/setup").get_data(as_text=True)
+        secret = shown_secret(html)
+        return web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": setup_token(html),
+                                            "code": code_at(secret, moment)})
 
 
 # --- the finding ---------------------------------------------------------------------------------
@@ -92,7 +83,8 @@ def test_a_text_code_user_cannot_set_up_the_app_with_the_password_alone(app, pat
     page = thief.get("/signin/enroll").get_data(as_text=True)
     assert "Confirm it's you first" in page
     assert 'href="/mfa-sms/sms"' in page and "/mfa-totp/setup" not in page
-    with frozen():
+    moment = next_step_moment()
+    with frozen(moment):
         refused = thief.get("/mfa-totp/setup")
         assert refused.status_code == 302 and refused.headers["Location"].endswith("/signin")
         with app.app_context():  # even a set-up page made for this user does not save anything
@@ -101,7 +93,7 @@ def test_a_text_code_user_cannot_set_up_the_app_with_the_password_alone(app, pat
             secret = otp.new_secret()
             token = otp.setup_token(pat, secret)
         forged = thief.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token,
-                                                "code": code_at(secret, T0)})
+                                                "code": code_at(secret, moment)})
         assert forged.status_code == 302 and forged.headers["Location"].endswith("/signin")
     assert _authenticator(app, pat) is None
     assert not _signed_in(thief)
@@ -120,8 +112,7 @@ def test_proving_the_texted_code_then_setting_up_the_app_finishes_the_sign_in(ap
     assert 'href="/mfa-totp/setup">Set up authenticator app</a>' in page
     assert "/mfa-sms/" not in page, "text codes are not offered again"
     assert 'name="trust_browser"' in web.get("/mfa-totp/setup").get_data(as_text=True), "the set-up finishes it"
-    with frozen():
-        done = _set_up_app(web)
+    done = _set_up_app(web)
     assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
     assert _signed_in(web)
     assert _authenticator(app, pat) is not None
@@ -170,8 +161,7 @@ def test_a_recovery_code_proves_the_old_factor_too(app, pat, texts):
     assert proved.status_code == 302 and proved.headers["Location"].endswith("/signin/enroll")
     assert not _signed_in(web)
     assert '"factor":"recovery"' in _events(app, "mfa.old_factor_proved")[-1].details.replace(" ", "")
-    with frozen():
-        done = _set_up_app(web)
+    done = _set_up_app(web)
     assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
     assert _signed_in(web)
 
@@ -190,8 +180,7 @@ def test_the_administrators_setup_link_still_works_without_the_old_factor(app, p
     response = sign_in_email(web, EMAIL, PASSWORD, second_factor=False)
     assert response.headers["Location"].endswith("/signin/enroll")
     assert 'href="/mfa-totp/setup"' in web.get("/signin/enroll").get_data(as_text=True)
-    with frozen():
-        done = _set_up_app(web)
+    done = _set_up_app(web)
     assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
     assert _user(app, pat).factor_reset_at is None
     assert _events(app, "mfa.old_factor_proved") == []
@@ -203,7 +192,6 @@ def test_a_user_with_no_factor_at_all_still_sets_up_the_app_after_the_password(a
                                username="lroe", password=PASSWORD)
     web = _stop_at_enrolment(app, email="lee@sunrise.example.com")
     assert "Confirm it's you first" not in web.get("/signin/enroll").get_data(as_text=True)
-    with frozen():
-        done = _set_up_app(web)
+    done = _set_up_app(web)
     assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
     assert _authenticator(app, newcomer) is not None

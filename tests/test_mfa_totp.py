@@ -28,7 +28,13 @@ from .conftest import SIGNUP, Browserless, add_active_user, sign_in_email
 EMAIL, PASSWORD = SIGNUP["email"], SIGNUP["password"]
 STAFF, STAFF_PASSWORD = "sam@sunrise.example.com", "tulips under the april rain"
 # A fixed clock, 10 seconds into a time step (a little ahead of the real time).
-T0 = dt.datetime.fromtimestamp((int(time.time()) // 30 + 2) * 30 + 10, dt.timezone.utc)
+def next_step_moment() -> dt.datetime:
+    """10 seconds into the time step after the next: a moment to freeze at that is still ahead of
+    the clock (a frozen moment behind the links and sign-ins a test made is not a real clock)."""
+    return dt.datetime.fromtimestamp((int(time.time()) // 30 + 2) * 30 + 10, dt.timezone.utc)
+
+
+T0 = next_step_moment()
 STEP = int(T0.timestamp()) // 30
 
 

@@ -426,7 +426,7 @@ def test_an_administrator_with_text_codes_proves_one_before_adding_the_required_
 
 def test_a_security_key_proves_the_old_factor_when_the_practice_allows_only_the_app(app, admin_web, key):
     """The proof works for every kind of old factor, a key included (its own challenge page)."""
-    from .test_mfa_totp import T0, code_at, frozen, setup_token, shown_secret
+    from .test_mfa_totp import code_at, frozen, next_step_moment, setup_token, shown_secret
 
     web = admin_web
     add_key(web, key)
@@ -437,11 +437,12 @@ def test_a_security_key_proves_the_old_factor_when_the_practice_allows_only_the_
     assert web.get("/mfa-totp/setup").headers["Location"].endswith("/signin")
     proved = use_key(web, key)
     assert proved.get_json() == {"redirect": "/signin/enroll"} and not signed_in(web)
-    with frozen():
+    moment = next_step_moment()
+    with frozen(moment):
         html = web.get("/mfa-totp/setup").get_data(as_text=True)
         secret = shown_secret(html)
         done = web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": setup_token(html),
-                                            "code": code_at(secret, T0)})
+                                            "code": code_at(secret, moment)})
     assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
     assert signed_in(web)
 
