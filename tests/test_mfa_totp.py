@@ -470,3 +470,21 @@ def test_no_secret_key_code_or_setup_token_is_recorded(app, admin_web, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("sqlalchemy"))
     for value in secrets:
         assert value not in recorded and value not in logged
+
+
+def test_rfc_6238_is_written_once_for_staff_and_portal():
+    """Staff and portal patients check codes with the core's one RFC 6238 (pfcore.security.totp);
+    each plugin keeps only its storage. Two copies had grown apart before (#17)."""
+    from pathlib import Path
+
+    from pfcore.security import totp
+    from pfcore_plugins.patient_portal import portal_totp
+
+    plugins = Path(__file__).resolve().parent.parent / "plugins"
+    copies = [str(path.relative_to(plugins)) for path in plugins.rglob("*.py")
+              if re.search(r"pyotp\.TOTP\(|generate_otp\(", path.read_text(encoding="utf-8"))]
+    assert copies == [], f"RFC 6238 written again in {copies}"
+    secret, moment = totp.new_secret(), T0.timestamp()
+    code = pyotp.TOTP(secret).at(moment)
+    assert otp.matching_steps(secret, code, moment) == [totp.current_step(moment)]
+    assert portal_totp.matching_step(secret, code, moment) == totp.current_step(moment)

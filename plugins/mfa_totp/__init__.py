@@ -21,7 +21,7 @@ from pfcore.contrib import PluginInfo, SecondFactor, Section
 from pfcore.db import get_in_practice, session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import User, utcnow
-from pfcore.security import mfa
+from pfcore.security import mfa, totp
 from pfcore.security.permissions import require
 from pfcore.security.passwords import verify_or_dummy
 from pfcore.security.throttling import hold, is_locked, rate_limited, register_failure, register_success
@@ -244,21 +244,11 @@ def remove_for_user(user_id):
 
 # --- pages ---------------------------------------------------------------------------
 
-def _qr_svg(uri: str) -> Markup:
-    """The QR code as inline SVG: no style attribute, no script (CSP allows neither)."""
-    import segno
-
-    svg = segno.make(uri, error="m", micro=False).svg_inline(
-        scale=5, border=4, dark="#000", light="#fff", svgclass="totp-qr", lineclass=None, omitsize=True,
-        title="QR code for your authenticator app")
-    return Markup(svg)
-
-
 def _scan_page(user, pending, secret: str, *, form=None, token: str | None = None, status: int = 200,
                error: str | None = None, replacing: bool = False):
     return render("mfa_totp/scan.html", user=user, pending=pending, replacing=replacing, error=error,
                   form=form or TotpCodeForm(formdata=None), token=token or otp.setup_token(user.id, secret),
-                  qr=_qr_svg(otp.provisioning_uri(secret, user.email)), secret=otp.grouped(secret),
+                  qr=totp.qr_svg(otp.provisioning_uri(secret, user.email)), secret=otp.grouped(secret),
                   status=status)
 
 

@@ -1,7 +1,7 @@
-"""Authenticator-app codes (RFC 6238) and the encryption of their secrets.
+"""Staff authenticator apps: their secrets, encrypted, and the spending of codes.
 
-Codes: SHA-1, 6 digits, a 30-second time step, and one step of clock drift
-each way (pyotp's ``valid_window=1``). Each accepted code moves the user's
+What a code is (RFC 6238) lives in ``pfcore.security.totp``, shared with the
+patient portal. Each accepted code moves the user's
 ``last_used_step`` forward with a conditional UPDATE, so a code (time step)
 works once only, even when two app servers receive it at the same moment.
 
@@ -13,30 +13,21 @@ encrypts, every one decrypts (to rotate keys).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import re
-import time
 from dataclasses import dataclass
 
-import pyotp
 from cryptography.fernet import InvalidToken, MultiFernet
 from flask import current_app
 from sqlalchemy import bindparam, update
 
 from pfcore.db import scoped_select, session
-from pfcore.security import crypto
 from pfcore.models import utcnow
+from pfcore.security import crypto, totp
+# What a code is, for this plugin's pages and its tests (pfcore.security.totp).
+from pfcore.security.totp import CODE_RE, current_step, grouped, matching_steps, new_secret, normalise  # noqa: F401
 
 from .models import TotpAuthenticator
 
 ISSUER = "pfcore"
-DIGITS = 6
-STEP_SECONDS = 30
-DRIFT_STEPS = 1  # pyotp's valid_window=1
-SETUP_TOKEN_SECONDS = 15 * 60
-CODE_RE = re.compile(r"^[0-9]{6}$")
 
 
 # --- keys --------------------------------------------------------------------
@@ -62,68 +53,18 @@ def decrypt_secret(encrypted: str, settings: dict | None = None) -> str:
 
 
 # --- the secret during set-up ----------------------------------------------------
-# Nothing is stored until the first code proves the app has the secret: the
-# set-up page carries the new secret in a hidden field, encrypted and bound to
-# the user, and valid for 15 minutes.
-
-def new_secret() -> str:
-    return pyotp.random_base32(32)  # 160 bits, as RFC 4226 recommends
-
 
 def setup_token(user_id: int, secret: str) -> str:
-    payload = json.dumps({"u": user_id, "s": secret}).encode()
-    return box("setup").encrypt(payload).decode("ascii")
+    return totp.seal_setup_secret(box("setup"), "u", user_id, secret)
 
 
 def open_setup_token(token: str, user_id: int) -> str | None:
     """The secret of a set-up page for ``user_id`` (None: forged, another user's, or too old)."""
-    if not token or len(token) > 1000:
-        return None
-    try:
-        payload = json.loads(box("setup").decrypt(token.encode("ascii"), ttl=SETUP_TOKEN_SECONDS))
-    except (InvalidToken, ValueError, UnicodeEncodeError):
-        return None
-    if not isinstance(payload, dict) or payload.get("u") != user_id or not isinstance(payload.get("s"), str):
-        return None
-    return payload["s"]
+    return totp.open_setup_secret(box("setup"), "u", user_id, token)
 
 
 def provisioning_uri(secret: str, email: str) -> str:
-    return _totp(secret).provisioning_uri(name=email, issuer_name=ISSUER)
-
-
-def grouped(secret: str) -> str:
-    """The secret in groups of 4 for typing: ``ABCD EFGH ...``."""
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-
-
-# --- codes ---------------------------------------------------------------------------
-
-def _totp(secret: str) -> pyotp.TOTP:
-    return pyotp.TOTP(secret, digits=DIGITS, digest=hashlib.sha1, interval=STEP_SECONDS)
-
-
-def normalise(code: str) -> str:
-    """What people type: ``123 456`` or ``123-456`` mean ``123456``."""
-    return re.sub(r"[\s-]", "", code or "")
-
-
-def current_step(now: float | None = None) -> int:
-    return int(time.time() if now is None else now) // STEP_SECONDS
-
-
-def matching_steps(secret: str, code: str, now: float | None = None) -> list[int]:
-    """The time steps within the drift window whose code is ``code`` (usually none or one).
-
-    The same check as pyotp's ``verify(code, valid_window=1)``, but it says
-    which step matched, so that the step can be used only once.
-    """
-    code = normalise(code)
-    if not CODE_RE.match(code):
-        return []
-    totp, step = _totp(secret), current_step(now)
-    return [s for s in range(step - DRIFT_STEPS, step + DRIFT_STEPS + 1)
-            if hmac.compare_digest(totp.generate_otp(s), code)]
+    return totp.provisioning_uri(secret, email, ISSUER)
 
 
 @dataclass(frozen=True)
