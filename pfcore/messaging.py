@@ -29,18 +29,15 @@ def queue(channel: str, recipient: str, body: str, *, subject: str = "", practic
           permit=None) -> OutboxMessage:
     """Write a message to the outbox in the current transaction.
 
-    A text or call (channel ``sms`` or ``voice``) goes through
+    A text or call (channel ``sms`` or ``voice``) needs the ``permit`` of
     ``security.phone_sends.admit()``: the caps on texts and calls count these
-    rows, and no flow may queue one around them. A flow that admits it first
-    (to refuse before changing anything) passes the ``permit``; without one,
-    it is admitted here and may raise ``SendRefused``.
+    rows, and no flow may queue one around them. (The outbox does not admit it
+    itself: it sits below the security layer and imports nothing of it.)
     """
     user_id = None
     if channel in ("sms", "voice"):
         if permit is None:
-            from .security import phone_sends
-
-            permit = phone_sends.admit(channel, recipient, practice_id=practice_id, purpose=subject or "message")
+            raise ValueError("a text or call needs its own permit from phone_sends.admit()")
         permit.spend(channel, recipient)
         user_id = permit.user_id
     message = OutboxMessage(

@@ -97,12 +97,15 @@ def _tell(user: User, actor: User, details: dict, *, old_phone: str | None) -> N
         # The alert is a side note of a change that stands: a text the caps or the
         # country list refuse is audited and left out, never undoing the change.
         try:
+            permit = phone_sends.admit("sms", old_phone, practice_id=practice.id, purpose=SUBJECT,
+                                       subject=("user", user.id))
+        except phone_sends.SendRefused as refused:
+            phone_sends.record_refusal(refused, keep_changes=True)
+        else:
             messaging.queue("sms", old_phone, (
                 f"pfcore security alert: {details['by']} ({practice.name}) reset your verification phone and "
                 f"changed your login email to {details['new_email']} within 24 hours. Not you? Call your practice now."
-            ), practice_id=practice.id)
-        except phone_sends.SendRefused as refused:
-            phone_sends.record_refusal(refused, keep_changes=True)
+            ), practice_id=practice.id, permit=permit)
 
 
 def recent(practice_id: int) -> list[TakeoverAlert]:

@@ -333,16 +333,19 @@ class TestPortalRegistration:
 
 
 def test_a_text_or_call_is_never_queued_around_the_gate(app):
-    """Without a permit ``queue`` admits it itself; a permit serves once, for its number."""
+    """``queue`` takes a text or call only with a permit of ``admit``, which serves once, for its number."""
     from pfcore import messaging
 
     with app.test_request_context():
+        with pytest.raises(ValueError, match="permit"):
+            messaging.queue("sms", "+14155550111", "no permit", practice_id=1)
         with pytest.raises(phone_sends.SendRefused):
-            messaging.queue("sms", "+19005550100", "premium", practice_id=1)
+            phone_sends.admit("sms", "+19005550100", practice_id=1, purpose="premium")
         app.config["PFCORE"]["phone_sends_per_number_hour"] = 1
-        messaging.queue("sms", "+14155550111", "admitted by queue", practice_id=1)
+        messaging.queue("sms", "+14155550111", "admitted", practice_id=1,
+                        permit=phone_sends.admit("sms", "+14155550111", practice_id=1, purpose="test"))
         with pytest.raises(phone_sends.SendRefused, match="That phone number has received many codes"):
-            messaging.queue("sms", "+14155550111", "a second one", practice_id=1)
+            phone_sends.admit("sms", "+14155550111", practice_id=1, purpose="test")
         permit = phone_sends.admit("sms", "+14155550100", practice_id=1, purpose="test")
         messaging.queue("sms", "+14155550100", "hello", practice_id=1, permit=permit)
         with pytest.raises(ValueError, match="permit"):
