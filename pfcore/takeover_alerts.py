@@ -15,10 +15,9 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
 
 from . import accounts, audit, messaging
-from .db import session
+from .db import scoped_select, session
 from .models import AuditEvent, User, utcnow
 from .security import phone_sends
 
@@ -45,8 +44,8 @@ def _details(event: AuditEvent) -> dict:
 
 def _recent_changes(user: User) -> list[AuditEvent]:
     """The user's phone resets and administrators' email-change requests of the last ``WINDOW``."""
-    return list(session().scalars(select(AuditEvent).where(
-        AuditEvent.practice_id == user.practice_id, AuditEvent.action.in_((PHONE_RESET, EMAIL_CHANGE)),
+    return list(session().scalars(scoped_select(AuditEvent, user.practice_id).where(
+        AuditEvent.action.in_((PHONE_RESET, EMAIL_CHANGE)),
         AuditEvent.object_type == "user", AuditEvent.object_id == str(user.id),
         AuditEvent.occurred_at >= utcnow() - WINDOW).order_by(AuditEvent.id)))
 
@@ -110,8 +109,8 @@ def _tell(user: User, actor: User, details: dict, *, old_phone: str | None) -> N
 
 def recent(practice_id: int) -> list[TakeoverAlert]:
     """The practice's alerts of the last ``SHOWN_FOR``, newest first (the dashboard)."""
-    events = session().scalars(select(AuditEvent).where(
-        AuditEvent.practice_id == practice_id, AuditEvent.action == ALERT,
+    events = session().scalars(scoped_select(AuditEvent, practice_id).where(
+        AuditEvent.action == ALERT,
         AuditEvent.occurred_at >= utcnow() - SHOWN_FOR).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()))
     alerts = []
     for event in events:
