@@ -450,7 +450,7 @@ def p8_startup(ctx) -> dict:
 # --- P9 -------------------------------------------------------------------------------
 
 def p9_verify(ctx) -> dict:
-    from pfcore import audit
+    from pfcore import audit, audit_keys
     from pfcore.db import session
 
     import inspect
@@ -483,16 +483,17 @@ def p9_verify(ctx) -> dict:
 
 def hash_floor(count: int) -> float:
     """Events/s of ``audit.event_hash`` alone, in memory: the ceiling any verifier here has."""
-    from pfcore import audit
+    from pfcore import audit, audit_keys
 
     now = dt.datetime.now(dt.timezone.utc)
-    events = [{"chain_id": 1, "seq": i, "occurred_at": now, "practice_id": 1, "actor_type": "user", "actor_id": 7,
+    keyring = audit_keys.AuditKeyring("bench", {"bench": b"k" * 32})
+    events = [{"key_id": "bench", "chain_id": 1, "seq": i, "occurred_at": now, "practice_id": 1, "actor_type": "user", "actor_id": 7,
                "actor_label": "Ada Admin <ada@bench.example.org>", "action": "signin.success", "object_type": "user",
-               "object_id": "7", "patient_id": None, "outcome": "success", "ip": "10.1.2.3",
+               "object_id": "7", "outcome": "success", "ip": "10.1.2.3",
                "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
-               "session_id": 42, "emergency": False, "details": '{"method":"email"}', "prev_hash": "0" * 64}
+               "session_id": 42, "dimensions": "{}", "details": '{"method":"email"}', "prev_hash": "0" * 64}
               for i in range(count)]
     started = time.perf_counter()
     for fields in events:
-        audit.event_hash(fields)
+        audit.event_hash(fields, keyring)
     return count / (time.perf_counter() - started)

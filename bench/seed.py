@@ -213,6 +213,7 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
     others = [u.id for u in users if u.id != seeded.admin_id] or [seeded.admin_id]
     session().commit()  # the batches below write on their own connection (SQLite: one writer)
     columns = [c.key for c in AuditEvent.__table__.columns if c.key != "id"]
+    keyring = audit.current_keyring()
     done = 0
     while done < count:
         size = min(batch, count - done)
@@ -223,7 +224,8 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
                 head_statement = head_statement.with_for_update()
             head = connection.execute(head_statement).one_or_none()
             if head is None:
-                connection.execute(insert(AuditChainHead).values(chain_id=seeded.id, seq=0, hash=audit.GENESIS_HASH))
+                connection.execute(insert(AuditChainHead).values(chain_id=seeded.id, seq=0, hash=audit.GENESIS_HASH,
+                                                                 keyed_from_seq=1))
                 seq, prev = 0, audit.GENESIS_HASH
             else:
                 seq, prev = head.seq, head.hash
@@ -233,22 +235,22 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
                 actor = seeded.admin_id if rng.random() < filter_user_share else rng.choice(others)
                 action, _w, details = rng.choices(ACTIONS, weights)[0]
                 fields = {
-                    "chain_id": seeded.id, "seq": seq,
+                    "key_id": keyring.signing_id, "chain_id": seeded.id, "seq": seq,
                     "occurred_at": start + dt.timedelta(seconds=offset),
                     "practice_id": seeded.id, "actor_type": "user", "actor_id": actor,
                     "actor_label": labels[actor], "action": action, "object_type": "user",
-                    "object_id": str(rng.choice(others)), "patient_id": None,
+                    "object_id": str(rng.choice(others)),
                     "outcome": "failure" if action == "signin.failure" else "success",
                     "ip": f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
                     "user_agent": rng.choice(USER_AGENTS), "session_id": rng.randint(1, 50000),
-                    "emergency": False,
+                    "dimensions": "{}",
                     "details": json.dumps(details(rng), sort_keys=True, separators=(",", ":"), default=str),
                     "prev_hash": prev,
                 }
                 for name, size_limit in audit._TEXT_SIZES.items():
                     if isinstance(fields.get(name), str):
                         fields[name] = fields[name][:size_limit]
-                fields["hash"] = prev = audit.event_hash(fields)
+                fields["hash"] = prev = audit.event_hash(fields, keyring)
                 rows.append(fields)
             _insert_events(connection, rows, columns)
             connection.execute(update(AuditChainHead).where(AuditChainHead.chain_id == seeded.id)

@@ -51,6 +51,9 @@ def create_app(
         TEMPLATES_AUTO_RELOAD=not production,
     )
     db.init_app(app)
+    from . import audit, audit_keys
+
+    app.extensions[audit.KEYRING_EXTENSION] = audit_keys.keyring(settings)  # a bad key stops start-up
     from .security import phone_sends
 
     phone_sends.init_app(app)

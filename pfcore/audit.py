@@ -3,8 +3,15 @@
 Every event is appended to its practice's hash chain (chain 0 holds events
 that belong to no practice). Each event's hash covers its own fields and
 the previous event's hash, so changing, deleting, inserting or reordering a
-row breaks the chain from that row on. The chain head row is locked while
-appending so that several app servers cannot fork a chain.
+row breaks the chain from that row on. The hash is an HMAC-SHA256 under a key
+kept out of the database (pfcore.audit_keys), so a database writer cannot
+recompute it; signed checkpoints of the chain heads (pfcore.audit_checkpoints)
+show a chain cut short. The chain head row is locked while appending so that
+several app servers cannot fork a chain.
+
+Plugins add *dimensions* to events (a flag, or a reference to one of their
+records), declared with the ``audit_dimensions`` hook: they are hashed with
+the event (its ``dimensions`` JSON) and indexed for the report's filters.
 
 Events are written in the caller's transaction: the change and its audit
 record commit or roll back together.
@@ -14,31 +21,36 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import String, and_, bindparam, event as sa_event, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from .audit_keys import AuditKeyring
 from .db import session
-from .models import AuditChainHead, AuditEvent, utcnow
+from .models import AuditChainHead, AuditEvent, AuditEventDimension, utcnow
 
 GENESIS_HASH = "0" * 64
 SYSTEM_CHAIN = 0
+# The first keyed event of a chain that has unkeyed events before it (issue #23).
+CHAIN_KEYED = "audit.chain_keyed"
 
-# The fields covered by the hash, in order.
+# The fields covered by the hash, in order (events with a key_id; those without
+# are checked as pfcore.audit_legacy says).
 HASHED_FIELDS = (
-    "chain_id", "seq", "occurred_at", "practice_id", "actor_type", "actor_id", "actor_label",
-    "action", "object_type", "object_id", "patient_id", "outcome", "ip", "user_agent",
-    "session_id", "emergency", "details", "prev_hash",
+    "key_id", "chain_id", "seq", "occurred_at", "practice_id", "actor_type", "actor_id", "actor_label",
+    "action", "object_type", "object_id", "outcome", "ip", "user_agent",
+    "session_id", "dimensions", "details", "prev_hash",
 )
+KEYRING_EXTENSION = "pfcore.audit_keys"
 
 
-def _canonical(value: Any) -> Any:
+def canonical(value: Any) -> Any:
+    """A value as the hash takes it: timestamps as YYYY-MM-DDTHH:MM:SS.ffffffZ."""
     if isinstance(value, dt.datetime):
         # YYYY-MM-DDTHH:MM:SS.ffffffZ (isoformat is the same text as
         # strftime("%Y-%m-%dT%H:%M:%S.%fZ"), at a third of the cost).
@@ -50,12 +62,35 @@ def _canonical(value: Any) -> Any:
 
 # json.dumps(values, separators=(",", ":"), ensure_ascii=False), without
 # building a new encoder for every event.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+encode_payload = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def event_hash(fields: dict[str, Any]) -> str:
-    payload = _ENCODE([_canonical(fields[name]) for name in HASHED_FIELDS])
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+def event_hash(fields: dict[str, Any], keyring: AuditKeyring) -> str:
+    """The HMAC of an event's hashed fields under the key named by its ``key_id``."""
+    payload = encode_payload([canonical(fields[name]) for name in HASHED_FIELDS])
+    return keyring.sign(payload.encode("utf-8"), fields["key_id"])
+
+
+def current_keyring() -> AuditKeyring:
+    return current_app.extensions[KEYRING_EXTENSION]
+
+
+def encode_dimensions(values: dict[str, Any]) -> str:
+    """An event's dimensions as stored and hashed: sorted compact JSON, without the
+    unset ones (None, False). Values are flags (True), whole numbers or short text."""
+    kept = {}
+    for name, value in values.items():
+        if value is None or value is False:
+            continue
+        if not isinstance(value, (bool, int, str)):
+            raise TypeError(f"audit dimension {name!r} must be True, a whole number or text, not {value!r}")
+        kept[name] = value
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def dimension_text(value: Any) -> str:
+    """A dimension's value as the index table holds it (``true`` for a flag)."""
+    return "true" if value is True else str(value)[:128]
 
 
 def _request_context() -> dict[str, Any]:
@@ -78,7 +113,6 @@ def _request_context() -> dict[str, Any]:
         context.update(actor_type="user", actor_id=user.id, actor_label=f"{user.full_name} <{user.email}>")
     if login_session is not None:
         context["session_id"] = login_session.id
-    context.update(g.get("pfcore_audit_flags") or {})
     return context
 
 
@@ -89,7 +123,7 @@ def record(
     outcome: str = "success",
     object_type: str = "",
     object_id: Any = "",
-    patient_id: int | None = None,
+    dimensions: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
     actor=None,
     db_session: Session | None = None,
@@ -97,11 +131,14 @@ def record(
     """Append one event to the practice's chain in the current transaction.
 
     ``actor`` overrides the signed-in user (e.g. the user being signed in).
-    Never pass passwords, codes or tokens in ``details``.
+    ``dimensions``: values of audit dimensions that plugins declared
+    (``{name: value}``), besides those every event of the request carries
+    (the ``audit_event_dimensions`` hook). Never pass passwords, codes or tokens
+    in ``details``.
     """
     db_session = db_session or session()
     fields: dict[str, Any] = {
-        "ip": "", "user_agent": "", "session_id": None, "emergency": False,
+        "ip": "", "user_agent": "", "session_id": None,
         "actor_type": "system", "actor_id": None, "actor_label": "system",
     }
     fields.update(_request_context())
@@ -109,17 +146,34 @@ def record(
         fields.update(actor_type="user", actor_id=actor.id, actor_label=f"{actor.full_name} <{actor.email}>")
     chain_id = practice_id if practice_id is not None else SYSTEM_CHAIN
     head = _lock_head(db_session, chain_id)
+    keyring = current_keyring()
+    if head.keyed_from_seq is None:
+        head.keyed_from_seq = head.seq + 1
+        if head.seq:  # events written before the keyed chain: say where the keyed part starts
+            _append(db_session, head, keyring, dict(fields, actor_type="system", actor_id=None, actor_label="system"),
+                    practice_id=practice_id, action=CHAIN_KEYED, outcome="success", object_type="audit_chain",
+                    object_id=chain_id, dimensions={}, details={"unkeyed_events": head.seq})
+    request_dimensions = (g.get("pfcore_audit_dimensions") or {}) if has_request_context() else {}
+    return _append(db_session, head, keyring, fields, practice_id=practice_id, action=action, outcome=outcome,
+                   object_type=object_type, object_id=object_id,
+                   dimensions={**request_dimensions, **(dimensions or {})}, details=details)
+
+
+def _append(db_session: Session, head: AuditChainHead, keyring: AuditKeyring, fields: dict[str, Any], *,
+            practice_id, action, outcome, object_type, object_id, dimensions, details) -> AuditEvent:
+    """Write one event after the (locked) head and move the head to it."""
+    fields = dict(fields)
     fields.update(
-        chain_id=chain_id,
+        key_id=keyring.signing_id,
+        chain_id=head.chain_id,
         seq=_next_seq(db_session, head),
         occurred_at=utcnow(),
         practice_id=practice_id,
         action=action,
         object_type=object_type,
         object_id=str(object_id) if object_id is not None else "",
-        patient_id=patient_id,
         outcome=outcome,
-        emergency=bool(fields.get("emergency")),
+        dimensions=encode_dimensions(dimensions),
         details=json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str),
         prev_hash=head.hash,
     )
@@ -128,12 +182,18 @@ def record(
     for name, size in _TEXT_SIZES.items():
         if isinstance(fields.get(name), str):
             fields[name] = fields[name][:size]
-    fields["hash"] = event_hash(fields)
+    fields["hash"] = event_hash(fields, keyring)
     event = AuditEvent(**{k: v for k, v in fields.items() if hasattr(AuditEvent, k)})
     db_session.add(event)
     head.seq = fields["seq"]
     head.hash = fields["hash"]
     db_session.flush()
+    if fields["dimensions"] != "{}":
+        db_session.add_all(
+            AuditEventDimension(event_id=event.id, name=name, value=dimension_text(value),
+                                practice_id=practice_id, occurred_at=fields["occurred_at"])
+            for name, value in json.loads(fields["dimensions"]).items())
+        db_session.flush()
     return event
 
 
@@ -202,11 +262,16 @@ def _read_head(db_session: Session, chain_id: int) -> AuditChainHead | None:
     return db_session.scalars(statement, {"chain_id": chain_id}).one_or_none()
 
 
+_APPEND_ONLY = (AuditEvent, AuditEventDimension)
+# The audit log's tables: what every audited change writes besides the change itself.
+TABLES = (AuditEvent.__tablename__, AuditEventDimension.__tablename__, AuditChainHead.__tablename__)
+
+
 @sa_event.listens_for(Session, "before_flush")
 def _refuse_audit_changes(db_session, _flush_context, _instances):
     """No code path updates or deletes audit rows."""
     for obj in list(db_session.dirty) + list(db_session.deleted):
-        if isinstance(obj, AuditEvent) and (obj in db_session.deleted or db_session.is_modified(obj)):
+        if isinstance(obj, _APPEND_ONLY) and (obj in db_session.deleted or db_session.is_modified(obj)):
             raise RuntimeError("audit events are append-only")
 
 
@@ -214,14 +279,14 @@ def _refuse_audit_changes(db_session, _flush_context, _instances):
 def _refuse_audit_bulk_changes(state):
     """Nor through an ORM ``update(AuditEvent)`` / ``delete(AuditEvent)`` statement."""
     if (state.is_update or state.is_delete) and any(
-        mapper.class_ is AuditEvent for mapper in state.all_mappers
+        mapper.class_ in _APPEND_ONLY for mapper in state.all_mappers
     ):
         raise RuntimeError("audit events are append-only")
 
 
-# How the database writes occurred_at as _canonical does (verification and the CSV export).
-_CANONICAL_TIME_SQL = {
-    # occurred_at as _canonical writes it (YYYY-MM-DDTHH:MM:SS.ffffffZ), worked out by
+# How the database writes occurred_at as canonical() does (verification and the CSV export).
+CANONICAL_TIME_SQL = {
+    # occurred_at as canonical() writes it (YYYY-MM-DDTHH:MM:SS.ffffffZ), worked out by
     # the database. Timestamps are stored as naive UTC; SQLite keeps them as text in
     # SQLAlchemy's form "YYYY-MM-DD HH:MM:SS.ffffff".
     "postgresql": "to_char(occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
@@ -248,9 +313,8 @@ class ReportFilter:
     user_id: int | None = None
     action: str = ""
     outcome: str = ""
-    emergency_only: bool = False
-    # Events about these patients only (``None``: any; empty: none match).
-    patient_ids: tuple[int, ...] | None = None
+    # Events with these dimension values only: {name: values} (empty values: none match).
+    dimensions: dict[str, tuple] = field(default_factory=dict)
     sort: str = "time"
     descending: bool = True
 
@@ -269,10 +333,8 @@ def report_query(practice_id: int, flt: ReportFilter, cursor: str | None = None,
         statement = statement.where(AuditEvent.action == flt.action)
     if flt.outcome:
         statement = statement.where(AuditEvent.outcome == flt.outcome)
-    if flt.emergency_only:
-        statement = statement.where(AuditEvent.emergency.is_(True))
-    if flt.patient_ids is not None:
-        statement = statement.where(AuditEvent.patient_id.in_(flt.patient_ids or (-1,)))
+    for name, values in flt.dimensions.items():
+        statement = statement.where(with_dimension(practice_id, name, values))
     if cursor:
         value, last_id = decode_cursor(cursor, sort_column)
         if flt.descending:
@@ -288,13 +350,28 @@ def report_query(practice_id: int, flt: ReportFilter, cursor: str | None = None,
     return statement
 
 
+def with_dimension(practice_id: int, name: str, values) -> Any:
+    """A condition on events: the practice's events whose dimension ``name`` has one of
+    ``values`` (``True`` for a flag), through the dimension index."""
+    texts = [dimension_text(value) for value in values] or ["\x1f"]  # no values: nothing matches
+    return AuditEvent.id.in_(
+        select(AuditEventDimension.event_id).where(
+            AuditEventDimension.practice_id == practice_id, AuditEventDimension.name == name,
+            AuditEventDimension.value.in_(texts)))
+
+
+def event_dimensions(event: AuditEvent) -> dict[str, Any]:
+    """The dimension values of an event (its hashed JSON)."""
+    return json.loads(event.dimensions) if event.dimensions and event.dimensions != "{}" else {}
+
+
 def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
 
 
 def encode_cursor(event: AuditEvent, sort: str) -> str:
     value = getattr(event, SORTABLE.get(sort, AuditEvent.occurred_at).key)
-    raw = json.dumps([_canonical(value), event.id])
+    raw = json.dumps([canonical(value), event.id])
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
@@ -327,25 +404,29 @@ def decode_cursor(cursor: str, sort_column) -> tuple[Any, int]:
 
 CSV_COLUMNS = (
     "occurred_at", "seq", "actor_type", "actor_id", "actor_label", "action", "object_type",
-    "object_id", "patient_id", "outcome", "ip", "user_agent", "session_id", "emergency", "details",
+    "object_id", "outcome", "ip", "user_agent", "session_id", "details",
 )
 
 
-def csv_lines(db_session: Session, practice_id: int, flt: ReportFilter) -> Iterator[str]:
-    """Stream the filtered events as CSV lines, without holding them in memory.
+def csv_lines(db_session: Session, practice_id: int, flt: ReportFilter,
+              dimension_names: tuple[str, ...] = ()) -> Iterator[str]:
+    """Stream the filtered events as CSV lines, without holding them in memory: the
+    core's columns, then one per audit dimension in ``dimension_names`` (the
+    practice's plugins'). Times are UTC, as the heading of the first column says.
 
     ``db_session`` is closed when the stream ends (pass a read-only session).
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(("occurred_at_utc",) + CSV_COLUMNS[1:] + tuple(dimension_names))
     yield buffer.getvalue()
     # Plain rows, not ORM objects, the timestamp already in its text form where the
     # database can write it, sent in chunks of about 64 KB rather than a line at a
     # time (one socket write per event): docs/performance.md, P4.
-    columns = [getattr(AuditEvent, c) for c in CSV_COLUMNS]
+    columns = [getattr(AuditEvent, c) for c in CSV_COLUMNS] + [AuditEvent.dimensions]
     at_time = CSV_COLUMNS.index("occurred_at")
-    time_sql = _CANONICAL_TIME_SQL.get(db_session.get_bind().dialect.name)
+    at_dimensions = len(CSV_COLUMNS)
+    time_sql = CANONICAL_TIME_SQL.get(db_session.get_bind().dialect.name)
     if time_sql:
         columns[at_time] = literal_column(time_sql, String)
     texts = [i for i, c in enumerate(CSV_COLUMNS) if i != at_time and isinstance(AuditEvent.__table__.c[c].type, String)]
@@ -357,11 +438,15 @@ def csv_lines(db_session: Session, practice_id: int, flt: ReportFilter) -> Itera
         for row in db_session.execute(statement):
             row = list(row)
             if not time_sql:
-                row[at_time] = _canonical(row[at_time])
+                row[at_time] = canonical(row[at_time])
             for i in texts:  # as _csv_safe, for the text cells only
                 value = row[i]
                 if value and value[0] in _FORMULA_STARTS:
                     row[i] = "'" + value
+            stored = row.pop(at_dimensions)
+            if dimension_names:
+                values = json.loads(stored) if stored != "{}" else {}
+                row += [_csv_safe(dimension_text(values[name])) if name in values else "" for name in dimension_names]
             writerow(row)
             if buffer.tell() >= _CSV_CHUNK:
                 yield buffer.getvalue()
@@ -403,10 +488,6 @@ def distinct_actions(db_session: Session, practice_id: int) -> list[str]:
     )
     hops = hops.union_all(select(following.label("action")).where(hops.c.action.is_not(None)))
     return list(db_session.scalars(select(hops.c.action).where(hops.c.action.is_not(None))))
-
-
-def count_events(db_session: Session, practice_id: int) -> int:
-    return db_session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.practice_id == practice_id)) or 0
 
 
 # verify() and its report live in pfcore/audit_verify.py; imported last, as it builds

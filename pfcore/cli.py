@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -330,20 +331,38 @@ def audit_group():
 
 
 @audit_group.command("verify")
+@click.option("--checkpoints", "checkpoint_folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Compare with the signed checkpoints in this folder (default: audit_checkpoint_dir).")
 @with_appcontext
-def audit_verify():
-    """Check every practice's hash chain; exit 1 on the first break of any chain."""
-    from . import audit
+def audit_verify(checkpoint_folder):
+    """Check every practice's hash chain, and each against its newest signed checkpoint;
+    exit 1 on the first break of any chain."""
+    from . import audit, audit_checkpoints
     from .db import session
 
+    settings = current_app.config["PFCORE"]
+    checkpoints = audit_checkpoints.load(settings, checkpoint_folder)
     # Long chains are checked in pieces, one process per CPU (docs/performance.md, P9).
-    result = audit.verify(session(), processes=os.cpu_count() or 1)
-    if result.intact:
-        click.echo(f"Audit log intact: {result.events_checked} events in {result.chains_checked} chains.")
-        return
+    result = audit.verify(session(), processes=os.cpu_count() or 1, checkpoints=checkpoints)
+    for problem in result.checkpoint_problems:
+        click.echo(f"CHECKPOINT: {problem}", err=True)
     for problem in result.problems:
         click.echo(f"ALTERED: {problem.describe()}", err=True)
-    sys.exit(1)
+    if not result.intact:
+        sys.exit(1)
+    against = (f"; {result.chains_with_checkpoint} chains match their signed checkpoint in {checkpoints.folder}"
+               if checkpoints and result.chains_with_checkpoint else "; no signed checkpoint to compare with")
+    click.echo(f"Audit log intact: {result.events_checked} events in {result.chains_checked} chains{against}.")
+
+
+@audit_group.command("checkpoint")
+@with_appcontext
+def audit_checkpoint():
+    """Sign every chain's head now and write it to audit_checkpoint_dir (and email each
+    practice's administrators their chain's, when audit_checkpoint_email is on)."""
+    from .jobs import write_audit_checkpoint
+
+    click.echo(write_audit_checkpoint(current_app._get_current_object()))
 
 
 def main() -> None:

@@ -122,6 +122,25 @@ class PluginInfo:
 
 
 @dataclass(frozen=True)
+class AuditDimension:
+    """Something a plugin adds to audit events (``audit_dimensions`` hook).
+
+    ``name``: the key in ``record(dimensions=...)`` (lower-case, unique);
+    ``label``: its heading in the report and the filter's name in words;
+    ``shown``: ``"badge"`` (a flag: the label shown on events that have it) or
+    ``"column"`` (a value shown in a column of its own);
+    ``describe(practice, values)``: for a column, ``{value: "text"}`` for the
+    values (as text) of one page, read in one query (missing ones show as ``#value``).
+    """
+
+    name: str
+    label: str
+    shown: str = "column"
+    describe: Callable | None = None
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class AuditFilter:
     """One more filter field on the audit report.
 

@@ -239,9 +239,21 @@ def user_status_changed(practice, user, old_status, new_status, actor):
 # --- audit and messaging ------------------------------------------------
 
 @hookspec
-def audit_event_flags(practice, user, login_session):
-    """Contribution: a dict of flag columns for every audit event of this request,
-    e.g. ``{"emergency": True}``; the answers are merged.
+def audit_dimensions():
+    """Contribution, of every installed plugin, once at start-up: the audit dimensions
+    this plugin adds to events, as ``pfcore.contrib.AuditDimension`` items (a flag
+    shown as a badge, or a reference to one of its records shown as a column). Their
+    values are hashed into the chain with the event, indexed for filtering
+    (``pfcore.audit.with_dimension``), shown in Reports > Audit log and in its CSV.
+    Names are unique across plugins (checked at start-up).
+    """
+
+
+@hookspec
+def audit_event_dimensions(practice, user, login_session):
+    """Contribution: audit dimension values for every audit event of this signed-in
+    request, as a dict ``{name: value}``; the answers are merged. Values for one
+    event are passed to ``pfcore.audit.record(dimensions=...)`` instead.
 
     :param practice: the signed-in user's practice.
     :param user: the signed-in user.
@@ -256,18 +268,6 @@ def audit_filters(practice, viewer):
 
     :param practice: the practice whose log is shown.
     :param viewer: the user looking at it.
-    """
-
-
-@hookspec(firstresult=True)
-def audit_patient_names(practice, patient_ids):
-    """Decision (``firstresult``): how to show the patients of audit events.
-
-    Return a dict ``{patient_id: "label"}`` for the ids this plugin knows;
-    the audit report shows ``#id`` for the rest.
-
-    :param practice: the practice whose log is shown.
-    :param patient_ids: a set of ``AuditEvent.patient_id`` values.
     """
 
 

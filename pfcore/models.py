@@ -281,6 +281,10 @@ class AuditEvent(Base):
     """One audited event, hash-chained per practice (chain 0: no practice).
 
     Rows are only ever inserted: no code path updates or deletes them.
+    ``dimensions`` holds what plugins add to events (their declared audit
+    dimensions, as sorted JSON), hashed with the rest; ``key_id`` names the
+    HMAC key of the hash (NULL: an event written before the keyed chain,
+    hashed with plain SHA-256 in the format of pfcore.audit_legacy).
     """
 
     __tablename__ = "audit_events"
@@ -288,7 +292,6 @@ class AuditEvent(Base):
         UniqueConstraint("chain_id", "seq", name="uq_audit_chain_seq"),
         Index("ix_audit_practice_time", "practice_id", "occurred_at", "id"),
         Index("ix_audit_practice_actor_time", "practice_id", "actor_id", "occurred_at", "id"),
-        Index("ix_audit_practice_patient_time", "practice_id", "patient_id", "occurred_at", "id"),
         Index("ix_audit_practice_action", "practice_id", "action"),
     )
 
@@ -303,15 +306,33 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     object_type: Mapped[str] = mapped_column(String(64), default="")
     object_id: Mapped[str] = mapped_column(String(64), default="")
-    patient_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     outcome: Mapped[str] = mapped_column(String(16), default="success")
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")
     session_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    dimensions: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     details: Mapped[str] = mapped_column(Text, default="{}")
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEventDimension(Base):
+    """One dimension value of an event, for filtering the report by it (the index of
+    ``AuditEvent.dimensions``, written with the event; the event's JSON is what the
+    hash covers). Values are text: ``true`` for a flag, the id for a reference."""
+
+    __tablename__ = "audit_event_dimensions"
+    __table_args__ = (
+        Index("ix_audit_dimension_lookup", "practice_id", "name", "value", "occurred_at", "event_id"),
+    )
+
+    event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                          autoincrement=False)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    practice_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class AuditChainHead(Base):
@@ -322,6 +343,9 @@ class AuditChainHead(Base):
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    # The seq of the chain's first keyed event (HMAC); the events before it are
+    # unkeyed (written before the keyed chain). NULL: no keyed event yet.
+    keyed_from_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class OutboxMessage(Base):

@@ -19,7 +19,7 @@ from flask import g
 from sqlalchemy import func, select
 
 from . import defaults, hookspecs
-from .contrib import PluginInfo
+from .contrib import AuditDimension, PluginInfo
 from .db import Base
 
 ENTRY_POINT_GROUP = "pfcore.plugins"
@@ -60,6 +60,7 @@ class PluginRegistry:
         self.available = set(self.infos) if "*" in available else set(available) & set(self.infos)
         self._check_available_dependencies()
         self._check_public_prefixes()
+        self.audit_dimensions = self._collect_audit_dimensions()
 
     def _register(self, module: ModuleType) -> None:
         info = getattr(module, "PLUGIN", None)
@@ -99,6 +100,28 @@ class PluginRegistry:
                 if not re.match(r"^/[a-z][a-z0-9-]*$", prefix) or prefix in claimed:
                     raise PluginError(f"plugin {name!r} cannot claim the public prefix {prefix!r}")
                 claimed[prefix] = name
+
+    def _collect_audit_dimensions(self) -> dict[str, tuple[str, AuditDimension]]:
+        """Every installed plugin's audit dimensions, by name: {name: (plugin, dimension)}."""
+        found: dict[str, tuple[str, AuditDimension]] = {}
+        for impl in self.pm.hook.audit_dimensions.get_hookimpls():
+            answer = impl.function() or []
+            for dimension in answer if isinstance(answer, (list, tuple)) else [answer]:
+                if not isinstance(dimension, AuditDimension) or not _NAME_RE.match(dimension.name):
+                    raise PluginError(f"plugin {impl.plugin_name!r} declares an audit dimension that is not an "
+                                      "AuditDimension with a lower-case name")
+                if dimension.shown not in ("badge", "column"):
+                    raise PluginError(f"audit dimension {dimension.name!r} must be shown as 'badge' or 'column'")
+                if dimension.name in found:
+                    raise PluginError(f"two plugins declare the audit dimension {dimension.name!r}")
+                found[dimension.name] = (impl.plugin_name, dimension)
+        return found
+
+    def audit_dimensions_for(self, practice) -> list[AuditDimension]:
+        """The audit dimensions of the plugins ``practice`` switched on, in order."""
+        enabled = self.enabled_names(practice)
+        return sorted((d for plugin, d in self.audit_dimensions.values() if plugin in enabled),
+                      key=lambda d: (d.order, d.name))
 
     # --- folders found by convention --------------------------------------
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from pfcore import audit
 from pfcore.db import Base, session
 from pfcore.models import AuditEvent, LoginSession, Practice, User
 
@@ -216,7 +217,7 @@ class World:
         counts, last_event = before
         now, _ = self.state()
         changed = {name: (counts[name], now[name]) for name in counts
-                   if counts[name] != now[name] and name not in ("audit_events", "audit_chain_heads")}
+                   if counts[name] != now[name] and name not in audit.TABLES}
         with self.app.app_context():
             actions = list(session().scalars(select(AuditEvent.action).where(AuditEvent.id > last_event)
                                              .order_by(AuditEvent.id)))

@@ -3,7 +3,7 @@ a real SMTP server, and helpers that drive the app as a person would."""
 from __future__ import annotations
 
 import contextlib
-
+import json
 import re
 import shutil
 from pathlib import Path
@@ -72,6 +72,17 @@ def postgres_url():
 
     upgrade(app)
     app.extensions["pfcore.engine"].dispose()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(params=DATABASES)
+def empty_database_url(request, tmp_path):
+    """A database with no tables at all (a new file, or a new PostgreSQL database)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    url = create_postgres_database()
     yield url
     drop_postgres_database(url)
 
@@ -306,15 +317,35 @@ def add_active_user(app, *, first_name: str, last_name: str, email: str, usernam
         return user.id
 
 
-def audit_rows(app, action: str):
-    """The audit events with ``action``, oldest first."""
+class AuditRow:
+    """An audit event as the tests read it: its columns, and as attributes the audit
+    dimensions that the installed plugins declare (``row.patient_id``, the charts
+    plugin's; a flag such as ``row.emergency`` is False on an event without it)."""
+
+    def __init__(self, event, declared: dict):
+        self._event = event
+        self._values = json.loads(event.dimensions)
+        self._declared = declared
+
+    def __getattr__(self, name: str):
+        if name in self._declared:
+            _plugin, dimension = self._declared[name]
+            return self._values.get(name, False if dimension.shown == "badge" else None)
+        return getattr(self._event, name)
+
+
+def audit_rows(app, action: str, *where) -> list[AuditRow]:
+    """The audit events with ``action`` (and ``where``), oldest first."""
     from sqlalchemy import select
 
     from pfcore.db import session
     from pfcore.models import AuditEvent
 
+    declared = app.extensions["pfcore.plugins"].audit_dimensions
     with app.app_context():
-        return list(session().scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+        events = session().scalars(select(AuditEvent).where(AuditEvent.action == action, *where)
+                                   .order_by(AuditEvent.id))
+        return [AuditRow(event, declared) for event in events]
 
 
 def user_row(app, user_id: int):

@@ -28,6 +28,12 @@ def engine_of(app):
     return app.extensions["pfcore.engine"]
 
 
+def keyring(app):
+    """The app's audit keys: the tampering below is by someone who has them too (an
+    insider at the server); tests/test_audit_keyed_chain.py is about those who do not."""
+    return app.extensions[audit.KEYRING_EXTENSION]
+
+
 def chain(app, chain_id: int) -> list[dict]:
     with engine_of(app).connect() as connection:
         rows = connection.execute(
@@ -82,7 +88,7 @@ def practice_id(app, admin_web) -> int:
     with app.app_context():
         for i in range(EVENTS - have):
             audit.record("patient.viewed", practice_id=practice_id, object_type="patient", object_id=100 + i,
-                         patient_id=100 + i, details={"screen": "chart", "n": i})
+                         dimensions={"patient_id": 100 + i}, details={"screen": "chart", "n": i})
         session().commit()
     assert len(chain(app, practice_id)) == EVENTS
     return practice_id
@@ -101,7 +107,7 @@ def test_recorded_events_form_an_intact_chain(app, practice_id, admin_web):
 
     result = cli_verify(app)
     assert result.exit_code == 0, result.output
-    assert re.search(r"Audit log intact: \d+ events in \d+ chains\.", result.output)
+    assert re.search(r"Audit log intact: \d+ events in \d+ chains; no signed checkpoint", result.output)
 
     status, html = web_verify(admin_web, partial=True)
     assert status == 200
@@ -166,7 +172,7 @@ def alter_field_and_rehash_it(app, practice_id):
     """Change a row and recompute its own hash (but not the next row's link)."""
     row = chain(app, practice_id)[4]
     row["outcome"] = "failure"
-    row["hash"] = audit.event_hash(row)
+    row["hash"] = audit.event_hash(row, keyring(app))
     with engine_of(app).begin() as connection:
         connection.execute(update(AuditEvent.__table__).where(AuditEvent.id == row["id"])
                            .values(outcome=row["outcome"], hash=row["hash"]))
@@ -197,7 +203,7 @@ def _forge_after_last(app, practice_id, *, careful: bool):
     last = chain(app, practice_id)[-1]
     forged = dict(last, seq=last["seq"] + 1, action="user.admin_granted", prev_hash=last["hash"])
     forged.pop("id")
-    forged["hash"] = audit.event_hash(forged) if careful else secrets.token_hex(32)
+    forged["hash"] = audit.event_hash(forged, keyring(app)) if careful else secrets.token_hex(32)
     with engine_of(app).begin() as connection:
         connection.execute(insert(AuditEvent.__table__).values(**forged))
     return last["seq"] + 1
@@ -327,7 +333,7 @@ CHAIN = 77
 
 def append_events(database_url: str, instance_path: str, worker: int, ready, start) -> None:
     """One OS process: its own app and engine, appending PER_WORKER events, one transaction each."""
-    app = create_app({"database_url": database_url, "instance_path": instance_path, "secret_key": "worker"})
+    app = create_app({"database_url": database_url, "instance_path": instance_path, "secret_key": "test-secret-key"})
     try:
         with app.app_context():
             session().execute(text("SELECT 1"))
@@ -409,8 +415,8 @@ def test_several_processes_report_what_one_process_reports(app, practice_id, tam
     one = verify(app)
     walked = []
     walk = audit_verify._verify_chain
-    monkeypatch.setattr(audit_verify, "_verify_chain", lambda executor, chain_id, head: (walked.append(chain_id),
-                                                                                   walk(executor, chain_id, head))[1])
+    monkeypatch.setattr(audit_verify, "_verify_chain", lambda executor, chain_id, head, keys: (
+        walked.append(chain_id), walk(executor, chain_id, head, keys))[1])
     with app.app_context():
         many = audit.verify(session(), processes=3)
     assert many.intact == one.intact == (tamper is None)

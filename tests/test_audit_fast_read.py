@@ -4,7 +4,7 @@ cannot vouch for is walked again on the plain rows, so whatever is in the table,
 the report (or the error) is the one the plain walk gives."""
 from __future__ import annotations
 
-import hashlib
+import hmac
 import shutil
 import sqlite3
 
@@ -41,25 +41,34 @@ def raw(app) -> sqlite3.Connection:
 @pytest.fixture
 def awkward_chain(app) -> int:
     """A chain of EVENTS events recorded by audit.record, with awkward text in every
-    text field that is not cut short, flags and NULLs both ways."""
+    text field that is not cut short, audit dimensions and NULLs both ways."""
     from flask import g
 
     with app.test_request_context(headers={"User-Agent": AWKWARD[3]}):
         for i in range(EVENTS):
-            g.pfcore_audit_flags = {"emergency": i % 2 == 0}
+            g.pfcore_audit_dimensions = {"flagged": i % 2 == 0}
             text = [AWKWARD[(i + k) % len(AWKWARD)] for k in range(4)]
             audit.record(text[0][:64], practice_id=CHAIN, object_type=text[1][:64], object_id=text[2][:64],
-                         patient_id=None if i % 3 else -2**62 + i,
+                         dimensions={"ref": None if i % 3 else -2**62 + i, "note": AWKWARD[i % len(AWKWARD)][:20]},
                          details={"note": text[3], "n": i, "big": 2**63 - 1})
         session().commit()
     return CHAIN
 
 
+def keys(app) -> dict[str, bytes]:
+    return app.extensions[audit.KEYRING_EXTENSION].keys
+
+
+def sign(app, payload: bytes) -> str:
+    """The HMAC pfcore would store (the tampering here is by someone who has the key)."""
+    return app.extensions[audit.KEYRING_EXTENSION].sign(payload)
+
+
 def payloads(app, chain_id: int) -> tuple[list, list]:
     """Each event's bytes as the fast read gives them, and as pfcore hashes them."""
     with app.extensions["pfcore.engine"].connect() as connection:
-        fast = [row[0] for row in audit_verify._json_rows(connection, chain_id).rows]
-        plain = [audit._ENCODE(row[:audit_verify._N_HASHED]).encode("utf-8")
+        fast = [row[0] for row in audit_verify._json_rows(connection, chain_id, keys(app)).rows]
+        plain = [audit.encode_payload(row[:audit_verify._N_HASHED]).encode("utf-8")
                  for row in audit_verify._chain_rows(connection, chain_id)]
     return fast, plain
 
@@ -70,14 +79,14 @@ def test_this_sqlite_writes_every_character_as_pfcore_does():
     written = connection.execute(
         "WITH RECURSIVE n(c) AS (SELECT 0 UNION ALL SELECT c + 1 FROM n WHERE c < 1114111) "
         "SELECT c, CAST(json_array(char(c)) AS BLOB) FROM n WHERE c NOT BETWEEN 55296 AND 57343")
-    differ = [c for c, json_text in written if json_text != audit._ENCODE([chr(c)]).encode("utf-8")]
+    differ = [c for c, json_text in written if json_text != audit.encode_payload([chr(c)]).encode("utf-8")]
     assert differ == []
 
 
 def test_an_sqlite_that_writes_json_otherwise_is_not_used():
     connection = sqlite3.connect(":memory:")
     # As an SQLite would that escapes DEL, which Python's encoder leaves as it is.
-    connection.create_function("json_array", 1, lambda v: audit._ENCODE([v]).replace("\x7f", "\\u007f"))
+    connection.create_function("json_array", 1, lambda v: audit.encode_payload([v]).replace("\x7f", "\\u007f"))
     assert not audit_verify._sqlite_json_matches(connection)
 
 
@@ -87,7 +96,7 @@ def test_the_fast_read_gives_the_bytes_pfcore_hashes(app, awkward_chain, monkeyp
     with app.app_context():
         hashes = session().scalars(select(AuditEvent.hash).where(AuditEvent.chain_id == awkward_chain)
                                    .order_by(AuditEvent.seq)).all()
-    assert [hashlib.sha256(p).hexdigest() for p in fast] == hashes
+    assert [sign(app, p) for p in fast] == hashes
 
     def no_plain_read(*_args, **_kwargs):
         raise AssertionError("an intact chain is read once, by the fast read")
@@ -104,7 +113,7 @@ def test_the_fast_read_gives_the_bytes_pfcore_hashes(app, awkward_chain, monkeyp
 
 def _rewrite_last(app, chain_id: int, assignment: str, hashed_as: str | None) -> None:
     """Change the chain's last event with SQL and hash it again (and move the head),
-    as someone with write access who knows the hash would: over the bytes pfcore
+    as someone with write access who has the audit key would: over the bytes pfcore
     hashes ("pfcore"), over what an unguarded json_array() writes ("json_array"),
     or not at all (None)."""
     connection = raw(app)
@@ -113,22 +122,21 @@ def _rewrite_last(app, chain_id: int, assignment: str, hashed_as: str | None) ->
     connection.execute(f"UPDATE audit_events SET {assignment} WHERE {where}")
     if hashed_as == "pfcore":
         row = [*connection.execute(f"SELECT {', '.join(_plain_columns())} FROM audit_events WHERE {where}").fetchone()]
-        row[audit.HASHED_FIELDS.index("emergency")] = bool(row[audit.HASHED_FIELDS.index("emergency")])
-        payload = audit._ENCODE(row).encode("utf-8")
+        payload = audit.encode_payload(row).encode("utf-8")
     elif hashed_as == "json_array":
         fields = ", ".join(audit_verify._json_field_sql(name) for name in audit.HASHED_FIELDS)
         payload = connection.execute(
             f"SELECT CAST(json_array({fields}) AS BLOB) FROM audit_events WHERE {where}").fetchone()[0]
     else:
         return
-    new_hash = hashlib.sha256(payload).hexdigest()
+    new_hash = sign(app, payload)
     connection.execute(f"UPDATE audit_events SET hash = ? WHERE {where}", (new_hash,))
     connection.execute("UPDATE audit_chain_heads SET hash = ? WHERE chain_id = ?", (new_hash, chain_id))
     connection.close()
 
 
 def _plain_columns() -> list[str]:
-    return [audit._CANONICAL_TIME_SQL["sqlite"] if name == "occurred_at" else name for name in audit.HASHED_FIELDS]
+    return [audit.CANONICAL_TIME_SQL["sqlite"] if name == "occurred_at" else name for name in audit.HASHED_FIELDS]
 
 
 def _outcome(app, processes: int = 1):
@@ -144,14 +152,10 @@ def _outcome(app, processes: int = 1):
 
 # (what is written into the last event, how it is hashed again, what the plain walk says)
 STRANGE = {
-    "flag_2_hashed_by_pfcore": ("emergency = 2", "pfcore", "intact"),
-    "flag_2_hashed_as_json_array_writes_it": ("emergency = 2", "json_array", "was altered"),
-    "flag_text_hashed_by_pfcore": ("emergency = 'yes'", "pfcore", "intact"),
-    "flag_text_hashed_as_json_array_writes_it": ("emergency = 'yes'", "json_array", "was altered"),
     "real_id_hashed_by_pfcore": ("actor_id = 0.30000000000000004", "pfcore", "intact"),
     "real_id_hashed_as_json_array_writes_it": ("actor_id = 0.30000000000000004", "json_array", "was altered"),
     "huge_real_hashed_as_json_array_writes_it": ("session_id = 1e20", "json_array", "was altered"),
-    "text_id_hashed_by_pfcore": ("patient_id = 'abc'", "pfcore", "intact"),
+    "text_id_hashed_by_pfcore": ("actor_id = 'abc'", "pfcore", "intact"),
     # What pfcore never writes is named as altered (verify() used to stop with a TypeError
     # and sqlite3's "Could not decode to UTF-8", naming no event).
     "blob_details": ("details = X'7B7D'", None, "was altered"),

@@ -186,7 +186,7 @@ def test_console_script_upgrades_and_verifies_a_new_instance(tmp_path):
     verify = subprocess.run([console_script(), "audit", "verify"], capture_output=True, text=True, timeout=60,
                             cwd=tmp_path, env=env)
     assert verify.returncode == 0, verify.stderr
-    assert "Audit log intact: 0 events in 0 chains." in verify.stdout
+    assert "Audit log intact: 0 events in 0 chains;" in verify.stdout
 
 
 @pytest.mark.parametrize("setting, expected", [

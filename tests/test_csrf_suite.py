@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from pfcore import audit
 from pfcore.db import Base, session
 
 from .conftest import Browserless, add_patient, csrf_from, signup
 
 # Changing on GET by design: the audit trail records reads; sessions record
 # when they were last seen and the lock screen locks the session.
-BOOKKEEPING = {"audit_events", "audit_chain_heads", "login_sessions", "pending_sign_ins"}
+BOOKKEEPING = {*audit.TABLES, "login_sessions", "pending_sign_ins"}
 POST_DATA = {"enabled": "1", "access_level": "4", "admin": "1", "email": "csrf@evil.example.com",
              "first_name": "Eve", "last_name": "Intruder", "name": "Aspirin", "quantity": "1"}
 

@@ -12,19 +12,6 @@ from pfcore.cli import cli
 from pfcore.db import Base
 from pfcore.schema import alembic_config, differences, upgrade
 
-from .conftest import DATABASES
-from .services import create_postgres_database, drop_postgres_database
-
-
-@pytest.fixture(params=DATABASES)
-def empty_database_url(request, tmp_path):
-    """A database with no tables at all (a new file, or a new PostgreSQL database)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 import pfcore.cli
 import pfcore.plugins
-from pfcore import create_app, hookspecs, messaging
+from pfcore import audit, create_app, hookspecs, messaging
 from pfcore.db import session
-from pfcore.models import LoginSession, OutboxMessage, Practice, User
+from pfcore.models import AuditEvent, LoginSession, OutboxMessage, Practice, User
 from pfcore.plugins import PluginRegistry
 
 from .conftest import audit_rows
@@ -439,19 +439,35 @@ def test_user_status_changed_on_accepting_deactivating_and_reactivating(app, adm
 
 # --- audit and messaging ------------------------------------------------------
 
-@covers("audit_event_flags")
-def test_audit_event_flags_land_on_the_audit_rows_of_the_request(app, admin_web):
+def glass_broken(event) -> bool:
+    return audit.event_dimensions(event).get("break_glass", False)
+
+
+@covers("audit_event_dimensions", "audit_dimensions")
+def test_audit_event_dimensions_land_on_the_audit_rows_of_the_request(app, admin_web):
     admin_web.post("/settings/users/pac", page="/settings/users")
     switched(admin_web, "break_glass", True)
     admin_web.post("/signout", page="/dashboard")
     sign_in_email(admin_web, SIGNUP["email"], SIGNUP["password"])
     admin_web.post("/settings/users/pac", page="/settings/users")
     rotations = audit_rows(app, "practice.pac_rotated")
-    assert [r.emergency for r in rotations] == [False, True]
-    assert [r.emergency for r in audit_rows(app, "signin.success")] == [False, True]
+    assert [glass_broken(r) for r in rotations] == [False, True]
+    assert [glass_broken(r) for r in audit_rows(app, "signin.success")] == [False, True]
+    # The declared dimension is a badge in the report, a column in the CSV, and a filter
+    # through the index (pfcore.audit.with_dimension).
+    page = admin_web.get("/reports/audit?action=practice.pac_rotated").get_data(as_text=True)
+    assert page.count('<span class="badge">Glass broken</span>') == 1
+    assert 'class="audit-flag-break_glass' in page
+    csv_text = admin_web.get("/reports/audit.csv?action=practice.pac_rotated").get_data(as_text=True)
+    header, *lines = csv_text.strip().splitlines()
+    assert header.endswith(",break_glass") and sorted(line.endswith(",true") for line in lines) == [False, True]
+    with app.app_context():
+        flagged = session().scalars(select(AuditEvent.action).where(
+            audit.with_dimension(rotations[0].practice_id, "break_glass", (True,)))).all()
+    assert {"practice.pac_rotated", "signin.success"} <= set(flagged) and flagged.count("practice.pac_rotated") == 1
     switched(admin_web, "break_glass", False)
     admin_web.post("/settings/users/pac", page="/settings/users")
-    assert audit_rows(app, "practice.pac_rotated")[-1].emergency is False, "only while the plugin is on"
+    assert glass_broken(audit_rows(app, "practice.pac_rotated")[-1]) is False, "only while the plugin is on"
 
 
 def _queue_admitted(channel: str, to: str, body: str) -> None:
@@ -628,7 +644,7 @@ def test_chart_note_signed_is_heard_in_the_signing_transaction(app, admin_web):
     assert admin_web.post(f"{encounter}/sign", {}, page=encounter).status_code == 200
     [heard] = audit_rows(app, "chart_extras.note_signed_heard")
     [signed] = audit_rows(app, "charts.note_signed")
-    assert heard.patient_id == patient_id and heard.seq == signed.seq + 1  # same transaction, right after
+    assert audit.event_dimensions(heard)["patient_id"] == patient_id and heard.seq == signed.seq + 1  # same transaction, right after
 
 
 @covers("permission_denied_reason")
@@ -669,14 +685,22 @@ def test_audit_filters_add_fields_only_for_enabled_plugins(app, admin_web):
     assert 'name="patient"' not in page(admin_web, "/reports/audit")
 
 
-@covers("audit_patient_names")
-def test_audit_patient_names_label_the_patient_column(app, admin_web):
+def headings(html: str) -> str:
+    return html.split("<thead>")[1].split("</thead>")[0]
+
+
+@covers("audit_dimensions")
+def test_a_dimension_column_is_labelled_by_its_plugin_while_it_is_on(app, admin_web):
+    """Charts' audit dimension: a Patient column whose cells its describe() names."""
     patient_id, _ = chart_with_encounter(app, admin_web)
-    assert "Garcia, Maria" in page(admin_web, "/reports/audit")
+    html = page(admin_web, "/reports/audit")
+    assert "Garcia, Maria" in html and "Patient" in headings(html)
+    csv_text = admin_web.get("/reports/audit.csv").get_data(as_text=True)
+    assert csv_text.splitlines()[0].split(",")[-1] == "patient_id"
     switched(admin_web, "patient_portal", False)
     switched(admin_web, "charts", False)
     html = page(admin_web, "/reports/audit")
-    assert "Garcia, Maria" not in html and f"#{patient_id}" in html
+    assert "Garcia, Maria" not in html and "Patient" not in headings(html)
 
 
 @covers("demo_data")

@@ -256,9 +256,9 @@ def test_activity_lists_staff_chart_views_and_the_patients_own(app, portal, pati
     practice_id = first_practice_id(app)
     with app.test_request_context():
         staff = session().query(User).filter(User.email == SIGNUP["email"]).one()
-        audit.record("charts.chart_viewed", practice_id=practice_id, patient_id=patient,
+        audit.record("charts.chart_viewed", practice_id=practice_id, dimensions={"patient_id": patient},
                      object_type="patient", object_id=patient, actor=staff)
-        audit.record("charts.note_signed", practice_id=practice_id, patient_id=patient, actor=staff)
+        audit.record("charts.note_signed", practice_id=practice_id, dimensions={"patient_id": patient}, actor=staff)
         session().commit()
     portal.get("/portal/")  # a view of their own
     link_id = link_ids(app, USERNAME)[0]

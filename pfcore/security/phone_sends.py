@@ -76,7 +76,7 @@ class SendRefused(Exception):
     """
 
     def __init__(self, reason: str, message: str, *, channel: str, destination: str, practice_id: int | None,
-                 user_id: int | None, purpose: str, patient_id: int | None = None,
+                 user_id: int | None, purpose: str, dimensions: dict | None = None,
                  subject: tuple[str, object] | None = None):
         super().__init__(message)
         self.reason = reason
@@ -86,7 +86,7 @@ class SendRefused(Exception):
         self.practice_id = practice_id
         self.user_id = user_id
         self.purpose = purpose
-        self.patient_id = patient_id
+        self.dimensions = dimensions or {}
         self.subject = subject or (("user", user_id) if user_id else ("", ""))
 
 
@@ -106,11 +106,11 @@ class Permit:
 
 
 def admit(channel: str, destination: str, *, practice_id: int | None, purpose: str, user_id: int | None = None,
-          patient_id: int | None = None, subject: tuple[str, object] | None = None) -> Permit:
+          dimensions: dict | None = None, subject: tuple[str, object] | None = None) -> Permit:
     """Check and count a text or call about to be queued; a ``Permit`` for it, or ``SendRefused``.
 
     ``user_id`` is the user the code is for (counted by the per-user caps);
-    ``patient_id`` and ``subject`` (object type and id) go into the audit
+    ``dimensions`` (audit dimensions) and ``subject`` (object type and id) go into the audit
     event of a refusal (default: the user).
 
     Call it before changing anything for the send, and queue the message in
@@ -122,7 +122,7 @@ def admit(channel: str, destination: str, *, practice_id: int | None, purpose: s
 
     def refused(reason: str, message: str) -> SendRefused:
         return SendRefused(reason, message, channel=channel, destination=destination, practice_id=practice_id,
-                           user_id=user_id, purpose=purpose, patient_id=patient_id, subject=subject)
+                           user_id=user_id, purpose=purpose, dimensions=dimensions, subject=subject)
 
     problem = reachability_problem(destination, settings["phone_countries"], channel)
     if problem:
@@ -175,7 +175,7 @@ def record_refusal(refused: SendRefused, *, keep_changes: bool = False) -> None:
         session().rollback()
     object_type, object_id = refused.subject
     audit.record("phone.send_refused", practice_id=refused.practice_id, outcome="failure",
-                 object_type=object_type, object_id=object_id, patient_id=refused.patient_id,
+                 object_type=object_type, object_id=object_id, dimensions=refused.dimensions,
                  details={"reason": refused.reason, "channel": refused.channel, "to": mask(refused.destination),
                           "purpose": refused.purpose})
     metrics.count("phone_sends_refused", reason=refused.reason)

@@ -38,7 +38,7 @@ def finish_sign_in(user: User, *, method: str):
         mark_recent_auth(login_session)
     g.pfcore_user = user
     g.pfcore_login_session = login_session
-    g.pfcore_audit_flags = _audit_flags(user, login_session)
+    g.pfcore_audit_dimensions = request_audit_dimensions(user, login_session)
     audit.record("signin.success", practice_id=user.practice_id, actor=user, object_type="user",
                  object_id=user.id, details={"method": method})
     session().commit()
@@ -83,12 +83,15 @@ def may_sign_in(user: User | None) -> str | None:
     return None
 
 
-def _audit_flags(user, login_session) -> dict:
+def request_audit_dimensions(user, login_session) -> dict:
+    """The audit dimensions every event of this signed-in request carries (plugins'
+    ``audit_event_dimensions`` answers, merged)."""
     registry = current_app.extensions["pfcore.plugins"]
-    flags: dict = {}
-    for answer in registry.hook(user.practice).audit_event_flags(practice=user.practice, user=user, login_session=login_session):
-        flags.update(answer or {})
-    return flags
+    dimensions: dict = {}
+    hooks = registry.hook(user.practice)
+    for answer in hooks.audit_event_dimensions(practice=user.practice, user=user, login_session=login_session):
+        dimensions.update(answer or {})
+    return dimensions
 
 
 def password_sign_in(user: User | None, password: str, *, method: str, practice_id: int | None, identifier: str,

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Callable
 
 from flask import Response, current_app, g, request, url_for
 from wtforms.fields.choices import SelectChoice
 
-from .. import accounts, audit
+from .. import accounts, audit, audit_checkpoints
+from ..contrib import AuditDimension
 from ..db import parse_id, read_only_session, session
 from ..plugins import flatten
 from ..security.permissions import require
@@ -74,13 +76,41 @@ def plugin_filters() -> list:
     return flatten(hooks.audit_filters(practice=user.practice, viewer=user))
 
 
-def patient_names(events) -> dict[int, str]:
-    ids = {e.patient_id for e in events if e.patient_id is not None}
-    if not ids:
-        return {}
+@dataclass
+class DimensionMarks:
+    """What an event's audit dimensions add to its row: badges, and one cell per column."""
+
+    badges: list = field(default_factory=list)
+    cells: list = field(default_factory=list)
+
+
+def practice_dimensions() -> list[AuditDimension]:
     practice = g.pfcore_user.practice
-    hooks = current_app.extensions["pfcore.plugins"].hook(practice)
-    return hooks.audit_patient_names(practice=practice, patient_ids=ids) or {}
+    return current_app.extensions["pfcore.plugins"].audit_dimensions_for(practice)
+
+
+def dimension_marks(events, dimensions: list[AuditDimension]) -> dict[int, DimensionMarks]:
+    """Each event's badges and column cells, the columns' values described by their
+    plugins (``AuditDimension.describe``), one call per column for the whole page."""
+    values = {e.id: audit.event_dimensions(e) for e in events}
+    columns = [d for d in dimensions if d.shown == "column"]
+    labels: dict[str, dict] = {}
+    for dimension in columns:
+        seen = {audit.dimension_text(v[dimension.name]) for v in values.values() if dimension.name in v}
+        labels[dimension.name] = (dimension.describe(g.pfcore_user.practice, seen) or {}) if seen and dimension.describe else {}
+    marks = {}
+    for event_id, found in values.items():
+        marks[event_id] = DimensionMarks(
+            badges=[d for d in dimensions if d.shown == "badge" and found.get(d.name)],
+            cells=[_cell(labels[d.name], found.get(d.name)) for d in columns])
+    return marks
+
+
+def _cell(labels: dict, value) -> str:
+    if value is None:
+        return ""
+    text = audit.dimension_text(value)
+    return labels.get(text) or "#" + text
 
 
 def _page(flt: audit.ReportFilter, cursor: str | None):
@@ -125,8 +155,10 @@ def audit_report():
     block = "rows" if cursor else "results"
     extra_filters = plugin_filters()
     query_args = link_args(extra_filters)
+    dimensions = practice_dimensions()
     return render("audit_report.html", form=form, events=events, next_cursor=next_cursor, flt=flt, errors=errors,
-                  block=block, extra_filters=extra_filters, patient_names=patient_names(events),
+                  block=block, extra_filters=extra_filters, dimension_marks=dimension_marks(events, dimensions),
+                  dimension_headings=[("dimension-" + d.name, d.label) for d in dimensions if d.shown == "column"],
                   status=422 if errors else 200, query_args=query_args, sort_links=_sort_links(flt, query_args))
 
 
@@ -150,7 +182,8 @@ def audit_export():
                  details={k: str(v) for k, v in vars(flt).items() if v not in (None, "", False)})
     session().commit()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    lines = audit.csv_lines(read_only_session(), practice_id, flt)
+    names = tuple(d.name for d in practice_dimensions())
+    lines = audit.csv_lines(read_only_session(), practice_id, flt, names)
     response = Response(lines, mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
     return response
@@ -160,11 +193,14 @@ def audit_export():
 @require(VIEW)
 def audit_verify():
     practice_id = g.pfcore_user.practice_id
-    result = audit.verify(session(), [practice_id])
+    # The practice's chain, and its newest signed checkpoint (a chain cut short is found too).
+    result = audit.verify(session(), [practice_id], checkpoints=audit_checkpoints.load(current_app.config["PFCORE"]))
+    problem = (result.problems[0].describe() if result.problems
+               else result.checkpoint_problems[0] if result.checkpoint_problems else "")
     audit.record("audit.verified", practice_id=practice_id, object_type="audit_log",
                  outcome="success" if result.intact else "failure",
-                 details={"events_checked": result.events_checked,
-                          "problem": result.problems[0].describe() if result.problems else ""})
+                 details={"events_checked": result.events_checked, "problem": problem,
+                          "checkpoint": bool(result.chains_with_checkpoint)})
     session().commit()
     return render("audit_verify.html", result=result, block="verify_result")
 

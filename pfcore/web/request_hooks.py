@@ -9,7 +9,7 @@ from flask import Request, abort, current_app, g, redirect, request
 
 from ..messaging import deliver_queued_after_request
 from ..security import sessions
-from ..security.signin import _audit_flags
+from ..security.signin import request_audit_dimensions
 from .lock import lock_url
 from .rendering import render
 
@@ -34,7 +34,7 @@ def load_signed_in_user() -> None:
     g.pfcore_user = None
     g.pfcore_login_session = None
     g.pfcore_session_locked = False
-    g.pfcore_audit_flags = {}
+    g.pfcore_audit_dimensions = {}
     g.csp_nonce = secrets.token_urlsafe(16)
     if request.endpoint in ("static", "core.plugin_static", "core.healthz", "core.metrics"):
         return  # no session needed (and the health check must not fail on one)
@@ -45,7 +45,7 @@ def load_signed_in_user() -> None:
         user, login_session = found
         g.pfcore_user = user
         g.pfcore_login_session = login_session
-        g.pfcore_audit_flags = _audit_flags(user, login_session)
+        g.pfcore_audit_dimensions = request_audit_dimensions(user, login_session)
         g.pfcore_session_locked = sessions.lock_if_idle(user, login_session)
 
 

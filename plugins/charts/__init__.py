@@ -8,9 +8,9 @@ documents that are signed and then read-only. Signing asks the core's
 ``can()``: this plugin allows it by access level, and the licensing plugin,
 when a practice enables it, adds its license rules (any deny wins).
 
-Every view and change of a chart is audited with ``patient_id``; the audit
-report gets a Patient filter (``audit_filters``) and patient names
-(``audit_patient_names``). Plugins that build on charts use ``api.py`` and the
+Every view and change of a chart is audited with the audit dimension
+``patient_id`` (``audit_dimensions``: a Patient column with names); the audit
+report gets a Patient filter (``audit_filters``). Plugins that build on charts use ``api.py`` and the
 hooks in ``hookspecs.py``.
 """
 from __future__ import annotations
@@ -77,10 +77,10 @@ def audit_filters(practice, viewer):
 
 
 @hookimpl
-def audit_patient_names(practice, patient_ids):
-    from .patients import names_of
+def audit_dimensions():
+    from .audit_filter import patient_dimension
 
-    return names_of(practice.id, patient_ids)
+    return [patient_dimension()]
 
 
 @hookimpl

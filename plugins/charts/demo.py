@@ -72,7 +72,7 @@ def add_demo_patients(practice, admin) -> None:
         session().add(patient)
         session().flush()
         audit.record("charts.patient_created", practice_id=practice.id, actor=admin, object_type="patient",
-                     object_id=patient.id, patient_id=patient.id, details={"demo": True})
+                     object_id=patient.id, dimensions={"patient_id": patient.id}, details={"demo": True})
         for slug in ("medications", "problems", "allergies", "immunizations", "lab-results", "appointments"):
             spec = sections.SECTIONS[slug]
             for item in record[slug]:

@@ -52,7 +52,7 @@ def start(patient: Patient, form, provider) -> Encounter:
     session().add(encounter)
     session().flush()
     audit.record("charts.encounter_created", practice_id=patient.practice_id, object_type="encounter",
-                 object_id=encounter.id, patient_id=patient.id,
+                 object_id=encounter.id, dimensions={"patient_id": patient.id},
                  details={"visit_date": encounter.visit_date.isoformat()})
     return encounter
 
@@ -66,7 +66,7 @@ def save_note(encounter: Encounter, form) -> list[str]:
     if changed:
         encounter.updated_at = utcnow()
         audit.record("charts.note_saved", practice_id=encounter.practice_id, object_type="encounter",
-                     object_id=encounter.id, patient_id=encounter.patient_id, details={"fields": changed})
+                     object_id=encounter.id, dimensions={"patient_id": encounter.patient_id}, details={"fields": changed})
     return changed
 
 
@@ -79,12 +79,12 @@ def _sign(target: Encounter | Document, user, *, action: str, what: str) -> None
     if not can(user, action, target):
         reason = why_not(user, action, target) or f"You may not sign this {what}."
         audit.record("charts.sign_refused", practice_id=target.practice_id, outcome="failure", object_type=kind,
-                     object_id=target.id, patient_id=target.patient_id, details={"action": action, "reason": reason})
+                     object_id=target.id, dimensions={"patient_id": target.patient_id}, details={"action": action, "reason": reason})
         raise ChartError(f"Not signed. {reason}", status=403)
     target.signed_at = utcnow()
     target.signed_by_id = user.id
     audit.record(f"charts.{what}_signed", practice_id=target.practice_id, object_type=kind, object_id=target.id,
-                 patient_id=target.patient_id)
+                 dimensions={"patient_id": target.patient_id})
 
 
 def sign_note(patient: Patient, encounter: Encounter, user) -> None:
@@ -101,7 +101,7 @@ def add_document(encounter: Encounter, form, user) -> Document:
     session().add(document)
     session().flush()
     audit.record("charts.document_added", practice_id=encounter.practice_id, object_type="document",
-                 object_id=document.id, patient_id=encounter.patient_id, details={"encounter": encounter.id})
+                 object_id=document.id, dimensions={"patient_id": encounter.patient_id}, details={"encounter": encounter.id})
     return document
 
 

@@ -40,7 +40,7 @@ def save(patient: Patient, spec: sections.SectionSpec, form, actor, entry: Chart
     entry.updated_by_id = actor.id
     session().flush()
     audit.record(action, practice_id=patient.practice_id, object_type=spec.kind, object_id=entry.id,
-                 patient_id=patient.id, details={"section": spec.slug, "fields": changed})
+                 dimensions={"patient_id": patient.id}, details={"section": spec.slug, "fields": changed})
     return entry
 
 
@@ -51,7 +51,7 @@ def set_shared(patient: Patient, entry: ChartEntry, shared: bool) -> None:
     entry.shared = shared
     entry.updated_at = utcnow()
     audit.record("charts.lab_result_shared" if shared else "charts.lab_result_unshared",
-                 practice_id=patient.practice_id, object_type=entry.kind, object_id=entry.id, patient_id=patient.id)
+                 practice_id=patient.practice_id, object_type=entry.kind, object_id=entry.id, dimensions={"patient_id": patient.id})
 
 
 def patient_timezone(patient: Patient) -> str:

@@ -56,7 +56,7 @@ def create(practice_id: int, form, actor) -> Patient:
     session().add(patient)
     session().flush()
     audit.record("charts.patient_created", practice_id=practice_id, object_type="patient", object_id=patient.id,
-                 patient_id=patient.id)
+                 dimensions={"patient_id": patient.id})
     return patient
 
 
@@ -67,7 +67,7 @@ def update(patient: Patient, form) -> list[str]:
         setattr(patient, name, _value(form, name))
     if changed:
         audit.record("charts.patient_updated", practice_id=patient.practice_id, object_type="patient",
-                     object_id=patient.id, patient_id=patient.id, details={"fields": changed})
+                     object_id=patient.id, dimensions={"patient_id": patient.id}, details={"fields": changed})
     return changed
 
 

@@ -12,7 +12,7 @@ Only public hooks:
 - ``user_signed_in`` marks that session elevated (``login_session.flags``), and
   every request re-checks the activation (not ended, not expired, still
   allowed) before ``permission_allowed`` answers like for an administrator and
-  ``audit_event_flags`` marks the request's audit events ``emergency``;
+  ``audit_event_dimensions`` marks the request's audit events ``emergency``;
 - ``signin_notices`` shows the banners; deactivation (the user, an
   administrator, removing the permission, deactivating the user, or the
   automatic end after ``emergency_access_hours``) ends the elevated sessions
@@ -32,7 +32,7 @@ from markupsafe import Markup
 from sqlalchemy import bindparam, delete, select
 
 from pfcore import accounts, audit, messaging
-from pfcore.contrib import AuditFilter, InfoItem, Notice, PluginInfo, Tile, UserColumn
+from pfcore.contrib import AuditDimension, AuditFilter, InfoItem, Notice, PluginInfo, Tile, UserColumn
 from pfcore.db import for_update, scoped_select, session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import LoginSession, User, utcnow
@@ -41,7 +41,7 @@ from pfcore.security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES, can
 from pfcore.security.sessions import end_all_sessions, end_session
 
 from .models import Activation, Designee
-from .summary import send_summary, when as _when
+from .summary import AUDIT_DIMENSION, send_summary, when as _when
 
 PLUGIN = PluginInfo(
     name="emergency_access",
@@ -289,13 +289,20 @@ def audit_filters(practice, viewer):
                       ).format(checked)
 
     def narrow(report_filter, value):
-        report_filter.emergency_only = value == "1"
+        if value == "1":
+            report_filter.dimensions[AUDIT_DIMENSION] = (True,)
 
     return [AuditFilter("emergency", render, narrow, order=90)]
 
 
 @hookimpl
-def audit_event_flags(practice, user, login_session):
+def audit_dimensions():
+    """Events of an elevated session carry the flag, shown as a badge and filtered on."""
+    return [AuditDimension(AUDIT_DIMENSION, "Emergency", shown="badge", order=90)]
+
+
+@hookimpl
+def audit_event_dimensions(practice, user, login_session):
     activation_id = ((login_session.flags or {}) if login_session is not None else {}).get(FLAG)
     if not activation_id:
         return None
@@ -305,7 +312,7 @@ def audit_event_flags(practice, user, login_session):
         end_activation(activation, how="expired")
         session().commit()
         return None
-    return {"emergency": True} if elevation(user, login_session) is not None else None
+    return {AUDIT_DIMENSION: True} if elevation(user, login_session) is not None else None
 
 
 @hookimpl

@@ -13,7 +13,7 @@ import datetime as dt
 from flask import current_app
 from sqlalchemy import select
 
-from pfcore import accounts, messaging
+from pfcore import accounts, audit, messaging
 from pfcore.db import scoped_select, session
 from pfcore.models import AuditEvent, User, utcnow
 
@@ -21,6 +21,8 @@ from .models import Activation
 
 # An activation of 24 hours can hold many actions: the email lists this many, the link has them all.
 LISTED_AT_MOST = 200
+# The audit dimension of the events of an elevated session (declared in __init__.py).
+AUDIT_DIMENSION = "emergency"
 
 
 def when(moment: dt.datetime | None) -> str:
@@ -32,7 +34,8 @@ def emergency_events(activation: Activation) -> list[AuditEvent]:
     return list(session().scalars(
         scoped_select(AuditEvent, activation.practice_id)
         .where(AuditEvent.actor_type == "user", AuditEvent.actor_id == activation.user_id,
-               AuditEvent.emergency.is_(True), AuditEvent.occurred_at >= activation.activated_at)
+               audit.with_dimension(activation.practice_id, AUDIT_DIMENSION, (True,)),
+               AuditEvent.occurred_at >= activation.activated_at)
         .order_by(AuditEvent.occurred_at, AuditEvent.id)))
 
 

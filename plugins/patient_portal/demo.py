@@ -25,5 +25,5 @@ def enrol_demo_patient(practice, password: str) -> list[str]:
     session().add(link)
     session().flush()
     audit.record("patient_portal.registered", practice_id=practice.id, object_type="portal_link", object_id=link.id,
-                 patient_id=patient.id, details={"account": "demo", "username": account.username})
+                 dimensions={"patient_id": patient.id}, details={"account": "demo", "username": account.username})
     return [f"  Patient portal: /portal/signin as {account.username} (same password)"]

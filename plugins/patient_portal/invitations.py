@@ -159,7 +159,7 @@ def invite(practice, patient, *, email: str, phone: str, actor, auto: bool = Fal
     session().flush()
     _send(practice, patient, invitation, token)
     audit.record("patient_portal.invited", practice_id=practice.id, object_type="portal_invitation",
-                 object_id=invitation.id, patient_id=patient.id, actor=actor,
+                 object_id=invitation.id, dimensions={"patient_id": patient.id}, actor=actor,
                  details={"email": email, "phone": phone or "", "auto": auto})
     return invitation, token
 
@@ -178,7 +178,7 @@ def resend(practice, patient, actor) -> tuple[Invitation, str]:
     invitation.verified_at = None
     _send(practice, patient, invitation, token)
     audit.record("patient_portal.invitation_resent", practice_id=practice.id, object_type="portal_invitation",
-                 object_id=invitation.id, patient_id=patient.id, actor=actor, details={"email": invitation.email})
+                 object_id=invitation.id, dimensions={"patient_id": patient.id}, actor=actor, details={"email": invitation.email})
     return invitation, token
 
 
@@ -200,7 +200,7 @@ def revoke(practice, patient, actor) -> PortalLink:
     link.revoked_at = utcnow()
     link.revoked_by_id = actor.id
     audit.record("patient_portal.access_revoked", practice_id=practice.id, object_type="portal_link",
-                 object_id=link.id, patient_id=patient.id, actor=actor)
+                 object_id=link.id, dimensions={"patient_id": patient.id}, actor=actor)
     return link
 
 
@@ -214,7 +214,7 @@ def _end(invitation: Invitation, status: str, action: str, actor=None, **details
     invitation.ended_at = utcnow()
     invitation.verified_key_hash = None
     audit.record(action, practice_id=invitation.practice_id, object_type="portal_invitation",
-                 object_id=invitation.id, patient_id=invitation.patient_id, actor=actor, details=details)
+                 object_id=invitation.id, dimensions={"patient_id": invitation.patient_id}, actor=actor, details=details)
 
 
 def _send(practice, patient, invitation: Invitation, token: str) -> None:

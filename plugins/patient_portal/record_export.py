@@ -91,7 +91,7 @@ class Activity:
 
 
 def activity(link: PortalLink, account: PortalAccount) -> list[Activity]:
-    statement = audit.report_query(link.practice_id, audit.ReportFilter(patient_ids=(link.patient_id,)),
+    statement = audit.report_query(link.practice_id, audit.ReportFilter(dimensions={"patient_id": (link.patient_id,)}),
                                    limit=None).where(AuditEvent.action.in_(ACTIVITY_ACTIONS)).limit(ACTIVITY_LIMIT)
     return [Activity(e.occurred_at, _who(e, account), _what(e)) for e in session().scalars(statement)]
 
@@ -100,7 +100,7 @@ def _who(event: AuditEvent, account: PortalAccount) -> str:
     if event.actor_type == "patient":
         return "You" if event.actor_id == account.id else "Patient portal"
     name = (event.actor_label or "").split(" <", 1)[0] or "System"
-    return f"{name} (emergency access)" if event.emergency else name
+    return f"{name} (emergency access)" if audit.event_dimensions(event).get("emergency") else name
 
 
 def _what(event: AuditEvent) -> str:

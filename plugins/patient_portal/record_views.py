@@ -55,7 +55,7 @@ def _own_link(link_id: int) -> tuple[PortalLink, Practice]:
 
 def _audit(action: str, link: PortalLink, **details) -> None:
     audit.record(action, practice_id=link.practice_id, object_type="portal_link", object_id=link.id,
-                 patient_id=link.patient_id, details=details)
+                 dimensions={"patient_id": link.patient_id}, details=details)
 
 
 @blueprint.get("/")

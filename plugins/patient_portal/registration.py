@@ -150,7 +150,7 @@ def _wrong(invitation: Invitation, method: str, message: str, **details) -> Answ
 
 def _audit(invitation: Invitation, action: str, outcome: str = "success", **details) -> None:
     audit.record(action, practice_id=invitation.practice_id, outcome=outcome, object_type="portal_invitation",
-                 object_id=invitation.id, patient_id=invitation.patient_id, details=details)
+                 object_id=invitation.id, dimensions={"patient_id": invitation.patient_id}, details=details)
 
 
 # --- (a) date of birth + PIN ---------------------------------------------------------
@@ -203,7 +203,7 @@ def send_phone_code(invitation: Invitation, phone_text: str, birth_date_text: st
         return Answer(False, "Too many codes were sent. Wait an hour, or use the PIN from your practice.")
     try:
         permit = phone_sends.admit(channel, invitation.phone, practice_id=invitation.practice_id,
-                                   purpose="portal_registration", patient_id=invitation.patient_id,
+                                   purpose="portal_registration", dimensions={"patient_id": invitation.patient_id},
                                    subject=("portal_invitation", invitation.id))
     except phone_sends.SendRefused as refused:
         phone_sends.record_refusal(refused)
@@ -303,5 +303,5 @@ def complete(invitation: Invitation, account: PortalAccount, how: str) -> Portal
     session().flush()
     queue_cookie(VERIFIED_COOKIE, None)
     audit.record("patient_portal.registered", practice_id=locked.practice_id, object_type="portal_link",
-                 object_id=link.id, patient_id=locked.patient_id, details={"account": how, "username": account.username})
+                 object_id=link.id, dimensions={"patient_id": locked.patient_id}, details={"account": how, "username": account.username})
     return link

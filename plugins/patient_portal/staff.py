@@ -111,7 +111,7 @@ def _row(enrolment, patient) -> dict:
 def _viewed(patient) -> None:
     """A read of the patient's enrolment (email, phone, status), audited like any chart view."""
     audit.record("patient_portal.enrolment_viewed", practice_id=patient.practice_id, object_type="patient",
-                 object_id=patient.id, patient_id=patient.id, details={"view": request.endpoint})
+                 object_id=patient.id, dimensions={"patient_id": patient.id}, details={"view": request.endpoint})
 
 
 def _panel(patient, *, status: int = 200, message: str | None = None, error: str | None = None,
@@ -125,7 +125,7 @@ def _panel(patient, *, status: int = 200, message: str | None = None, error: str
     if enrolment.status == invitations.INVITED and may_change:
         pin = invitations.reveal_pin(enrolment.invitation)
         audit.record("patient_portal.pin_viewed", practice_id=practice.id, object_type="portal_invitation",
-                     object_id=enrolment.invitation.id, patient_id=patient.id)
+                     object_id=enrolment.invitation.id, dimensions={"patient_id": patient.id})
     elif viewing:
         _viewed(patient)
     return render("patient_portal/enrolment.html", block="dialog", status=status, patient=patient,

@@ -118,4 +118,34 @@ def test_audit_report_filters_pages_exports_and_verifies(app, practice, page):
     # Verify integrity: the chain is intact (it now also holds the export event).
     page.get_by_role("button", name="Verify integrity").click()
     expect(page.get_by_role("status")).to_contain_text(
-        re.compile(r"Audit log intact: \d+ events checked, the chain is unbroken\."))
+        re.compile(r"Audit log intact: \d+ events checked, the chain is unbroken \(no signed checkpoint of it yet\)\."))
+
+
+def test_verify_integrity_finds_a_log_cut_short_since_the_last_checkpoint(app, practice, page):
+    """The operator's daily checkpoint signs the chain head; someone with the database
+    deletes the newest events and moves the head back; the administrator's button says so."""
+    from sqlalchemy import text
+
+    from pfcore.cli import cli
+
+    ada = make_active_user(app, practice)
+    record_events(app, practice, ada)
+    assert app.test_cli_runner().invoke(cli, ["audit", "checkpoint"]).exit_code == 0
+    sign_in_with_email(page, practice.admin)
+    page.goto("/reports/audit")
+    page.get_by_role("button", name="Verify integrity").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "the chain is unbroken and holds everything its last signed checkpoint covers")
+
+    with app.extensions["pfcore.engine"].begin() as connection:
+        last = connection.execute(text("SELECT max(seq) FROM audit_events WHERE chain_id = :c"), {"c": practice.id}).scalar()
+        connection.execute(text("DELETE FROM audit_events WHERE chain_id = :c AND seq > :s"),
+                           {"c": practice.id, "s": last - 30})
+        kept = connection.execute(text("SELECT hash FROM audit_events WHERE chain_id = :c AND seq = :s"),
+                                  {"c": practice.id, "s": last - 30}).scalar()
+        connection.execute(text("UPDATE audit_chain_heads SET seq = :s, hash = :h WHERE chain_id = :c"),
+                           {"c": practice.id, "s": last - 30, "h": kept})
+    page.get_by_role("button", name="Verify integrity").click()
+    expect(page.get_by_role("status")).to_contain_text(re.compile(
+        r"Audit log altered: practice \d+: the chain was cut short: the checkpoint of .* covers events up to "
+        rf"#\d+, the chain now ends at #{last - 30}"))

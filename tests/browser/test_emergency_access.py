@@ -8,7 +8,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from ..conftest import audit_rows
 
 from .conftest import make_active_user, pass_second_factor, sign_in_with_email
 
@@ -26,12 +26,6 @@ def banner(page, text: str):
     return page.locator(".banner").filter(has_text=text)
 
 
-def audit_rows(app, action: str):
-    from pfcore.db import session
-    from pfcore.models import AuditEvent
-
-    with app.app_context():
-        return session().scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
 
 
 def test_designate_activate_use_and_deactivate_emergency_access(app, practice, new_page, texts, console):

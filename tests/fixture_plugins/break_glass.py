@@ -1,5 +1,5 @@
-"""Marks every session as elevated and every audit event of it as emergency."""
-from pfcore.contrib import PluginInfo
+"""Marks every session as elevated and every audit event of it with its own audit dimension."""
+from pfcore.contrib import AuditDimension, PluginInfo
 from pfcore.hookspecs import hookimpl
 
 PLUGIN = PluginInfo(name="break_glass", title="Break the glass", enabled_by_default=False)
@@ -11,7 +11,12 @@ def user_signed_in(practice, user, login_session):
 
 
 @hookimpl
-def audit_event_flags(practice, user, login_session):
+def audit_dimensions():
+    return [AuditDimension("break_glass", "Glass broken", shown="badge")]
+
+
+@hookimpl
+def audit_event_dimensions(practice, user, login_session):
     if login_session is not None and (login_session.flags or {}).get("elevated"):
-        return {"emergency": True}
+        return {"break_glass": True}
     return None

@@ -22,7 +22,7 @@ def chart_actions(practice, user, patient):
 
 @hookimpl
 def chart_note_signed(practice, user, patient, encounter):
-    audit.record("chart_extras.note_signed_heard", practice_id=practice.id, patient_id=patient.id,
+    audit.record("chart_extras.note_signed_heard", practice_id=practice.id, dimensions={"patient_id": patient.id},
                  object_type="encounter", object_id=encounter.id, details={"signed_by": user.id})
 
 
