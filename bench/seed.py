@@ -32,6 +32,10 @@ from pfcore.models import AuditChainHead, AuditEvent, Practice, PracticePlugin, 
 from pfcore.security.passwords import hash_password
 
 PASSWORD = "bench practice password 2026"
+# Chart views carry the charts plugin's audit dimension patient_id, one of PATIENTS
+# patients; BUSY_PATIENT has a tenth of them (P3's patient filter pages through them).
+PATIENTS = 400
+BUSY_PATIENT = 7
 
 FIRST_NAMES = (
     "Ada Grace Alan Edsger Barbara Donald Frances John Katherine Margaret Linus Guido Ken Dennis Bjarne Niklaus "
@@ -230,10 +234,15 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
             else:
                 seq, prev = head.seq, head.hash
             rows = []
+            first_seq = seq + 1
             for offset in offsets[done:done + size]:
                 seq += 1
                 actor = seeded.admin_id if rng.random() < filter_user_share else rng.choice(others)
                 action, _w, details = rng.choices(ACTIONS, weights)[0]
+                dimensions = "{}"
+                if action == "chart.viewed":
+                    patient = BUSY_PATIENT if rng.random() < 0.1 else rng.randint(1, PATIENTS)
+                    dimensions = audit.encode_dimensions({"patient_id": patient})
                 fields = {
                     "key_id": keyring.signing_id, "chain_id": seeded.id, "seq": seq,
                     "occurred_at": start + dt.timedelta(seconds=offset),
@@ -243,7 +252,7 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
                     "outcome": "failure" if action == "signin.failure" else "success",
                     "ip": f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
                     "user_agent": rng.choice(USER_AGENTS), "session_id": rng.randint(1, 50000),
-                    "dimensions": "{}",
+                    "dimensions": dimensions,
                     "details": json.dumps(details(rng), sort_keys=True, separators=(",", ":"), default=str),
                     "prev_hash": prev,
                 }
@@ -253,12 +262,24 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
                 fields["hash"] = prev = audit.event_hash(fields, keyring)
                 rows.append(fields)
             _insert_events(connection, rows, columns)
+            _index_dimensions(connection, seeded.id, first_seq, seq)
             connection.execute(update(AuditChainHead).where(AuditChainHead.chain_id == seeded.id)
                                .values(seq=seq, hash=prev))
         done += size
         seeded.events += size
         if progress:
             progress(done, count)
+
+
+def _index_dimensions(connection, chain_id: int, first_seq: int, last_seq: int) -> None:
+    """The dimension index rows of the events just inserted, as audit.record writes them."""
+    value = ("CAST(dimensions AS json)->>'patient_id'" if connection.dialect.name == "postgresql"
+             else "CAST(json_extract(dimensions, '$.patient_id') AS TEXT)")
+    connection.execute(text(
+        "INSERT INTO audit_event_dimensions (event_id, name, value, practice_id, occurred_at)"
+        f" SELECT id, 'patient_id', {value}, practice_id, occurred_at FROM audit_events"
+        " WHERE chain_id = :c AND seq BETWEEN :lo AND :hi AND dimensions <> '{}'"),
+        {"c": chain_id, "lo": first_seq, "hi": last_seq})
 
 
 def _insert_events(connection, rows: list[dict], columns: list[str]) -> None:
