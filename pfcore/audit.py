@@ -405,10 +405,6 @@ def distinct_actions(db_session: Session, practice_id: int) -> list[str]:
     return list(db_session.scalars(select(hops.c.action).where(hops.c.action.is_not(None))))
 
 
-def count_events(db_session: Session, practice_id: int) -> int:
-    return db_session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.practice_id == practice_id)) or 0
-
-
 # verify() and its report live in pfcore/audit_verify.py; imported last, as it builds
 # on this module's hash format.
 from .audit_verify import ChainProblem, VerifyResult, verify  # noqa: E402,F401 (re-exported)
