@@ -79,7 +79,7 @@ def _refusals(app) -> list[str]:
 
 def _refused_metric(app, reason: str) -> float:
     page = app.test_client().get("/metrics").get_data(as_text=True)
-    match = re.search(r'^pfcore_phone_sends_refused_total\{reason="%s"\} ([0-9.]+)$' % reason, page, re.M)
+    match = re.search(r'^pfcore_phone_sends_refused_total\{reason="' + reason + r'"\} ([0-9.]+)$', page, re.M)
     return float(match.group(1)) if match else 0.0
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 import pfcore.cli
 import pfcore.plugins
-from pfcore import create_app, hookspecs, messaging
+from pfcore import create_app, messaging
 from pfcore.db import session
 from pfcore.models import LoginSession, OutboxMessage, Practice, User
 from pfcore.plugins import PluginRegistry

@@ -110,7 +110,7 @@ def test_a_pin_that_is_not_six_digits_is_a_message_not_a_try(app, patient, patie
 
 def test_five_wrong_answers_lock_the_invitation_until_staff_resend(app, patient, patient_web):
     token, pin = invite(app, patient)
-    for attempt in range(4):
+    for _attempt in range(4):
         assert verify_with_pin(patient_web, token, wrong_pin(pin)).status_code == 422
     fifth = verify_with_pin(patient_web, token, pin, "01/01/2000")
     assert fifth.status_code == 403 and LOCKED in body(fifth)
