@@ -9,7 +9,8 @@ import pytest
 
 from pfcore import background_delivery, create_app
 
-from .conftest import Browserless, signup
+from .support.apps import Browserless
+from .support.journeys import signup
 from .fixture_plugins import first_answer
 
 

@@ -12,8 +12,8 @@ from pfcore.cli import cli
 from pfcore.db import Base
 from pfcore.schema import alembic_config, differences, upgrade
 
-from .conftest import DATABASES
-from .services import create_postgres_database, drop_postgres_database
+from .support.database import DATABASES
+from .support.database import create_postgres_database, drop_postgres_database
 
 
 @pytest.fixture(params=DATABASES)

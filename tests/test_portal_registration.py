@@ -12,11 +12,13 @@ import time_machine
 
 from pfcore_plugins.patient_portal.models import Invitation, PhoneCode, PortalAccount, PortalLink
 
-from .conftest import Browserless, add_patient, audit_rows, last_link
-from .portal_support import (
+from .support.apps import Browserless
+from .support.journeys import last_link
+from .support.records import add_patient, audit_rows
+from .support.portal import (
     BIRTH_DATE, EXPIRED, GENERIC_FAILURE, LOCKED, PASSWORD, PATIENT_PHONE, US_BIRTH_DATE, change_invitation,
-    code_from, create_account, first_practice_id, invite, invitation_row, link_ids, portal_sign_in, register, rows,
-    second_practice, verify_with_pin,
+    code_from, create_account, first_practice_id, invite, invitation_row, link_ids, portal_sign_in, register,
+    rows, second_practice, verify_with_pin,
 )
 
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from .conftest import make_active_user, pass_second_factor, sign_in_with_email
+from ..support.browser import make_active_user, pass_second_factor, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 
