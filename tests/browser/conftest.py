@@ -17,7 +17,6 @@ from werkzeug.serving import make_server
 from ..support.browser import CHROMIUM, CHROMIUM_ARGS, CSP_WATCH, ConsoleWatch, PracticeSetup, make_practice
 from ..support.servers import free_port, missing_service
 
-
 # --- the app behind a real server ---------------------------------------------
 
 @pytest.fixture

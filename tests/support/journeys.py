@@ -8,7 +8,6 @@ import re
 from .apps import Browserless
 from .servers import body_of
 
-
 SIGNUP = {
     "practice_name": "Sunrise Family Clinic",
     "first_name": "Grace",
