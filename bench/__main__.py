@@ -341,13 +341,14 @@ def _free_slot(app, practice_id: int) -> int:
 def machine() -> dict:
     model = ""
     try:
-        model = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                     if l.startswith("model name"))
+        model = next(row.split(":", 1)[1].strip() for row in Path("/proc/cpuinfo").read_text().splitlines()
+                     if row.startswith("model name"))
     except (OSError, StopIteration):
         pass
     memory = ""
     try:
-        kb = int(next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")))
+        kb = int(next(row.split()[1] for row in Path("/proc/meminfo").read_text().splitlines()
+                      if row.startswith("MemTotal")))
         memory = f"{kb / 2**20:.1f} GiB"
     except (OSError, StopIteration):
         pass

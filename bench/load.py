@@ -72,7 +72,7 @@ def run(jobs: list[Job], *, seconds: float, connections: int, server_pids: list[
     after = (time.perf_counter(), _children_cpu(), cpu_seconds(server_pids), cpu_seconds(database_pids))
     results = []
     for process, (stdout, stderr) in zip(processes, outputs):
-        line = next((l for l in stdout.splitlines() if l.startswith("BENCH-JSON ")), None)
+        line = next((row for row in stdout.splitlines() if row.startswith("BENCH-JSON ")), None)
         if process.returncode != 0 or line is None:
             raise RuntimeError(f"{tool} failed ({process.returncode}):\n{stdout[-2000:]}\n{stderr[-2000:]}")
         results.append(json.loads(line[len("BENCH-JSON "):]))

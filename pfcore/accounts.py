@@ -19,7 +19,7 @@ from . import audit, messaging
 from .db import for_update, session
 from .invitation_reports import invitation_reported
 from .models import Facility, InvitationReport, Practice, PracticePlugin, User, UserToken, utcnow
-from .security.passwords import hash_password, password_problems  # noqa: F401 (hash_password used by demo)
+from .security.passwords import hash_password, password_problems
 from .security import throttling
 from .security.permissions import CHANGE_PRIVILEGES, can, why_not
 from .security.sessions import end_all_sessions

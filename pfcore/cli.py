@@ -159,7 +159,7 @@ def create_practice_command(name, admin_email, admin_first_name, admin_last_name
         accounts.send_invitation(admin, practice)
     except accounts.AccountError as error:
         session().rollback()
-        raise click.ClickException(error.message)
+        raise click.ClickException(error.message) from None
     session().commit()
     from .messaging import deliver_due
 

@@ -136,7 +136,7 @@ def parse_id(value: Any) -> int | None:
     whole number (``int()`` also refuses "²" and numbers of over 4300 digits), or past
     what an id column (INTEGER, 32 bits) holds: PostgreSQL refuses to compare it
     ("integer out of range"), SQLite past 2**63 (OverflowError); 500s found by
-    tests/test_fuzz_forms.py."""
+    tests/sweeps/test_fuzz_forms.py."""
     try:
         number = int(value)
     except (TypeError, ValueError):

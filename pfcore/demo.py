@@ -7,6 +7,7 @@ from . import accounts
 from .db import session
 from .plugins import flatten
 from .models import Practice, User, utcnow
+from .security.passwords import hash_password
 
 DEMO_ADMIN_EMAIL = "admin@demo.example.org"
 DEMO_PASSWORD = "demo practice password 2026"
@@ -30,7 +31,7 @@ def ensure_demo() -> str:
             user = User(practice_id=practice.id, first_name=first, last_name=last, email=email,
                         username=accounts.suggest_username(practice.id, first, last), access_level=level,
                         is_admin=is_admin, status="active", session_generation=0, phone=phone,
-                        phone_verified_at=utcnow(), password_hash=accounts.hash_password(DEMO_PASSWORD))
+                        phone_verified_at=utcnow(), password_hash=hash_password(DEMO_PASSWORD))
             session().add(user)
             session().flush()
             from . import audit

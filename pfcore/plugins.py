@@ -8,7 +8,10 @@ Hooks that answer for a practice are called only for the plugins it enabled.
 """
 from __future__ import annotations
 
+import functools
+import logging
 import re
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +28,8 @@ from .db import Base
 ENTRY_POINT_GROUP = "pfcore.plugins"
 CORE_PLUGIN_NAME = "core"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+# PFCORE_TRACE_HOOKS=1 (setting trace_hooks): one INFO line here per hook implementation call.
+hook_log = logging.getLogger("pfcore.hooks")
 
 
 class PluginError(RuntimeError):
@@ -61,6 +66,8 @@ class PluginRegistry:
         self._check_available_dependencies()
         self._check_public_prefixes()
         self.audit_dimensions = self._collect_audit_dimensions()
+        if settings.get("trace_hooks"):
+            _trace_hook_calls(self.pm)
 
     def _register(self, module: ModuleType) -> None:
         info = getattr(module, "PLUGIN", None)
@@ -223,6 +230,46 @@ class _SubsetHooks:
         if not self._removed:
             return getattr(self._pm.hook, name)
         return self._pm.subset_hook_caller(name, remove_plugins=self._removed)
+
+
+def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
+    """Log each hook implementation call on ``pfcore.hooks`` (INFO): the hook, the
+    plugin that answered and how long it took, for a plugin author asking "who
+    answers this hook, and what does it cost?".
+
+    pluggy's hook-call monitoring sees one call of a hook with all its
+    implementations at once. Its ``before`` step gives each implementation it
+    meets a timed copy of its function (once); pluggy then calls them as always
+    (same order, ``firstresult`` still stops at the first answer), and each
+    implementation that runs logs its own line.
+    """
+    if not hook_log.hasHandlers():  # under gunicorn nothing else shows INFO lines: standard error
+        hook_log.addHandler(logging.StreamHandler())
+    hook_log.setLevel(logging.INFO)
+
+    def time_each_implementation(hook_name, hook_impls, _kwargs) -> None:
+        for impl in hook_impls:
+            if not (impl.wrapper or impl.hookwrapper or getattr(impl.function, "pfcore_timed", False)):
+                impl.function = _timed(hook_name, impl.plugin_name, impl.function)
+
+    pm.add_hookcall_monitoring(time_each_implementation, lambda *_: None)
+
+
+def _timed(hook_name: str, plugin_name: str, function):
+    """``function`` (a hook implementation), logging its duration at each call."""
+
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            duration_ms = (time.perf_counter() - started) * 1000
+            hook_log.info("hook %s by %s: %.3f ms", hook_name, plugin_name, duration_ms,
+                          extra={"hook": hook_name, "plugin": plugin_name, "duration_ms": duration_ms})
+
+    timed.pfcore_timed = True
+    return timed
 
 
 def _entry_point_modules() -> Iterable[ModuleType]:

@@ -77,14 +77,6 @@ def request_id_from(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def current_request_id() -> str | None:
-    """The id of the request being answered (None outside a request)."""
-    try:
-        return request.environ.get(ENVIRON_ID)
-    except RuntimeError:
-        return None
-
-
 class RequestLogMiddleware:
     """Gives every request an id, echoes it, and (``json``) logs one line per request."""
 

@@ -14,7 +14,7 @@ def has_control_characters(text: str | None, *, multiline: bool = False) -> bool
     """NUL or another control character (``multiline``: line breaks and tabs are text too).
 
     PostgreSQL refuses NUL in text (a 500 where SQLite stores it), and no
-    field of a form means one (found by tests/test_fuzz_forms.py).
+    field of a form means one (found by tests/sweeps/test_fuzz_forms.py).
     """
     allowed = "\t\n\r" if multiline else ""
     return any(is_control_character(c) and c not in allowed for c in text or "")

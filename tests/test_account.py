@@ -6,7 +6,8 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent
 
-from .conftest import SIGNUP, Browserless, sign_in_email
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, sign_in_email
 
 NEW = "a quiet harbor at midnight"
 

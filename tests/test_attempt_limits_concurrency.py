@@ -32,9 +32,10 @@ from pfcore_plugins.mfa_totp import otp
 from pfcore_plugins.patient_portal import portal_totp
 from pfcore_plugins.patient_portal.models import PortalAccount
 
-from .conftest import Browserless, add_active_user, add_patient, audit_rows, user_row
-from .live import Answer, HttpBrowser, Proxy, ServerProcess, start_pfcore_serve
-from .portal_support import BIRTH_DATE, LOCKED, PASSWORD, US_BIRTH_DATE, invite, invitation_row, register, rows
+from .support.apps import Browserless
+from .support.records import add_active_user, add_patient, audit_rows, user_row
+from .support.live_server import Answer, HttpBrowser, Proxy, ServerProcess, start_pfcore_serve
+from .support.portal import BIRTH_DATE, LOCKED, PASSWORD, US_BIRTH_DATE, invite, invitation_row, register, rows
 
 pytestmark = pytest.mark.slow
 

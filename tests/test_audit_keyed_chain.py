@@ -26,7 +26,7 @@ from pfcore.db import session
 from pfcore.jobs import run_all
 from pfcore.models import AuditChainHead, AuditEvent, OutboxMessage
 
-from .conftest import SIGNUP
+from .support.journeys import SIGNUP
 
 CHAIN = 41
 EVENTS = 30

@@ -123,7 +123,8 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(app, admin_web):
 
 
 def test_events_of_another_practice_never_show(app, admin_web):
-    from .conftest import Browserless, signup
+    from .support.apps import Browserless
+    from .support.journeys import signup
 
     other = Browserless(app.test_client())
     signup(other, practice_name="Other clinic", email="owner@other.example.com")
@@ -142,7 +143,8 @@ def test_verify_integrity_button_reports_intact_chain(app, admin_web):
 def test_the_action_list_has_each_action_of_the_practice_once_in_order(app, admin_web):
     """The Action filter's list hops along an index (audit.distinct_actions); it must
     say exactly what SELECT DISTINCT says, and nothing of another practice."""
-    from .conftest import Browserless, signup
+    from .support.apps import Browserless
+    from .support.journeys import signup
 
     _seed(app, 3, action="zeta.last")
     _seed(app, 2, action="alpha.first")

@@ -12,7 +12,8 @@ from pfcore.cli import cli
 from pfcore.db import session
 from pfcore.models import AuditEvent
 
-from .conftest import Browserless, signup
+from .support.apps import Browserless
+from .support.journeys import signup
 
 
 def test_backup_while_writing_then_restore_and_verify(app, settings, tmp_path):

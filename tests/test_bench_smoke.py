@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from .services import POSTGRES_URL, missing_service
+from .support.database import POSTGRES_URL
+from .support.servers import missing_service
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ from pfcore.models import LoginSession, User
 from pfcore.security.passwords import hash_password
 from pfcore.web.browsers import describe_browser
 
-from .conftest import audit_rows as _actions
-from .conftest import SIGNUP, Browserless, sign_in_email, signup
+from .support.records import audit_rows as _actions
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, sign_in_email, signup
 
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 SAFARI_IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "

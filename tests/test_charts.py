@@ -12,7 +12,9 @@ from pfcore.db import session
 from pfcore_plugins.charts import api
 from pfcore_plugins.charts.models import ChartEntry, Document, Encounter, Patient
 
-from .conftest import Browserless, add_active_user, add_patient, audit_rows, sign_in_email, signup
+from .support.apps import Browserless
+from .support.journeys import sign_in_email, signup
+from .support.records import add_active_user, add_patient, audit_rows
 
 PASSWORD = "violet kettle marching quietly"
 HTMX = {"HX-Request": "true", "HX-Request-Type": "partial"}

@@ -17,8 +17,8 @@ from pfcore.db import session
 from pfcore.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD
 from pfcore.models import AuditEvent, OutboxMessage, Practice, User
 
-from .conftest import sign_in_email, sign_in_pac
-from .services import body_of
+from .support.journeys import sign_in_email, sign_in_pac
+from .support.servers import body_of
 
 
 def invoke(app, *args):
@@ -90,7 +90,7 @@ def test_create_practice_creates_it_and_emails_the_administrator(app, inbox, cli
 def test_create_practice_refuses_an_email_with_an_account(app, web, inbox):
     """An address whose owner accepted an invitation (here: signed up) is taken; a
     pending invitation to it is not (tests/test_login_email_reservation.py)."""
-    from .conftest import signup
+    from .support.journeys import signup
 
     signup(web, email="same@example.com")
     inbox.clear()
@@ -120,7 +120,8 @@ def test_create_practice_needs_its_options(app):
 
 
 def test_plugins_lists_installed_plugins_and_their_hooks(app):
-    from .conftest import Browserless, signup
+    from .support.apps import Browserless
+    from .support.journeys import signup
 
     signup(Browserless(app.test_client()))
     result = invoke(app, "plugins")

@@ -14,8 +14,10 @@ import threading
 import pytest
 import time_machine
 
-from .conftest import user_row as _user
-from .conftest import Browserless, audit_rows, last_link, sign_in_email
+from .support.records import user_row as _user
+from .support.apps import Browserless
+from .support.journeys import last_link, sign_in_email
+from .support.records import audit_rows
 
 # Pat, a staff member with a verified phone, and limits per address out of the way.
 from .test_mfa_pipeline import EMAIL, NEW_PASSWORD, NOW, PASSWORD, PHONE, pat, settings  # noqa: F401 (fixtures)

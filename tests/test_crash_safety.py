@@ -37,8 +37,9 @@ from pfcore.db import session
 from pfcore.models import AuditEvent, OutboxMessage, User, utcnow
 from pfcore_plugins.licensing.models import LicenseSlot
 
-from .conftest import SIGNUP, add_active_user
-from .live import HttpBrowser, Proxy, ServerProcess, start_pfcore_serve
+from .support.journeys import SIGNUP
+from .support.records import add_active_user
+from .support.live_server import HttpBrowser, Proxy, ServerProcess, start_pfcore_serve
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from itsdangerous import URLSafeTimedSerializer
 
-from .conftest import SIGNUP, Browserless, audit_rows, sign_in_email, signup
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, sign_in_email, signup
+from .support.records import audit_rows
 
 CSRF_COOKIE = "pfcore_csrf"
 

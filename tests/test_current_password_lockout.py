@@ -12,8 +12,10 @@ import time_machine
 from pfcore.db import session
 from pfcore.models import User
 
-from .conftest import user_row as _user
-from .conftest import Browserless, add_active_user, audit_rows, sign_in_email
+from .support.records import user_row as _user
+from .support.apps import Browserless
+from .support.journeys import sign_in_email
+from .support.records import add_active_user, audit_rows
 
 EMAIL = "sam@sunrise.example.com"
 PASSWORD = "tulips under the april rain"

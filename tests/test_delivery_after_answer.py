@@ -29,10 +29,12 @@ from pfcore.cli import cli
 from pfcore.db import session
 from pfcore.models import OutboxMessage, utcnow
 
-from .conftest import Browserless, add_active_user, add_patient, app_settings, signup
-from .live import HttpBrowser, Proxy, ServerProcess, pfcore_command, service_env
-from .portal_support import BIRTH_DATE, PATIENT_PHONE, invite, register
-from .services import SmtpServer, free_port
+from .support.apps import Browserless, app_settings
+from .support.journeys import signup
+from .support.records import add_active_user, add_patient
+from .support.live_server import HttpBrowser, Proxy, ServerProcess, pfcore_command, service_env
+from .support.portal import BIRTH_DATE, PATIENT_PHONE, invite, register
+from .support.servers import SmtpServer, free_port
 
 RELAY_DELAY = 0.4  # seconds the slow relay takes to accept each message
 ROUNDS = 9

@@ -17,8 +17,10 @@ from pfcore.models import LoginSession, OutboxMessage, Practice, User
 from pfcore.security.permissions import ADMIN_ACTIONS
 from pfcore_plugins.emergency_access.models import Activation, Designee
 
-from .conftest import audit_rows as rows
-from .conftest import SIGNUP, Browserless, add_active_user, latest_texted_code, sign_in_email
+from .support.records import audit_rows as rows
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, latest_texted_code, sign_in_email
+from .support.records import add_active_user
 from .fixture_plugins import admin_extra
 
 NURSE_EMAIL = "nora@sunrise.example.com"
@@ -413,7 +415,7 @@ def test_an_activation_not_used_expires_too_and_pfcore_jobs_run_records_it(app, 
 
 
 def test_another_practices_users_and_activations_answer_404(app, practice):
-    from .conftest import signup
+    from .support.journeys import signup
 
     other = browser(app)
     signup(other, practice_name="Other clinic", email="owner@other.example.com")

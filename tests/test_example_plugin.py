@@ -22,7 +22,8 @@ from pfcore.cli import cli
 from pfcore.db import session
 from pfcore.models import User
 
-from .conftest import Browserless, signup
+from .support.apps import Browserless
+from .support.journeys import signup
 
 pytestmark = pytest.mark.slow
 

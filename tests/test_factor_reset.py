@@ -11,8 +11,10 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent
 
-from .conftest import user_row as _user
-from .conftest import Browserless, add_active_user, last_link, latest_texted_code, sign_in_email
+from .support.records import user_row as _user
+from .support.apps import Browserless
+from .support.journeys import last_link, latest_texted_code, sign_in_email
+from .support.records import add_active_user
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
 

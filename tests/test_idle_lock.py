@@ -10,8 +10,9 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import LoginSession, Practice, User
 
-from .conftest import audit_rows as _actions
-from .conftest import SIGNUP, Browserless, signup
+from .support.records import audit_rows as _actions
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, signup
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
 COOKIE = "pfcore_session"
@@ -221,7 +222,7 @@ def test_idle_timeout_outside_two_to_sixty_minutes_is_refused(app, admin_web):
 def test_only_practice_administrators_change_the_idle_timeout(app, admin_web):
     from pfcore.security.passwords import hash_password
 
-    from .conftest import sign_in_email
+    from .support.journeys import sign_in_email
 
     password = "tulips under the april rain"
     with app.app_context():

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, OutboxMessage
 
-from .conftest import Browserless, last_link
+from .support.apps import Browserless
+from .support.journeys import last_link
 from .test_users import NEW_USER, PASSWORD, _practice, _user, add_user
 
 PHONE = "(415) 555-0123"

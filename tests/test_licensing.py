@@ -15,8 +15,10 @@ from pfcore.models import Practice, User, utcnow
 from pfcore_plugins import licensing
 from pfcore_plugins.licensing.models import LicenseOrder, LicenseProfile, LicenseSlot
 
-from .conftest import audit_rows, recorded_sql
-from .conftest import Browserless, sign_in_email, signup
+from .support.database import recorded_sql
+from .support.records import audit_rows
+from .support.apps import Browserless
+from .support.journeys import sign_in_email, signup
 from .fixture_plugins import sign_notes
 
 PASSWORD = "violet kettle marching quietly"
@@ -33,7 +35,7 @@ def enable_sign_notes(admin_web):
 
 
 def add_user(app, first, last, *, level=4, admin=False, status="active", phone=None) -> int:
-    from .conftest import add_active_user
+    from .support.records import add_active_user
 
     user_id = add_active_user(app, first_name=first, last_name=last, email=f"{first.lower()}@sunrise.example.com",
                               username=first.lower(), password=PASSWORD, access_level=level, is_admin=admin,

@@ -10,8 +10,11 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent
 
-from .conftest import user_row as _user
-from .conftest import add_active_user, Browserless, recorded_sql, sign_in_email
+from .support.records import user_row as _user
+from .support.apps import Browserless
+from .support.database import recorded_sql
+from .support.journeys import sign_in_email
+from .support.records import add_active_user
 
 
 @pytest.fixture
@@ -87,7 +90,7 @@ def test_administrator_sees_locked_and_why_then_unlocks(app, admin_web, staff):
 
 
 def test_a_password_reset_lifts_the_lock(app, admin_web, staff, inbox):
-    from .conftest import last_link
+    from .support.journeys import last_link
 
     web = Browserless(app.test_client())
     for hour in range(20):
@@ -141,7 +144,7 @@ class TestClientAddressLimits:
         assert web.get("/login-email/").status_code == 200
         other_address = app.test_client()
         token_page = other_address.get("/login-email/", environ_base={"REMOTE_ADDR": "10.9.8.7"}).get_data(as_text=True)
-        from .conftest import csrf_from
+        from .support.apps import csrf_from
 
         response = other_address.post("/login-email/", data={"email": STAFF, "password": STAFF_PASSWORD,
                                                               "csrf_token": csrf_from(token_page)},
@@ -167,7 +170,7 @@ def test_rate_limits_count_across_app_servers_with_redis(app, settings, extra_pl
 
     from pfcore import create_app
 
-    from .services import require_redis
+    from .support.servers import require_redis
 
     shared = dict(settings, ratelimit_storage=require_redis(), ratelimit_signin="4 per minute",
                   ratelimit_key_prefix=f"pfcore-test-{uuid.uuid4().hex}")

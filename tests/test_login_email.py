@@ -9,9 +9,11 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, Practice, User
 
-from .conftest import user_row as _user
-from .conftest import add_active_user, audit_rows, sign_in_pac, Browserless, last_link, sign_in_email
-from .services import body_of
+from .support.records import user_row as _user
+from .support.apps import Browserless
+from .support.journeys import sign_in_pac, last_link, sign_in_email
+from .support.records import add_active_user, audit_rows
+from .support.servers import body_of
 
 EMAIL = "kim@sunrise.example.com"
 NEW_EMAIL = "kim.lee@example.com"
@@ -84,7 +86,7 @@ def test_completing_without_the_code_is_not_possible(app, kim, inbox, texts):
 
 
 def test_administrator_changes_a_users_email_and_addresses_used_anywhere_are_refused(app, admin_web, kim, inbox, texts):
-    from .conftest import signup
+    from .support.journeys import signup
 
     other = Browserless(app.test_client())
     signup(other, practice_name="Other clinic", email="owner@other.example.com")

@@ -19,8 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from pfcore.db import session
 from pfcore.models import Practice, User, utcnow
 
-from .conftest import SIGNUP, Browserless, audit_rows, last_link, sign_in_email, signup
-from .services import body_of
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, last_link, sign_in_email, signup
+from .support.records import audit_rows
+from .support.servers import body_of
 from .test_users import PASSWORD, verify_phone
 
 ADDRESS = "x@example.org"

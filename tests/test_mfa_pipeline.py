@@ -14,8 +14,10 @@ from sqlalchemy import delete, select
 from pfcore.db import session
 from pfcore.models import Practice, PracticePlugin, TrustedBrowser
 
-from .conftest import user_row as _user, audit_rows as _events
-from .conftest import SIGNUP, Browserless, add_active_user, last_link, latest_texted_code, sign_in_email
+from .support.records import user_row as _user, audit_rows as _events
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, last_link, latest_texted_code, sign_in_email
+from .support.records import add_active_user
 from .fixture_plugins import badge_pin
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"

@@ -21,9 +21,11 @@ from pfcore.db import session
 from pfcore.models import Practice
 from pfcore_plugins.mfa_totp.models import TotpAuthenticator
 
-from .conftest import audit_rows as _events
-from .conftest import user_row as _user
-from .conftest import Browserless, add_active_user, last_link, latest_texted_code, sign_in_email
+from .support.records import audit_rows as _events
+from .support.records import user_row as _user
+from .support.apps import Browserless
+from .support.journeys import last_link, latest_texted_code, sign_in_email
+from .support.records import add_active_user
 # Pat confirms sign-ins with texted codes (a verified phone); limits per address out of the way.
 from .test_mfa_pipeline import EMAIL, PASSWORD, PHONE, pat, settings  # noqa: F401 (fixtures)
 from .test_mfa_totp import code_at, frozen, next_step_moment, setup_token, shown_secret

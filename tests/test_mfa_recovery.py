@@ -17,8 +17,10 @@ from pfcore.models import Practice, PracticePlugin, User
 from pfcore_plugins.mfa_recovery import ALPHABET
 from pfcore_plugins.mfa_recovery.models import RecoveryCode
 
-from .conftest import audit_rows as _events
-from .conftest import SIGNUP, Browserless, add_active_user, latest_texted_code, sign_in_email
+from .support.records import audit_rows as _events
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, latest_texted_code, sign_in_email
+from .support.records import add_active_user
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)

@@ -14,8 +14,10 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import OutboxMessage, User
 
-from .conftest import user_row as _user, audit_rows as _events
-from .conftest import SIGNUP, Browserless, add_active_user, latest_texted_code, sign_in_email
+from .support.records import user_row as _user, audit_rows as _events
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, latest_texted_code, sign_in_email
+from .support.records import add_active_user
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)

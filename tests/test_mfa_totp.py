@@ -22,8 +22,10 @@ from pfcore.models import AuditEvent, User
 from pfcore_plugins.mfa_totp import otp
 from pfcore_plugins.mfa_totp.models import TotpAuthenticator
 
-from .conftest import audit_rows
-from .conftest import SIGNUP, Browserless, add_active_user, sign_in_email
+from .support.records import audit_rows
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, sign_in_email
+from .support.records import add_active_user
 
 EMAIL, PASSWORD = SIGNUP["email"], SIGNUP["password"]
 STAFF, STAFF_PASSWORD = "sam@sunrise.example.com", "tulips under the april rain"
@@ -436,7 +438,7 @@ def test_an_administrator_removes_a_lost_phones_authenticator_app(app, admin_web
 
     # Another practice's administrator cannot touch this user.
     other = Browserless(app.test_client())
-    from .conftest import signup
+    from .support.journeys import signup
 
     signup(other, email="boss@elsewhere.example.com", practice_name="Elsewhere Clinic")
     enrol_directly(app, staff_id, secret)

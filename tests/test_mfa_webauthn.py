@@ -1,5 +1,5 @@
 """Security keys and passkeys (plugin mfa_webauthn) over HTTP, with a software
-authenticator (tests/webauthn_authenticator.py) in place of the browser's.
+authenticator (tests/support/webauthn_authenticator.py) in place of the browser's.
 
 The ceremonies are the real ones: the server's options, "none" attestations,
 ES256 assertions, verified by py_webauthn against the deployment's origin
@@ -16,9 +16,11 @@ from pfcore.db import session
 from pfcore.models import LoginSession, Practice, User
 from pfcore_plugins.mfa_webauthn.models import WebAuthnChallenge, WebAuthnCredential
 
-from .conftest import audit_rows
-from .conftest import SIGNUP, Browserless, add_active_user, latest_texted_code, sign_in_email
-from .webauthn_authenticator import SoftAuthenticator, b64url
+from .support.records import audit_rows
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, latest_texted_code, sign_in_email
+from .support.records import add_active_user
+from .support.webauthn_authenticator import SoftAuthenticator, b64url
 
 ORIGIN = "http://pfcore.test"
 KEYS = "/mfa-webauthn/keys"

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, User
 
-from .conftest import SIGNUP, Browserless, last_link, sign_in_email
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, last_link, sign_in_email
 from .test_users import NEW_USER, PASSWORD, _practice, add_user, complete_reset, latest_code
 
 

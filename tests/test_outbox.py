@@ -15,7 +15,7 @@ from pfcore.cli import cli
 from pfcore.db import session
 from pfcore.models import OutboxMessage, utcnow
 
-from .services import body_of, free_port
+from .support.servers import body_of, free_port
 
 
 def queue_email(app, recipient: str, body: str = "Hello from the outbox.", subject: str = "Outbox test") -> int:

@@ -10,7 +10,9 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, User
 
-from .conftest import add_active_user, Browserless, last_link, sign_in_email
+from .support.apps import Browserless
+from .support.journeys import last_link, sign_in_email
+from .support.records import add_active_user
 
 EMAIL = "pat@sunrise.example.com"
 PHONE = "+14155550188"

@@ -27,7 +27,9 @@ from pfcore.models import OutboxMessage, User
 from pfcore.security import phone_sends
 from pfcore.security.phones import reachability_problem
 
-from .conftest import SIGNUP, Browserless, add_active_user, audit_rows, sign_in_email, signup
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, sign_in_email, signup
+from .support.records import add_active_user, audit_rows
 
 USER_HOUR = "You have asked for many codes by text or call in the last hour. Wait an hour, or use another way to verify."
 USER_DAY = "You have asked for many codes by text or call today. Try again tomorrow"
@@ -79,7 +81,7 @@ def _refusals(app) -> list[str]:
 
 def _refused_metric(app, reason: str) -> float:
     page = app.test_client().get("/metrics").get_data(as_text=True)
-    match = re.search(r'^pfcore_phone_sends_refused_total\{reason="%s"\} ([0-9.]+)$' % reason, page, re.M)
+    match = re.search(r'^pfcore_phone_sends_refused_total\{reason="' + reason + r'"\} ([0-9.]+)$', page, re.M)
     return float(match.group(1)) if match else 0.0
 
 
@@ -265,7 +267,7 @@ def test_the_number_rules(number, channel, allowed):
 # --- every flow goes through the gate -------------------------------------------------------------
 
 def test_the_invitation_phone_step_refuses_a_premium_number_and_is_capped(app, admin_web, inbox, texts):
-    from .conftest import last_link
+    from .support.journeys import last_link
     from .test_users import NEW_USER, _practice, add_user
 
     add_user(admin_web)
@@ -289,7 +291,7 @@ class TestPasswordReset:
         return dict(settings, phone_sends_per_user_hour=1)
 
     def test_the_reset_code_counts_against_the_user(self, app, admin_web, inbox, texts):
-        from .conftest import last_link
+        from .support.journeys import last_link
 
         add_active_user(app, first_name="Pat", last_name="Doe", email="pat@sunrise.example.com", username="pdoe",
                         password=SIGNUP["password"], phone="+14155550188")
@@ -309,8 +311,8 @@ class TestPortalRegistration:
         return dict(settings, phone_sends_per_number_hour=1)
 
     def test_the_portal_code_counts_against_the_number(self, app, admin_web, texts):
-        from .conftest import add_patient
-        from .portal_support import BIRTH_DATE, PATIENT_PHONE, US_BIRTH_DATE, invite
+        from .support.records import add_patient
+        from .support.portal import BIRTH_DATE, PATIENT_PHONE, US_BIRTH_DATE, invite
 
         patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
                               email="pat@example.com", phone=PATIENT_PHONE)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from .live import HttpBrowser, ServerProcess, sign_in_email
-from .services import free_port
+from .support.live_server import HttpBrowser, ServerProcess, sign_in_email
+from .support.servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +114,7 @@ def test_installed_package_is_the_wheel_not_the_checkout(installed, tmp_path):
 
 
 class Server(ServerProcess):
-    """A pfcore server process started from the installed console script (tests/live.py)."""
+    """A pfcore server process started from the installed console script (tests/support/live_server.py)."""
 
     def __init__(self, installed: Installed, args: list[str], instance: Path, port: int, **extra: str):
         super().__init__([str(installed.bin / "pfcore"), *args], port=port, env=installed.env(instance, **extra),

@@ -20,7 +20,8 @@ from pfcore.db import session
 from pfcore.models import AuditEvent, PracticePlugin
 from pfcore.plugins import PluginError, PluginRegistry
 
-from .conftest import Browserless, signup
+from .support.apps import Browserless
+from .support.journeys import signup
 from .fixture_plugins import (
     bad_name, dep_addon, dep_addon_on, dep_base, duplicate_name, missing_dependency, misspelt_hook, no_info, stray_templates,
     ui_parts, wrong_arguments, wrong_blueprint_name, wrong_url_prefix,

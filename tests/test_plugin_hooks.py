@@ -18,13 +18,14 @@ from sqlalchemy import select
 
 import pfcore.cli
 import pfcore.plugins
-from pfcore import audit, create_app, hookspecs, messaging
+from pfcore import audit, create_app, messaging
 from pfcore.db import session
 from pfcore.models import AuditEvent, LoginSession, OutboxMessage, Practice, User
 from pfcore.plugins import PluginRegistry
 
-from .conftest import audit_rows
-from .conftest import SIGNUP, Browserless, last_link, pass_second_factor, sign_in_email, signup
+from .support.records import audit_rows
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, last_link, pass_second_factor, sign_in_email, signup
 from .fixture_plugins import card_billing, chart_extras, gauges
 from .fixture_plugins import (
     badge_pin, break_glass, deny_audit, events_log, frozen_admins, grant_audit, hello_cli, login_badge, sms_backup,
@@ -614,7 +615,7 @@ def test_license_purchase_a_billing_plugin_charges_or_refuses_before_the_default
 # --- charts and the audit report ----------------------------------------------
 
 def chart_with_encounter(app, admin_web) -> tuple[int, str]:
-    from .conftest import add_patient
+    from .support.records import add_patient
 
     switched(admin_web, "licensing", False)
     patient_id = add_patient(app, first_name="Maria", last_name="Garcia")

@@ -16,10 +16,12 @@ import time_machine
 
 from pfcore_plugins.patient_portal.models import PortalAccount, PortalSession
 
-from .conftest import SIGNUP, Browserless, add_patient, audit_rows, last_link
-from .portal_support import (
-    BIRTH_DATE, GENERIC_FAILURE, NO_ACCESS, PASSWORD, PATIENT_PHONE, add_entry, change_invitation, first_practice_id,
-    invite, link_ids, portal_sign_in, register, rows, second_practice,
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, last_link
+from .support.records import add_patient, audit_rows
+from .support.portal import (
+    BIRTH_DATE, GENERIC_FAILURE, NO_ACCESS, PASSWORD, PATIENT_PHONE, add_entry, change_invitation,
+    first_practice_id, invite, link_ids, portal_sign_in, register, rows, second_practice,
 )
 
 USERNAME = "pat@example.com"

@@ -16,10 +16,10 @@ from pfcore_plugins.charts.models import Encounter
 from pfcore_plugins.patient_portal import invitations
 from pfcore_plugins.patient_portal.models import Invitation, InviteSettings
 
-from .conftest import (
-    SIGNUP, Browserless, add_active_user, add_patient, audit_rows, last_link, sign_in_email, signup,
-)
-from .services import body_of
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, last_link, sign_in_email, signup
+from .support.records import add_active_user, add_patient, audit_rows
+from .support.servers import body_of
 
 # 16:00 UTC is noon in New York, the practices' time zone: "today" is 2025-06-15 everywhere.
 NOW = dt.datetime(2025, 6, 15, 16, 0, tzinfo=dt.timezone.utc)

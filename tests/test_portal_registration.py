@@ -12,11 +12,13 @@ import time_machine
 
 from pfcore_plugins.patient_portal.models import Invitation, PhoneCode, PortalAccount, PortalLink
 
-from .conftest import Browserless, add_patient, audit_rows, last_link
-from .portal_support import (
+from .support.apps import Browserless
+from .support.journeys import last_link
+from .support.records import add_patient, audit_rows
+from .support.portal import (
     BIRTH_DATE, EXPIRED, GENERIC_FAILURE, LOCKED, PASSWORD, PATIENT_PHONE, US_BIRTH_DATE, change_invitation,
-    code_from, create_account, first_practice_id, invite, invitation_row, link_ids, portal_sign_in, register, rows,
-    second_practice, verify_with_pin,
+    code_from, create_account, first_practice_id, invite, invitation_row, link_ids, portal_sign_in, register,
+    rows, second_practice, verify_with_pin,
 )
 
 
@@ -110,7 +112,7 @@ def test_a_pin_that_is_not_six_digits_is_a_message_not_a_try(app, patient, patie
 
 def test_five_wrong_answers_lock_the_invitation_until_staff_resend(app, patient, patient_web):
     token, pin = invite(app, patient)
-    for attempt in range(4):
+    for _attempt in range(4):
         assert verify_with_pin(patient_web, token, wrong_pin(pin)).status_code == 422
     fifth = verify_with_pin(patient_web, token, pin, "01/01/2000")
     assert fifth.status_code == 403 and LOCKED in body(fifth)

@@ -16,8 +16,10 @@ from pfcore.models import OutboxMessage, User
 from pfcore_plugins.patient_portal import invitations
 from pfcore_plugins.patient_portal.models import Invitation, InviteSettings, PortalAccount, PortalLink
 
-from .conftest import SIGNUP, Browserless, add_active_user, add_patient, audit_rows, last_link, sign_in_email, signup
-from .services import body_of
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, last_link, sign_in_email, signup
+from .support.records import add_active_user, add_patient, audit_rows
+from .support.servers import body_of
 
 PATIENT_EMAIL = "maria.lopez@example.net"
 PATIENT_PHONE = "+14155550142"

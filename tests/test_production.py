@@ -15,8 +15,8 @@ from pfcore.cli import cli
 from pfcore.db import make_engine, session
 from pfcore.models import AuditEvent, OutboxMessage
 
-from .conftest import SIGNUP, sign_in_email, signup
-from .services import free_port
+from .support.journeys import SIGNUP, sign_in_email, signup
+from .support.servers import free_port
 
 
 def queue_emails(app, recipients):
@@ -150,7 +150,7 @@ def test_audited_failed_sign_in_records_the_forwarded_address_only_behind_a_trus
     proxied = create_app(dict(settings, trusted_proxies=1))
     try:
         for application, expected in ((plain, "192.0.2.7"), (proxied, "203.0.113.9")):
-            from .conftest import Browserless
+            from .support.apps import Browserless
 
             browser = Browserless(application.test_client())
             browser.client.environ_base.update(REMOTE_ADDR="192.0.2.7", HTTP_X_FORWARDED_FOR="203.0.113.9")

@@ -11,7 +11,8 @@ import pytest
 from pfcore import create_app
 from pfcore.config import ConfigError
 
-from .conftest import SIGNUP, Browserless, signup
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, signup
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

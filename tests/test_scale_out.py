@@ -27,9 +27,10 @@ from pfcore import audit, create_app
 from pfcore.db import session
 from pfcore.models import AuditEvent, User
 
-from .conftest import SIGNUP
-from .live import HttpBrowser, Proxy, ServerProcess, pfcore_command, service_env, sign_in_email
-from .services import create_postgres_database, drop_postgres_database, free_port, require_redis
+from .support.journeys import SIGNUP
+from .support.live_server import HttpBrowser, Proxy, ServerProcess, pfcore_command, service_env, sign_in_email
+from .support.database import create_postgres_database, drop_postgres_database
+from .support.servers import free_port, require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

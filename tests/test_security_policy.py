@@ -6,7 +6,9 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, Practice
 
-from .conftest import SIGNUP, Browserless, add_active_user, sign_in_email
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, sign_in_email
+from .support.records import add_active_user
 
 
 def _policy(app) -> dict:

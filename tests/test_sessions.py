@@ -23,7 +23,9 @@ from pfcore.db import session
 from pfcore.models import LoginSession
 from pfcore.security import tokens
 
-from .conftest import Browserless, add_active_user, add_patient, sign_in_email, signup
+from .support.apps import Browserless
+from .support.journeys import sign_in_email, signup
+from .support.records import add_active_user, add_patient
 
 COOKIE = "pfcore_session"
 PORTAL_COOKIE = "pfcore_portal"
@@ -35,7 +37,7 @@ ATTACKER = "mal@sunrise.example.com"
 @pytest.fixture
 def settings(settings):
     """Several sign-ins with texted codes from one test-client address: not what this module checks."""
-    from .access_world import NO_RATE_LIMITS
+    from .support.access_world import NO_RATE_LIMITS
 
     return {**settings, **NO_RATE_LIMITS}
 
@@ -186,7 +188,7 @@ def test_step_up_re_authentication_issues_a_new_token_and_the_old_one_stops_work
 
 def _portal_patient(app, username: str, *, first_name: str = "Pat", planted: str | None = None) -> Browserless:
     """A patient of the first practice, invited and registered: the browser is signed in to the portal."""
-    from .portal_support import create_account, invite, verify_with_pin
+    from .support.portal import create_account, invite, verify_with_pin
 
     patient_id = add_patient(app, first_name=first_name)
     token, pin = invite(app, patient_id, email=username)
@@ -213,8 +215,8 @@ def _portal_home_of(app, token: str) -> str | None:
 def test_portal_sign_in_never_adopts_a_planted_portal_token(app, admin_web):
     """As for staff; before the fix, a browser carrying another patient's live portal session
     stayed in it when the patient signed in (the sign-in form answered "already signed in")."""
-    from .portal_support import PASSWORD as PORTAL_PASSWORD
-    from .portal_support import portal_sign_in
+    from .support.portal import PASSWORD as PORTAL_PASSWORD
+    from .support.portal import portal_sign_in
 
     attacker = _portal_patient(app, "olga@example.com", first_name="Olga")
     attacker_live = _cookie(attacker, PORTAL_COOKIE)

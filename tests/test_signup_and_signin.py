@@ -6,7 +6,7 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, Practice, User
 
-from .conftest import SIGNUP, sign_in_email, sign_in_pac, signup
+from .support.journeys import SIGNUP, sign_in_email, sign_in_pac, signup
 
 
 def test_signup_creates_practice_with_administrator_and_shows_pac_on_dashboard(app, web):

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATABASES, SIGNUP, fresh_database
-from .live import HttpBrowser, start_pfcore_serve
-from .services import free_port, missing_service
+from .support.database import DATABASES, fresh_database
+from .support.journeys import SIGNUP
+from .support.live_server import HttpBrowser, start_pfcore_serve
+from .support.servers import free_port, missing_service
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import LoginSession
 
-from .conftest import add_patient, recorded_sql
+from .support.database import recorded_sql
+from .support.records import add_patient
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -13,8 +13,10 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import OutboxMessage
 
-from .conftest import SIGNUP, Browserless, add_active_user, audit_rows, sign_in_email
-from .services import body_of
+from .support.apps import Browserless
+from .support.journeys import SIGNUP, sign_in_email
+from .support.records import add_active_user, audit_rows
+from .support.servers import body_of
 
 PASSWORD = "tulips under the april rain"
 PAT_EMAIL, PAT_PHONE = "pat@sunrise.example.com", "+14155550188"

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import LoginSession, Practice, User
 
-from .conftest import audit_rows as _actions
-from .conftest import SIGNUP, last_link, sign_in_email, sign_in_pac, signup
-from .services import body_of
+from .support.records import audit_rows as _actions
+from .support.journeys import SIGNUP, last_link, sign_in_email, sign_in_pac, signup
+from .support.servers import body_of
 
 NEW_USER = {"first_name": "Nora", "last_name": "Nurse", "email": "nora@sunrise.example.com", "access_level": "2"}
 PASSWORD = "tulips under the april rain"
@@ -114,7 +114,7 @@ def test_resend_issues_a_new_link_and_the_old_one_stops_working(app, admin_web, 
 
 
 def test_invitee_accepts_with_pac_username_and_password_then_signs_in(app, admin_web, inbox):
-    from .conftest import Browserless
+    from .support.apps import Browserless
 
     add_user(admin_web)
     invitee = Browserless(app.test_client())
@@ -128,7 +128,7 @@ def test_invitee_accepts_with_pac_username_and_password_then_signs_in(app, admin
 
 
 def test_username_is_prefilled_with_a_suggestion_unique_in_the_practice(app, admin_web, inbox):
-    from .conftest import Browserless
+    from .support.apps import Browserless
 
     add_user(admin_web, email="n1@sunrise.example.com")
     accept_invitation(app, Browserless(app.test_client()), inbox, email="n1@sunrise.example.com")
@@ -145,7 +145,7 @@ def test_username_is_prefilled_with_a_suggestion_unique_in_the_practice(app, adm
 
 
 def test_wrong_pac_is_refused_with_a_message(app, admin_web, inbox, client):
-    from .conftest import Browserless
+    from .support.apps import Browserless
 
     add_user(admin_web)
     link = last_link(inbox, NEW_USER["email"], "/invitation/")
@@ -158,7 +158,7 @@ def test_wrong_pac_is_refused_with_a_message(app, admin_web, inbox, client):
 
 
 def test_used_and_expired_invitation_links_say_so(app, admin_web, inbox):
-    from .conftest import Browserless
+    from .support.apps import Browserless
 
     add_user(admin_web)
     link = last_link(inbox, NEW_USER["email"], "/invitation/")
@@ -204,7 +204,7 @@ def test_add_user_bad_input_gets_messages_and_saves_nothing(app, admin_web):
 
 
 def test_email_used_in_another_practice_is_refused(app, web, admin_web):
-    from .conftest import Browserless
+    from .support.apps import Browserless
 
     other = Browserless(app.test_client())
     signup(other, practice_name="Other clinic", email="owner@other.example.com")
@@ -214,7 +214,7 @@ def test_email_used_in_another_practice_is_refused(app, web, admin_web):
 
 
 def test_deactivate_ends_every_session_at_once_and_reactivate_restores_access(app, admin_web, inbox):
-    from .conftest import Browserless
+    from .support.apps import Browserless
 
     add_user(admin_web)
     invitee = Browserless(app.test_client())
@@ -261,7 +261,7 @@ def test_change_access_level_and_grant_admin_are_audited(app, admin_web, inbox):
 
 
 def test_admin_reset_password_emails_a_single_use_link_that_ends_sessions(app, admin_web, inbox):
-    from .conftest import Browserless
+    from .support.apps import Browserless
 
     add_user(admin_web)
     invitee = Browserless(app.test_client())
@@ -280,7 +280,7 @@ def test_admin_reset_password_emails_a_single_use_link_that_ends_sessions(app, a
 
 
 def test_another_practices_user_id_answers_404(app, admin_web, inbox):
-    from .conftest import Browserless
+    from .support.apps import Browserless
 
     other = Browserless(app.test_client())
     signup(other, practice_name="Other clinic", email="owner@other.example.com")
@@ -295,7 +295,7 @@ def test_another_practices_user_id_answers_404(app, admin_web, inbox):
 
 
 def test_non_administrators_cannot_reach_user_administration(app, admin_web, inbox):
-    from .conftest import Browserless
+    from .support.apps import Browserless
 
     add_user(admin_web)
     invitee = Browserless(app.test_client())

@@ -33,10 +33,6 @@ def common_passwords() -> frozenset[str]:
         return frozenset(line.rstrip("\n") for line in f if line.strip())
 
 
-def is_common(password: str) -> bool:
-    return normalise(password).lower() in common_passwords()
-
-
 def hash_password(password: str) -> str:
     return HASHER.hash(normalise(password))
 

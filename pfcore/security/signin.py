@@ -163,7 +163,7 @@ def safe_next(path: str | None, default: str) -> str:
     No control characters either: a newline cannot go into a Location header
     (werkzeug refuses it: a 500), and browsers drop tabs and newlines from a
     URL, so "/<tab>/evil.example" would lead off-site (found by
-    tests/test_fuzz_forms.py).
+    tests/sweeps/test_fuzz_forms.py).
     """
     if path and path.startswith("/") and not path.startswith("//") and "\\" not in path \
             and not has_control_characters(path):

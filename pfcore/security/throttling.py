@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy import bindparam, select, update
@@ -179,7 +178,3 @@ def apply_marked_limits(app) -> None:
         if kind:
             limit = settings[LIMIT_SETTINGS[kind]]
             app.view_functions[endpoint] = limiter.limit(limit, methods=["POST"], scope=kind)(view)
-
-
-def current_limiter() -> Limiter:
-    return current_app.extensions["pfcore.limiter"]

@@ -24,7 +24,7 @@ def refuse_bodies_no_form_takes() -> None:
     Flask-WTF fills a form from a JSON body, and from uploaded files too,
     whose values need not be text (a number, a list, an object, a file, a
     lone surrogate): any form then failed with a 500, before any sign-in
-    (found by tests/test_fuzz_forms.py).
+    (found by tests/sweeps/test_fuzz_forms.py).
     """
     if request.method not in ("GET", "HEAD", "OPTIONS") and (request.is_json or request.files):
         abort(415)
@@ -104,7 +104,7 @@ def security_headers(response):
         response.headers["Cache-Control"] = "no-store"
         # Not only render() answers htmx differently: the sign-in, lock-screen, step-up and portal
         # sign-in answers are a 302 for a page load and a 401 with HX-Redirect for htmx (found by
-        # the header walk of tests/test_access_matrix.py).
+        # the header walk of tests/sweeps/test_access_matrix.py).
         response.vary.add("HX-Request")
     if current_app.config["PFCORE"]["env"] == "production":
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
@@ -122,7 +122,7 @@ class NamedFieldsRequest(Request):
     parser cannot read) comes out of werkzeug's parser under the key None,
     and Flask-WTF's CSRF check, which looks at every key, then fails with a
     500 on every POST route, before any sign-in (found by
-    tests/test_fuzz_forms.py). Such a part is no field of any form: dropped.
+    tests/sweeps/test_fuzz_forms.py). Such a part is no field of any form: dropped.
     """
 
     def _load_form_data(self) -> None:

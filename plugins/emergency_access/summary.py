@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app
-from sqlalchemy import select
 
 from pfcore import accounts, audit, messaging
 from pfcore.db import scoped_select, session

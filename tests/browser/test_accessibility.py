@@ -4,7 +4,7 @@ violation; and keyboard-only journeys (sign in, assign a license, activate
 emergency access) with a visible focus that never strands on <body>.
 
 The pages are not a hand list that could rot: every GET route of the URL map
-is opened (``tests/access_rules.py`` says whose page it is), as that person,
+is opened (``tests/support/access_rules.py`` says whose page it is), as that person,
 with real ids and, for emailed links, real tokens. axe-core comes bundled
 with ``axe-playwright-python``: nothing is fetched at test time.
 """
@@ -23,10 +23,10 @@ from playwright.sync_api import Error as PlaywrightError, expect
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from ..access_rules import ACCESS_RULES
-from ..conftest import add_patient
-from ..portal_support import BIRTH_DATE, PASSWORD as PORTAL_PASSWORD, US_BIRTH_DATE, invite
-from .conftest import PASSWORD, make_active_user, sign_in_with_email
+from ..support.access_rules import ACCESS_RULES
+from ..support.records import add_patient
+from ..support.portal import BIRTH_DATE, PASSWORD as PORTAL_PASSWORD, US_BIRTH_DATE, invite
+from ..support.browser import PASSWORD, make_active_user, sign_in_with_email
 from .test_portal_staff import accept_confirmations
 
 pytestmark = pytest.mark.browser

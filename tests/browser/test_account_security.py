@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import update
 
-from ..services import body_of
-from .conftest import Person, make_active_user, pass_second_factor, sign_in_with_email
+from ..support.servers import body_of
+from ..support.browser import Person, make_active_user, pass_second_factor, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 

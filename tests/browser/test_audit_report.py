@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import make_active_user, sign_in_with_email
+from ..support.browser import make_active_user, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..conftest import add_patient
-from .conftest import make_active_user, sign_in_with_email
+from ..support.records import add_patient
+from ..support.browser import make_active_user, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 

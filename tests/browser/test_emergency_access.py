@@ -8,9 +8,9 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from ..conftest import audit_rows
+from ..support.records import audit_rows
 
-from .conftest import make_active_user, pass_second_factor, sign_in_with_email
+from ..support.browser import make_active_user, pass_second_factor, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from ..conftest import add_patient
-from ..portal_support import invite
-from .conftest import make_active_user, sign_in_with_email
+from ..support.records import add_patient
+from ..support.portal import invite
+from ..support.browser import make_active_user, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 
@@ -97,7 +97,7 @@ def test_staff_practice_and_license_text_with_markup_is_inert(app, page, practic
 def test_portal_pages_render_chart_text_with_markup_inert(app, page, practice, console):
     """A patient whose chart carries payloads (names, a medication) signs in to the
     portal: the record pages show the text as typed and run nothing."""
-    from ..portal_support import BIRTH_DATE, PATIENT_PHONE, add_entry
+    from ..support.portal import BIRTH_DATE, PATIENT_PHONE, add_entry
     from .test_portal_patient import register_with_pin
 
     patient_id = add_patient(app, first_name=PAYLOADS[1][:80], last_name=PAYLOADS[4], date_of_birth=BIRTH_DATE,
@@ -124,7 +124,7 @@ def test_sign_in_never_leads_off_site(app, page, practice, next_path):
     page.get_by_label("Email").fill(practice.admin.email)
     page.get_by_label("Password").fill(practice.admin.password)
     page.get_by_role("button", name="Log in").click()
-    from .conftest import pass_second_factor
+    from ..support.browser import pass_second_factor
 
     pass_second_factor(page)
     page.wait_for_load_state("networkidle")

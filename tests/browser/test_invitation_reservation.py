@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD, Person, expect_signed_in_as, invite_user, make_practice, sign_in_with_email
+from ..support.browser import PASSWORD, Person, expect_signed_in_as, invite_user, make_practice, sign_in_with_email
 from .test_users import invitation_link
 
 pytestmark = pytest.mark.browser

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ARTIFACTS, make_active_user, sign_in_with_email
+from ..support.browser import ARTIFACTS, make_active_user, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import Person, expect_signed_in_as, make_active_user, pass_second_factor
+from ..support.browser import Person, expect_signed_in_as, make_active_user, pass_second_factor
 
 pytestmark = pytest.mark.browser
 

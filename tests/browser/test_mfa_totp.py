@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import expect_signed_in_as, sign_in_with_email
+from ..support.browser import expect_signed_in_as, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 
@@ -64,7 +64,7 @@ def test_after_the_practice_allows_only_the_app_a_text_code_user_proves_their_ph
     from pfcore.db import session
     from pfcore.models import Practice, User, utcnow
 
-    from .conftest import make_active_user
+    from ..support.browser import make_active_user
 
     pat = make_active_user(app, practice, "Pat", "Doe", "pat@sunrise.example.com")
     with app.app_context():

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from .conftest import PracticeSetup, expect_signed_in_as, sign_in_with_email
+from ..support.browser import PracticeSetup, expect_signed_in_as, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 

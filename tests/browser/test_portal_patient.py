@@ -11,9 +11,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..conftest import add_patient
-from ..portal_support import BIRTH_DATE, NO_ACCESS, PASSWORD, PATIENT_PHONE, add_entry, change_invitation, invite
-from ..services import body_of
+from ..support.records import add_patient
+from ..support.portal import BIRTH_DATE, NO_ACCESS, PASSWORD, PATIENT_PHONE, add_entry, change_invitation, invite
+from ..support.servers import body_of
 
 pytestmark = pytest.mark.browser
 

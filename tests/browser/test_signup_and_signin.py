@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from .conftest import PASSWORD, expect_signed_in_as, pass_second_factor
+from ..support.browser import PASSWORD, expect_signed_in_as, pass_second_factor
 
 pytestmark = pytest.mark.browser
 

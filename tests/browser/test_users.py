@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..services import body_of
-from .conftest import (
+from ..support.servers import body_of
+from ..support.browser import (
     PASSWORD, expect_signed_in_as, invite_user, make_active_user, pass_second_factor, sign_in_with_email,
 )
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from pfcore.db import session
 from pfcore.models import Practice, PracticePlugin
 
-from .conftest import recorded_sql
+from ..support.database import recorded_sql
 
 
 def _statements(sent: list[str]) -> list[str]:

@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import select
 
-from .conftest import Browserless
+from .apps import Browserless
 
 PASSWORD = "river otter lantern"
 BIRTH_DATE = "1980-04-12"
@@ -132,7 +132,7 @@ def add_entry(app, patient_id: int, kind: str, data: dict, *, occurred_at: dt.da
 
 def second_practice(app) -> int:
     """Another practice signed up by its own administrator; returns its id."""
-    from .conftest import signup
+    from .journeys import signup
 
     other = Browserless(app.test_client())
     signup(other, practice_name="Harbor Pediatrics", email="owner@harbor.example.com", first_name="Ada",

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from pfcore import audit
 from pfcore.db import Base, session
 
-from .conftest import Browserless, add_patient, csrf_from, signup
+from ..support.apps import Browserless, csrf_from
+from ..support.records import add_patient
 
 # Changing on GET by design: the audit trail records reads; sessions record
 # when they were last seen and the lock screen locks the session.

@@ -1,7 +1,7 @@
 """The access-control matrix (ASVS V8, issue #10 suite 1).
 
-Every endpoint of the URL map has a declared rule (``tests/access_rules.py``).
-Every GET route is called as seven people (``tests/access_world.py``):
+Every endpoint of the URL map has a declared rule (``tests/support/access_rules.py``).
+Every GET route is called as seven people (``tests/support/access_world.py``):
 anonymous, a Level 1 user, a licensed Level 4 clinician and the administrator
 of practice A, the administrator of practice B with practice A's ids, a
 portal patient of practice A and a practice A user in emergency-access mode;
@@ -28,8 +28,8 @@ import pytest
 from pfcore.db import session
 from pfcore.models import User
 
-from .access_rules import ACCESS_RULES, RULES
-from .access_world import (
+from ..support.access_rules import ACCESS_RULES, RULES
+from ..support.access_world import (
     A_MARKERS, LEVEL1_EMAIL, LEVEL4_EMAIL, NO_RATE_LIMITS, OTHER_PATIENT_NAME, ROLES, World, get_rules,
     in_site_redirect, location, security_header_problems, to_portal_signin, to_signin,
 )
@@ -77,12 +77,12 @@ def _endpoints(app) -> set[str]:
 
 def test_every_endpoint_has_a_declared_access_rule(app):
     missing = sorted(_endpoints(app) - set(ACCESS_RULES))
-    assert not missing, f"endpoints without an access rule in tests/access_rules.py: {missing}"
+    assert not missing, f"endpoints without an access rule in tests/support/access_rules.py: {missing}"
 
 
 def test_every_declared_endpoint_still_exists(app):
     gone = sorted(set(ACCESS_RULES) - _endpoints(app))
-    assert not gone, f"tests/access_rules.py declares endpoints the app no longer has: {gone}"
+    assert not gone, f"tests/support/access_rules.py declares endpoints the app no longer has: {gone}"
     assert set(ACCESS_RULES.values()) <= set(RULES)
 
 

@@ -76,21 +76,13 @@ from pfcore.db import Base, session
 from pfcore.models import Practice, User, utcnow
 from pfcore.security import passwords
 
-from .access_rules import ACCESS_RULES
-from .access_world import HTMX, NO_RATE_LIMITS, PASSWORD, World, get_rules, location
-from .conftest import (
-    DATABASES,
-    SIGNUP,
-    Browserless,
-    add_active_user,
-    add_patient,
-    app_settings,
-    fresh_database,
-    last_link,
-    latest_texted_code,
-    sign_in_email,
-)
-from .portal_support import PASSWORD as PORTAL_PASSWORD
+from ..support.access_rules import ACCESS_RULES
+from ..support.access_world import HTMX, NO_RATE_LIMITS, PASSWORD, World, get_rules, location
+from ..support.apps import Browserless, app_settings
+from ..support.database import DATABASES, fresh_database
+from ..support.journeys import SIGNUP, last_link, latest_texted_code, sign_in_email
+from ..support.records import add_active_user, add_patient
+from ..support.portal import PASSWORD as PORTAL_PASSWORD
 from .test_csrf_suite import BOOKKEEPING
 
 EXAMPLES = int(os.environ.get("PFCORE_FUZZ_EXAMPLES", "25"))
@@ -750,7 +742,7 @@ class FuzzWorld(World):
 
     def _context_portal_invitation(self):
         """A patient's registration link, a code texted to the invitation's phone."""
-        from .portal_support import PATIENT_PHONE, US_BIRTH_DATE
+        from ..support.portal import PATIENT_PHONE, US_BIRTH_DATE
 
         token = self._portal_invitation_token
         browser = self._new_browser()
@@ -762,7 +754,7 @@ class FuzzWorld(World):
 
     def _context_portal_verified(self):
         """Another patient's registration link, PIN and date of birth right: create or link an account."""
-        from .portal_support import invite, verify_with_pin
+        from ..support.portal import invite, verify_with_pin
 
         patient_id = add_patient(self.app, first_name="Paz", last_name="Verified", email="paz@example.com")
         token, pin = invite(self.app, patient_id, practice_id=self.practice_a, email="paz@example.com")
@@ -772,7 +764,7 @@ class FuzzWorld(World):
                              pages=(f"/portal/register/{token}/link",), token=token)
 
     def _context_portal_reset(self):
-        from .access_world import PATIENT_USERNAME
+        from ..support.access_world import PATIENT_USERNAME
 
         browser = self._new_browser()
         assert browser.post("/portal/password-reset", {"email": PATIENT_USERNAME}).status_code == 200
@@ -785,8 +777,8 @@ class FuzzWorld(World):
         from pfcore_plugins.patient_portal import portal_totp
         from pfcore_plugins.patient_portal.models import PortalAccount
 
-        from .access_world import OTHER_PATIENT_USERNAME
-        from .portal_support import portal_sign_in
+        from ..support.access_world import OTHER_PATIENT_USERNAME
+        from ..support.portal import portal_sign_in
 
         with self.app.test_request_context():
             account = session().scalars(select(PortalAccount).where(
@@ -886,7 +878,7 @@ class FuzzWorld(World):
 
     @functools.cached_property
     def _portal_invitation_token(self) -> str:
-        from .portal_support import invite
+        from ..support.portal import invite
 
         self._portal_invitation_patient = add_patient(self.app, first_name="Pia", last_name="Invited",
                                                       email="pia@example.com")

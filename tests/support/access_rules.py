@@ -1,7 +1,7 @@
 """Declared access rule of every endpoint (ASVS V8, the access-control matrix).
 
 Each endpoint of the app's URL map (core and the installed plugins) has
-exactly one rule; ``tests/test_access_matrix.py`` fails when an endpoint has
+exactly one rule; ``tests/sweeps/test_access_matrix.py`` fails when an endpoint has
 none (a new route cannot ship unchecked) or when a declared one is gone.
 
 Rules:

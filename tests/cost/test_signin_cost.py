@@ -19,7 +19,10 @@ from pfcore.db import session
 from pfcore.models import Practice, PracticePlugin, utcnow
 from pfcore.security import passwords
 
-from .conftest import Browserless, add_active_user, audit_rows, csrf_from, recorded_sql, sign_in_email
+from ..support.apps import Browserless, csrf_from
+from ..support.database import recorded_sql
+from ..support.journeys import sign_in_email
+from ..support.records import add_active_user, audit_rows
 
 EMAIL, PASSWORD = "pat@sunrise.example.com", "tulips under the april rain"
 

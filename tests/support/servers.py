@@ -1,6 +1,7 @@
-"""Real counterparts for tests: an SMTP server, the PostgreSQL server, free ports.
+"""Real servers for tests: an SMTP server (mail), an HTTP receiver for the SMS/voice
+webhook (texts and calls), Redis, free ports.
 
-Tests that need PostgreSQL skip with a reason when it is not reachable,
+Tests that need a service skip with a reason when it is not reachable,
 unless PFCORE_REQUIRE_SERVICES=1 (as in CI), where they fail instead.
 """
 from __future__ import annotations
@@ -10,13 +11,11 @@ import os
 import socket
 import threading
 import time
-import uuid
 from email.message import Message
 
 import pytest
 
 REQUIRE_SERVICES = os.environ.get("PFCORE_REQUIRE_SERVICES") == "1"
-POSTGRES_URL = os.environ.get("PFCORE_TEST_DATABASE_URL", "")
 
 
 def free_port() -> int:
@@ -132,41 +131,6 @@ class SmtpServer:
 
     def stop(self):
         self.controller.stop()
-
-
-def create_postgres_database() -> str:
-    """A fresh database on the PostgreSQL server; returns its URL."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    if not POSTGRES_URL:
-        missing_service("PFCORE_TEST_DATABASE_URL is not set (PostgreSQL tests)")
-    url = make_url(POSTGRES_URL)
-    name = f"pfcore_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(_libpq(url, url.database or "postgres"), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        missing_service(f"PostgreSQL at {url.host}:{url.port} is not reachable: {exc}")
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgres_database(database_url: str) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    admin = make_url(POSTGRES_URL)
-    with psycopg.connect(_libpq(admin, admin.database or "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-
-
-def _libpq(url, database: str) -> str:
-    parts = [f"host={url.host or '127.0.0.1'}", f"port={url.port or 5432}", f"dbname={database}",
-             f"user={url.username or 'postgres'}"]
-    if url.password:
-        parts.append(f"password={url.password}")
-    return " ".join(parts)
 
 
 class WebhookReceiver:

@@ -10,7 +10,8 @@ from pfcore import create_app
 from pfcore.db import session
 from pfcore.models import User
 
-from .conftest import SIGNUP, Browserless, signup
+from ..support.apps import Browserless
+from ..support.journeys import SIGNUP, signup
 
 
 def test_every_page_has_a_strict_content_security_policy(app, admin_web):
@@ -47,7 +48,7 @@ def test_htmx_is_vendored_and_served_locally(app, client):
 def test_production_cookies_are_secure_with_host_prefix(tmp_path, database_url, smtp):
     app = create_app({"env": "production", "secret_key": "s" * 64, "database_url": database_url,
                       "instance_path": str(tmp_path), "smtp_port": smtp.port})
-    from .conftest import csrf_from
+    from ..support.apps import csrf_from
 
     client = app.test_client()
     token = csrf_from(client.get("/signup", base_url="https://pfcore.test").get_data(as_text=True))
@@ -88,8 +89,8 @@ def test_every_route_with_an_id_answers_404_for_another_practices_object(app, ad
         else:
             foreign_ids["slot_id"] = session().scalars(
                 select(LicenseSlot.id).where(LicenseSlot.practice_id == foreign_user.practice_id)).first()
-    from .access_rules import ACCESS_RULES
-    from .conftest import add_patient
+    from ..support.access_rules import ACCESS_RULES
+    from ..support.records import add_patient
 
     foreign_ids["patient_id"] = add_patient(app, first_name="Olga", last_name="Other",
                                             practice_id=foreign_user.practice_id)

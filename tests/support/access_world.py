@@ -24,7 +24,9 @@ from pfcore import audit
 from pfcore.db import Base, session
 from pfcore.models import AuditEvent, LoginSession, Practice, User
 
-from .conftest import SIGNUP, Browserless, add_active_user, add_patient, sign_in_email, signup
+from .apps import Browserless
+from .journeys import SIGNUP, sign_in_email, signup
+from .records import add_active_user, add_patient
 
 PASSWORD = "correct horse battery staple"
 LEVEL1_EMAIL = "lev@sunrise.example.com"
@@ -142,7 +144,7 @@ class World:
 
     def _portal_patient(self, patient_id: int, username: str) -> tuple[Browserless, int]:
         """The patient invited by practice A, registered and signed in to the portal; returns (browser, link id)."""
-        from .portal_support import create_account, invite, link_ids, verify_with_pin
+        from .portal import create_account, invite, link_ids, verify_with_pin
 
         token, pin = invite(self.app, patient_id, practice_id=self.practice_a, email=username)
         browser = Browserless(self.app.test_client())

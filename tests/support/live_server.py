@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple
 
 import pytest
 
-from .conftest import csrf_from
+from .apps import csrf_from
 
 
 class Answer(NamedTuple):
@@ -258,7 +258,7 @@ def start_pfcore_serve(folder: Path, database_url: str, smtp, texts, *, secret: 
                        workers: int = 2) -> ServerProcess:
     """``pfcore serve`` in production mode behind one (played or real) proxy, on a free port, with the real
     SMTP server and SMS webhook receiver and no sign-in or code rate limits; returns it once it answers."""
-    from .services import free_port
+    from .servers import free_port
 
     port = free_port()
     env = service_env(
