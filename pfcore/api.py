@@ -1,0 +1,74 @@
+"""pfcore.api: the one door through which plugins use the core.
+
+A plugin imports ``pfcore.api``, ``pfcore.hookspecs`` (``hookimpl``),
+``pfcore.contrib`` (the value types hooks return) and the public ``api``
+module of a plugin it declares it depends on, and nothing else of pfcore
+(an import-linter contract in pyproject.toml checks it for the first-party
+plugins; the example plugin in examples/ shows a third party doing the same).
+What is here is kept stable for plugins; everything else in ``pfcore`` may
+change. Every name is documented in docs/plugins.md ("The public API"), and
+tests/test_public_api.py fails on one that is not.
+
+The names are grouped as the guide describes them.
+"""
+from __future__ import annotations
+
+# --- the database and tenancy: every id from a request through these -------------------
+from .db import Base, find_in_practice, for_update, get_in_practice, parse_id, scoped_select, session
+from .models import ACCESS_LEVELS, AuditEvent, LoginSession, Practice, User, UTCDateTime, utcnow
+from .sqlite_reads import writes_on_get
+
+# --- the audit log and messages ---------------------------------------------------------
+from . import audit, messaging  # audit.record, audit.with_dimension, ...; messaging.queue
+
+# --- people ----------------------------------------------------------------------------
+from .accounts import (
+    HOLDS_ITS_EMAIL, active_admins, normalise_email, practice_by_pac, privilege_change_refused, users_by_id,
+)
+from .demo import DEMO_PASSWORD
+
+# --- permissions -----------------------------------------------------------------------
+from .security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES, can, require, why_not
+
+# --- pages and forms -------------------------------------------------------------------
+from .plugins import flatten
+from .text import has_control_characters, without_control_characters
+from .web.forms import CONTROL_CHARACTERS, CodeForm, EmailAddress, NoControlCharacters, PhoneForm, PhoneNumber
+from .web.rendering import is_partial_request, password_sign_in_page, render, render_form_errors
+
+# --- sessions and signing in -----------------------------------------------------------
+from .security import mfa  # the second-factor pipeline (pending sign-ins, policy, audit of factors)
+from .security.sessions import end_all_sessions, end_session, prefixed, queue_cookie
+from .security.signin import GENERIC_FAILURE, finish_sign_in, may_sign_in, new_csrf_seed, record_failure, safe_next
+from .web.mfa import enrolment_view, recent_auth_required
+
+# --- security primitives ---------------------------------------------------------------
+from .security import codes, crypto, phone_sends, throttling, totp
+from .security.passwords import hash_password, needs_rehash, password_problems, verify_or_dummy
+from .security.phones import PhoneError, display as display_phone, for_codes as phone_for_codes, to_e164
+from .security.throttling import rate_limited
+from .security.tokens import new_token, token_hash
+
+__all__ = [
+    # database and tenancy
+    "Base", "session", "scoped_select", "find_in_practice", "get_in_practice", "for_update", "parse_id",
+    "writes_on_get", "User", "Practice", "LoginSession", "AuditEvent", "UTCDateTime", "utcnow", "ACCESS_LEVELS",
+    # audit and messages
+    "audit", "messaging",
+    # people
+    "active_admins", "users_by_id", "practice_by_pac", "normalise_email", "HOLDS_ITS_EMAIL",
+    "privilege_change_refused", "DEMO_PASSWORD",
+    # permissions
+    "can", "require", "why_not", "ADMIN_ACTIONS", "CHANGE_PRIVILEGES",
+    # pages and forms
+    "render", "render_form_errors", "is_partial_request", "password_sign_in_page", "flatten",
+    "CodeForm", "PhoneForm", "EmailAddress", "PhoneNumber", "NoControlCharacters", "CONTROL_CHARACTERS",
+    "has_control_characters", "without_control_characters",
+    # sessions and signing in
+    "mfa", "end_session", "end_all_sessions", "prefixed", "queue_cookie", "GENERIC_FAILURE", "finish_sign_in",
+    "may_sign_in", "new_csrf_seed", "record_failure", "safe_next", "recent_auth_required", "enrolment_view",
+    # security primitives
+    "codes", "crypto", "phone_sends", "throttling", "totp", "rate_limited", "hash_password", "needs_rehash",
+    "password_problems", "verify_or_dummy", "new_token", "token_hash", "PhoneError", "display_phone",
+    "phone_for_codes", "to_e164",
+]
