@@ -13,41 +13,53 @@ The names are grouped as the guide describes them.
 """
 from __future__ import annotations
 
-# --- the database and tenancy: every id from a request through these -------------------
-from .db import Base, find_in_practice, for_update, get_in_practice, parse_id, scoped_select, session
-from .models import ACCESS_LEVELS, AuditEvent, LoginSession, Practice, User, UTCDateTime, utcnow
-from .sqlite_reads import writes_on_get
-
 # --- the audit log and messages ---------------------------------------------------------
 from . import audit, messaging  # audit.record, audit.with_dimension, ...; messaging.queue
 
 # --- people ----------------------------------------------------------------------------
 from .accounts import (
-    HOLDS_ITS_EMAIL, active_admins, normalise_email, practice_by_pac, privilege_change_refused, users_by_id,
+    HOLDS_ITS_EMAIL,
+    active_admins,
+    normalise_email,
+    practice_by_pac,
+    privilege_change_refused,
+    users_by_id,
 )
-from .demo import DEMO_PASSWORD
 
-# --- permissions -----------------------------------------------------------------------
-from .security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES, can, require, why_not
+# --- the database and tenancy: every id from a request through these -------------------
+from .db import Base, find_in_practice, for_update, get_in_practice, parse_id, scoped_select, session
+from .demo import DEMO_PASSWORD
+from .models import ACCESS_LEVELS, AuditEvent, LoginSession, Practice, User, UTCDateTime, utcnow
 
 # --- pages and forms -------------------------------------------------------------------
 from .plugins import flatten
-from .text import has_control_characters, without_control_characters
-from .web.forms import CONTROL_CHARACTERS, CodeForm, EmailAddress, NoControlCharacters, PhoneForm, PhoneNumber
-from .web.rendering import is_partial_request, password_sign_in_page, render, render_form_errors
 
 # --- sessions and signing in -----------------------------------------------------------
-from .security import mfa  # the second-factor pipeline (pending sign-ins, policy, audit of factors)
+# --- security primitives ---------------------------------------------------------------
+from .security import (
+    codes,
+    crypto,
+    mfa,  # the second-factor pipeline (pending sign-ins, policy, audit of factors)
+    phone_sends,
+    throttling,
+    totp,
+)
+from .security.passwords import hash_password, needs_rehash, password_problems, verify_or_dummy
+
+# --- permissions -----------------------------------------------------------------------
+from .security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES, can, require, why_not
+from .security.phones import PhoneError, to_e164
+from .security.phones import display as display_phone
+from .security.phones import for_codes as phone_for_codes
 from .security.sessions import end_all_sessions, end_session, prefixed, queue_cookie
 from .security.signin import GENERIC_FAILURE, finish_sign_in, may_sign_in, new_csrf_seed, record_failure, safe_next
-from .web.mfa import enrolment_view, recent_auth_required
-
-# --- security primitives ---------------------------------------------------------------
-from .security import codes, crypto, phone_sends, throttling, totp
-from .security.passwords import hash_password, needs_rehash, password_problems, verify_or_dummy
-from .security.phones import PhoneError, display as display_phone, for_codes as phone_for_codes, to_e164
 from .security.throttling import rate_limited
 from .security.tokens import new_token, token_hash
+from .sqlite_reads import writes_on_get
+from .text import has_control_characters, without_control_characters
+from .web.forms import CONTROL_CHARACTERS, CodeForm, EmailAddress, NoControlCharacters, PhoneForm, PhoneNumber
+from .web.mfa import enrolment_view, recent_auth_required
+from .web.rendering import is_partial_request, password_sign_in_page, render, render_form_errors
 
 __all__ = [
     # database and tenancy

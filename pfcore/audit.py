@@ -23,56 +23,32 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from flask import current_app, g, has_request_context, request
-from sqlalchemy import String, and_, bindparam, event as sa_event, func, literal_column, or_, select
+from flask import g, has_request_context, request
+from sqlalchemy import String, and_, bindparam, func, literal_column, or_, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from .audit_format import (  # noqa: F401 (the format's names, as callers know them: audit.GENESIS_HASH, ...)
+    CANONICAL_TIME_SQL,
+    CHAIN_KEYED,
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    KEYRING_EXTENSION,
+    canonical,
+    current_keyring,
+    encode_payload,
+    event_hash,
+)
 from .audit_keys import AuditKeyring
+from .audit_verify import ChainProblem, VerifyResult, verify  # noqa: F401 (re-exported: audit.verify)
 from .db import session
 from .models import AuditChainHead, AuditEvent, AuditEventDimension, utcnow
 
-GENESIS_HASH = "0" * 64
 SYSTEM_CHAIN = 0
-# The first keyed event of a chain that has unkeyed events before it (issue #23).
-CHAIN_KEYED = "audit.chain_keyed"
-
-# The fields covered by the hash, in order (events with a key_id; those without
-# are checked as pfcore.audit_legacy says).
-HASHED_FIELDS = (
-    "key_id", "chain_id", "seq", "occurred_at", "practice_id", "actor_type", "actor_id", "actor_label",
-    "action", "object_type", "object_id", "outcome", "ip", "user_agent",
-    "session_id", "dimensions", "details", "prev_hash",
-)
-KEYRING_EXTENSION = "pfcore.audit_keys"
-
-
-def canonical(value: Any) -> Any:
-    """A value as the hash takes it: timestamps as YYYY-MM-DDTHH:MM:SS.ffffffZ."""
-    if isinstance(value, dt.datetime):
-        # YYYY-MM-DDTHH:MM:SS.ffffffZ (isoformat is the same text as
-        # strftime("%Y-%m-%dT%H:%M:%S.%fZ"), at a third of the cost).
-        if value.tzinfo is not dt.timezone.utc:
-            value = value.astimezone(dt.timezone.utc)
-        return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-    return value
-
-
-# json.dumps(values, separators=(",", ":"), ensure_ascii=False), without
-# building a new encoder for every event.
-encode_payload = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def event_hash(fields: dict[str, Any], keyring: AuditKeyring) -> str:
-    """The HMAC of an event's hashed fields under the key named by its ``key_id``."""
-    payload = encode_payload([canonical(fields[name]) for name in HASHED_FIELDS])
-    return keyring.sign(payload.encode("utf-8"), fields["key_id"])
-
-
-def current_keyring() -> AuditKeyring:
-    return current_app.extensions[KEYRING_EXTENSION]
 
 
 def encode_dimensions(values: dict[str, Any]) -> str:
@@ -284,16 +260,6 @@ def _refuse_audit_bulk_changes(state):
         raise RuntimeError("audit events are append-only")
 
 
-# How the database writes occurred_at as canonical() does (verification and the CSV export).
-CANONICAL_TIME_SQL = {
-    # occurred_at as canonical() writes it (YYYY-MM-DDTHH:MM:SS.ffffffZ), worked out by
-    # the database. Timestamps are stored as naive UTC; SQLite keeps them as text in
-    # SQLAlchemy's form "YYYY-MM-DD HH:MM:SS.ffffff".
-    "postgresql": "to_char(occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-    "sqlite": "substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z'",
-}
-
-
 # --- the report ---------------------------------------------------------
 
 SORTABLE = {
@@ -366,7 +332,7 @@ def event_dimensions(event: AuditEvent) -> dict[str, Any]:
 
 
 def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
 def encode_cursor(event: AuditEvent, sort: str) -> str:
@@ -398,7 +364,7 @@ def decode_cursor(cursor: str, sort_column) -> tuple[Any, int]:
     if not isinstance(value, str) or "\x00" in value:
         raise ValueError("bad cursor")
     if sort_column is AuditEvent.occurred_at:
-        value = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+        value = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
     return value, last_id
 
 
@@ -489,7 +455,3 @@ def distinct_actions(db_session: Session, practice_id: int) -> list[str]:
     hops = hops.union_all(select(following.label("action")).where(hops.c.action.is_not(None)))
     return list(db_session.scalars(select(hops.c.action).where(hops.c.action.is_not(None))))
 
-
-# verify() and its report live in pfcore/audit_verify.py; imported last, as it builds
-# on this module's hash format.
-from .audit_verify import ChainProblem, VerifyResult, verify  # noqa: E402,F401 (re-exported)

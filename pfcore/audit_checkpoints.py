@@ -108,7 +108,7 @@ def write(executor, settings: dict, *, now: dt.datetime | None = None) -> tuple[
     """Sign every chain's head now and write them to a new file in the checkpoint
     folder (never over an older one); returns the file and its entries."""
     key = signing_key(settings, create=True)
-    created = (now or utcnow()).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    created = (now or utcnow()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     entries = []
     for head in heads(executor):
         entry = {"format": FORMAT, "chain": head.chain_id, "seq": head.seq, "hash": head.hash,
@@ -133,7 +133,7 @@ def latest_time(settings: dict) -> dt.datetime | None:
         return None
     stamp = files[-1].stem[len(FILE_PREFIX):]
     try:
-        return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.UTC)
     except ValueError:
         return None
 

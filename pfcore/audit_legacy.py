@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 # The hashed fields of an unkeyed event, in order; the two moved ones are read from
 # the dimensions (None and False when absent).

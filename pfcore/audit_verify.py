@@ -18,16 +18,17 @@ import gc
 import hmac
 import sqlite3
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, NamedTuple, Sequence
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from .audit import CANONICAL_TIME_SQL, CHAIN_KEYED, GENESIS_HASH, HASHED_FIELDS, canonical, current_keyring
-from .audit import encode_payload as _ENCODE
 from .audit_checkpoints import Checkpoints, compare
+from .audit_format import CANONICAL_TIME_SQL, CHAIN_KEYED, GENESIS_HASH, HASHED_FIELDS, canonical, current_keyring
+from .audit_format import encode_payload as _ENCODE
 from .audit_keys import AuditKeyring
 from .audit_legacy import unkeyed_hash_function
 from .models import AuditChainHead, AuditEvent
@@ -186,7 +187,7 @@ def _verify_pieces(bind: Engine, processes: int, keys: dict[str, bytes]):
         intact = set()
         for chain_id, parts in by_chain.items():
             expected_prev, whole = GENESIS_HASH, True
-            for lo, hi, (ok, first_prev, last_hash) in sorted(parts):
+            for _lo, _hi, (ok, first_prev, last_hash) in sorted(parts):
                 if not ok or first_prev != expected_prev:
                     whole = False
                     break

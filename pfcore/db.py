@@ -77,12 +77,18 @@ def init_app(app) -> None:
     app.extensions["pfcore.engine"] = engine
     app.extensions["pfcore.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     if engine.dialect.name == "sqlite":
-        app.register_error_handler(sqlite_reads.WriteLockNeeded, sqlite_reads.discard_attempt)
+        app.register_error_handler(sqlite_reads.WriteLockNeeded, _discard_attempt)
         app.wsgi_app = sqlite_reads.SnapshotReads(app.wsgi_app)
 
     @app.teardown_appcontext
     def _close_session(exc):
         close_session()
+
+
+def _discard_attempt(error: sqlite_reads.WriteLockNeeded):
+    """A GET's snapshot run wanted to write: its session goes first, then it is run again."""
+    close_session()
+    return sqlite_reads.discard_attempt(error)
 
 
 def close_session() -> None:

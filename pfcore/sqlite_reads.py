@@ -60,16 +60,12 @@ def is_write(statement: str) -> bool:
 
 
 def discard_attempt(_error: WriteLockNeeded):
-    """Error handler: mark the request for a second run; this answer is never sent.
-
-    The attempt's session is closed and its user forgotten, so the
+    """Error handler (after db closed the attempt's session): mark the request for a
+    second run; this answer is never sent. The attempt's user is forgotten, so the
     after-request hooks that still run do not read through a failed session.
     """
-    from .db import close_session
-
     request.environ[WRITE_LOCK] = True
     g.pfcore_attempt_discarded = True
-    close_session()
     g.pfcore_user = None
     g.pfcore_login_session = None
     return current_app.response_class("", status=503)
