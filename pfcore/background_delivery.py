@@ -36,6 +36,9 @@ import os
 import threading
 import weakref
 
+from flask import current_app, g
+
+from .db import close_session
 from .messaging import deliver_due
 
 DRAIN_SECONDS = 10.0
@@ -147,3 +150,15 @@ def _drain_at_exit() -> None:
     """At exit (gunicorn's graceful stop), finish what was asked; the worker delivers the rest."""
     for deliverer in _ours():
         deliverer.stop(DRAIN_SECONDS)
+
+
+def deliver_queued_after_request() -> None:
+    """After a request that queued messages: wake the process's delivery thread.
+
+    The request's transaction is over (closed here, so a commit is visible to
+    the thread); the thread sends after the answer, and the request waits for
+    neither the mail relay nor the SMS webhook.
+    """
+    if g.pop("_pfcore_outbox_queued", False) and current_app.config["PFCORE"]["outbox_deliver_after_commit"]:
+        close_session()
+        deliverer_for(current_app._get_current_object()).wake()

@@ -3,8 +3,8 @@ caused them, delivered after that transaction commits.
 
 ``queue()`` adds a row to the caller's session. When a request that queued
 messages is over, a thread of the process delivers them, after the answer
-(``deliver_queued_after_request`` and ``background_delivery``: the answer must
-not wait for the mail relay); ``pfcore outbox deliver`` (or ``pfcore worker``,
+(``background_delivery.deliver_queued_after_request``: the answer must not
+wait for the mail relay); ``pfcore outbox deliver`` (or ``pfcore worker``,
 ``pfcore jobs run``) delivers whatever is still due. A delivery claims its row first (PostgreSQL: ``FOR UPDATE SKIP LOCKED``;
 SQLite: a conditional UPDATE), so two deliverers never send the same
 message; failures are retried with back-off and end in the visible state
@@ -16,10 +16,10 @@ import datetime as dt
 import smtplib
 from email.message import EmailMessage
 
-from flask import current_app, g
+from flask import g
 from sqlalchemy import select, update
 
-from .db import close_session, session
+from .db import session
 from .models import OutboxMessage, utcnow
 
 CLAIM_SECONDS = 120
@@ -47,20 +47,6 @@ def queue(channel: str, recipient: str, body: str, *, subject: str = "", practic
     session().add(message)
     g._pfcore_outbox_queued = True
     return message
-
-
-def deliver_queued_after_request() -> None:
-    """After a request that queued messages: wake the process's delivery thread.
-
-    The request's transaction is over (closed here, so a commit is visible to
-    the thread); the thread sends after the answer, and the request waits for
-    neither the mail relay nor the SMS webhook.
-    """
-    if g.pop("_pfcore_outbox_queued", False) and current_app.config["PFCORE"]["outbox_deliver_after_commit"]:
-        from .background_delivery import deliverer_for
-
-        close_session()
-        deliverer_for(current_app._get_current_object()).wake()
 
 
 def deliver_due(app, limit: int = 100) -> dict[str, int]:

@@ -7,12 +7,11 @@ from urllib.parse import urlsplit
 
 from flask import Request, abort, current_app, g, redirect, request
 
-from ..messaging import deliver_queued_after_request
+from ..background_delivery import deliver_queued_after_request
 from ..security import sessions
 from ..security.signin import request_audit_dimensions
 from .lock import lock_url
 from .rendering import render
-
 
 # What a locked session may still reach: the lock screen and Log out.
 OPEN_WHILE_LOCKED = frozenset({"core.lock_screen", "core.unlock", "core.signout", "static", "core.plugin_static"})
