@@ -18,6 +18,8 @@ from pfcore.security.tokens import token_hash
 
 from .models import WebAuthnChallenge, WebAuthnCredential
 
+FACTOR = "webauthn"  # the second factor's name
+
 
 class CeremonyError(Exception):
     """A ceremony that cannot succeed. ``reason`` goes to the audit log, ``message`` to the person."""
