@@ -13,7 +13,12 @@ switched on. Each hook is documented with an example in docs/plugins.md.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    from .models import Practice, User
 
 hookspec = pluggy.HookspecMarker("pfcore")
 hookimpl = pluggy.HookimplMarker("pfcore")
@@ -106,6 +111,17 @@ def signin_notices(practice, user, login_session):
     :param practice: the signed-in user's practice.
     :param user: the signed-in user.
     :param login_session: their ``LoginSession``.
+    """
+
+
+@hookspec
+def stylesheets(practice: Practice, user: User) -> list[str]:
+    """Contribution: the addresses of stylesheets every page a signed-in user sees
+    links after the core's (a plugin's own, under ``static/<name>/``).
+
+    :param practice: the signed-in user's practice.
+    :param user: the signed-in user.
+    :returns: URLs, e.g. ``url_for("core.plugin_static", name=..., filename=...)``.
     """
 
 

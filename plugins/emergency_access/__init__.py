@@ -11,7 +11,7 @@ every practice (the automatic end, ``/metrics``) in ``jobs.py``.
 """
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template, url_for
 from markupsafe import Markup
 
 from pfcore.contrib import AuditFilter, InfoItem, PluginInfo, Tile, UserColumn
@@ -67,6 +67,12 @@ def second_factor_required(practice, user):
 @hookimpl
 def user_signed_in(practice, user, login_session):
     activations.elevate_session(user, login_session)
+
+
+@hookimpl
+def stylesheets(practice, user):
+    """Reports > Audit log marks the rows of emergency actions."""
+    return [url_for("core.plugin_static", name=PLUGIN.name, filename="emergency_access.css")]
 
 
 @hookimpl
