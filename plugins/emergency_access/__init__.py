@@ -14,15 +14,15 @@ from __future__ import annotations
 from flask import render_template, url_for
 from markupsafe import Markup
 
-from pfcore.contrib import AuditFilter, InfoItem, PluginInfo, Tile, UserColumn
+from pfcore.contrib import InfoItem, PluginInfo, Tile, UserColumn
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
-from pfcore.models import utcnow
 from pfcore.security.permissions import can
 
 from . import activations
+from .audit_filter import emergency_filter
 from .designees import MANAGE, designated_ids, is_designated
-from .models import Activation
+from .jobs import count_open_activations_in_all_practices, expire_due_in_all_practices
 
 PLUGIN = PluginInfo(
     name="emergency_access",
@@ -43,8 +43,6 @@ def register_blueprints(app):
 @hookimpl
 def run_jobs(app):
     """`pfcore jobs run`: end every activation older than emergency_access_hours."""
-    from .jobs import expire_due_in_all_practices
-
     count = expire_due_in_all_practices()
     session().commit()
     return f"Emergency access: ended {count} expired activation{'' if count == 1 else 's'}."
@@ -53,8 +51,6 @@ def run_jobs(app):
 @hookimpl
 def metrics_gauges(app):
     """/metrics: how many activations are on now, in every practice."""
-    from .jobs import count_open_activations_in_all_practices
-
     return [("pfcore_emergency_access_active", "Emergency access activations that are on now (all practices).",
              count_open_activations_in_all_practices)]
 
@@ -78,30 +74,12 @@ def stylesheets(practice, user):
 @hookimpl
 def audit_filters(practice, viewer):
     """Reports > Audit log: "Emergency access only"."""
-
-    def render(value):
-        checked = Markup(" checked") if value == "1" else ""
-        return Markup('<label><input type="checkbox" name="emergency" value="1"{}> Emergency access only</label>'
-                      ).format(checked)
-
-    def narrow(report_filter, value):
-        report_filter.emergency_only = value == "1"
-
-    return [AuditFilter("emergency", render, narrow, order=90)]
+    return [emergency_filter()]
 
 
 @hookimpl
 def audit_event_flags(practice, user, login_session):
-    activation_id = ((login_session.flags or {}) if login_session is not None else {}).get(activations.FLAG)
-    if not activation_id:
-        return None
-    activation = session().get(Activation, activation_id)
-    if activation is not None and activation.ended_at is None and activation.expires_at <= utcnow():
-        # The time is up: it ends at this request, and the elevated session with it.
-        activations.end_activation(activation, how="expired")
-        session().commit()
-        return None
-    return {"emergency": True} if activations.elevation(user, login_session) is not None else None
+    return activations.audit_flags(user, login_session)
 
 
 @hookimpl

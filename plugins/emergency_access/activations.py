@@ -209,6 +209,21 @@ def user_deactivated(user, actor) -> None:
         end_activation(activation, how="user_deactivated", by=actor)
 
 
+def audit_flags(user, login_session) -> dict | None:
+    """The flags of this request's audit events (hook ``audit_event_flags``): ``emergency``
+    while the session is elevated; an activation whose time is up ends here."""
+    activation_id = ((login_session.flags or {}) if login_session is not None else {}).get(FLAG)
+    if not activation_id:
+        return None
+    activation = session().get(Activation, activation_id)
+    if activation is not None and activation.ended_at is None and activation.expires_at <= utcnow():
+        # The time is up: it ends at this request, and the elevated session with it.
+        end_activation(activation, how="expired")
+        session().commit()
+        return None
+    return {"emergency": True} if elevation(user, login_session) is not None else None
+
+
 # --- what an elevated user may do -------------------------------------------------------------
 
 class _AsAdministrator:

@@ -29,7 +29,7 @@ PLUGIN = PluginInfo(
 @hookimpl
 def register_blueprints(app):
     from .public import blueprint as public_blueprint
-    from .staff import blueprint as staff_blueprint
+    from .staff_views import blueprint as staff_blueprint
 
     return [staff_blueprint, public_blueprint]
 
