@@ -107,8 +107,7 @@ def search_text():
 
 def candidates(practice_id: int, query: str = "", limit: int = 10) -> list[User]:
     """Active users of the practice who hold no license, matching ``query`` (name or email)."""
-    holders = select(LicenseSlot.user_id).where(LicenseSlot.practice_id == practice_id,
-                                                LicenseSlot.user_id.is_not(None))
+    holders = scoped_select(LicenseSlot, practice_id, LicenseSlot.user_id).where(LicenseSlot.user_id.is_not(None))
     statement = scoped_select(User, practice_id).where(User.status == "active", User.id.not_in(holders))
     words = without_control_characters(query).lower().split()[:4]  # NUL: 500 on PostgreSQL
     for word in words:
@@ -142,7 +141,7 @@ def _add_slots(practice_id: int, clinicians: int, order: LicenseOrder) -> None:
 
 def ensure_slots(practice, actor=None) -> None:
     """A practice starts (or switches licensing on) with the trial: 1 Clinician, 3 Secondary."""
-    exists = select(LicenseOrder.id).where(LicenseOrder.practice_id == practice.id).limit(1)
+    exists = scoped_select(LicenseOrder, practice.id, LicenseOrder.id).limit(1)
     if session().scalar(exists) is not None:
         return
     # Two first visits at once: the practice row serialises them.

@@ -91,9 +91,9 @@ def settings_tiles(practice, user):
 @hookimpl
 def run_jobs(app):
     """`pfcore jobs run`: invite the patients of encounters left unsigned for portal_auto_invite_after_days."""
-    from .auto_invite import run
+    from .jobs import auto_invite_in_all_practices
 
-    count = run(app)
+    count = auto_invite_in_all_practices(app)
     return f"Patient portal: auto-invited {count} patient{'' if count == 1 else 's'}."
 
 
