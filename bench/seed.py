@@ -182,7 +182,7 @@ def add_users(seeded: SeededPractice, count: int, rng: random.Random, *, batch: 
 
 def _licenses(practice, admin, seeded: SeededPractice, clinicians: int, assign: int) -> None:
     """Buy and assign licenses with the licensing plugin's own functions (audited)."""
-    from pfcore_plugins import licensing
+    from pfcore_plugins.licensing import licenses as licensing
 
     practice = session().get(Practice, practice.id)
     admin = session().get(User, admin.id)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 
 from . import audit, messaging
-from .db import for_update, session
+from .db import for_update, scoped_select, session
 from .invitation_reports import invitation_reported
 from .models import Facility, InvitationReport, Practice, PracticePlugin, User, UserToken, utcnow
 from .security.passwords import hash_password, password_problems
@@ -103,7 +103,7 @@ def suggest_username(practice_id: int, first_name: str, last_name: str) -> str:
     base = re.sub(r"[^a-z0-9]", "", (first_name[:1] + last_name).lower()) or "user"
     base = base[:40]
     taken = set(session().scalars(
-        select(User.username).where(User.practice_id == practice_id, User.username.like(base + "%"))
+        scoped_select(User, practice_id, User.username).where(User.username.like(base + "%"))
     ))
     candidate, n = base, 1
     while candidate in taken:
@@ -113,9 +113,7 @@ def suggest_username(practice_id: int, first_name: str, last_name: str) -> str:
 
 
 def username_taken(practice_id: int, username: str, *, except_user_id: int | None = None) -> bool:
-    statement = select(func.count()).select_from(User).where(
-        User.practice_id == practice_id, func.lower(User.username) == username.lower()
-    )
+    statement = scoped_select(User, practice_id, func.count()).where(func.lower(User.username) == username.lower())
     if except_user_id:
         statement = statement.where(User.id != except_user_id)
     return session().scalar(statement) > 0
@@ -323,9 +321,7 @@ def _claim_address(refusal: AccountError) -> None:
 
 
 def active_admin_count(practice_id: int, *, excluding: int | None = None) -> int:
-    statement = select(func.count()).select_from(User).where(
-        User.practice_id == practice_id, User.is_admin.is_(True), User.status == "active"
-    )
+    statement = scoped_select(User, practice_id, func.count()).where(User.is_admin.is_(True), User.status == "active")
     if excluding:
         statement = statement.where(User.id != excluding)
     return session().scalar(statement)
@@ -333,8 +329,8 @@ def active_admin_count(practice_id: int, *, excluding: int | None = None) -> int
 
 def active_admins(practice_id: int) -> list[User]:
     """The practice's active administrators (the people told of security events)."""
-    return list(session().scalars(select(User).where(
-        User.practice_id == practice_id, User.is_admin.is_(True), User.status == "active").order_by(User.id)))
+    return list(session().scalars(scoped_select(User, practice_id).where(
+        User.is_admin.is_(True), User.status == "active").order_by(User.id)))
 
 
 def _lock_practice(practice_id: int) -> None:
@@ -456,8 +452,8 @@ def unusable_invitations(practice_id: int, users: list[User]) -> dict[int, str]:
     invited = {user.email: user.id for user in users if user.status == "invited"}
     if not invited:
         return {}
-    reported = select(InvitationReport.user_id).where(InvitationReport.practice_id == practice_id,
-                                                      InvitationReport.user_id.in_(invited.values()))
+    reported = scoped_select(InvitationReport, practice_id, InvitationReport.user_id).where(
+        InvitationReport.user_id.in_(invited.values()))
     taken = select(User.email).where(User.email.in_(invited), HOLDS_ITS_EMAIL)
     notes = {user_id: "Reported by the invitee" for user_id in session().scalars(reported)}
     notes.update({invited[email]: "Has an account elsewhere" for email in session().scalars(taken)})
@@ -468,7 +464,7 @@ def _practice_users(practice_id: int):
     """Users of one practice. Their practice is the one already loaded with the signed-in
     user (the identity map answers ``user.practice``), so it is not joined in again for
     every row, as ``User.practice`` would by default."""
-    return select(User).options(lazyload(User.practice)).where(User.practice_id == practice_id)
+    return scoped_select(User, practice_id).options(lazyload(User.practice))
 
 
 # --- login email: upgrade from Practice ID login, change of address ----------

@@ -315,9 +315,9 @@ def worker_command(once, iterations):
 @with_appcontext
 def reported_invitations_command():
     """Invitations their recipients said they did not expect, newest first."""
-    from .invitation_reports import recent_reports
+    from .invitation_reports import recent_reports_in_all_practices
 
-    reports = recent_reports()
+    reports = recent_reports_in_all_practices()
     if not reports:
         click.echo("No invitation has been reported.")
     for report, practice_name in reports:

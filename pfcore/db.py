@@ -5,15 +5,18 @@ one process). A request, CLI command or job uses ``session()``, a SQLAlchemy
 session bound to the current app context and closed when it ends.
 
 Tenancy is enforced here: practice-owned rows are read through
-``scoped_select`` / ``get_in_practice`` with the practice made explicit, so
-no view can forget the ``practice_id`` filter.
+``scoped_select`` / ``get_in_practice`` (and changed in bulk through
+``scoped_update`` / ``scoped_delete``) with the practice made explicit, so
+no view can forget the ``practice_id`` filter. A function that reads every
+practice's rows on purpose (for a job or the CLI) says so in its name:
+``..._in_all_practices``.
 """
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
 from flask import abort, current_app, g
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -135,6 +138,17 @@ def scoped_select(model: type[T], practice_id: int, *columns: Any):
     """SELECT of a practice-owned model, always filtered to one practice."""
     statement = select(*(columns or (model,)))
     return statement.where(model.practice_id == practice_id)
+
+
+def scoped_update(model: type[T], practice_id: int):
+    """UPDATE of a practice-owned model, always limited to one practice's rows
+    (add ``.where(...)`` and ``.values(...)``)."""
+    return update(model).where(model.practice_id == practice_id)
+
+
+def scoped_delete(model: type[T], practice_id: int):
+    """DELETE of a practice-owned model, always limited to one practice's rows (add ``.where(...)``)."""
+    return delete(model).where(model.practice_id == practice_id)
 
 
 def parse_id(value: Any) -> int | None:

@@ -13,7 +13,12 @@ switched on. Each hook is documented with an example in docs/plugins.md.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    from .models import Practice, User
 
 hookspec = pluggy.HookspecMarker("pfcore")
 hookimpl = pluggy.HookimplMarker("pfcore")
@@ -106,6 +111,17 @@ def signin_notices(practice, user, login_session):
     :param practice: the signed-in user's practice.
     :param user: the signed-in user.
     :param login_session: their ``LoginSession``.
+    """
+
+
+@hookspec
+def stylesheets(practice: Practice, user: User) -> list[str]:
+    """Contribution: the addresses of stylesheets every page a signed-in user sees
+    links after the core's (a plugin's own, under ``static/<name>/``).
+
+    :param practice: the signed-in user's practice.
+    :param user: the signed-in user.
+    :returns: URLs, e.g. ``url_for("core.plugin_static", name=..., filename=...)``.
     """
 
 
@@ -305,22 +321,6 @@ def deliver_message(message, settings):
 
     :param message: the ``OutboxMessage`` (channel, recipient, subject, body).
     :param settings: the deployment's settings dict.
-    """
-
-
-# --- licenses -----------------------------------------------------------
-
-@hookspec(firstresult=True)
-def license_purchase(practice, user, quantity):
-    """Decision (``firstresult``): buy ``quantity`` more Clinician licenses for ``practice``.
-
-    Return a dict ``{"status": "paid" | "recorded" | "refused", "reference": str, "message": str}``:
-    ``"refused"`` (with a ``message`` saying why) adds nothing. The licensing
-    plugin's own answer, ``trylast``, records the order without payment.
-
-    :param practice: the practice buying.
-    :param user: the administrator placing the order.
-    :param quantity: how many Clinician licenses (1 to 50); each brings 3 Secondary ones.
     """
 
 

@@ -35,7 +35,7 @@ def invitation_reported(user: User) -> bool:
     return session().scalar(select(exists().where(InvitationReport.user_id == user.id)))
 
 
-def recent_reports(limit: int = RECENT) -> list[tuple[InvitationReport, str]]:
+def recent_reports_in_all_practices(limit: int = RECENT) -> list[tuple[InvitationReport, str]]:
     """The newest reports across all practices, each with the inviting practice's name."""
     return list(session().execute(
         select(InvitationReport, Practice.name).join(Practice, Practice.id == InvitationReport.practice_id)

@@ -154,12 +154,10 @@ class PluginRegistry:
             return frozenset()
         cache = g.setdefault("_pfcore_enabled_plugins", {})
         if practice.id not in cache:
-            from .db import session
+            from .db import scoped_select, session
             from .models import PracticePlugin
 
-            rows = session().scalars(
-                select(PracticePlugin.plugin_name).where(PracticePlugin.practice_id == practice.id)
-            )
+            rows = session().scalars(scoped_select(PracticePlugin, practice.id, PracticePlugin.plugin_name))
             cache[practice.id] = frozenset(rows) & self.available
         return cache[practice.id]
 

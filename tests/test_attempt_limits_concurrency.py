@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from pfcore.db import session
 from pfcore.models import User
-from pfcore_plugins import mfa_recovery as recovery
+from pfcore_plugins.mfa_recovery import recovery_codes as recovery
 from pfcore_plugins.mfa_totp import otp
 from pfcore_plugins.patient_portal import portal_totp
 from pfcore_plugins.patient_portal.models import PortalAccount

@@ -262,7 +262,7 @@ def test_signing_asks_the_permission_hook_and_shows_why_not(app, admin_web):
 
 
 def test_with_licensing_a_soap_note_needs_level_4_and_a_license(app, admin_web):
-    from pfcore_plugins.licensing import assign
+    from pfcore_plugins.licensing.licenses import assign
     from pfcore_plugins.licensing.models import LicenseSlot
     from pfcore.models import User
 

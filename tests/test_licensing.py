@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from pfcore import create_app
 from pfcore.db import session
 from pfcore.models import Practice, User, utcnow
-from pfcore_plugins import licensing
+from pfcore_plugins.licensing import licenses as licensing
 from pfcore_plugins.licensing.models import LicenseOrder, LicenseProfile, LicenseSlot
 
 from .support.database import recorded_sql

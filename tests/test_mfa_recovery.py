@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from pfcore.db import session
 from pfcore.models import Practice, PracticePlugin, User
-from pfcore_plugins.mfa_recovery import ALPHABET
+from pfcore_plugins.mfa_recovery.recovery_codes import ALPHABET
 from pfcore_plugins.mfa_recovery.models import RecoveryCode
 
 from .support.records import audit_rows as _events
@@ -188,7 +188,7 @@ def test_the_page_warns_when_few_codes_are_left_and_the_last_one_still_works(app
         session().commit()
     web.post("/signout", page="/dashboard")
     hashes_left = {r.code_hash for r in _rows(app, pat) if r.used_at is None}
-    from pfcore_plugins.mfa_recovery import _hash
+    from pfcore_plugins.mfa_recovery.recovery_codes import _hash
 
     with app.test_request_context():
         unused = [c for c in codes if _hash(pat, c) in hashes_left]
@@ -219,7 +219,7 @@ def test_the_page_warns_when_few_codes_are_left_and_the_last_one_still_works(app
 
 def test_two_sign_ins_racing_with_one_code_spend_it_once(app, pat, texts):
     """The second request waits for the first one's transaction, then finds the code spent."""
-    from pfcore_plugins.mfa_recovery import use
+    from pfcore_plugins.mfa_recovery.recovery_codes import use
 
     codes = _generate(_sign_in_by_text(app))
     answers: list = []

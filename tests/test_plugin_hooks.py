@@ -202,6 +202,24 @@ def test_signin_notices_show_as_a_banner_on_every_page_only_while_on(app, admin_
     assert "Parts notice" not in page(admin_web, "/dashboard")
 
 
+@covers("stylesheets")
+def test_stylesheets_link_a_plugins_own_css_on_every_page_only_while_on(app, admin_web):
+    """The chart and emergency-access styles come from the plugins' static/<name>/, not the core's CSS."""
+    charts_css = '<link rel="stylesheet" href="/static/plugins/charts/charts.css">'
+    emergency_css = '<link rel="stylesheet" href="/static/plugins/emergency_access/emergency_access.css">'
+    html = page(admin_web, "/dashboard")
+    assert charts_css in html and emergency_css not in html  # emergency access is off by default
+    switched(admin_web, "emergency_access", True)
+    assert emergency_css in page(admin_web, "/settings")
+    assert "tr.audit-flag-emergency" in page(admin_web, "/static/plugins/emergency_access/emergency_access.css")
+    assert ".chart-header" in page(admin_web, "/static/plugins/charts/charts.css")
+    switched(admin_web, "patient_portal", False)  # it needs charts
+    switched(admin_web, "charts", False)
+    assert charts_css not in page(admin_web, "/dashboard")
+    core_css = page(admin_web, "/static/css/pfcore.css")
+    assert "chart" not in core_css and "emergency" not in core_css
+
+
 @covers("register_blueprints")
 def test_register_blueprints_serves_the_plugins_pages_only_to_practices_that_switched_it_on(app, admin_web):
     html = page(admin_web, "/ui-parts/")

@@ -85,7 +85,7 @@ def _layout_context() -> dict:
     """The signed-in frame of every page; a locked screen shows none of it."""
     user = g.get("pfcore_user")
     if user is None or g.get("pfcore_session_locked"):
-        return {"current_user": None, "nav": [], "notices": []}
+        return {"current_user": None, "nav": [], "notices": [], "stylesheets": []}
     registry = current_app.extensions["pfcore.plugins"]
     hooks = registry.hook(user.practice)
     login_session = g.pfcore_login_session
@@ -97,6 +97,7 @@ def _layout_context() -> dict:
         "nav": _Lazy(lambda: flatten(hooks.nav_items(practice=user.practice, user=user))),
         "notices": _Lazy(lambda: flatten(hooks.signin_notices(practice=user.practice, user=user,
                                                               login_session=login_session))),
+        "stylesheets": _Lazy(lambda: flatten(hooks.stylesheets(practice=user.practice, user=user))),
     }
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import abort, g, url_for
 from flask_login import login_required
 from markupsafe import Markup
-from sqlalchemy import select
 
 from .. import audit
 from ..contrib import Section
-from ..db import parse_id, session
+from ..db import find_in_practice, session
 from ..models import LoginSession, utcnow
 from ..security.sessions import end_other_sessions, end_session, open_sessions
 from .blueprint import core
@@ -68,13 +67,9 @@ def end_other_browsers():
 
 
 def _own_other_session(browser_id) -> LoginSession:
-    browser_id = parse_id(browser_id)
-    if browser_id is None:
-        abort(404)
-    target = session().scalars(
-        select(LoginSession).where(LoginSession.id == browser_id, LoginSession.user_id == g.pfcore_user.id,
-                                   LoginSession.ended_at.is_(None), LoginSession.expires_at > utcnow())
-    ).one_or_none()
+    target = find_in_practice(LoginSession, browser_id, g.pfcore_user.practice_id,
+                              LoginSession.user_id == g.pfcore_user.id, LoginSession.ended_at.is_(None),
+                              LoginSession.expires_at > utcnow())
     if target is None or target.id == g.pfcore_login_session.id:
         abort(404)
     return target

@@ -6,7 +6,7 @@ from flask import abort, current_app, jsonify, request
 from sqlalchemy import text
 
 from ..db import session
-from ..invitation_reports import recent_reports
+from ..invitation_reports import recent_reports_in_all_practices
 from ..messaging import recent_messages
 from .blueprint import core
 from .rendering import render
@@ -37,4 +37,4 @@ def operator_outbox():
 def operator_reported_invitations():
     if not _is_operator():
         abort(404)
-    return render("operator_reported_invitations.html", reports=recent_reports())
+    return render("operator_reported_invitations.html", reports=recent_reports_in_all_practices())

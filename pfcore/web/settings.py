@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 from flask import current_app, g, request
-from sqlalchemy import delete
-
 from .. import audit
-from ..db import session
+from ..db import scoped_delete, session
 from ..models import PracticePlugin, utcnow
 from ..security.permissions import require
 from .blueprint import core
@@ -59,8 +57,7 @@ def switch_plugin(name):
         session().add(PracticePlugin(practice_id=practice.id, plugin_name=name, enabled_at=utcnow()))
         audit.record("plugin.enabled", practice_id=practice.id, object_type="plugin", object_id=name)
     elif not turn_on and name in enabled:
-        session().execute(delete(PracticePlugin).where(
-            PracticePlugin.practice_id == practice.id, PracticePlugin.plugin_name == name))
+        session().execute(scoped_delete(PracticePlugin, practice.id).where(PracticePlugin.plugin_name == name))
         audit.record("plugin.disabled", practice_id=practice.id, object_type="plugin", object_id=name)
     session().commit()
     registry.forget_enabled()

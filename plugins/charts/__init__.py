@@ -70,6 +70,13 @@ def nav_items(practice, user):
 
 
 @hookimpl
+def stylesheets(practice, user):
+    from flask import url_for
+
+    return [url_for("core.plugin_static", name=PLUGIN.name, filename="charts.css")]
+
+
+@hookimpl
 def audit_filters(practice, viewer):
     from .audit_filter import patient_filter
 

@@ -1,21 +1,30 @@
-"""What plugins that depend on charts (``depends=("charts",)``) may read.
+"""What plugins that depend on charts (``depends=("charts",)``) may use.
 
-The rest of this package is internal. Every function takes the practice id
-and scopes its query to it: a patient id from another practice finds nothing.
-Reading through this module does not audit: the caller records what it shows
-(with ``patient_id``), because only it knows who is looking and why.
+The rest of this package is internal (an import-linter contract in
+pyproject.toml): a dependent plugin gets functions and plain values here, never
+the ORM classes, and does not name charts' tables, endpoints or audit actions
+by string. Every function takes the practice id and scopes its query to it: a
+patient id from another practice finds nothing. Reading through this module
+does not audit: the caller records what it shows (with ``patient_id``),
+because only it knows who is looking and why. What reads every practice at
+once (for a dependent's jobs) is in ``jobs.py``.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from flask import url_for
+from sqlalchemy import ForeignKey
 
-from pfcore.db import find_in_practice, scoped_select, session
+from pfcore.db import find_in_practice, for_update, scoped_select, session
 
 from . import sections
 from .models import ChartEntry, Encounter, Patient
+
+# The audit action of opening a chart (a dependent lists it, e.g. in a patient's activity).
+CHART_VIEWED = "charts.chart_viewed"
+
 
 @dataclass(frozen=True)
 class ChartAction:
@@ -26,13 +35,39 @@ class ChartAction:
     order: int = 100
 
 
-__all__ = ["ChartAction", "Patient", "Encounter", "get_patient", "age", "patient_record", "section_titles",
-           "unsigned_encounters_before"]
+__all__ = ["CHART_VIEWED", "ChartAction", "age", "chart_url", "first_patient_with_email", "get_patient",
+           "lock_patient", "patient_foreign_key", "patient_record", "section_titles"]
 
 
 def get_patient(practice_id: int, patient_id) -> Patient | None:
-    """The practice's patient with this id, or None (also for another practice's id)."""
+    """The practice's patient with this id, or None (also for another practice's id).
+    Read it (name, date of birth, email, phone...); do not change it."""
     return find_in_practice(Patient, patient_id, practice_id)
+
+
+def lock_patient(practice_id: int, patient_id: int) -> None:
+    """Hold the patient's row (SELECT ... FOR UPDATE) until the transaction ends, so
+    that two changes about one patient take turns. LookupError for no such patient."""
+    locked = session().execute(for_update(scoped_select(Patient, practice_id, Patient.id)
+                                          .where(Patient.id == patient_id))).scalar_one_or_none()
+    if locked is None:
+        raise LookupError(patient_id)
+
+
+def first_patient_with_email(practice_id: int) -> Patient | None:
+    """The practice's first patient (by id) who has an email address (``pfcore demo``)."""
+    return session().scalars(scoped_select(Patient, practice_id).where(Patient.email != "")
+                             .order_by(Patient.id).limit(1)).first()
+
+
+def patient_foreign_key(**options) -> ForeignKey:
+    """A column of a dependent's table that names a patient: ``mapped_column(patient_foreign_key())``."""
+    return ForeignKey(Patient.id, **options)
+
+
+def chart_url(patient_id: int) -> str:
+    """The address of the patient's chart (in a request)."""
+    return url_for("charts.chart", patient_id=patient_id)
 
 
 def age(patient: Patient, today: dt.date | None = None) -> int:
@@ -90,12 +125,3 @@ def section_titles(for_patient: bool = True) -> list[tuple[str, str]]:
         else:
             titles.append((spec.slug.replace("-", "_"), spec.title))
     return titles
-
-
-def unsigned_encounters_before(visit_date: dt.date) -> list[Encounter]:
-    """Unsigned encounters (any practice) with a visit on or before ``visit_date``:
-    for work that waits a number of days after an unsigned visit. Callers
-    check each row's practice themselves."""
-    return list(session().scalars(select(Encounter).where(Encounter.signed_at.is_(None),
-                                                          Encounter.visit_date <= visit_date)
-                                  .order_by(Encounter.id)))

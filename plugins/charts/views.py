@@ -42,7 +42,7 @@ def _patient_for(patient_id):
     if patient is None:
         abort(404)
     if request.method == "GET":
-        audit.record("charts.chart_viewed", practice_id=patient.practice_id, object_type="patient",
+        audit.record(api.CHART_VIEWED, practice_id=patient.practice_id, object_type="patient",
                      object_id=patient.id, dimensions={"patient_id": patient.id}, details={"view": request.endpoint})
         session().commit()
     return patient

@@ -14,11 +14,13 @@ from pfcore.text import has_control_characters
 from pfcore.web.forms import CONTROL_CHARACTERS
 from pfcore.web.rendering import render
 
-from . import (
-    HOW, MANAGE, PLUGIN, REASON_MAX, _is_open, _when, activate, designated_ids, elevation, end_activation,
-    expire_due, hours, is_designated, open_activation, open_activations, reason_required, set_designation,
+from .activations import (
+    HOW, REASON_MAX, SETTINGS_KEY, activate, elevation, end_activation, expire_due, hours, is_open, open_activation,
+    open_activations, reason_required, set_designation,
 )
+from .designees import MANAGE, designated_ids, is_designated
 from .models import Activation
+from .summary import when
 
 blueprint = Blueprint("emergency_access", __name__, url_prefix="/emergency-access")
 
@@ -39,7 +41,7 @@ def _index(*, status: int = 200, message: str | None = None, error: str | None =
     context = {"designated": designated, "manage": manage, "mine": open_activation(viewer),
                "elevated": elevation(viewer, g.get("pfcore_login_session")) is not None,
                "reason_required": reason_required(practice), "hours": hours(), "message": message, "error": error,
-               "when": _when, "how": HOW, "may_set_reason": can(viewer, "practice.manage")}
+               "when": when, "how": HOW, "may_set_reason": can(viewer, "practice.manage")}
     if manage:
         users = {u.id: u for u in session().scalars(scoped_select(User, practice.id).order_by(User.last_name,
                                                                                              User.first_name))}
@@ -130,7 +132,7 @@ def deactivate_own():
 @require(MANAGE)
 def deactivate_other(activation_id):
     activation = get_in_practice(Activation, activation_id, _viewer().practice_id)
-    if not _is_open(activation):
+    if not is_open(activation):
         return redirect(url_for("emergency_access.index"))
     own = activation.user_id == _viewer().id
     end_activation(activation, how="user" if own else "administrator", by=_viewer())
@@ -190,7 +192,7 @@ def save_settings():
     required = request.form.get("reason_required") == "1"
     if required != reason_required(practice):
         settings = dict(practice.settings or {})
-        settings[PLUGIN.name] = {**(settings.get(PLUGIN.name) or {}), "reason_required": required}
+        settings[SETTINGS_KEY] = {**(settings.get(SETTINGS_KEY) or {}), "reason_required": required}
         practice.settings = settings
         audit.record("emergency_access.settings_changed", practice_id=practice.id, object_type="practice",
                      object_id=practice.id, details={"reason_required": required})

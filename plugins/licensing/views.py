@@ -13,7 +13,7 @@ from pfcore.models import User
 from pfcore.security.permissions import require
 from pfcore.web.rendering import is_partial_request, render
 
-from . import (
+from .licenses import (
     CLINICIAN, MAX_PURCHASE, SECONDARY, SECONDARY_PER_CLINICIAN, TYPE_LABELS, LicenseError, LicenseSlot, assign,
     candidates, counts, ensure_slots, heading, license_of, purchase, remove, renewal_date, revoke, save_profile,
     slots_of,

@@ -28,6 +28,7 @@ from pfcore.security.totp import CODE_RE, current_step, grouped, matching_steps,
 from .models import TotpAuthenticator
 
 ISSUER = "pfcore"
+FACTOR = "totp"  # the second factor's name
 
 
 # --- keys --------------------------------------------------------------------

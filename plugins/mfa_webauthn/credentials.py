@@ -10,13 +10,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam
 
-from pfcore.db import session
+from pfcore.db import scoped_select, session
 from pfcore.models import User
 from pfcore.security.tokens import token_hash
 
 from .models import WebAuthnChallenge, WebAuthnCredential
+
+FACTOR = "webauthn"  # the second factor's name
 
 
 class CeremonyError(Exception):
@@ -55,16 +57,15 @@ class CounterRegression(CeremonyError):
 
 
 def credentials_of(user: User) -> list[WebAuthnCredential]:
-    return list(session().scalars(select(WebAuthnCredential).where(
-        WebAuthnCredential.user_id == user.id, WebAuthnCredential.practice_id == user.practice_id)
+    return list(session().scalars(scoped_select(WebAuthnCredential, user.practice_id)
+        .where(WebAuthnCredential.user_id == user.id)
         .order_by(WebAuthnCredential.created_at, WebAuthnCredential.id)))
 
 
 # Asked at every sign-in (is a second factor due?): the statement is built once, as
 # building it costs about as much as running it (docs/performance.md, P1).
-_CREDENTIAL_ID = select(WebAuthnCredential.id).where(
-    WebAuthnCredential.user_id == bindparam("user_id"), WebAuthnCredential.practice_id == bindparam("practice_id")
-).limit(1)
+_CREDENTIAL_ID = (scoped_select(WebAuthnCredential, bindparam("practice_id"), WebAuthnCredential.id)
+                  .where(WebAuthnCredential.user_id == bindparam("user_id")).limit(1))
 
 
 def has_credential(user: User) -> bool:

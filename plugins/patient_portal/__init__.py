@@ -29,7 +29,7 @@ PLUGIN = PluginInfo(
 @hookimpl
 def register_blueprints(app):
     from .public import blueprint as public_blueprint
-    from .staff import blueprint as staff_blueprint
+    from .staff_views import blueprint as staff_blueprint
 
     return [staff_blueprint, public_blueprint]
 
@@ -91,9 +91,9 @@ def settings_tiles(practice, user):
 @hookimpl
 def run_jobs(app):
     """`pfcore jobs run`: invite the patients of encounters left unsigned for portal_auto_invite_after_days."""
-    from .auto_invite import run
+    from .jobs import auto_invite_in_all_practices
 
-    count = run(app)
+    count = auto_invite_in_all_practices(app)
     return f"Patient portal: auto-invited {count} patient{'' if count == 1 else 's'}."
 
 

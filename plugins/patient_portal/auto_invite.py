@@ -3,7 +3,8 @@
 - at once, when a user whose "Auto-invite when signing chart notes" is on
   signs a note (charts' ``chart_note_signed``, in the signing transaction);
 - for an encounter left unsigned, ``portal_auto_invite_after_days`` (30) days
-  after the visit, when its provider's auto-invite is on (``pfcore jobs run``).
+  after the visit, when its provider's auto-invite is on (``pfcore jobs run``,
+  ``jobs.py``).
 
 Only patients aged 18 to 85 (inclusive, on the day) with an email and a phone
 who were never invited: no invitation of any status and no portal link. A
@@ -15,18 +16,16 @@ system's (``auto=True``, no ``created_by``) and audited like any other with
 from __future__ import annotations
 
 import datetime as dt
-from itertools import groupby
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
 
-from pfcore.db import session
-from pfcore.models import Practice, utcnow
+from pfcore.db import scoped_select, session
+from pfcore.models import utcnow
 
 from pfcore_plugins.charts import api
 
-from . import PLUGIN, invitations
+from . import invitations
 from .invite_settings import auto_inviters
 from .models import Invitation, PortalLink
 
@@ -67,28 +66,9 @@ def on_note_signed(practice, user, patient) -> Invitation | None:
     return invite_if_eligible(practice, patient)
 
 
-def run(app) -> int:
-    """Invite for unsigned encounters whose visit is ``after_days`` old; commits per practice.
-
-    Goes through every practice that enabled this plugin; returns how many were invited.
-    """
-    registry = app.extensions["pfcore.plugins"]
-    wait = dt.timedelta(days=after_days())
-    # The latest calendar date on Earth now; each practice then keeps its own visits that are old enough.
-    encounters = api.unsigned_encounters_before(utcnow().date() + dt.timedelta(days=1) - wait)
-    invited = 0
-    for practice_id, rows in groupby(sorted(encounters, key=lambda e: (e.practice_id, e.id)),
-                                     key=lambda e: e.practice_id):
-        practice = session().get(Practice, practice_id)
-        if PLUGIN.name not in registry.enabled_names(practice):
-            continue
-        on = today(practice)
-        invited += _run_practice(practice, [e for e in rows if e.visit_date <= on - wait], on)
-        session().commit()
-    return invited
-
-
-def _run_practice(practice, encounters, on: dt.date) -> int:
+def invite_for_encounters(practice, encounters, on: dt.date) -> int:
+    """Invite the eligible patients of the practice's unsigned ``encounters`` whose provider's
+    auto-invite is on; returns how many were invited (the job in ``jobs.py`` picks the encounters)."""
     if not encounters:
         return 0
     providers = auto_inviters(practice.id, {e.provider_id for e in encounters})
@@ -106,8 +86,8 @@ def _ever_invited(practice_id: int, patient_ids: set[int]) -> set[int]:
     """Of ``patient_ids``, those with an invitation or a link (one query each, not one per patient)."""
     if not patient_ids:
         return set()
-    invited = session().scalars(select(Invitation.patient_id).where(
-        Invitation.practice_id == practice_id, Invitation.patient_id.in_(patient_ids)))
-    linked = session().scalars(select(PortalLink.patient_id).where(
-        PortalLink.practice_id == practice_id, PortalLink.patient_id.in_(patient_ids)))
+    invited = session().scalars(scoped_select(Invitation, practice_id, Invitation.patient_id)
+                                .where(Invitation.patient_id.in_(patient_ids)))
+    linked = session().scalars(scoped_select(PortalLink, practice_id, PortalLink.patient_id)
+                               .where(PortalLink.patient_id.in_(patient_ids)))
     return set(invited) | set(linked)

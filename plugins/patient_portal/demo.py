@@ -2,8 +2,6 @@
 account, so a newcomer can sign in at /portal as a patient too."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from pfcore import audit
 from pfcore.db import session
 from pfcore.models import utcnow
@@ -15,9 +13,7 @@ from .models import PortalLink
 
 
 def enrol_demo_patient(practice, password: str) -> list[str]:
-    patient = session().scalars(select(api.Patient).where(api.Patient.practice_id == practice.id,
-                                                          api.Patient.email != "")
-                                .order_by(api.Patient.id)).first()
+    patient = api.first_patient_with_email(practice.id)
     if patient is None:
         return []
     account = accounts.create(patient.email, patient.email, password, personal=[])

@@ -28,7 +28,7 @@ from pfcore.models import utcnow
 from pfcore.security import crypto
 from pfcore.security.tokens import new_token, token_hash
 
-from pfcore_plugins.charts.api import Patient
+from pfcore_plugins.charts import api as charts
 
 from .models import Invitation, PortalLink
 
@@ -139,7 +139,7 @@ def by_token(token: str) -> Invitation | None:
 def lock_patient(patient) -> None:
     """Hold the patient's row until the transaction ends: two staff (or staff and
     the auto-invite job) changing one patient's enrolment take turns."""
-    session().execute(for_update(select(Patient.id).where(Patient.id == patient.id))).scalar_one()
+    charts.lock_patient(patient.practice_id, patient.id)
 
 
 def invite(practice, patient, *, email: str, phone: str, actor, auto: bool = False) -> tuple[Invitation, str]:

@@ -50,8 +50,8 @@ def auto_inviters(practice_id: int, user_ids) -> set[int]:
     if not ids:
         return set()
     return set(session().scalars(
-        select(User.id).join(InviteSettings, InviteSettings.user_id == User.id)
-        .where(User.practice_id == practice_id, User.id.in_(ids), User.status == "active",
+        scoped_select(User, practice_id, User.id).join(InviteSettings, InviteSettings.user_id == User.id)
+        .where(User.id.in_(ids), User.status == "active",
                InviteSettings.auto_invite.is_(True))))
 
 

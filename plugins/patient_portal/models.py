@@ -19,6 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from pfcore.db import Base
 from pfcore.models import UTCDateTime, utcnow
 
+from pfcore_plugins.charts import api as charts
+
 
 class Invitation(Base):
     """An invitation to the portal: a single-use emailed link plus a PIN staff hand over.
@@ -34,7 +36,7 @@ class Invitation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"))
-    patient_id: Mapped[int] = mapped_column(ForeignKey("charts_patients.id"))
+    patient_id: Mapped[int] = mapped_column(charts.patient_foreign_key())
     email: Mapped[str] = mapped_column(String(254))
     phone: Mapped[str] = mapped_column(String(32), default="")  # E.164 or empty
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -90,7 +92,7 @@ class PortalLink(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("patient_portal_accounts.id"), index=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"))
-    patient_id: Mapped[int] = mapped_column(ForeignKey("charts_patients.id"))
+    patient_id: Mapped[int] = mapped_column(charts.patient_foreign_key())
     invitation_id: Mapped[int | None] = mapped_column(ForeignKey("patient_portal_invitations.id"), nullable=True)
     enrolled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

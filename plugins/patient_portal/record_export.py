@@ -31,7 +31,7 @@ from pfcore_plugins.charts import api as charts
 from .models import PortalAccount, PortalLink
 
 FORMATS = {"html": "text/html; charset=utf-8", "json": "application/json"}
-ACTIVITY_ACTIONS = ("charts.chart_viewed", "patient_portal.record_viewed", "patient_portal.record_downloaded")
+ACTIVITY_ACTIONS = (charts.CHART_VIEWED, "patient_portal.record_viewed", "patient_portal.record_downloaded")
 ACTIVITY_LIMIT = 500
 # How long a download page's links keep producing the same bytes.
 GENERATED_AT_WINDOW = dt.timedelta(hours=1)
@@ -104,7 +104,7 @@ def _who(event: AuditEvent, account: PortalAccount) -> str:
 
 
 def _what(event: AuditEvent) -> str:
-    if event.action == "charts.chart_viewed":
+    if event.action == charts.CHART_VIEWED:
         return "Opened your chart"
     if event.action == "patient_portal.record_viewed":
         return "Viewed your record in the patient portal"

@@ -28,7 +28,7 @@ from flask import current_app, request
 from sqlalchemy import func, select, update
 
 from pfcore import audit, messaging
-from pfcore.db import for_update, session
+from pfcore.db import for_update, scoped_select, session
 from pfcore.models import Practice, utcnow
 from pfcore.security import phone_sends
 from pfcore.security.codes import mask
@@ -289,8 +289,8 @@ def complete(invitation: Invitation, account: PortalAccount, how: str) -> Portal
     locked = _locked_row(invitation)
     if not invitations.is_usable(locked) or not is_verified(locked):
         raise RegistrationError(invitations.EXPIRED_MESSAGE)
-    link = session().scalars(for_update(select(PortalLink).where(
-        PortalLink.practice_id == locked.practice_id, PortalLink.patient_id == locked.patient_id))).one_or_none()
+    link = session().scalars(for_update(scoped_select(PortalLink, locked.practice_id)
+                                        .where(PortalLink.patient_id == locked.patient_id))).one_or_none()
     now = utcnow()
     if link is not None and link.revoked_at is None and link.account_id != account.id:
         raise RegistrationError("This patient already has portal access. Ask your practice.")

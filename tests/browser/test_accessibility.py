@@ -212,7 +212,7 @@ def build_world(app, practice) -> World:
     from pfcore_plugins.charts.models import ChartEntry, Document, Encounter
     from pfcore_plugins.emergency_access.models import Designee
     from pfcore_plugins.licensing.models import LicenseSlot
-    from pfcore_plugins.mfa_recovery import generate
+    from pfcore_plugins.mfa_recovery.recovery_codes import generate
     from pfcore_plugins.mfa_totp import otp
     from pfcore_plugins.mfa_webauthn.models import WebAuthnCredential
 

@@ -20,7 +20,7 @@ def give_license(app, practice, person) -> None:
 
     from pfcore.db import session
     from pfcore.models import User
-    from pfcore_plugins.licensing import assign
+    from pfcore_plugins.licensing.licenses import assign
     from pfcore_plugins.licensing.models import LicenseSlot
 
     with app.test_request_context():

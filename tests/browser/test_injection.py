@@ -70,7 +70,7 @@ def test_staff_practice_and_license_text_with_markup_is_inert(app, page, practic
     emergency-access settings) and in the practice's name (every page's header)."""
     from pfcore.db import session
     from pfcore.models import Practice, User
-    from pfcore_plugins import licensing
+    from pfcore_plugins.licensing import licenses as licensing
 
     person = make_active_user(app, practice, first_name=PAYLOADS[0][:100], last_name=PAYLOADS[2][:100],
                               email="ada@sunrise.example.com")

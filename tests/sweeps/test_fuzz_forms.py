@@ -796,7 +796,7 @@ class FuzzWorld(World):
     def second_factor_user_id(self) -> int:
         """Vera: a verified phone, an authenticator app, recovery codes and a security key."""
         import pyotp
-        from pfcore_plugins.mfa_recovery import generate
+        from pfcore_plugins.mfa_recovery.recovery_codes import generate
         from pfcore_plugins.mfa_totp import otp
 
         user_id = add_active_user(self.app, first_name="Vera", last_name="Factors", email="vera@sunrise.example.com",

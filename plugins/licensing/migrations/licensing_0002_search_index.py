@@ -1,7 +1,7 @@
 """licensing: a trigram index for "Assign license" search as you type (PostgreSQL)
 
 The search matches each typed word anywhere in a user's first name, last
-name or email (``pfcore_plugins.licensing.search_text``). A B-tree cannot
+name or email (``pfcore_plugins.licensing.licenses.search_text``). A B-tree cannot
 serve ``LIKE '%word%'``; pg_trgm's GIN index can, so a search over 10,000
 users stops reading every user of the practice (docs/performance.md, P6).
 pg_trgm ships with PostgreSQL and is a trusted extension (PostgreSQL 13+):

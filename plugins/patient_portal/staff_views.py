@@ -130,7 +130,7 @@ def _panel(patient, *, status: int = 200, message: str | None = None, error: str
         _viewed(patient)
     return render("patient_portal/enrolment.html", block="dialog", status=status, patient=patient,
                   enrolment=enrolment, row=_row(enrolment, patient), pin=pin, may_change=may_change,
-                  message=message, error=error, chart_url=url_for("charts.chart", patient_id=patient.id),
+                  message=message, error=error, chart_url=api.chart_url(patient.id),
                   header_status=status_html(practice, _viewer(), patient, oob=True) if is_partial_request() else "")
 
 
@@ -163,7 +163,7 @@ def enrolment(patient_id):
 def _invite_page(patient, form, *, step: str = "form", status: int = 200):
     return render("patient_portal/invite.html", block="dialog", status=status, patient=patient, form=form, step=step,
                   enrolment=invitations.status_of(_viewer().practice_id, patient.id),
-                  chart_url=url_for("charts.chart", patient_id=patient.id))
+                  chart_url=api.chart_url(patient.id))
 
 
 @blueprint.get("/patients/<patient_id>/invite")
