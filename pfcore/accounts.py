@@ -134,8 +134,7 @@ def create_practice(*, name: str, specialty: str, phone: str, email: str, first_
     now = utcnow()
     practice = Practice(
         name=name.strip(), pac=new_pac(), pac_rotated_at=now, specialty=specialty, phone=phone.strip(),
-        email=normalise_email(email), subscription_status="trial",
-        trial_ends_at=now + dt.timedelta(days=settings()["trial_days"]), created_at=now, settings={},
+        email=normalise_email(email), subscription_status="trial", created_at=now, settings={},
     )
     session().add(practice)
     session().flush()

@@ -1,5 +1,5 @@
 """The core's tables: practices, facilities, users, sessions, one-time tokens,
-plugin switches, the audit log and the message outbox.
+plugin switches and settings, the audit log and the message outbox.
 
 Plugins own their tables (named ``<plugin>_...``) and never add columns here.
 """
@@ -81,6 +81,19 @@ class PracticePlugin(Base):
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), primary_key=True)
     plugin_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     enabled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PracticePluginSetting(Base):
+    """A practice's own value of a plugin's per-practice setting (``PluginSetting``
+    with scope "practice"). No row: the deployment's value (config, else the default)."""
+
+    __tablename__ = "plugin_settings"
+
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), primary_key=True)
+    plugin_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class User(Base):

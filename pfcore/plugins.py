@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from . import defaults, hookspecs
 from .contrib import PluginInfo
 from .db import Base
+from .plugin_settings import deployment_values
 
 ENTRY_POINT_GROUP = "pfcore.plugins"
 CORE_PLUGIN_NAME = "core"
@@ -60,6 +61,8 @@ class PluginRegistry:
         self.available = set(self.infos) if "*" in available else set(available) & set(self.infos)
         self._check_available_dependencies()
         self._check_public_prefixes()
+        # Each plugin's declared settings as the deployment sets them (checked: a bad value stops here).
+        self.setting_values = deployment_values(self.infos, settings.get("plugins"))
 
     def _register(self, module: ModuleType) -> None:
         info = getattr(module, "PLUGIN", None)

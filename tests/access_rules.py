@@ -78,6 +78,7 @@ ACCESS_RULES: dict[str, str] = {
     "core.set_second_factor_policy": "admin",
     "core.plugins_settings": "admin",
     "core.switch_plugin": "admin",
+    "core.change_plugin_settings": "admin",
     "core.audit_report": "admin",
     "core.audit_export": "admin",
     "core.audit_verify": "admin",

@@ -99,8 +99,8 @@ RANDOM = os.environ.get("PFCORE_FUZZ_RANDOM") == "1"
 
 # The module's app runs much longer than a person's visit: nothing may expire under it.
 FUZZ_SETTINGS = {**NO_RATE_LIMITS, "session_idle_minutes": 600, "recent_auth_minutes": 600,
-                 "pending_sign_in_minutes": 600, "code_valid_minutes": 600, "portal_session_idle_minutes": 600,
-                 "password_reset_valid_minutes": 600}
+                 "pending_sign_in_minutes": 600, "code_valid_minutes": 600,
+                 "password_reset_valid_minutes": 600, "plugins": {"patient_portal": {"session_idle_minutes": 600}}}
 # Fuzzing is not about the cost of a hash: argon2id at its lowest cost (the real parameters are tested elsewhere).
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=16, salt_len=16)
 

@@ -15,7 +15,7 @@ Only public hooks:
   ``audit_event_flags`` marks the request's audit events ``emergency``;
 - ``signin_notices`` shows the banners; deactivation (the user, an
   administrator, removing the permission, deactivating the user, or the
-  automatic end after ``emergency_access_hours``) ends the elevated sessions
+  automatic end after the setting ``hours``) ends the elevated sessions
   and emails the administrators the list of emergency actions (summary.py);
 - in emergency mode ``permission_allowed`` refuses ``users.change_privileges``
   for the user's own account and for administrators (and
@@ -32,10 +32,11 @@ from markupsafe import Markup
 from sqlalchemy import bindparam, delete, select
 
 from pfcore import accounts, audit, messaging
-from pfcore.contrib import AuditFilter, InfoItem, Notice, PluginInfo, Tile, UserColumn
+from pfcore.contrib import AuditFilter, InfoItem, Notice, PluginInfo, PluginSetting, Tile, UserColumn
 from pfcore.db import for_update, scoped_select, session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import LoginSession, User, utcnow
+from pfcore.plugin_settings import plugin_setting
 from pfcore.security import mfa
 from pfcore.security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES, can
 from pfcore.security.sessions import end_all_sessions, end_session
@@ -49,11 +50,12 @@ PLUGIN = PluginInfo(
     description="Designated users activate temporary administrator permissions in an emergency.",
     version="1.0",
     enabled_by_default=False,
+    settings=(PluginSetting("hours", int, 24, minimum=1, maximum=168, label="Hours",
+                            help="Emergency access mode ends by itself after this many hours."),),
 )
 # login_session.flags key: the id of the activation this session is elevated by.
 FLAG = "emergency_access"
 MANAGE = "users.manage"
-DEFAULT_HOURS = 24
 REASON_MAX = 500
 HOW = {"user": "Deactivated by the user", "administrator": "Deactivated by an administrator",
        "expired": "Ended automatically", "permission_removed": "Permission removed",
@@ -64,8 +66,8 @@ HOW = {"user": "Deactivated by the user", "administrator": "Deactivated by an ad
 # --- state ------------------------------------------------------------------------------------
 
 def hours() -> int:
-    """How long an activation lasts: the deployment's ``emergency_access_hours`` (24)."""
-    return int(current_app.config["PFCORE"].get("emergency_access_hours") or DEFAULT_HOURS)
+    """How long an activation lasts: the deployment's ``[plugins.emergency_access] hours`` (24)."""
+    return plugin_setting(None, PLUGIN.name, "hours")
 
 
 def reason_required(practice) -> bool:
@@ -236,7 +238,7 @@ def register_blueprints(app):
 
 @hookimpl
 def run_jobs(app):
-    """`pfcore jobs run`: end every activation older than emergency_access_hours."""
+    """`pfcore jobs run`: end every activation older than the setting ``hours``."""
     count = expire_due()
     session().commit()
     return f"Emergency access: ended {count} expired activation{'' if count == 1 else 's'}."

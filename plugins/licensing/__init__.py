@@ -19,10 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from pfcore import audit
-from pfcore.contrib import NavItem, PluginInfo, Section, Tile, UserColumn
+from pfcore.contrib import NavItem, PluginInfo, PluginSetting, Section, Tile, UserColumn
 from pfcore.db import for_update, parse_id, scoped_select, session
 from pfcore.hookspecs import hookimpl
 from pfcore.models import ACCESS_LEVELS, Practice, User, utcnow
+from pfcore.plugin_settings import plugin_setting
 from pfcore.text import without_control_characters
 
 from .models import CLINICIAN, SECONDARY, TYPE_LABELS, LicenseOrder, LicenseProfile, LicenseSlot
@@ -32,6 +33,8 @@ PLUGIN = PluginInfo(
     title="Subscription licenses",
     description="Clinician and Secondary licenses: who may sign notes and documents and prescribe electronically.",
     version="1.0",
+    settings=(PluginSetting("trial_days", int, 30, minimum=0, maximum=3650, label="Trial days",
+                            help="New practices start on a trial of this many days."),),
 )
 
 SECONDARY_PER_CLINICIAN = 3
@@ -420,6 +423,7 @@ def license_purchase(practice, user, quantity):
 
 @hookimpl
 def practice_created(practice, admin):
+    practice.trial_ends_at = practice.created_at + dt.timedelta(days=plugin_setting(None, PLUGIN.name, "trial_days"))
     ensure_slots(practice, admin)
 
 

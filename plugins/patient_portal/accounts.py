@@ -31,6 +31,7 @@ from pfcore.security.passwords import hash_password, needs_rehash, password_prob
 from pfcore.security.tokens import new_token, token_hash
 
 from . import portal_sessions
+from .portal_settings import setting
 from .models import PasswordResetToken, PortalAccount
 
 HARD_LOCK_AT = throttling.HARD_LOCK_AT
@@ -68,7 +69,7 @@ def find(username: str) -> PortalAccount | None:
 # --- passwords ----------------------------------------------------------------------
 
 def check_new_password(password: str, personal: list[str]) -> None:
-    problems = password_problems(password, min_length=int(_settings()["portal_password_min_length"]),
+    problems = password_problems(password, min_length=setting("password_min_length"),
                                  max_length=int(_settings()["password_max_length"]), personal=personal)
     if problems:
         raise PortalAccountError(" ".join(problems), "password")

@@ -18,7 +18,6 @@ import datetime as dt
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select
 
 from pfcore.db import session
@@ -29,13 +28,13 @@ from pfcore_plugins.charts import api
 from . import PLUGIN, invitations
 from .invite_settings import auto_inviters
 from .models import Invitation, PortalLink
+from .portal_settings import setting
 
 MIN_AGE, MAX_AGE = 18, 85
-DEFAULT_AFTER_DAYS = 30
 
 
 def after_days() -> int:
-    return int(current_app.config["PFCORE"].get("portal_auto_invite_after_days") or DEFAULT_AFTER_DAYS)
+    return setting("auto_invite_after_days")
 
 
 def today(practice) -> dt.date:

@@ -21,13 +21,14 @@ from pfcore.security import crypto, totp
 from pfcore.security.totp import grouped, new_secret  # noqa: F401 (the set-up page's)
 
 from .models import PortalAccount
+from .portal_settings import setting
 
 ISSUER = "pfcore patient portal"
 
 
 def _box(purpose: str):
     settings = current_app.config["PFCORE"]
-    return crypto.box(purpose, settings.get("portal_pin_encryption_key"), settings["secret_key"])
+    return crypto.box(purpose, setting("pin_encryption_key"), settings["secret_key"])
 
 
 def is_enabled(account: PortalAccount) -> bool:
