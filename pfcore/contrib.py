@@ -59,12 +59,24 @@ class Notice:
 
 @dataclass(frozen=True)
 class LoginStrategy:
-    """A way of signing in; ``endpoint`` shows its form."""
+    """A way of signing in; ``endpoint`` shows its form.
+
+    ``name`` is the plugin's name (one strategy per plugin): the practice's
+    switch of the plugin is the strategy's. ``how`` ends the sentence "You log
+    in with ..." on My account ("your email"; empty: not listed there).
+    ``by_login_email``: the strategy knows people by their login email, so
+    "Upgrade to email login" leads to it. ``upgrade_replaces``: the upgrade
+    replaces this strategy, so it is offered while the user may still use it
+    (the strategy's plugin turns it off for them: ``user_login_upgraded``).
+    """
 
     name: str
     label: str
     endpoint: str
     order: int = 100
+    how: str = ""
+    by_login_email: bool = False
+    upgrade_replaces: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
-    TypeDecorator, UniqueConstraint, false, text, true,
+    TypeDecorator, UniqueConstraint, false, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -130,9 +130,6 @@ class User(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     locked_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # Which first factors this user may use ("upgrade login" turns PAC off).
-    pac_login_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    email_login_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Set when an administrator reset the user's factors (lost phone): with no
     # factor left, only an administrator's one-time setup link lets them enrol again.
     factor_reset_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

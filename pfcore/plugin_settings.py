@@ -18,9 +18,11 @@ Plugins read every value the same way: ``plugin_setting(practice, plugin, name)`
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
 from flask import current_app, g
+from sqlalchemy import Text, cast, func, select
 
 from . import audit
 from .config import ConfigError, FromEnvironment
@@ -111,6 +113,30 @@ def practice_values(practice_id: int) -> dict[tuple[str, str], Any]:
                                                PracticePluginSetting.name, PracticePluginSetting.value))
         cache[practice_id] = {(plugin, name): value for plugin, name, value in rows}
     return cache[practice_id]
+
+
+# Separators of ``values_column``: plugin and setting names are identifiers, and JSON
+# text writes these control characters as escapes, so neither appears inside a part.
+_PART, _ROW = "\x1f", "\x1e"
+
+
+def values_column(practice_id_column):
+    """The practice's stored values as one text column, for a query that reads them
+    along with something else (a sign-in reads them with the account, and asks no
+    more: docs/performance.md, P1); hand the column's value to ``remember_values``."""
+    row = (PracticePluginSetting.plugin_name + _PART + PracticePluginSetting.name + _PART
+           + cast(PracticePluginSetting.value, Text))
+    return (select(func.aggregate_strings(row, _ROW))
+            .where(PracticePluginSetting.practice_id == practice_id_column).scalar_subquery())
+
+
+def remember_values(practice_id: int, text: str | None) -> None:
+    """The answer of ``practice_values`` for this request, read by ``values_column``."""
+    values = {}
+    for row in (text or "").split(_ROW) if text else ():
+        plugin, name, value = row.split(_PART, 2)
+        values[(plugin, name)] = json.loads(value)
+    g.setdefault("_pfcore_plugin_settings", {})[practice_id] = values
 
 
 def practice_settings(plugin: str) -> tuple[PluginSetting, ...]:

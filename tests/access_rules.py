@@ -45,7 +45,7 @@ ACCESS_RULES: dict[str, str] = {
     "core.account_security": "signed_in",
     "core.change_password": "signed_in",
     "core.change_own_email": "signed_in",
-    "core.upgrade_login": "signed_in",
+    "login_email.upgrade_login": "signed_in",
     "core.confirm_identity": "signed_in",
     "core.dashboard": "signed_in",
     "core.settings": "signed_in",

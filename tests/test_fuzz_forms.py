@@ -185,6 +185,7 @@ URL_VALUES = {
     "patient_portal.resend": {"patient_id": "invited_patient_id"},
     "patient_portal.cancel": {"patient_id": "invited_patient_id"},
     "patient_portal.revoke": {"patient_id": "portal_patient_id"},
+    "core.change_plugin_settings": {"name": "plugin_with_practice_settings"},
 }
 # POST routes that take no field besides the CSRF token: they get stray fields only.
 # (Some answer with a page whose other forms take their values from the posted data: those read fields, and
@@ -844,6 +845,9 @@ class FuzzWorld(World):
             session().add(row)
             session().commit()
             return row.id
+
+    # Settings > Plugins has a form for it (its per-practice setting ``allowed``).
+    plugin_with_practice_settings = "login_pac"
 
     @functools.cached_property
     def lab_result_id(self) -> int:
