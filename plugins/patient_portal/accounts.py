@@ -1,7 +1,7 @@
 """Portal accounts: usernames, passwords, lock-out and password reset.
 
 A portal account is a patient's own login, never an EHR user: its own
-table, its own password rules (``portal_password_min_length``, 8 by
+table, its own password rules (the setting ``password_min_length``, 8 by
 default, with the core's blocklist and personal-information checks), its
 own lock-out counter and its own reset links. One account can be linked to
 patients in several practices.

@@ -6,8 +6,8 @@ another table, and the core never loads a staff session on ``/portal``
 pages, so neither kind of session can be used as the other.
 
 A session ends when the patient signs out, after
-``portal_session_idle_minutes`` without a request, after
-``portal_session_absolute_hours``, and for every browser of the account
+the setting ``session_idle_minutes`` without a request, after
+``session_absolute_hours``, and for every browser of the account
 when its ``session_generation`` moves (password reset). A session waiting
 for the authenticator-app code (``second_factor_pending``) reaches nothing
 but that step and ends after ``pending_sign_in_minutes``.
