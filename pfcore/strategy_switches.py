@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import g
-from sqlalchemy import ForeignKey, delete, exists
+from sqlalchemy import ForeignKey, delete, exists, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import scoped_select, session
 from .models import UTCDateTime, User, utcnow
-from .plugin_settings import plugin_setting
+from .plugin_settings import plugin_setting, remember_values, values_column
 
 ALLOWED = "allowed"  # the name of every strategy plugin's per-practice setting
 
@@ -40,6 +40,24 @@ def off_column(table: type[UserSwitchedOff], user_id_column):
 
 def remember_off(table: type[UserSwitchedOff], user_id: int, off: bool) -> None:
     g.setdefault("_pfcore_strategy_off", {})[(table.__tablename__, user_id)] = bool(off)
+
+
+def user_lookup(table: type[UserSwitchedOff], *where):
+    """The statement a strategy finds the user signing in with (``where``), reading in the
+    same statement what ``allows`` asks next: the practice's plugin settings and the
+    user's switch (a sign-in asks no more: docs/performance.md, P1). Build it once;
+    run it with ``session().execute(...)`` and hand the row to ``found_user``."""
+    return select(User, values_column(User.practice_id), off_column(table, User.id)).where(*where)
+
+
+def found_user(table: type[UserSwitchedOff], row) -> User | None:
+    """The user of a ``user_lookup`` row (None for no row), its answers remembered for the request."""
+    if row is None:
+        return None
+    user, values, off = row
+    remember_values(user.practice_id, values)
+    remember_off(table, user.id, off)
+    return user
 
 
 def is_off(table: type[UserSwitchedOff], user: User) -> bool:

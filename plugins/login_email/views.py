@@ -11,11 +11,11 @@ from __future__ import annotations
 from flask import Blueprint, g
 from flask_login import login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from pfcore import accounts, plugin_settings, strategy_switches
+from pfcore import accounts, strategy_switches
 from pfcore.accounts import HOLDS_ITS_EMAIL, normalise_email
 from pfcore.db import session
 from pfcore.models import User
@@ -54,19 +54,12 @@ class UpgradeLoginForm(FlaskForm):
 # what ``login_strategy_allows`` asks next: the practice's plugin settings and
 # whether email sign-in is off for the user.
 # Only the user who accepted an invitation to the address signs in with it.
-_USER_BY_EMAIL = select(User, plugin_settings.values_column(User.practice_id),
-                        strategy_switches.off_column(UserOff, User.id)).where(
-    User.email == bindparam("email"), HOLDS_ITS_EMAIL)
+_USER_BY_EMAIL = strategy_switches.user_lookup(UserOff, User.email == bindparam("email"), HOLDS_ITS_EMAIL)
 
 
 def _find_user(form: EmailSignInForm):
     email = normalise_email(form.email.data)
-    row = session().execute(_USER_BY_EMAIL, {"email": email}).one_or_none()
-    if row is None:
-        return None, None, email
-    user, settings, off = row
-    plugin_settings.remember_values(user.practice_id, settings)
-    strategy_switches.remember_off(UserOff, user.id, off)
+    user = strategy_switches.found_user(UserOff, session().execute(_USER_BY_EMAIL, {"email": email}).one_or_none())
     return user, None, email
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import func
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -48,9 +48,11 @@ def _find_user(form: PacSignInForm):
     practice = practice_by_pac(form.pac.data)
     user = None
     if practice is not None:
-        user = session().scalars(select(User).where(
-            User.practice_id == practice.id, func.lower(User.username) == form.username.data.strip().lower()
+        # With what login_strategy_allows asks next, in the same statement.
+        found = session().execute(strategy_switches.user_lookup(
+            UserOff, User.practice_id == practice.id, func.lower(User.username) == form.username.data.strip().lower()
         )).one_or_none()
+        user = strategy_switches.found_user(UserOff, found)
     identifier = f"{form.pac.data.strip()[:12]}/{form.username.data.strip()}"
     return user, practice.id if practice else None, identifier
 
