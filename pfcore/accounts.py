@@ -132,8 +132,7 @@ def create_practice(*, name: str, specialty: str, phone: str, email: str, first_
     now = utcnow()
     practice = Practice(
         name=name.strip(), pac=new_pac(), pac_rotated_at=now, specialty=specialty, phone=phone.strip(),
-        email=normalise_email(email), subscription_status="trial",
-        trial_ends_at=now + dt.timedelta(days=settings()["trial_days"]), created_at=now, settings={},
+        email=normalise_email(email), subscription_status="trial", created_at=now, settings={},
     )
     session().add(practice)
     session().flush()
@@ -473,8 +472,14 @@ ALREADY_ON_EMAIL_LOGIN = "You already log in with your email."
 
 
 def may_upgrade_login(user: User) -> bool:
-    """"Upgrade to email login" is offered to a user still on Practice ID login only."""
-    return user.pac_login_enabled
+    """"Upgrade to email login" is offered while the user may still use a way of logging in
+    that the upgrade replaces, and the practice offers one by login email (the login
+    strategies' ``upgrade_replaces`` and ``by_login_email``; their plugins answer for the user)."""
+    from .security.signin import practice_strategies, strategy_allows
+
+    offered = practice_strategies(user.practice)
+    return any(strategy.by_login_email for strategy in offered) and any(
+        strategy.upgrade_replaces and strategy_allows(user.practice, user, strategy.name) for strategy in offered)
 
 
 def request_email_change(user: User, new_email: str, *, by_admin: bool, upgrade: bool = False) -> None:
@@ -531,8 +536,8 @@ def complete_new_email(row: UserToken) -> User:
     user.email = new_email
     _claim_address(AccountError(EMAIL_IN_USE))
     if upgrade:
-        user.email_login_enabled = True
-        user.pac_login_enabled = False
+        registry = current_app.extensions["pfcore.plugins"]
+        registry.hook(user.practice).user_login_upgraded(practice=user.practice, user=user)
     row.used_at = utcnow()
     audit.record("user.login_upgraded" if upgrade else "user.email_changed", practice_id=user.practice_id, actor=user,
                  object_type="user", object_id=user.id, details={"email": new_email, "previous_email": old_email})

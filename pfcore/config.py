@@ -3,6 +3,13 @@
 Every setting has a default in ``config/default.toml``; its type there decides
 how an environment variable is read (``PFCORE_SMTP_PORT=2525`` becomes an int,
 ``PFCORE_PLUGINS_AVAILABLE=a,b`` a list).
+
+A plugin's settings are declared by the plugin (``PluginInfo.settings``), not
+here: the file's ``[plugins.<name>]`` table holds them, and an environment
+variable ``PFCORE_PLUGINS__<NAME>__<SETTING>`` (two underscores between the
+parts) overrides one, e.g. ``PFCORE_PLUGINS__EMERGENCY_ACCESS__HOURS=8``. Both
+land in ``settings["plugins"]``; the plugin registry checks them against the
+declarations when the app starts (``pfcore.plugin_settings``).
 """
 from __future__ import annotations
 
@@ -16,10 +23,28 @@ from typing import Any, Mapping
 from .resources import resource_path
 
 ENV_PREFIX = "PFCORE_"
+PLUGIN_ENV_PREFIX = ENV_PREFIX + "PLUGINS__"
 
 
 class ConfigError(RuntimeError):
     """The configuration cannot be used; the message says what to change."""
+
+
+class FromEnvironment(str):
+    """A plugin setting's value as an environment variable gave it: text, read by
+    the setting's declared type later. ``variable`` names it for error messages."""
+
+    variable: str = ""
+
+
+def _plugin_from_environment(settings: dict, name: str, raw: str) -> None:
+    parts = name[len(PLUGIN_ENV_PREFIX):].lower().split("__")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"{name}: a plugin setting's variable is {PLUGIN_ENV_PREFIX}<PLUGIN>__<SETTING>")
+    value = FromEnvironment(raw)
+    value.variable = name
+    plugins = settings["plugins"] = dict(settings.get("plugins") or {})
+    plugins[parts[0]] = {**(plugins.get(parts[0]) or {}), parts[1]: value}
 
 
 def _coerce(key: str, raw: str, default: Any) -> Any:
@@ -55,9 +80,16 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
             continue
+        if name.startswith(PLUGIN_ENV_PREFIX):
+            _plugin_from_environment(settings, name, raw)
+            continue
         key = name[len(ENV_PREFIX):].lower()
         settings[key] = _coerce(key, raw, defaults.get(key, ""))
-    settings.update(overrides or {})
+    overrides = dict(overrides or {})
+    for plugin, values in (overrides.pop("plugins", None) or {}).items():  # merged, one setting at a time
+        settings["plugins"] = dict(settings.get("plugins") or {})
+        settings["plugins"][plugin] = {**(settings["plugins"].get(plugin) or {}), **values}
+    settings.update(overrides)
     return settings
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Callable
+from typing import Any, Callable
 
 from markupsafe import Markup
 
@@ -59,12 +59,24 @@ class Notice:
 
 @dataclass(frozen=True)
 class LoginStrategy:
-    """A way of signing in; ``endpoint`` shows its form."""
+    """A way of signing in; ``endpoint`` shows its form.
+
+    ``name`` is the plugin's name (one strategy per plugin): the practice's
+    switch of the plugin is the strategy's. ``how`` ends the sentence "You log
+    in with ..." on My account ("your email"; empty: not listed there).
+    ``by_login_email``: the strategy knows people by their login email, so
+    "Upgrade to email login" leads to it. ``upgrade_replaces``: the upgrade
+    replaces this strategy, so it is offered while the user may still use it
+    (the strategy's plugin turns it off for them: ``user_login_upgraded``).
+    """
 
     name: str
     label: str
     endpoint: str
     order: int = 100
+    how: str = ""
+    by_login_email: bool = False
+    upgrade_replaces: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,82 @@ class SecondFactor:
     order: int = 100
 
 
+SETTING_SCOPES = ("deployment", "practice")
+
+
+@dataclass(frozen=True)
+class PluginSetting:
+    """One setting a plugin declares in ``PluginInfo.settings``.
+
+    ``scope`` "deployment": one value for the whole deployment, read from the
+    plugin's table in the configuration (``[plugins.<name>]``) or its
+    environment variable (``PFCORE_PLUGINS__<NAME>__<SETTING>``). "practice":
+    the same, as the value every practice starts with; an administrator
+    changes it for their practice in Settings > Plugins.
+    ``type`` is ``bool``, ``int`` or ``str``; ``minimum``/``maximum`` bound an
+    int (and a str's length); ``choices`` lists the allowed values.
+    ``secret``: never shown back (a key or a password).
+    """
+
+    name: str
+    type: type
+    default: Any
+    scope: str = "deployment"
+    label: str = ""
+    help: str = ""
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple = ()
+    secret: bool = False
+
+    def __post_init__(self):
+        if self.type not in (bool, int, str):
+            raise TypeError(f"setting {self.name!r}: type must be bool, int or str")
+        if self.scope not in SETTING_SCOPES:
+            raise ValueError(f"setting {self.name!r}: scope must be one of {SETTING_SCOPES}")
+        if self.problem(self.default):
+            raise ValueError(f"setting {self.name!r}: the default {self.default!r} {self.problem(self.default)}")
+
+    @property
+    def kind(self) -> str:
+        """"bool", "int" or "str" (for templates)."""
+        return self.type.__name__
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` cannot be this setting's value, as the end of a sentence (None: it can)."""
+        if self.type is bool:
+            return None if isinstance(value, bool) else "must be true or false"
+        if self.type is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                return "must be a whole number"
+        elif not isinstance(value, str):
+            return "must be text"
+        if self.choices and value not in self.choices:
+            return "must be one of " + ", ".join(repr(choice) for choice in self.choices)
+        size = value if self.type is int else len(value)
+        unit = "" if self.type is int else " characters long"
+        if self.minimum is not None and size < self.minimum:
+            return f"must be at least {self.minimum}{unit}"
+        if self.maximum is not None and size > self.maximum:
+            return f"must be at most {self.maximum}{unit}"
+        return None
+
+    def parse(self, raw: str) -> Any:
+        """Read a value given as text (an environment variable, a form field); ValueError if it is none."""
+        if self.type is bool:
+            if raw.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.strip().lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError("must be true or false")
+        if self.type is int:
+            try:
+                return int(raw.strip())
+            except ValueError:
+                raise ValueError("must be a whole number") from None
+        return raw
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     """A plugin's metadata, declared once as ``PLUGIN`` in its module."""
@@ -118,6 +206,8 @@ class PluginInfo:
     # Public addresses besides ``/<name>`` that the plugin's other blueprints
     # own, for people who are not practice users (e.g. ``/portal``).
     public_prefixes: tuple[str, ...] = ()
+    # The plugin's settings (``PluginSetting``), read with ``pfcore.plugins.plugin_setting``.
+    settings: tuple[PluginSetting, ...] = ()
     extra: dict = field(default_factory=dict)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from .contrib import Section
     from .models import Practice, User
 
 hookspec = pluggy.HookspecMarker("pfcore")
@@ -132,6 +133,49 @@ def login_strategies():
     """Contribution, of every available plugin (no practice is known yet):
     a list of ``LoginStrategy``, the ways of proving who you are first. A strategy
     must refuse users of practices that did not enable its plugin."""
+
+
+@hookspec
+def login_strategy_allows(practice: Practice, user: User | None, strategy: str) -> bool | None:
+    """Contribution, asked only of plugins the practice enabled: may ``strategy`` sign
+    people in, for the whole practice (``user`` is ``None``) or for this ``user``?
+
+    Called at every sign-in by a strategy (after the password, before the second
+    factor), and to list a practice's strategies (My account). Answer ``False``
+    to refuse, ``None`` for no opinion (``True`` means the same as ``None``):
+    any ``False`` wins. A strategy plugin answers for its own ``name`` only,
+    from its per-practice setting and its own per-user switch.
+
+    :param practice: the practice of the person signing in.
+    :param user: the person signing in, or ``None`` to ask about the practice.
+    :param strategy: the ``LoginStrategy.name`` (the strategy plugin's name).
+    :return: ``False``, ``True`` or ``None``.
+    """
+
+
+@hookspec
+def login_method_sections(practice: Practice, user: User) -> list[Section]:
+    """Contribution, asked only of plugins the practice enabled: parts of My account's
+    "How you log in" panel, after the line listing the ways the user may log in
+    (e.g. login_email's "Upgrade to email login" form).
+
+    :param practice: the user's practice.
+    :param user: the signed-in user looking at their account.
+    :return: a list of ``Section``; the core shows each one's ``html`` (its own headings).
+    """
+
+
+@hookspec
+def user_login_upgraded(practice: Practice, user: User) -> None:
+    """Event, asked only of plugins the practice enabled: ``user`` confirmed "Upgrade to
+    email login" (the link to the new login email and the phone code). A strategy
+    plugin whose strategy ``upgrade_replaces`` turns itself off for the user; one
+    whose strategy is ``by_login_email``, on. In the confirmation's transaction,
+    before it is audited.
+
+    :param practice: the user's practice.
+    :param user: the user, already with the new login email.
+    """
 
 
 @hookspec

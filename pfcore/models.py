@@ -1,5 +1,5 @@
 """The core's tables: practices, facilities, users, sessions, one-time tokens,
-plugin switches, the audit log and the message outbox.
+plugin switches and settings, the audit log and the message outbox.
 
 Plugins own their tables (named ``<plugin>_...``) and never add columns here.
 """
@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
-    TypeDecorator, UniqueConstraint, false, text, true,
+    TypeDecorator, UniqueConstraint, false, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -83,6 +83,19 @@ class PracticePlugin(Base):
     enabled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PracticePluginSetting(Base):
+    """A practice's own value of a plugin's per-practice setting (``PluginSetting``
+    with scope "practice"). No row: the deployment's value (config, else the default)."""
+
+    __tablename__ = "plugin_settings"
+
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), primary_key=True)
+    plugin_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
@@ -117,9 +130,6 @@ class User(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     locked_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # Which first factors this user may use ("upgrade login" turns PAC off).
-    pac_login_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    email_login_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Set when an administrator reset the user's factors (lost phone): with no
     # factor left, only an administrator's one-time setup link lets them enrol again.
     factor_reset_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from . import defaults, hookspecs
 from .contrib import AuditDimension, PluginInfo
 from .db import Base
+from .plugin_settings import deployment_values
 
 ENTRY_POINT_GROUP = "pfcore.plugins"
 CORE_PLUGIN_NAME = "core"
@@ -68,6 +69,8 @@ class PluginRegistry:
         self.audit_dimensions = self._collect_audit_dimensions()
         if settings.get("trace_hooks"):
             _trace_hook_calls(self.pm)
+        # Each plugin's declared settings as the deployment sets them (checked: a bad value stops here).
+        self.setting_values = deployment_values(self.infos, settings.get("plugins"))
 
     def _register(self, module: ModuleType) -> None:
         info = getattr(module, "PLUGIN", None)

@@ -38,6 +38,16 @@ def upgrade(app, revision: str = "heads") -> None:
             _check_foreign_keys(connection)
 
 
+def downgrade(app, revision: str) -> None:
+    """Undo the migrations after ``revision``, the way ``upgrade`` runs them (on SQLite with
+    foreign keys off while tables are copied, and checked before the commit)."""
+    engine = app.extensions["pfcore.engine"]
+    with engine.connect() as connection, _sqlite_foreign_keys_off(connection):
+        with connection.begin():
+            command.downgrade(alembic_config(app, connection), revision)
+            _check_foreign_keys(connection)
+
+
 @contextmanager
 def _sqlite_foreign_keys_off(connection):
     """SQLite changes a table's constraints only by copying the table (Alembic's batch

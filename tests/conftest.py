@@ -84,6 +84,15 @@ def empty_database_url(request, tmp_path):
     drop_postgres_database(url)
 
 
+@pytest.fixture
+def fresh_app(empty_database_url, tmp_path):
+    """An app on an empty database (not migrated)."""
+    app = create_app({"database_url": empty_database_url, "instance_path": str(tmp_path / "instance"),
+                      "secret_key": "migrations"})
+    yield app
+    app.extensions["pfcore.engine"].dispose()
+
+
 @pytest.fixture(params=DATABASES)
 def database_url(request, tmp_path, sqlite_template):
     return fresh_database(request, request.param, tmp_path, sqlite_template)

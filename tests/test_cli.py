@@ -140,7 +140,10 @@ def test_plugins_lists_installed_plugins_and_their_hooks(app):
         assert name in by_name, result.output
         assert title in by_name[name][0]
         assert "[available, on for new practices, enabled by 1 of 1 practices]" in by_name[name][0]
-        assert "hooks: login_strategies, register_blueprints" in by_name[name]
+        hooks = "login_strategies, login_strategy_allows, register_blueprints, user_login_upgraded"
+        if name == "login_email":  # and the upgrade form on My account
+            hooks = "login_method_sections, " + hooks
+        assert f"hooks: {hooks}" in by_name[name]
     assert any(line.startswith("hooks:") and "deliver_message" in line for line in by_name["core"])
 
 

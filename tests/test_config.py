@@ -31,6 +31,7 @@ def test_file_overrides_defaults_and_environment_overrides_file(tmp_path):
         'smtp_host = "mail.example.org"',
         'smtp_port = 587',
         'mail_from = "Clinic <clinic@example.org>"',
+        '[plugins.licensing]',
         'trial_days = 14',
     ]))
     settings = load_settings({
@@ -43,7 +44,7 @@ def test_file_overrides_defaults_and_environment_overrides_file(tmp_path):
     })
     assert settings["smtp_host"] == "mail.example.org"  # file
     assert settings["mail_from"] == "Clinic <clinic@example.org>"  # file
-    assert settings["trial_days"] == 14  # file
+    assert settings["plugins"] == {"licensing": {"trial_days": 14}}  # file: the plugin's table
     assert settings["smtp_port"] == 2525 and isinstance(settings["smtp_port"], int)  # env over file
     assert settings["smtp_starttls"] is True
     assert settings["plugins_available"] == ["login_pac", "login_email"]

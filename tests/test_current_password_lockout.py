@@ -28,7 +28,7 @@ FORMS = {
     "change_password": ("/account/password", lambda current: {"current": current, "password": NEW_PASSWORD,
                                                               "confirm": NEW_PASSWORD},
                         "user.password_change_failed"),
-    "upgrade_login": ("/account/upgrade", lambda current: {"email": "sam.new@example.com", "current": current},
+    "upgrade_login": ("/login-email/upgrade", lambda current: {"email": "sam.new@example.com", "current": current},
                       "user.login_upgrade_failed"),
 }
 

@@ -377,7 +377,7 @@ def _long_idle_timeout(app):
 
 
 def test_emergency_mode_ends_by_itself_at_the_next_request_after_the_configured_hours(app, practice):
-    app.config["PFCORE"]["emergency_access_hours"] = 2
+    app.extensions["pfcore.plugins"].setting_values["emergency_access"]["hours"] = 2
     _long_idle_timeout(app)
     with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=True) as clock:
         nurse = in_emergency(practice)

@@ -9,6 +9,10 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent, Practice, User
 
+from pfcore.strategy_switches import is_off, switch
+from pfcore_plugins.login_email.models import UserOff as EmailOff
+from pfcore_plugins.login_pac.models import UserOff as PacOff
+
 from .support.records import user_row as _user
 from .support.apps import Browserless
 from .support.journeys import sign_in_pac, last_link, sign_in_email
@@ -36,12 +40,24 @@ def _pac_sign_in(app, web):
     return sign_in_pac(web, _pac(app), "klee", PASSWORD)
 
 
+def _on(app, user_id, table) -> bool:
+    """Whether the login strategy of ``table``'s plugin is on for the user (its plugin's own switch)."""
+    with app.app_context():
+        return not is_off(table, session().get(User, user_id))
+
+
+def _practice_id_off(app, user_id) -> None:
+    with app.app_context():
+        switch(PacOff, session().get(User, user_id), on=False)
+        session().commit()
+
+
 def test_upgrade_needs_the_current_password_and_a_free_email(app, kim, admin_web):
     web = Browserless(app.test_client())
     _pac_sign_in(app, web)
-    wrong = web.post("/account/upgrade", {"email": "kim.lee@example.com", "current": "not my password"}, page="/account")
+    wrong = web.post("/login-email/upgrade", {"email": "kim.lee@example.com", "current": "not my password"}, page="/account")
     assert wrong.status_code == 422 and "not your current password" in wrong.get_data(as_text=True)
-    taken = web.post("/account/upgrade", {"email": "GRACE@sunrise.example.com", "current": PASSWORD}, page="/account")
+    taken = web.post("/login-email/upgrade", {"email": "GRACE@sunrise.example.com", "current": PASSWORD}, page="/account")
     assert taken.status_code == 422 and "already in use by another user" in taken.get_data(as_text=True)
 
 
@@ -129,7 +145,7 @@ def _ask_upgrade(app, inbox, email=NEW_EMAIL):
     web = Browserless(app.test_client())
     assert _pac_sign_in(app, web).status_code == 302
     assert "Upgrade to email login" in web.get("/account").get_data(as_text=True)
-    response = web.post("/account/upgrade", {"email": email, "current": PASSWORD}, page="/account")
+    response = web.post("/login-email/upgrade", {"email": email, "current": PASSWORD}, page="/account")
     assert response.status_code == 200 and f"We sent a link to {email}" in response.get_data(as_text=True)
     return web, last_link(inbox, email, "/account/")
 
@@ -143,7 +159,7 @@ def test_upgrade_needs_a_phone_code_tells_the_old_address_and_practice_id_works_
     assert "Verify it's you" in web.get(link).get_data(as_text=True)
     refused = web.post(link)
     assert refused.status_code == 422 and "Verify it" in refused.get_data(as_text=True)
-    assert _user(app, kim).pac_login_enabled and _user(app, kim).email == EMAIL
+    assert _on(app, kim, PacOff) and _user(app, kim).email == EMAIL
     assert _pac_sign_in(app, Browserless(app.test_client())).status_code == 302
 
     assert web.post(link, {"channel": "sms"}).status_code == 302
@@ -151,7 +167,7 @@ def test_upgrade_needs_a_phone_code_tells_the_old_address_and_practice_id_works_
     done = web.post(link)
     assert done.status_code == 200 and "Practice ID login is off" in done.get_data(as_text=True)
     user = _user(app, kim)
-    assert user.email == NEW_EMAIL and not user.pac_login_enabled and user.email_login_enabled
+    assert user.email == NEW_EMAIL and not _on(app, kim, PacOff) and _on(app, kim, EmailOff)
     fresh = Browserless(app.test_client())
     assert _pac_sign_in(app, fresh).status_code == 422
     assert sign_in_email(fresh, NEW_EMAIL, PASSWORD).status_code == 302
@@ -163,23 +179,21 @@ def test_upgrade_needs_a_phone_code_tells_the_old_address_and_practice_id_works_
 def test_upgrade_keeping_the_same_address_still_needs_the_phone_code(app, kim, inbox, texts):
     web, link = _ask_upgrade(app, inbox, email=EMAIL)
     assert web.post(link).status_code == 422
-    assert _user(app, kim).pac_login_enabled
+    assert _on(app, kim, PacOff)
     web.post(link, {"channel": "voice"})
     web.post(link + "/code", {"code": texts.last_code(PHONE)})
     assert web.post(link).status_code == 200
-    assert not _user(app, kim).pac_login_enabled and _user(app, kim).email == EMAIL
+    assert not _on(app, kim, PacOff) and _user(app, kim).email == EMAIL
 
 
 def test_a_user_already_on_email_login_gets_neither_the_form_nor_the_route(app, kim, inbox):
-    with app.app_context():
-        session().get(User, kim).pac_login_enabled = False
-        session().commit()
+    _practice_id_off(app, kim)
     web = Browserless(app.test_client())
     assert sign_in_email(web, EMAIL, PASSWORD).status_code == 302
     page = web.get("/account").get_data(as_text=True)
-    assert "Upgrade to email login" not in page and 'action="/account/upgrade"' not in page
+    assert "Upgrade to email login" not in page and 'action="/login-email/upgrade"' not in page
     inbox.clear()
-    response = web.post("/account/upgrade", {"email": NEW_EMAIL, "current": PASSWORD}, page="/account")
+    response = web.post("/login-email/upgrade", {"email": NEW_EMAIL, "current": PASSWORD}, page="/account")
     assert response.status_code == 422 and "You already log in with your email" in response.get_data(as_text=True)
     assert inbox.to(NEW_EMAIL) == [] and audit_rows(app, "user.login_upgrade_requested") == []
 
@@ -188,9 +202,7 @@ def test_a_pending_upgrade_link_stops_once_the_user_is_on_email_login(app, kim, 
     web, link = _ask_upgrade(app, inbox)
     web.post(link, {"channel": "sms"})
     web.post(link + "/code", {"code": texts.last_code(PHONE)})
-    with app.app_context():
-        session().get(User, kim).pac_login_enabled = False
-        session().commit()
+    _practice_id_off(app, kim)
     response = web.post(link)
     assert response.status_code == 409 and "already log in with your email" in response.get_data(as_text=True)
     assert _user(app, kim).email == EMAIL

@@ -7,19 +7,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from pfcore import create_app
 from pfcore.cli import cli
 from pfcore.db import Base
 from pfcore.schema import alembic_config, differences, upgrade
 
-
-
-@pytest.fixture
-def fresh_app(empty_database_url, tmp_path):
-    app = create_app({"database_url": empty_database_url, "instance_path": str(tmp_path / "instance"),
-                      "secret_key": "migrations"})
-    yield app
-    app.extensions["pfcore.engine"].dispose()
 
 
 def table_names(app) -> set[str]:

@@ -262,6 +262,34 @@ def test_login_strategies_offer_a_way_in_that_works_while_the_practice_has_it_on
     assert sign_in_email(web, SIGNUP["email"], SIGNUP["password"]).status_code == 302
 
 
+@covers("login_strategy_allows", "login_method_sections", "user_login_upgraded")
+def test_a_login_strategy_keeps_its_own_switch_and_its_part_of_my_account(app, admin_web):
+    """A third-party strategy needs no core change: My account lists it (its ``how``) with its
+    section, the upgrade to email login tells it (it turns itself off), and its refusal holds."""
+    from pfcore import accounts
+    from pfcore.models import UserToken
+
+    login_badge.OFF.clear()
+    account = page(admin_web, "/account")
+    assert "You log in with your staff badge, or with your Practice ID and username, or with your email." in account
+    assert "Your badge also opens the front door." in account
+    with app.test_request_context():
+        admin = session().scalars(select(User)).one()
+        accounts.request_email_change(admin, "grace.new@example.com", by_admin=False, upgrade=True)
+        row = session().scalars(select(UserToken).where(UserToken.purpose == "email_change")).one()
+        accounts.complete_new_email(row)
+        session().commit()
+        admin_id = admin.id
+    assert login_badge.OFF == {admin_id}
+    account = page(admin_web, "/account")
+    assert "You log in with your email. Staff badge login is off for your account." in " ".join(account.split())
+    admin_web.post("/signout", page="/dashboard")
+    response = admin_web.post("/login-badge/", {"email": "grace.new@example.com", "password": SIGNUP["password"]})
+    assert response.status_code == 422
+    assert "badge sign-in is off for this user" in audit_rows(app, "signin.failure")[-1].details
+    login_badge.OFF.clear()
+
+
 @covers("second_factors")
 def test_second_factors_are_offered_at_sign_in_and_finish_it_only_while_on(app, admin_web):
     web = admin_web

@@ -67,7 +67,10 @@ HAND_WRITTEN_FILTERS_ALLOWED = {
     "pfcore/accounts.py": 1,  # email_in_use: an email reserved in any practice OR used in this one
     "pfcore/plugins.py": 1,  # a correlated subquery: each practice's own switches, in one query
     "pfcore/audit.py": 4,  # the audit chain's reads, reworked with the audit log (issue 17, item 3)
-    "plugins/login_pac/__init__.py": 1,  # the PAC sign-in, moved with the login strategies
+    # a correlated subquery: each practice's own per-practice plugin settings, with its users in one query
+    "pfcore/plugin_settings.py": 1,
+    # the Practice ID sign-in: the user of the practice whose Practice ID was typed, read with its switch
+    "plugins/login_pac/views.py": 1,
 }
 
 

@@ -9,7 +9,7 @@ remembers where its keyed part starts (``keyed_from_seq``). The report's
 filters by dimension read the new index table, filled here from the columns.
 
 Revision ID: 0013_keyed_audit_chain
-Revises: 0010_outbox_phone_caps
+Revises: 0012_drop_user_login_switches
 Create Date: 2026-12-08 00:00:00
 """
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision = '0013_keyed_audit_chain'
-down_revision = '0010_outbox_phone_caps'
+down_revision = '0012_drop_user_login_switches'
 branch_labels = None
 depends_on = None
 

@@ -130,10 +130,9 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
         throttling.register_failure(user)
     else:
         reason = may_sign_in(user)
-        registry = current_app.extensions["pfcore.plugins"]
-        if reason is None and plugin_name not in registry.enabled_names(user.practice):
+        if reason is None and not practice_offers(user.practice, plugin_name):
             reason = f"{method} sign-in is off for this practice"
-        if reason is None and not user_allows(user, method):
+        if reason is None and not strategy_allows(user.practice, user, plugin_name):
             reason = f"{method} sign-in is off for this user"
     if reason:
         record_failure(method=method, reason=reason, practice_id=user.practice_id if user else practice_id,
@@ -148,13 +147,39 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
     return after_first_factor(user, method=method, next_path=next_path)
 
 
-def user_allows(user: User, method: str) -> bool:
-    """Per-user login methods: "upgrade login" turns Practice ID login off."""
-    if method == "practice_id":
-        return user.pac_login_enabled
-    if method == "email":
-        return user.email_login_enabled
-    return True
+# --- which strategies a practice and a user may use -------------------------------------------
+
+def all_strategies() -> list:
+    """Every available plugin's ``LoginStrategy``, in order (the sign-in page's tabs)."""
+    from ..plugins import flatten
+
+    return flatten(current_app.extensions["pfcore.plugins"].hook_all.login_strategies())
+
+
+def strategy_allows(practice, user: User | None, strategy: str) -> bool:
+    """Whether no plugin the practice enabled refuses ``strategy``, for the practice
+    (``user`` None) or for one user (hook ``login_strategy_allows``: any False wins)."""
+    hooks = current_app.extensions["pfcore.plugins"].hook(practice)
+    answers = hooks.login_strategy_allows(practice=practice, user=user, strategy=strategy)
+    return all(answer is not False for answer in answers)
+
+
+def practice_offers(practice, strategy: str) -> bool:
+    """The practice switched the strategy's plugin on, and nothing refuses it for the practice."""
+    registry = current_app.extensions["pfcore.plugins"]
+    return strategy in registry.enabled_names(practice) and strategy_allows(practice, None, strategy)
+
+
+def practice_strategies(practice) -> list:
+    """The strategies ``practice`` offers its users, in order."""
+    return [strategy for strategy in all_strategies() if practice_offers(practice, strategy.name)]
+
+
+def user_strategies(user: User) -> tuple[list, list]:
+    """The strategies the user's practice offers, split into those the user may use and those off for them."""
+    offered = practice_strategies(user.practice)
+    allowed = [strategy for strategy in offered if strategy_allows(user.practice, user, strategy.name)]
+    return allowed, [strategy for strategy in offered if strategy not in allowed]
 
 
 def safe_next(path: str | None, default: str) -> str:

@@ -15,7 +15,7 @@ from .rendering import render
 
 def install(app, login_manager) -> None:
     from . import (  # noqa: F401  (routes)
-        account, audit_report, auth, browsers, dashboard, lock, login_email, mfa, operator, password_reset, phone,
+        account, audit_report, auth, browsers, dashboard, email_change, lock, mfa, operator, password_reset, phone,
         security_settings, settings, users,
     )
 

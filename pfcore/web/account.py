@@ -11,21 +11,27 @@ from ..security.passwords import hash_password
 from ..security.sessions import end_other_sessions
 from ..security.throttling import rate_limited
 from .blueprint import core
-from .forms import ChangeEmailForm, ChangePasswordForm, UpgradeLoginForm
+from .forms import ChangeEmailForm, ChangePasswordForm
 from .rendering import render
 
 
-def _page(status=200, **context):
+def account_page(status=200, **context):
+    """My account, with a message, or a form of it refused (``status`` 422)."""
     from flask import current_app
 
     from ..plugins import flatten
+    from ..security.signin import user_strategies
 
     context.setdefault("password_form", ChangePasswordForm(formdata=None))
-    context.setdefault("upgrade_form", UpgradeLoginForm(formdata=None))
     context.setdefault("email_form", ChangeEmailForm(formdata=None))
     user = g.pfcore_user
-    context.setdefault("may_upgrade_login", accounts.may_upgrade_login(user))
+    allowed, off = user_strategies(user)
+    # "You log in with your Practice ID and username, or with your email": the login email last.
+    context["login_allowed"] = sorted((strategy for strategy in allowed if strategy.how),
+                                      key=lambda strategy: (strategy.by_login_email, strategy.order))
+    context["login_off"] = [strategy for strategy in off if strategy.how]
     hooks = current_app.extensions["pfcore.plugins"].hook(user.practice)
+    context["login_sections"] = flatten(hooks.login_method_sections(practice=user.practice, user=user))
     context.setdefault("account_sections", flatten(hooks.account_sections(practice=user.practice, user=user)))
     return render("account/security.html", status=status, user=g.pfcore_user, **context)
 
@@ -54,7 +60,7 @@ def current_password_accepted(user, field, failed_action: str) -> bool:
 @core.get("/account")
 @login_required
 def account_security():
-    return _page()
+    return account_page()
 
 
 @core.post("/account/password")
@@ -79,5 +85,5 @@ def change_password():
                 audit.record("user.password_changed", practice_id=user.practice_id, object_type="user",
                              object_id=user.id, details={"other_sessions_ended": ended})
                 session().commit()
-                return _page(message="Your password was changed. You were signed out on every other browser.")
-    return _page(status=422, password_form=form)
+                return account_page(message="Your password was changed. You were signed out on every other browser.")
+    return account_page(status=422, password_form=form)

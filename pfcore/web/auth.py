@@ -10,6 +10,7 @@ from .. import accounts, audit, invitation_reports
 from ..db import session
 from ..plugins import flatten
 from ..security.sessions import end_session
+from ..security.signin import all_strategies as login_strategies
 from ..security.throttling import rate_limited
 from .blueprint import core
 from .forms import ChooseUsernamePasswordForm, PracticeCodeForm, SignupForm
@@ -74,10 +75,6 @@ def invitation_step(view):
 def link_browser_key() -> str:
     """This browser's random key for emailed-link steps (made on first use)."""
     return flask_session.setdefault(LINK_BROWSER_KEY, secrets.token_urlsafe(24))
-
-
-def login_strategies():
-    return flatten(current_app.extensions["pfcore.plugins"].hook_all.login_strategies())
 
 
 @core.get("/")

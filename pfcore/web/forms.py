@@ -148,14 +148,6 @@ class ForgotPasswordForm(FlaskForm):
     email = EmailField("Email", validators=[_required("your login email"), Length(max=254), EmailAddress()])
 
 
-class UpgradeLoginForm(FlaskForm):
-    # My account shows this form beside the change-email and change-password
-    # forms: ids of their own, so each label names its own field.
-    email = EmailField("Email", id="upgrade-email",
-                       validators=[_required("the email you want to log in with"), Length(max=254), EmailAddress()])
-    current = PasswordField("Current password", id="upgrade-current", validators=[_required("your current password")])
-
-
 class ChangeEmailForm(FlaskForm):
     email = EmailField("New login email", id="new-email",
                        validators=[_required("the new login email"), Length(max=254), EmailAddress()])

@@ -14,7 +14,7 @@ from __future__ import annotations
 from flask import render_template, url_for
 from markupsafe import Markup
 
-from pfcore.contrib import AuditDimension, InfoItem, PluginInfo
+from pfcore.contrib import AuditDimension, InfoItem, PluginInfo, PluginSetting
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
 from pfcore.security.permissions import can
@@ -31,6 +31,8 @@ PLUGIN = PluginInfo(
     description="Designated users activate temporary administrator permissions in an emergency.",
     version="1.0",
     enabled_by_default=False,
+    settings=(PluginSetting("hours", int, 24, minimum=1, maximum=168, label="Hours",
+                            help="Emergency access mode ends by itself after this many hours."),),
 )
 
 
@@ -43,7 +45,7 @@ def register_blueprints(app):
 
 @hookimpl
 def run_jobs(app):
-    """`pfcore jobs run`: end every activation older than emergency_access_hours."""
+    """`pfcore jobs run`: end every activation older than the setting ``hours``."""
     count = expire_due_in_all_practices()
     session().commit()
     return f"Emergency access: ended {count} expired activation{'' if count == 1 else 's'}."
@@ -67,14 +69,12 @@ def user_signed_in(practice, user, login_session):
 
 
 @hookimpl
-def stylesheets(practice, user):
-    """Reports > Audit log marks the rows of emergency actions."""
+def stylesheets(practice, user):  # Reports > Audit log marks the rows of emergency actions
     return [url_for("core.plugin_static", name=PLUGIN.name, filename="emergency_access.css")]
 
 
 @hookimpl
-def audit_filters(practice, viewer):
-    """Reports > Audit log: "Emergency access only"."""
+def audit_filters(practice, viewer):  # Reports > Audit log: "Emergency access only"
     return [emergency_filter()]
 
 

@@ -1,6 +1,6 @@
 """Emergency mode: activating it, the sessions it elevates, what an elevated user
 may do, and ending it (by the user, an administrator, the automatic end after
-``emergency_access_hours``, the permission removed, or the user deactivated).
+the setting ``hours``, the permission removed, or the user deactivated).
 
 Every query here is about one user or one practice; what reads every
 practice at once (for ``pfcore jobs run`` and ``/metrics``) is in ``jobs.py``.
@@ -16,6 +16,7 @@ from pfcore import accounts, audit, messaging
 from pfcore.contrib import Notice
 from pfcore.db import for_update, scoped_select, session
 from pfcore.models import LoginSession, User, utcnow
+from pfcore.plugin_settings import plugin_setting
 from pfcore.security import mfa
 from pfcore.security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES, can
 from pfcore.security.sessions import end_all_sessions, end_session
@@ -27,7 +28,6 @@ from .summary import AUDIT_DIMENSION, send_summary, when
 # login_session.flags key: the id of the activation this session is elevated by.
 FLAG = "emergency_access"
 SETTINGS_KEY = "emergency_access"  # the plugin's name: its part of ``practice.settings``
-DEFAULT_HOURS = 24
 REASON_MAX = 500
 HOW = {"user": "Deactivated by the user", "administrator": "Deactivated by an administrator",
        "expired": "Ended automatically", "permission_removed": "Permission removed",
@@ -37,8 +37,8 @@ HOW = {"user": "Deactivated by the user", "administrator": "Deactivated by an ad
 # --- settings ---------------------------------------------------------------------------------
 
 def hours() -> int:
-    """How long an activation lasts: the deployment's ``emergency_access_hours`` (24)."""
-    return int(current_app.config["PFCORE"].get("emergency_access_hours") or DEFAULT_HOURS)
+    """How long an activation lasts: the deployment's ``[plugins.emergency_access] hours`` (24)."""
+    return plugin_setting(None, "emergency_access", "hours")
 
 
 def reason_required(practice) -> bool:

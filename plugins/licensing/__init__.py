@@ -12,12 +12,15 @@ can charge a card before it. The rules live in ``licenses.py``, the pages in
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import render_template
 from markupsafe import Markup
 
-from pfcore.contrib import NavItem, PluginInfo, Section, Tile, UserColumn
+from pfcore.contrib import NavItem, PluginInfo, PluginSetting, Section, Tile, UserColumn
 from pfcore.db import scoped_select, session
 from pfcore.hookspecs import hookimpl
+from pfcore.plugin_settings import plugin_setting
 
 from . import hookspecs as licensing_hookspecs
 from .licenses import ACTIONS, CLINICIAN, SECONDARY, ensure_slots, license_of, profile_of, reason, slots_of
@@ -29,6 +32,8 @@ PLUGIN = PluginInfo(
     description="Clinician and Secondary licenses: who may sign notes and documents and prescribe electronically.",
     version="1.0",
     hookspecs=licensing_hookspecs,
+    settings=(PluginSetting("trial_days", int, 30, minimum=0, maximum=3650, label="Trial days",
+                            help="New practices start on a trial of this many days."),),
 )
 
 
@@ -61,6 +66,7 @@ def license_purchase(practice, user, quantity):
 
 @hookimpl
 def practice_created(practice, admin):
+    practice.trial_ends_at = practice.created_at + dt.timedelta(days=plugin_setting(None, PLUGIN.name, "trial_days"))
     ensure_slots(practice, admin)
 
 

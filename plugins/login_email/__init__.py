@@ -1,61 +1,61 @@
-"""Sign in with login email and password."""
+"""Sign in with login email and password.
+
+A practice may switch the strategy off (the setting ``allowed``, Settings >
+Plugins), and it may be off for a user (the table ``login_email_users_off``,
+copied from the former ``users.email_login_enabled``): ``login_strategy_allows``
+answers for both. The pages, and "Upgrade to email login", are in views.py.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
-from flask_wtf import FlaskForm
-from sqlalchemy import bindparam, select
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from flask import render_template
+from markupsafe import Markup
 
-from pfcore.accounts import HOLDS_ITS_EMAIL, normalise_email
-from pfcore.contrib import LoginStrategy, PluginInfo
-from pfcore.db import session
+from pfcore import accounts, strategy_switches
+from pfcore.contrib import LoginStrategy, PluginInfo, PluginSetting, Section
 from pfcore.hookspecs import hookimpl
-from pfcore.models import User
-from pfcore.security.throttling import rate_limited
-from pfcore.web.forms import NoControlCharacters
-from pfcore.web.rendering import password_sign_in_page
+
+from .models import UserOff
 
 PLUGIN = PluginInfo(
     name="login_email",
     title="Email sign-in",
     description="Sign in with login email and password.",
     version="1.0",
+    settings=(PluginSetting(strategy_switches.ALLOWED, bool, True, scope="practice", label="Allow email sign-in",
+                            help="Users may sign in with their login email and password."),),
 )
-
-blueprint = Blueprint("login_email", __name__, url_prefix="/login-email")
-
-
-class EmailSignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(message="Enter your email."), Length(max=254),
-                                            NoControlCharacters()])
-    password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)])
-
-
-# Half of every email sign-in: the statement is built once (building it cost as much
-# as running it; SQLAlchemy caches its SQL), docs/performance.md, P1.
-# Only the user who accepted an invitation to the address signs in with it.
-_USER_BY_EMAIL = select(User).where(User.email == bindparam("email"), HOLDS_ITS_EMAIL)
-
-
-def _find_user(form: EmailSignInForm):
-    email = normalise_email(form.email.data)
-    user = session().scalars(_USER_BY_EMAIL, {"email": email}).one_or_none()
-    return user, None, email
-
-
-@blueprint.route("/", methods=["GET", "POST"])
-@rate_limited("signin")
-def signin():
-    return password_sign_in_page(EmailSignInForm(), "login_email/signin.html", find_user=_find_user,
-                                 method="email", plugin_name=PLUGIN.name)
-
-
-@hookimpl
-def login_strategies():
-    return [LoginStrategy(name="login_email", label="Email", endpoint="login_email.signin", order=10)]
 
 
 @hookimpl
 def register_blueprints(app):
+    from .views import blueprint
+
     return [blueprint]
+
+
+@hookimpl
+def login_strategies():
+    return [LoginStrategy(name="login_email", label="Email", endpoint="login_email.signin", order=10,
+                          how="your email", by_login_email=True)]
+
+
+@hookimpl
+def login_strategy_allows(practice, user, strategy):
+    return strategy_switches.allows(PLUGIN.name, UserOff, practice, user, strategy)
+
+
+@hookimpl
+def user_login_upgraded(practice, user):
+    """The user now logs in with their email."""
+    strategy_switches.switch(UserOff, user, on=True)
+
+
+@hookimpl
+def login_method_sections(practice, user):
+    """My account, "How you log in": the upgrade, while the user may still log in another way."""
+    if not accounts.may_upgrade_login(user):
+        return []
+    from .views import upgrade_form
+
+    html = Markup(render_template("login_email/upgrade.html", form=upgrade_form()))
+    return [Section("Upgrade to email login", html, order=10)]

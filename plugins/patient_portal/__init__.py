@@ -10,7 +10,7 @@ no staff session is loaded there).
 """
 from __future__ import annotations
 
-from pfcore.contrib import PluginInfo
+from pfcore.contrib import PluginInfo, PluginSetting
 from pfcore.hookspecs import hookimpl
 
 from . import models  # noqa: F401  (the tables, for the namespace check and Alembic)
@@ -23,6 +23,21 @@ PLUGIN = PluginInfo(
     version="1.0",
     depends=("charts",),
     public_prefixes=("/portal",),
+    settings=(
+        PluginSetting("invitation_valid_days", int, 30, minimum=1, maximum=365, label="Invitation valid days",
+                      help="Invitation links work this many days."),
+        PluginSetting("pin_encryption_key", str, "", secret=True, label="PIN encryption key",
+                      help="PINs and authenticator secrets are encrypted at rest with this key (empty: derived "
+                           "from secret_key; several, comma-separated, to rotate: the first encrypts)."),
+        PluginSetting("password_min_length", int, 8, minimum=8, maximum=128, label="Password minimum length",
+                      help="Portal passwords have at least this many characters."),
+        PluginSetting("session_idle_minutes", int, 15, minimum=1, maximum=24 * 60, label="Idle minutes",
+                      help="Portal sessions lock after this many idle minutes."),
+        PluginSetting("session_absolute_hours", int, 12, minimum=1, maximum=24 * 7, label="Session hours",
+                      help="Portal sessions end after this many hours in any case."),
+        PluginSetting("auto_invite_after_days", int, 30, minimum=1, maximum=365, label="Auto-invite after days",
+                      help="Unsigned encounters auto-invite their patient this many days after the visit."),
+    ),
 )
 
 

@@ -1,7 +1,7 @@
 """Portal accounts: usernames, passwords, lock-out and password reset.
 
 A portal account is a patient's own login, never an EHR user: its own
-table, its own password rules (``portal_password_min_length``, 8 by
+table, its own password rules (the setting ``password_min_length``, 8 by
 default, with the core's blocklist and personal-information checks), its
 own lock-out counter and its own reset links. One account can be linked to
 patients in several practices.
@@ -31,6 +31,7 @@ from pfcore.security.passwords import hash_password, needs_rehash, password_prob
 from pfcore.security.tokens import new_token, token_hash
 
 from . import portal_sessions
+from .portal_settings import setting
 from .models import PasswordResetToken, PortalAccount
 
 HARD_LOCK_AT = throttling.HARD_LOCK_AT
@@ -68,7 +69,7 @@ def find(username: str) -> PortalAccount | None:
 # --- passwords ----------------------------------------------------------------------
 
 def check_new_password(password: str, personal: list[str]) -> None:
-    problems = password_problems(password, min_length=int(_settings()["portal_password_min_length"]),
+    problems = password_problems(password, min_length=setting("password_min_length"),
                                  max_length=int(_settings()["password_max_length"]), personal=personal)
     if problems:
         raise PortalAccountError(" ".join(problems), "password")

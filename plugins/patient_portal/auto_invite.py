@@ -18,23 +18,20 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from flask import current_app
-
 from pfcore.db import scoped_select, session
 from pfcore.models import utcnow
-
 from pfcore_plugins.charts import api
 
 from . import invitations
 from .invite_settings import auto_inviters
 from .models import Invitation, PortalLink
+from .portal_settings import setting
 
 MIN_AGE, MAX_AGE = 18, 85
-DEFAULT_AFTER_DAYS = 30
 
 
 def after_days() -> int:
-    return int(current_app.config["PFCORE"].get("portal_auto_invite_after_days") or DEFAULT_AFTER_DAYS)
+    return setting("auto_invite_after_days")
 
 
 def today(practice) -> dt.date:

@@ -31,12 +31,12 @@ from pfcore.security.tokens import new_token, token_hash
 from pfcore_plugins.charts import api as charts
 
 from .models import Invitation, PortalLink
+from .portal_settings import setting
 
 NOT_INVITED, INVITED, ENROLLED, REVOKED = "not_invited", "invited", "enrolled", "revoked"
 STATUS_LABELS = {NOT_INVITED: "Invite to patient portal", INVITED: "Invited", ENROLLED: "Enrolled",
                  REVOKED: "Access revoked"}
 MAX_FAILED_ATTEMPTS = 5
-DEFAULT_VALID_DAYS = 30
 EXPIRED_MESSAGE = "Your registration link has expired. Ask your doctor to enroll you again."
 
 
@@ -59,7 +59,7 @@ class Enrolment:
 
 def _pin_box():
     settings = current_app.config["PFCORE"]
-    return crypto.box("patient_portal pin", settings.get("portal_pin_encryption_key"), settings["secret_key"])
+    return crypto.box("patient_portal pin", setting("pin_encryption_key"), settings["secret_key"])
 
 
 def new_pin() -> str:
@@ -120,7 +120,7 @@ def is_expired(invitation: Invitation | None, now: dt.datetime | None = None) ->
 
 
 def valid_days() -> int:
-    return int(current_app.config["PFCORE"].get("portal_invitation_valid_days") or DEFAULT_VALID_DAYS)
+    return setting("invitation_valid_days")
 
 
 def is_usable(invitation: Invitation | None, now: dt.datetime | None = None) -> bool:

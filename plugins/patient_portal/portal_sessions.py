@@ -6,8 +6,8 @@ another table, and the core never loads a staff session on ``/portal``
 pages, so neither kind of session can be used as the other.
 
 A session ends when the patient signs out, after
-``portal_session_idle_minutes`` without a request, after
-``portal_session_absolute_hours``, and for every browser of the account
+the setting ``session_idle_minutes`` without a request, after
+``session_absolute_hours``, and for every browser of the account
 when its ``session_generation`` moves (password reset). A session waiting
 for the authenticator-app code (``second_factor_pending``) reaches nothing
 but that step and ends after ``pending_sign_in_minutes``.
@@ -25,6 +25,7 @@ from pfcore.security.sessions import prefixed, queue_cookie
 from pfcore.security.tokens import new_token, token_hash
 
 from .models import PortalAccount, PortalSession
+from .portal_settings import setting
 
 COOKIE = "pfcore_portal"
 TOUCH_EVERY = dt.timedelta(seconds=30)
@@ -60,13 +61,13 @@ def second_factor_done(row: PortalSession) -> None:
 
 def end_reason(row: PortalSession, account: PortalAccount, now: dt.datetime) -> str | None:
     settings = _settings()
-    if row.created_at + dt.timedelta(hours=int(settings["portal_session_absolute_hours"])) <= now:
+    if row.created_at + dt.timedelta(hours=setting("session_absolute_hours")) <= now:
         return "expired"
     if row.generation != account.session_generation:
         return "revoked"
     if row.second_factor_pending and row.created_at + dt.timedelta(minutes=int(settings["pending_sign_in_minutes"])) <= now:
         return "expired"
-    if row.last_seen_at + dt.timedelta(minutes=int(settings["portal_session_idle_minutes"])) <= now:
+    if row.last_seen_at + dt.timedelta(minutes=setting("session_idle_minutes")) <= now:
         return "idle"
     return None
 

@@ -3,7 +3,7 @@
 What a code is (RFC 6238) is the core's ``pfcore.security.totp``, as for staff;
 the storage is the portal's own: a portal account is not a user, and plugins
 do not reach into each other (``mfa_totp``). The secret is
-encrypted with the portal's key (``portal_pin_encryption_key``, purpose
+encrypted with the portal's key (the setting ``pin_encryption_key``, purpose
 "patient_portal totp"); each accepted code moves ``totp_last_step`` forward
 with a conditional UPDATE, so a code works once only, even on two app
 servers at the same moment. During set-up nothing is stored: the page
@@ -21,13 +21,14 @@ from pfcore.security import crypto, totp
 from pfcore.security.totp import grouped, new_secret  # noqa: F401 (the set-up page's)
 
 from .models import PortalAccount
+from .portal_settings import setting
 
 ISSUER = "pfcore patient portal"
 
 
 def _box(purpose: str):
     settings = current_app.config["PFCORE"]
-    return crypto.box(purpose, settings.get("portal_pin_encryption_key"), settings["secret_key"])
+    return crypto.box(purpose, setting("pin_encryption_key"), settings["secret_key"])
 
 
 def is_enabled(account: PortalAccount) -> bool:

@@ -91,8 +91,8 @@ RANDOM = os.environ.get("PFCORE_FUZZ_RANDOM") == "1"
 
 # The module's app runs much longer than a person's visit: nothing may expire under it.
 FUZZ_SETTINGS = {**NO_RATE_LIMITS, "session_idle_minutes": 600, "recent_auth_minutes": 600,
-                 "pending_sign_in_minutes": 600, "code_valid_minutes": 600, "portal_session_idle_minutes": 600,
-                 "password_reset_valid_minutes": 600}
+                 "pending_sign_in_minutes": 600, "code_valid_minutes": 600,
+                 "password_reset_valid_minutes": 600, "plugins": {"patient_portal": {"session_idle_minutes": 600}}}
 # Fuzzing is not about the cost of a hash: argon2id at its lowest cost (the real parameters are tested elsewhere).
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=16, salt_len=16)
 
@@ -177,6 +177,7 @@ URL_VALUES = {
     "patient_portal.resend": {"patient_id": "invited_patient_id"},
     "patient_portal.cancel": {"patient_id": "invited_patient_id"},
     "patient_portal.revoke": {"patient_id": "portal_patient_id"},
+    "core.change_plugin_settings": {"name": "plugin_with_practice_settings"},
 }
 # POST routes that take no field besides the CSRF token: they get stray fields only.
 # (Some answer with a page whose other forms take their values from the posted data: those read fields, and
@@ -836,6 +837,9 @@ class FuzzWorld(World):
             session().add(row)
             session().commit()
             return row.id
+
+    # Settings > Plugins has a form for it (its per-practice setting ``allowed``).
+    plugin_with_practice_settings = "login_pac"
 
     @functools.cached_property
     def lab_result_id(self) -> int:

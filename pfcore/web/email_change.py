@@ -1,10 +1,11 @@
-"""The login email: changing the address, and "Upgrade to email login" (PF).
+"""Changing the login email.
 
 A change of address (by the user, or by an administrator for any user) is
 confirmed by a link sent to the new address and a code sent to the verified
-phone, and the old address is told; the old address works until then. An
-upgrade is the same change, asked with the current password by a user still on
-Practice ID login, which also turns Practice ID login off when it completes.
+phone, and the old address is told; the old address works until then.
+"Upgrade to email login" (the login_email plugin's page) is the same change,
+asked with the current password, and completes here too: the strategy
+plugins then turn themselves off or on for the user (``user_login_upgraded``).
 """
 from __future__ import annotations
 
@@ -16,32 +17,16 @@ from ..db import get_in_practice, session
 from ..models import User
 from ..security.permissions import require
 from ..security.throttling import rate_limited
-from .account import _page, current_password_accepted
+from .account import account_page
 from .auth import LINK_BROWSER_KEY, link_browser_key, link_token
 from .blueprint import core
 from .code_step import ACCOUNT_LOCK, choose_channel, enter_code, has_verified_phone, resend_code
-from .forms import ChangeEmailForm, UpgradeLoginForm
+from .forms import ChangeEmailForm
 from .mfa import recent_auth_required
 from .rendering import render
 
 CHANGE = "email_change"
 WHAT = "confirm your new login email"
-
-
-@core.post("/account/upgrade")
-@login_required
-@rate_limited("signin")
-def upgrade_login():
-    """A change of login email that also turns Practice ID login off (see ``change_own_email``)."""
-    user = g.pfcore_user
-    form = UpgradeLoginForm()
-    if not accounts.may_upgrade_login(user):
-        return _page(status=422, error=accounts.ALREADY_ON_EMAIL_LOGIN)
-    if form.validate() and current_password_accepted(user, form.current, "user.login_upgrade_failed"):
-        if _request_change(user, form, upgrade=True):
-            return _page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. Open it to finish "
-                                 "the upgrade. Until then you log in as before.")
-    return _page(status=422, upgrade_form=form)
 
 
 @core.post("/account/email")
@@ -50,13 +35,13 @@ def upgrade_login():
 @recent_auth_required
 def change_own_email():
     form = ChangeEmailForm()
-    if form.validate() and _request_change(g.pfcore_user, form, upgrade=False):
-        return _page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. "
-                             "Your current email works until you confirm.")
-    return _page(status=422, email_form=form)
+    if form.validate() and request_change(g.pfcore_user, form, upgrade=False):
+        return account_page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. "
+                                    "Your current email works until you confirm.")
+    return account_page(status=422, email_form=form)
 
 
-def _request_change(user, form, *, upgrade: bool) -> bool:
+def request_change(user, form, *, upgrade: bool) -> bool:
     """Ask for the link (committed), or put the reason on the form's email field."""
     try:
         accounts.request_email_change(user, form.email.data, by_admin=False, upgrade=upgrade)
