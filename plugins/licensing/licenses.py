@@ -10,10 +10,19 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from pfcore import audit
-from pfcore.db import find_in_practice, for_update, parse_id, scoped_select, session
-from pfcore.models import ACCESS_LEVELS, Practice, User, utcnow
-from pfcore.text import without_control_characters
+from pfcore.api import (
+    ACCESS_LEVELS,
+    Practice,
+    User,
+    audit,
+    find_in_practice,
+    for_update,
+    parse_id,
+    scoped_select,
+    session,
+    utcnow,
+    without_control_characters,
+)
 
 from .models import CLINICIAN, SECONDARY, TYPE_LABELS, LicenseOrder, LicenseProfile, LicenseSlot
 
