@@ -50,9 +50,10 @@ PLUGIN_NAMES = ("login_pac", "login_email", "mfa_sms", "mfa_totp", "mfa_recovery
 DOMAIN_WORDS = (
     # licensing
     "license", "licenses", "licence", "licences", "licensed", "licensing", "subscription", "subscriptions",
-    "trial", "trials", "prescribe", "prescribed", "prescribing", "prescription", "prescriptions",
+    "clinician", "clinicians", "trial", "trials", "prescribe", "prescribed", "prescribing", "prescription",
+    "prescriptions",
     # emergency access
-    "emergency", "emergencies", "designee", "designees",
+    "emergency", "emergencies", "designee", "designees", "designation", "designations",
     # charts
     "chart", "charts", "patient", "patients", "encounter", "encounters",
     # patient portal
