@@ -172,7 +172,7 @@ def login_strategy_allows(practice: Practice, user: User | None, strategy: str) 
 def login_method_sections(practice: Practice, user: User) -> list[Section]:
     """Contribution, asked only of plugins the practice enabled: parts of My account's
     "How you log in" panel, after the line listing the ways the user may log in
-    (e.g. login_email's "Upgrade to email login" form).
+    (e.g. a strategy plugin's form to move to another way of logging in).
 
     :param practice: the user's practice.
     :param user: the signed-in user looking at their account.
@@ -216,7 +216,7 @@ def second_factors(practice: Practice, user: User) -> list[SecondFactor]:
 @hookspec
 def second_factor_required(practice: Practice, user: User) -> bool | None:
     """Contribution: ``True`` to demand a second factor at this sign-in, even on a trusted
-    browser; any ``True`` answer wins.
+    browser; any ``True`` answer wins (e.g. a plugin that elevates the user's access).
 
     :param practice: the user's practice.
     :param user: the user who just passed the first factor.
@@ -264,8 +264,8 @@ def permission_denied_reason(practice: Practice, user: User, action: str, target
     """Decision (``firstresult``): why ``can(user, action, target)`` said no, in a
     sentence the user can act on (``None``: no opinion).
 
-    Asked only after a refusal, by pages that show the reason (e.g. "Sign"
-    on a chart note).
+    Asked only after a refusal, by pages that show the reason (e.g. next to a
+    button the user may not use).
 
     :param practice: the user's practice.
     :param user: the user refused.
@@ -336,7 +336,7 @@ def audit_event_dimensions(practice: Practice, user: User, login_session: LoginS
 @hookspec
 def audit_filters(practice: Practice, viewer: User) -> list[AuditFilter]:
     """Contribution: more filter fields for Reports > Audit log, as
-    ``pfcore.contrib.AuditFilter`` items (e.g. a patient filter).
+    ``pfcore.contrib.AuditFilter`` items (e.g. a filter on a dimension the plugin adds).
 
     :param practice: the practice whose log is shown.
     :param viewer: the user looking at it.
@@ -346,7 +346,7 @@ def audit_filters(practice: Practice, viewer: User) -> list[AuditFilter]:
 @hookspec
 def demo_data(practice: Practice, admin: User) -> list[str] | None:
     """Contribution: ``pfcore demo`` created its demo practice; add demo content
-    (e.g. patients with chart entries), committed with the practice, and
+    (e.g. records of the plugin's own), committed with the practice, and
     return lines to print under its sign-in details (or ``None``).
 
     :param practice: the demo practice.

@@ -18,11 +18,12 @@ from flask import render_template
 from markupsafe import Markup
 
 from pfcore.api import plugin_setting, scoped_select, session
-from pfcore.contrib import NavItem, PluginInfo, PluginSetting, Section, Tile, UserColumn
+from pfcore.contrib import NavItem, Notice, PluginInfo, PluginSetting, Section, Tile, UserColumn
 from pfcore.hookspecs import hookimpl
 
 from . import hookspecs as licensing_hookspecs
-from .licenses import ACTIONS, CLINICIAN, SECONDARY, ensure_slots, license_of, profile_of, reason, slots_of
+from .licenses import (ACTIONS, CLINICIAN, EXPIRED_NOTICE, SECONDARY, ensure_slots, license_of, profile_of, reason,
+                       slots_of, subscription_expired)
 from .models import TYPE_LABELS, LicenseSlot
 
 PLUGIN = PluginInfo(
@@ -67,6 +68,12 @@ def license_purchase(practice, user, quantity):
 def practice_created(practice, admin):
     practice.trial_ends_at = practice.created_at + dt.timedelta(days=plugin_setting(None, PLUGIN.name, "trial_days"))
     ensure_slots(practice, admin)
+
+
+@hookimpl(tryfirst=True)
+def signin_notices(practice, user, login_session):
+    """The expired-subscription banner, above other plugins' notices on every page."""
+    return [Notice(EXPIRED_NOTICE, level="warning")] if subscription_expired(practice) else []
 
 
 @hookimpl

@@ -349,10 +349,18 @@ def save_profile(practice, user, *, npi: str, dea: str, identity_verified: bool)
 
 # --- the licensed actions ------------------------------------------------------------
 
+EXPIRED_NOTICE = "Your subscription has expired. Sign-in and administration still work; licensed actions are paused."
+
+
+def subscription_expired(practice) -> bool:
+    """The practice's subscription has run out: licensed actions pause, and every page says so."""
+    return practice.subscription_status == "expired"
+
+
 def reason(practice, user, action: str) -> str | None:
     """Why ``user`` may not take the licensed ``action`` (None: they may)."""
     what = ACTIONS[action]
-    if practice.subscription_status == "expired":
+    if subscription_expired(practice):
         return f"{what} is not possible: your practice's subscription has expired. Renew it to continue."
     if user.status != "active":
         return f"{what} needs an active user."
