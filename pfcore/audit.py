@@ -286,44 +286,63 @@ class ReportFilter:
 
 
 def report_query(practice_id: int, flt: ReportFilter, cursor: str | None = None, limit: int | None = 50):
-    """The filtered, sorted events of one practice, after ``cursor`` (keyset)."""
-    sort_column = SORTABLE.get(flt.sort, AuditEvent.occurred_at)
+    """The filtered, sorted events of one practice, after ``cursor`` (keyset).
+
+    Filtered by one audit dimension and sorted by time (a patient's events, the
+    emergency actions), the query walks that dimension's index, which holds each
+    event's time, in order, and joins the events it finds: the 50th page reads 50
+    pages of index entries, where walking the practice's events by time and asking
+    the index about each read every event in between (docs/performance.md, P3).
+    """
+    sort_key = flt.sort if flt.sort in SORTABLE else "time"
+    sort_column, id_column = SORTABLE[sort_key], AuditEvent.id
     statement = select(AuditEvent).where(AuditEvent.practice_id == practice_id)
+    dimensions = dict(flt.dimensions)
+    if sort_key == "time" and len(dimensions) == 1:
+        name, values = dimensions.popitem()
+        index = AuditEventDimension
+        statement = statement.join(index, index.event_id == AuditEvent.id).where(
+            index.practice_id == practice_id, index.name == name, index.value.in_(_dimension_texts(values)))
+        sort_column, id_column = index.occurred_at, index.event_id
+    for name, values in dimensions.items():
+        statement = statement.where(with_dimension(practice_id, name, values))
+    time_column = sort_column if sort_key == "time" else AuditEvent.occurred_at
     if flt.start:
-        statement = statement.where(AuditEvent.occurred_at >= _day_start(flt.start))
+        statement = statement.where(time_column >= _day_start(flt.start))
     if flt.end and flt.end < dt.date.max:  # the last day of the calendar: no end (it has no next day)
-        statement = statement.where(AuditEvent.occurred_at < _day_start(flt.end + dt.timedelta(days=1)))
+        statement = statement.where(time_column < _day_start(flt.end + dt.timedelta(days=1)))
     if flt.user_id:
         statement = statement.where(AuditEvent.actor_type == "user", AuditEvent.actor_id == flt.user_id)
     if flt.action:
         statement = statement.where(AuditEvent.action == flt.action)
     if flt.outcome:
         statement = statement.where(AuditEvent.outcome == flt.outcome)
-    for name, values in flt.dimensions.items():
-        statement = statement.where(with_dimension(practice_id, name, values))
     if cursor:
-        value, last_id = decode_cursor(cursor, sort_column)
+        value, last_id = decode_cursor(cursor, SORTABLE[sort_key])
         if flt.descending:
-            statement = statement.where(or_(sort_column < value, and_(sort_column == value, AuditEvent.id < last_id)))
+            statement = statement.where(or_(sort_column < value, and_(sort_column == value, id_column < last_id)))
         else:
-            statement = statement.where(or_(sort_column > value, and_(sort_column == value, AuditEvent.id > last_id)))
+            statement = statement.where(or_(sort_column > value, and_(sort_column == value, id_column > last_id)))
     if flt.descending:
-        statement = statement.order_by(sort_column.desc(), AuditEvent.id.desc())
+        statement = statement.order_by(sort_column.desc(), id_column.desc())
     else:
-        statement = statement.order_by(sort_column.asc(), AuditEvent.id.asc())
+        statement = statement.order_by(sort_column.asc(), id_column.asc())
     if limit:
         statement = statement.limit(limit)
     return statement
 
 
+def _dimension_texts(values) -> list[str]:
+    return [dimension_text(value) for value in values] or ["\x1f"]  # no values: nothing matches
+
+
 def with_dimension(practice_id: int, name: str, values) -> Any:
     """A condition on events: the practice's events whose dimension ``name`` has one of
     ``values`` (``True`` for a flag), through the dimension index."""
-    texts = [dimension_text(value) for value in values] or ["\x1f"]  # no values: nothing matches
     return AuditEvent.id.in_(
         select(AuditEventDimension.event_id).where(
             AuditEventDimension.practice_id == practice_id, AuditEventDimension.name == name,
-            AuditEventDimension.value.in_(texts)))
+            AuditEventDimension.value.in_(_dimension_texts(values))))
 
 
 def event_dimensions(event: AuditEvent) -> dict[str, Any]:
