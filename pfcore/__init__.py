@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from jinja2 import ChoiceLoader, FileSystemLoader
 
-from . import db
+from . import db, defaults
 from .config import finish_settings, load_settings
 from .plugins import PluginRegistry
 from .resources import resource_path
@@ -57,7 +57,7 @@ def create_app(
     from .security import phone_sends
 
     phone_sends.init_app(app)
-    registry = PluginRegistry(settings, extra_plugins)
+    registry = PluginRegistry(settings, extra_plugins, core=defaults)
     app.extensions["pfcore.plugins"] = registry
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(str(resource_path("templates")))]

@@ -6,7 +6,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, NotFound
 
-from ..plugins import flatten
+from ..contrib import flatten
+from ..security.phone_sends import SendRefused, record_refusal
 from ..security.sessions import idle_minutes
 from . import request_hooks
 from .blueprint import core
@@ -61,7 +62,14 @@ def install(app, login_manager) -> None:
     # Connection-level failures only; a bug such as an IntegrityError stays a 500.
     app.register_error_handler(OperationalError, _database_error)
     app.register_error_handler(InterfaceError, _database_error)
+    app.register_error_handler(SendRefused, _send_refused)
     app.add_url_rule("/static/plugins/<name>/<path:filename>", "core.plugin_static", _plugin_static)
+
+
+def _send_refused(refused: SendRefused):
+    """A flow that did not catch a refused text or call still answers 422 with the message, not 500."""
+    record_refusal(refused)
+    return render("error.html", status=422, title="No code was sent", message=refused.message)
 
 
 def _plugin_static(name: str, filename: str):

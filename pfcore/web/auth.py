@@ -12,12 +12,11 @@ from ..plugins import flatten
 from ..security.sessions import end_session
 from ..security.signin import all_strategies as login_strategies
 from ..security.throttling import rate_limited
+from ..security.tokens import LINK_BROWSER_KEY, link_step_done
 from .blueprint import core
 from .forms import ChooseUsernamePasswordForm, PracticeCodeForm, SignupForm
 from .rendering import render, render_form_errors
 
-# A browser working through an emailed link keeps this random key in its session cookie.
-LINK_BROWSER_KEY = "link_browser"
 EXPIRED_LINK = "This link has expired or was already used. Ask your practice administrator to send a new one."
 
 
@@ -64,7 +63,7 @@ def invitation_step(view):
 
     @wraps(view)
     def wrapped(token, row):
-        if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
+        if not link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
             session().rollback()
             return redirect(url_for("core.accept_invitation", token=token))
         return view(token, session().get(accounts.User, row.user_id))
@@ -141,7 +140,7 @@ def _field_error(form, error: accounts.AccountError) -> None:
 @invitation_link
 def accept_invitation(token, row):
     """Step 1 of accepting an invitation: the Practice ID (PAC)."""
-    if accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
+    if link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
         return redirect(url_for("core.invitation_account", token=token))
     form = PracticeCodeForm()
     if request.method == "POST" and form.validate():
@@ -172,7 +171,7 @@ def report_invitation(token, row):
 @invitation_link
 def invitation_account(token, row):
     """Step 2 (after plugins' setup steps): username and password."""
-    if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
+    if not link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
         return redirect(url_for("core.accept_invitation", token=token))
     user = session().get(accounts.User, row.user_id)
     practice = user.practice

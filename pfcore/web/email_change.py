@@ -17,8 +17,9 @@ from ..db import get_in_practice, session
 from ..models import User
 from ..security.permissions import require
 from ..security.throttling import rate_limited
+from ..security.tokens import LINK_BROWSER_KEY, link_step_done, mark_link_step
 from .account import account_page
-from .auth import LINK_BROWSER_KEY, link_browser_key, link_token
+from .auth import link_browser_key, link_token
 from .blueprint import core
 from .code_step import ACCOUNT_LOCK, choose_channel, enter_code, has_verified_phone, resend_code
 from .forms import ChangeEmailForm
@@ -96,7 +97,7 @@ def change_user_email(user_id):
 def confirm_email_change(token, row):
     user = session().get(User, row.user_id)
     here = url_for("core.confirm_email_change", token=token)
-    if has_verified_phone(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
+    if has_verified_phone(user) and not link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
         return choose_channel(user, link=row, what=WHAT, action=here,
                               code_url=url_for("core.confirm_email_change_code", token=token),
                               intro=f"To make {row.state['new_email']} your login email:")
@@ -108,7 +109,7 @@ def confirm_email_change(token, row):
 @link_token(CHANGE)
 def confirm_email_change_code(token, row):
     def verified():
-        accounts.mark_link_step(row, "code", link_browser_key())
+        mark_link_step(row, "code", link_browser_key())
         return redirect(url_for("core.confirm_email_change", token=token))
 
     return enter_code(session().get(User, row.user_id), purpose=CHANGE, endpoint="core.confirm_email_change",

@@ -18,6 +18,7 @@ from ..security.passwords import verify_or_dummy
 from ..security.permissions import require
 from ..security.signin import safe_next
 from ..security.throttling import hold, is_locked, rate_limited, register_failure, register_success
+from ..security.tokens import mark_link_step
 from .blueprint import core
 from .rendering import render
 
@@ -218,6 +219,6 @@ def open_setup_link(token):
         session().rollback()
         return render("link_expired.html", status=410,
                       message="This setup link has expired or was already used. Ask your practice administrator.")
-    accounts.mark_link_step(row, "setup", link_browser_key())
+    mark_link_step(row, "setup", link_browser_key())
     session().commit()
     return render("mfa/setup_link.html")
