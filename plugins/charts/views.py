@@ -21,8 +21,9 @@ from pfcore.security.permissions import can, require
 from pfcore.sqlite_reads import writes_on_get
 from pfcore.web.rendering import is_partial_request, render, render_form_errors
 
-from . import EDIT, EDIT_CLINICAL, VIEW, api, encounters, entries, patients, sections
+from . import api, encounters, entries, patients, sections
 from .encounters import ChartError
+from .permissions import EDIT, EDIT_CLINICAL, VIEW
 from .forms import DocumentForm, EncounterForm, PatientForm, SoapForm
 
 blueprint = Blueprint("charts", __name__, url_prefix="/charts")

@@ -25,7 +25,6 @@ from pfcore.web.email_change import request_change
 from pfcore.web.forms import EmailAddress, NoControlCharacters
 from pfcore.web.rendering import password_sign_in_page
 
-from . import PLUGIN
 from .models import UserOff
 
 blueprint = Blueprint("login_email", __name__, url_prefix="/login-email")
@@ -67,7 +66,7 @@ def _find_user(form: EmailSignInForm):
 @rate_limited("signin")
 def signin():
     return password_sign_in_page(EmailSignInForm(), "login_email/signin.html", find_user=_find_user,
-                                 method="email", plugin_name=PLUGIN.name)
+                                 method="email", plugin_name=blueprint.name)
 
 
 @blueprint.post("/upgrade")

@@ -15,7 +15,6 @@ from pfcore.security.throttling import rate_limited
 from pfcore.web.forms import NoControlCharacters
 from pfcore.web.rendering import password_sign_in_page
 
-from . import PLUGIN
 from .models import UserOff
 
 blueprint = Blueprint("login_pac", __name__, url_prefix="/login-pac")
@@ -46,4 +45,4 @@ def _find_user(form: PacSignInForm):
 @rate_limited("signin")
 def signin():
     return password_sign_in_page(PacSignInForm(), "login_pac/signin.html", find_user=_find_user,
-                                 method="practice_id", plugin_name=PLUGIN.name)
+                                 method="practice_id", plugin_name=blueprint.name)
