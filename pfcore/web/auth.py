@@ -10,11 +10,11 @@ from .. import accounts, audit, invitation_reports
 from ..db import session
 from ..plugins import flatten
 from ..security.sessions import end_session
-from ..security.signin import all_strategies as login_strategies
+from ..security.signin import all_strategies as login_strategies, finish_sign_in
 from ..security.throttling import rate_limited
 from ..security.tokens import LINK_BROWSER_KEY, link_step_done
 from .blueprint import core
-from .forms import ChooseUsernamePasswordForm, PracticeCodeForm, SignupForm
+from .forms import ChooseUsernamePasswordForm, PracticeCodeForm, SignupForm, show_account_error
 from .rendering import render, render_form_errors
 
 EXPIRED_LINK = "This link has expired or was already used. Ask your practice administrator to send a new one."
@@ -117,22 +117,12 @@ def signup():
                 )
             except accounts.AccountError as error:
                 session().rollback()
-                _field_error(form, error)
+                show_account_error(form, error)
             else:
-                from ..security.signin import finish_sign_in
-
                 finish_sign_in(admin, method="signup")
                 return redirect(url_for("core.dashboard", welcome=1))
         return render_form_errors("signup.html", form=form)
     return render("signup.html", form=form)
-
-
-def _field_error(form, error: accounts.AccountError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [error.message]
-    else:
-        form.form_errors.append(error.message)
 
 
 @core.route("/invitation/<token>", methods=["GET", "POST"])
@@ -188,10 +178,8 @@ def invitation_account(token, row):
             accounts.finish_invitation(row, username=form.username.data, password=form.password.data)
         except accounts.AccountError as error:
             session().rollback()
-            _field_error(form, error)
+            show_account_error(form, error)
         else:
-            from ..security.signin import finish_sign_in
-
             finish_sign_in(user, method="invitation")
             return redirect(url_for("core.dashboard"))
     return render_form_errors("invitation_account.html", form=form, token=token, user=user)

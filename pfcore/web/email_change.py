@@ -25,6 +25,7 @@ from .code_step import ACCOUNT_LOCK, choose_channel, enter_code, has_verified_ph
 from .forms import ChangeEmailForm
 from .mfa import recent_auth_required
 from .rendering import render
+from .users import user_page
 
 CHANGE = "email_change"
 WHAT = "confirm your new login email"
@@ -73,8 +74,6 @@ def _confirm_new_email(row, *, action: str):
 @core.post("/settings/users/<user_id>/email")
 @require("users.manage")
 def change_user_email(user_id):
-    from .users import _detail
-
     user = get_in_practice(User, user_id, g.pfcore_user.practice_id)
     form = ChangeEmailForm()
     if form.validate():
@@ -83,12 +82,12 @@ def change_user_email(user_id):
             takeover_alerts.check(user, g.pfcore_user)
         except accounts.AccountError as error:
             session().rollback()
-            return _detail(user, status=422, error=error.message, block="actions")
+            return user_page(user, status=422, error=error.message, block="actions")
         session().commit()
-        return _detail(user, message=f"We sent a confirmation link to {accounts.normalise_email(form.email.data)}. "
+        return user_page(user, message=f"We sent a confirmation link to {accounts.normalise_email(form.email.data)}. "
                                      "The current email works until the user confirms.", block="actions")
     errors = " ".join(e for field in form for e in field.errors)
-    return _detail(user, status=422, error=errors or "Enter the new email twice.", block="actions")
+    return user_page(user, status=422, error=errors or "Enter the new email twice.", block="actions")
 
 
 @core.route("/account/email-change/<token>", methods=["GET", "POST"])

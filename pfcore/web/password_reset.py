@@ -10,10 +10,10 @@ from ..db import session
 from ..models import User
 from ..security.throttling import rate_limited
 from ..security.tokens import LINK_BROWSER_KEY, link_step_done, mark_link_step
-from .auth import _field_error, link_browser_key, link_token
+from .auth import link_browser_key, link_token
 from .blueprint import core
 from .code_step import TIMED_LOCK, choose_channel, enter_code, has_verified_phone, resend_code
-from .forms import ForgotPasswordForm, NewPasswordForm
+from .forms import ForgotPasswordForm, NewPasswordForm, show_account_error
 from .rendering import render, render_form_errors
 
 PURPOSE = "password_reset"
@@ -53,7 +53,7 @@ def password_reset(token, row):
             accounts.reset_password(row, form.password.data)
         except accounts.AccountError as error:
             session().rollback()
-            _field_error(form, error)
+            show_account_error(form, error)
         else:
             session().commit()
             return render("password_reset_done.html")
