@@ -146,6 +146,22 @@ def _trust_skips(user: User, demanded: bool, strict: bool) -> bool:
             and _trusted_browser(user))
 
 
+def after_first_factor(user: User, *, method: str, next_path: str):
+    """For a strategy that proved the first factor itself (docs/plugins.md, "login_strategies"):
+    finish the sign-in or start the second-factor step; returns the response."""
+    skipped_because = second_factor_skipped(user)
+    if skipped_because is None:
+        return start_second_factor(user, method=method, next_path=next_path)
+    return finish_without_second_factor(user, skipped_because, method=method, next_path=next_path)
+
+
+def finish_without_second_factor(user: User, skipped_because: str, *, method: str, next_path: str):
+    """The sign-in needs no second-factor step (``second_factor_skipped``): the session; the
+    audited method names a trusted browser that skipped it."""
+    finish_sign_in(user, method=method if skipped_because == NOT_NEEDED else f"{method}+{skipped_because}")
+    return redirect(next_path)
+
+
 def start_second_factor(user: User, *, method: str, next_path: str):
     """Start the second-factor step of a sign-in whose first factor was proven (the
     half-finished sign-in, its cookie); returns the redirect to the factor or enrolment page."""

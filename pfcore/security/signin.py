@@ -6,15 +6,14 @@ to ``finish_sign_in``; the core checks the account, lets plugins react
 same to the person (``GENERIC_FAILURE``) and are audited with the reason.
 
 A password sign-in runs one way, here (``password_sign_in``): first factor ->
-account checks -> second factor? (asks ``mfa``) -> ``finish_sign_in`` (plugins,
-session). ``mfa`` never calls back into this module: when a second factor is
-needed it starts the step, and its factor pages finish the sign-in themselves
-through ``sign_in_finish``, which both build on.
+account checks -> asks ``mfa.second_factor_skipped`` -> either
+``mfa.start_second_factor`` (the factor pages finish the sign-in later) or the
+session at once (``finish_sign_in``: plugins, session, audit). ``mfa`` never
+calls back into this module: both build on ``sign_in_finish``.
 """
 from __future__ import annotations
 
 from flask import current_app
-from flask import redirect
 
 from .. import audit, metrics
 from ..contrib import flatten
@@ -95,8 +94,7 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
     if skipped_because is None:
         return mfa.start_second_factor(user, method=method, next_path=next_path)
     throttling.register_success(user)
-    finish_sign_in(user, method=method if skipped_because == mfa.NOT_NEEDED else f"{method}+{skipped_because}")
-    return redirect(next_path)
+    return mfa.finish_without_second_factor(user, skipped_because, method=method, next_path=next_path)
 
 
 # --- which strategies a practice and a user may use -------------------------------------------

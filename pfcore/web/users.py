@@ -87,7 +87,7 @@ def user_page(user: User, *, status: int = 200, error: str | None = None, messag
 
 @core.get("/settings/users/<user_id>")
 @require(MANAGE)
-def useruser_page(user_id):
+def user_detail(user_id):
     return user_page(get_in_practice(User, user_id, _practice().id))
 
 
