@@ -125,7 +125,7 @@ def username_taken(practice_id: int, username: str, *, except_user_id: int | Non
 
 def create_practice(*, name: str, specialty: str, phone: str, email: str, first_name: str, last_name: str,
                     password: str | None) -> tuple[Practice, User]:
-    """Sign up a practice on a trial; its first user becomes an active administrator."""
+    """Sign up a practice; its first user becomes an active administrator."""
     check_practice_name(name)
     if email_in_use(email):
         raise AccountError(EMAIL_IN_USE, field="email")
@@ -134,7 +134,7 @@ def create_practice(*, name: str, specialty: str, phone: str, email: str, first_
     now = utcnow()
     practice = Practice(
         name=name.strip(), pac=new_pac(), pac_rotated_at=now, specialty=specialty, phone=phone.strip(),
-        email=normalise_email(email), subscription_status="trial", created_at=now, settings={},
+        email=normalise_email(email), created_at=now, settings={},
     )
     session().add(practice)
     session().flush()
@@ -353,7 +353,7 @@ def _status_event(practice, user, old, new, actor) -> None:
 
 def privilege_change_refused(actor: User, user: User, change: str) -> str | None:
     """Why ``actor`` may not change ``user``'s privileges (``change``: "admin",
-    "access_level", "status", or a plugin's, e.g. "emergency_designation"), or ``None``.
+    "access_level", "status", or a grant a plugin adds), or ``None``.
 
     Asks ``can(actor, CHANGE_PRIVILEGES, user)``, so a plugin can refuse it; a refusal is
     audited here, and the caller commits it and answers 403 with the reason.
@@ -452,7 +452,7 @@ def _practice_users(practice_id: int):
     return scoped_select(User, practice_id).options(lazyload(User.practice))
 
 
-# --- login email: upgrade from Practice ID login, change of address ----------
+# --- login email: upgrade to email login, change of address -----------------
 
 ALREADY_ON_EMAIL_LOGIN = "You already log in with your email."
 
@@ -466,13 +466,22 @@ def may_upgrade_login(user: User) -> bool:
         strategy.upgrade_replaces and strategy_allows(user.practice, user, strategy.name) for strategy in offered)
 
 
+def upgrade_replaces_label(practice) -> str:
+    """What "Upgrade to email login" turns off, for the messages about it: the labels of the
+    practice's strategies that the upgrade replaces (their plugins name them), e.g. "X" in
+    "X login is off for your account"."""
+    from .security.signin import practice_strategies
+
+    return " and ".join(strategy.label for strategy in practice_strategies(practice) if strategy.upgrade_replaces)
+
+
 def request_email_change(user: User, new_email: str, *, by_admin: bool, upgrade: bool = False) -> None:
     """Start changing the login email: a link to the new address, a notice to the old one.
 
     The change completes with the link and a code to the verified phone; until
     then the old address keeps working. An ``upgrade`` to email login is the same
-    change (the address may stay the same) that also turns Practice ID login off
-    when it completes: it follows the same rules, or it would be a way to change
+    change (the address may stay the same) that also turns the ways of logging in it
+    replaces off when it completes: it follows the same rules, or it would be a way to change
     the login email without them.
     """
     new_email = normalise_email(new_email)
@@ -485,7 +494,8 @@ def request_email_change(user: User, new_email: str, *, by_admin: bool, upgrade:
     state = {"new_email": new_email, "upgrade": True} if upgrade else {"new_email": new_email}
     token = _issue_token(user, "email_change", dt.timedelta(hours=24), state=state)
     link = f"{settings()['base_url']}/account/email-change/{token}"
-    after = "After you confirm, Practice ID and username no longer work for your account.\n" if upgrade else ""
+    replaced = upgrade_replaces_label(user.practice) if upgrade else ""
+    after = f"After you confirm, {replaced} login no longer works for your account.\n" if upgrade else ""
     messaging.queue("email", new_email, (
         f"Hello {user.first_name},\n\nTo make this your pfcore login email, open this link:\n\n{link}\n\n"
         f"We will then send a security code to your verification phone. {after}"
@@ -495,7 +505,7 @@ def request_email_change(user: User, new_email: str, *, by_admin: bool, upgrade:
         messaging.queue("email", user.email, (
             f"Hello {user.first_name},\n\n{'Your practice administrator' if by_admin else 'Someone signed in as you'} "
             f"asked to change your pfcore login email to {new_email}"
-            f"{' and to turn Practice ID login off' if upgrade else ''}.\nThis address keeps working until the change "
+            f"{f' and to turn {replaced} login off' if upgrade else ''}.\nThis address keeps working until the change "
             "is confirmed. If you did not expect this, tell your practice administrator.\n"
         ), subject="Your pfcore login email is being changed", practice_id=user.practice_id)
     audit.record("user.login_upgrade_requested" if upgrade else "user.email_change_requested",

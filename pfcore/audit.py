@@ -83,7 +83,7 @@ def _request_context() -> dict[str, Any]:
     user = g.get("pfcore_user")
     login_session = g.get("pfcore_login_session")
     if g.get("pfcore_audit_actor"):
-        # Someone who is not a practice user (a patient in the portal), set by the plugin serving them.
+        # Someone who is not a practice user, set by the plugin serving them.
         context.update(g.pfcore_audit_actor)
     if user is not None:
         context.update(actor_type="user", actor_id=user.id, actor_label=f"{user.full_name} <{user.email}>")

@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -30,15 +31,40 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 MIN_SECRET_LENGTH = 16
 
 
+def hmac_signer(keys: dict[str, bytes]) -> Callable[[str, bytes], str | None]:
+    """``sign(key_id, payload)``: the HMAC-SHA256 (hex) of ``payload`` under the key named,
+    or None for an id not in ``keys``. Each key's HMAC state is made once and copied per
+    message: ``hmac.digest`` sets up OpenSSL's HMAC afresh at every call, several times
+    the cost of the hash itself (P9 verifies hundreds of thousands of events a second)."""
+    prepared = {key_id: hmac.new(key, digestmod="sha256") for key_id, key in keys.items()}
+
+    def sign(key_id: str, payload: bytes) -> str | None:
+        base = prepared.get(key_id)
+        if base is None:
+            return None
+        mac = base.copy()
+        mac.update(payload)
+        return mac.hexdigest()
+
+    return sign
+
+
 @dataclass(frozen=True)
 class AuditKeyring:
     """``signing_id`` signs; ``keys`` maps every known id to its 32-byte HMAC key."""
 
     signing_id: str
     keys: dict[str, bytes]
+    _sign: Callable[[str, bytes], str | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_sign", hmac_signer(self.keys))
 
     def sign(self, payload: bytes, key_id: str | None = None) -> str:
-        return hmac.digest(self.keys[key_id or self.signing_id], payload, "sha256").hex()
+        signature = self._sign(key_id or self.signing_id, payload)
+        if signature is None:
+            raise KeyError(f"no audit key {key_id!r}")
+        return signature
 
 
 def _derive(material: str) -> bytes:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hmac
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session
 from .audit_checkpoints import Checkpoints, compare
 from .audit_format import CANONICAL_TIME_SQL, CHAIN_KEYED, GENESIS_HASH, HASHED_FIELDS, canonical, current_keyring
 from .audit_format import encode_payload as _ENCODE
-from .audit_keys import AuditKeyring
+from .audit_keys import AuditKeyring, hmac_signer
 from .audit_legacy import unkeyed_hash_function
 from .db import make_engine
 from .models import AuditChainHead, AuditEvent
@@ -359,17 +358,14 @@ def _row_hasher(keys: dict[str, bytes]) -> Callable[[Sequence], str | None]:
     its bad bytes kept as lone surrogates, _sqlite_rows), or a key it does not have.
     Such a row was altered; verify() says so and names it, where it used to stop with
     an error that named nothing."""
-    digest = hmac.digest
+    sign = hmac_signer(keys)
 
     def row_hash(row: Sequence) -> str | None:
         try:
             key_id = row[_AT_KEY]
             if key_id is None:
                 return _unkeyed_hash(row)
-            key = keys.get(key_id)
-            if key is None:
-                return None
-            return digest(key, _ENCODE(row[:_N_HASHED]).encode("utf-8"), "sha256").hex()
+            return sign(key_id, _ENCODE(row[:_N_HASHED]).encode("utf-8"))
         except (TypeError, ValueError):  # bytes are no JSON; a lone surrogate is no UTF-8
             return None
 
@@ -480,13 +476,13 @@ def _json_rows(executor, chain_id: int, keys: dict[str, bytes], lo: int | None =
     connection = executor if isinstance(executor, Connection) else executor.connection()
     sql = (f"SELECT {_JSON_PAYLOAD_SQL}, seq, prev_hash, hash, key_id FROM audit_events"
            f" WHERE {_chain_where(chain_id, lo, hi)} ORDER BY seq")
-    digest = hmac.digest
+    sign = hmac_signer(keys)
 
     def intact(row: Sequence) -> bool:
         """The payload's HMAC is the row's hash, and the payload is valid UTF-8 (text that
         is not would not even be read by the plain walk: sqlite3 cannot decode it)."""
-        payload, key = row[0], keys.get(row[4])
-        return (payload is not None and key is not None and digest(key, payload, "sha256").hex() == row[3]
+        payload = row[0]
+        return (payload is not None and sign(row[4], payload) == row[3]
                 and (payload.isascii() or _is_utf8(payload)))
 
     return _ChainRows(_sqlite_rows(connection.connection.driver_connection, sql), 1, 2, 3, 4, intact)

@@ -7,7 +7,7 @@ how an environment variable is read (``PFCORE_SMTP_PORT=2525`` becomes an int,
 A plugin's settings are declared by the plugin (``PluginInfo.settings``), not
 here: the file's ``[plugins.<name>]`` table holds them, and an environment
 variable ``PFCORE_PLUGINS__<NAME>__<SETTING>`` (two underscores between the
-parts) overrides one, e.g. ``PFCORE_PLUGINS__EMERGENCY_ACCESS__HOURS=8``. Both
+parts) overrides one, e.g. ``PFCORE_PLUGINS__EXAMPLE__HOURS=8``. Both
 land in ``settings["plugins"]``; the plugin registry checks them against the
 declarations when the app starts (``pfcore.plugin_settings``).
 """

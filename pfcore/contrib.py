@@ -205,7 +205,7 @@ class PluginInfo:
     # ``@hookspec`` functions), added to the manager at start-up.
     hookspecs: ModuleType | None = None
     # Public addresses besides ``/<name>`` that the plugin's other blueprints
-    # own, for people who are not practice users (e.g. ``/portal``).
+    # own, for people who are not practice users (e.g. ``/<prefix>``).
     public_prefixes: tuple[str, ...] = ()
     # The plugin's settings (``PluginSetting``), read with ``pfcore.plugins.plugin_setting``.
     settings: tuple[PluginSetting, ...] = ()

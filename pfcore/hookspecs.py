@@ -13,13 +13,29 @@ switched on. Each hook is documented with an example in docs/plugins.md.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-if TYPE_CHECKING:
-    from .contrib import Section
-    from .models import Practice, User
+if TYPE_CHECKING:  # names for the annotations only: hookspecs imports nothing of the core at run time
+    import click
+    from flask import Blueprint, Flask
+
+    from .contrib import (
+        AuditDimension,
+        AuditFilter,
+        InfoItem,
+        LoginStrategy,
+        NavItem,
+        Notice,
+        SecondFactor,
+        Section,
+        SetupStep,
+        Tile,
+        UserColumn,
+    )
+    from .models import LoginSession, OutboxMessage, Practice, User
 
 hookspec = pluggy.HookspecMarker("pfcore")
 hookimpl = pluggy.HookimplMarker("pfcore")
@@ -28,7 +44,7 @@ hookimpl = pluggy.HookimplMarker("pfcore")
 # --- start-up -----------------------------------------------------------
 
 @hookspec
-def register_blueprints(app):
+def register_blueprints(app: Flask) -> list[Blueprint]:
     """Contribution, at start-up, of every available plugin: return the plugin's
     Flask blueprint(s), named as the plugin, url_prefix ``"/" + name.replace("_", "-")``.
 
@@ -37,7 +53,7 @@ def register_blueprints(app):
 
 
 @hookspec
-def register_commands(cli):
+def register_commands(cli: click.Group) -> None:
     """Contribution, when ``pfcore`` starts, of every available plugin: add click
     commands to ``cli``. The return value is ignored.
 
@@ -48,7 +64,7 @@ def register_commands(cli):
 # --- the UI shell -------------------------------------------------------
 
 @hookspec
-def nav_items(practice, user):
+def nav_items(practice: Practice, user: User) -> list[NavItem]:
     """Contribution: a list of ``NavItem`` for the top navigation of every page.
 
     :param practice: the signed-in user's practice.
@@ -57,7 +73,7 @@ def nav_items(practice, user):
 
 
 @hookspec
-def settings_tiles(practice, user):
+def settings_tiles(practice: Practice, user: User) -> list[Tile]:
     """Contribution: a list of ``Tile`` for the Settings page.
 
     :param practice: the signed-in user's practice.
@@ -66,7 +82,7 @@ def settings_tiles(practice, user):
 
 
 @hookspec
-def dashboard_tiles(practice, user):
+def dashboard_tiles(practice: Practice, user: User) -> list[Tile]:
     """Contribution: a list of ``Tile`` for the dashboard.
 
     :param practice: the signed-in user's practice.
@@ -75,7 +91,7 @@ def dashboard_tiles(practice, user):
 
 
 @hookspec
-def user_table_columns(practice, viewer):
+def user_table_columns(practice: Practice, viewer: User) -> list[UserColumn]:
     """Contribution: a list of ``UserColumn`` added to the table on Settings > Users.
 
     :param practice: the practice whose users are listed.
@@ -84,7 +100,7 @@ def user_table_columns(practice, viewer):
 
 
 @hookspec
-def user_detail_sections(practice, viewer, user):
+def user_detail_sections(practice: Practice, viewer: User, user: User) -> list[Section]:
     """Contribution: a list of ``Section`` shown on a user's detail page.
 
     :param practice: the practice.
@@ -94,10 +110,9 @@ def user_detail_sections(practice, viewer, user):
 
 
 @hookspec
-def login_info_items(practice, viewer, user):
-    """Return a list of ``InfoItem`` added to the "Login info" section of a user's page.
-
-    Contribution hook, asked only of plugins the practice enabled.
+def login_info_items(practice: Practice, viewer: User, user: User) -> list[InfoItem]:
+    """Contribution, of the plugins the practice enabled: ``InfoItem`` items added to the
+    "Login info" section of a user's page.
 
     :param practice: the practice of both users.
     :param viewer: the signed-in user looking at the page (an administrator).
@@ -106,7 +121,7 @@ def login_info_items(practice, viewer, user):
 
 
 @hookspec
-def signin_notices(practice, user, login_session):
+def signin_notices(practice: Practice, user: User, login_session: LoginSession | None) -> list[Notice]:
     """Contribution: a list of ``Notice`` shown as a banner on every page (from sign-in on).
 
     :param practice: the signed-in user's practice.
@@ -129,7 +144,7 @@ def stylesheets(practice: Practice, user: User) -> list[str]:
 # --- signing in ---------------------------------------------------------
 
 @hookspec
-def login_strategies():
+def login_strategies() -> list[LoginStrategy]:
     """Contribution, of every available plugin (no practice is known yet):
     a list of ``LoginStrategy``, the ways of proving who you are first. A strategy
     must refuse users of practices that did not enable its plugin."""
@@ -157,7 +172,7 @@ def login_strategy_allows(practice: Practice, user: User | None, strategy: str) 
 def login_method_sections(practice: Practice, user: User) -> list[Section]:
     """Contribution, asked only of plugins the practice enabled: parts of My account's
     "How you log in" panel, after the line listing the ways the user may log in
-    (e.g. login_email's "Upgrade to email login" form).
+    (e.g. a strategy plugin's form to move to another way of logging in).
 
     :param practice: the user's practice.
     :param user: the signed-in user looking at their account.
@@ -179,7 +194,7 @@ def user_login_upgraded(practice: Practice, user: User) -> None:
 
 
 @hookspec
-def invitation_steps(practice, user):
+def invitation_steps(practice: Practice, user: User) -> list[SetupStep]:
     """Contribution: a list of ``SetupStep`` an invitee completes after the PAC, before the password.
 
     :param practice: the practice that sent the invitation.
@@ -188,10 +203,9 @@ def invitation_steps(practice, user):
 
 
 @hookspec
-def second_factors(practice, user):
-    """Return a list of ``SecondFactor`` this plugin offers to ``user``.
-
-    Contribution hook, asked only of plugins the practice enabled. The core
+def second_factors(practice: Practice, user: User) -> list[SecondFactor]:
+    """Contribution, of the plugins the practice enabled: the ``SecondFactor`` items this
+    plugin offers to ``user``. The core
     filters the answers by the practice's policy (Settings > Sign-in security).
 
     :param practice: the user's practice.
@@ -200,10 +214,9 @@ def second_factors(practice, user):
 
 
 @hookspec
-def second_factor_required(practice, user):
-    """Return ``True`` to demand a second factor at this sign-in, even on a trusted browser.
-
-    Contribution hook: any ``True`` answer wins (emergency access uses it).
+def second_factor_required(practice: Practice, user: User) -> bool | None:
+    """Contribution: ``True`` to demand a second factor at this sign-in, even on a trusted
+    browser; any ``True`` answer wins (e.g. a plugin that elevates the user's access).
 
     :param practice: the user's practice.
     :param user: the user who just passed the first factor.
@@ -211,7 +224,7 @@ def second_factor_required(practice, user):
 
 
 @hookspec
-def user_signed_in(practice, user, login_session):
+def user_signed_in(practice: Practice, user: User, login_session: LoginSession) -> None:
     """Event: a session was created, in the sign-in's transaction, before it is audited.
 
     :param practice: the user's practice.
@@ -221,10 +234,9 @@ def user_signed_in(practice, user, login_session):
 
 
 @hookspec
-def account_sections(practice, user):
-    """Return a list of ``Section`` shown on the user's own My account page.
-
-    Contribution hook, asked only of plugins the practice enabled.
+def account_sections(practice: Practice, user: User) -> list[Section]:
+    """Contribution, of the plugins the practice enabled: ``Section`` items shown on the
+    user's own My account page.
 
     :param practice: the user's practice.
     :param user: the signed-in user looking at their account.
@@ -234,8 +246,8 @@ def account_sections(practice, user):
 # --- permissions --------------------------------------------------------
 
 @hookspec
-def permission_allowed(practice, user, action, target):
-    """Answer ``True`` (allow), ``False`` (deny) or ``None`` (no opinion) for ``action``.
+def permission_allowed(practice: Practice, user: User, action: str, target: Any) -> bool | None:
+    """Contribution (gathered): ``True`` (allow), ``False`` (deny) or ``None`` (no opinion) for ``action``.
 
     Every answer is gathered: any ``False`` wins, then any ``True``, else the
     core's default (administrators may administer, nobody else anything).
@@ -248,12 +260,12 @@ def permission_allowed(practice, user, action, target):
 
 
 @hookspec(firstresult=True)
-def permission_denied_reason(practice, user, action, target):
+def permission_denied_reason(practice: Practice, user: User, action: str, target: Any) -> str | None:
     """Decision (``firstresult``): why ``can(user, action, target)`` said no, in a
     sentence the user can act on (``None``: no opinion).
 
-    Asked only after a refusal, by pages that show the reason (e.g. "Sign"
-    on a chart note).
+    Asked only after a refusal, by pages that show the reason (e.g. next to a
+    button the user may not use).
 
     :param practice: the user's practice.
     :param user: the user refused.
@@ -265,7 +277,7 @@ def permission_denied_reason(practice, user, action, target):
 # --- lifecycle events ---------------------------------------------------
 
 @hookspec
-def practice_created(practice, admin):
+def practice_created(practice: Practice, admin: User) -> None:
     """Event: a practice was signed up (heard by the plugins on by default).
 
     :param practice: the new practice.
@@ -274,7 +286,7 @@ def practice_created(practice, admin):
 
 
 @hookspec
-def user_created(practice, user, actor):
+def user_created(practice: Practice, user: User, actor: User | None) -> None:
     """Event: an administrator added a user, after the invitation was queued.
 
     :param practice: the practice.
@@ -284,7 +296,7 @@ def user_created(practice, user, actor):
 
 
 @hookspec
-def user_status_changed(practice, user, old_status, new_status, actor):
+def user_status_changed(practice: Practice, user: User, old_status: str, new_status: str, actor: User | None) -> None:
     """Event: a user accepted the invitation (``invited`` -> ``active``), or was
     deactivated or reactivated (``active`` <-> ``inactive``).
 
@@ -299,7 +311,7 @@ def user_status_changed(practice, user, old_status, new_status, actor):
 # --- audit and messaging ------------------------------------------------
 
 @hookspec
-def audit_dimensions():
+def audit_dimensions() -> list[AuditDimension]:
     """Contribution, of every installed plugin, once at start-up: the audit dimensions
     this plugin adds to events, as ``pfcore.contrib.AuditDimension`` items (a flag
     shown as a badge, or a reference to one of its records shown as a column). Their
@@ -310,7 +322,7 @@ def audit_dimensions():
 
 
 @hookspec
-def audit_event_dimensions(practice, user, login_session):
+def audit_event_dimensions(practice: Practice, user: User, login_session: LoginSession | None) -> dict[str, Any] | None:
     """Contribution: audit dimension values for every audit event of this signed-in
     request, as a dict ``{name: value}``; the answers are merged. Values for one
     event are passed to ``pfcore.audit.record(dimensions=...)`` instead.
@@ -322,9 +334,9 @@ def audit_event_dimensions(practice, user, login_session):
 
 
 @hookspec
-def audit_filters(practice, viewer):
+def audit_filters(practice: Practice, viewer: User) -> list[AuditFilter]:
     """Contribution: more filter fields for Reports > Audit log, as
-    ``pfcore.contrib.AuditFilter`` items (e.g. a patient filter).
+    ``pfcore.contrib.AuditFilter`` items (e.g. a filter on a dimension the plugin adds).
 
     :param practice: the practice whose log is shown.
     :param viewer: the user looking at it.
@@ -332,9 +344,9 @@ def audit_filters(practice, viewer):
 
 
 @hookspec
-def demo_data(practice, admin):
+def demo_data(practice: Practice, admin: User) -> list[str] | None:
     """Contribution: ``pfcore demo`` created its demo practice; add demo content
-    (e.g. patients with chart entries), committed with the practice, and
+    (e.g. records of the plugin's own), committed with the practice, and
     return lines to print under its sign-in details (or ``None``).
 
     :param practice: the demo practice.
@@ -343,10 +355,10 @@ def demo_data(practice, admin):
 
 
 @hookspec
-def run_jobs(app):
-    """Do periodic work; return a short summary line (or ``None``).
+def run_jobs(app: Flask) -> str | None:
+    """Contribution: do periodic work; return a short summary line (or ``None``).
 
-    Contribution hook, asked of every available plugin by ``pfcore jobs run``
+    Asked of every available plugin by ``pfcore jobs run``
     (for cron) inside an app context; the plugin commits its own changes. A
     plugin goes through the practices it cares about itself.
 
@@ -355,7 +367,7 @@ def run_jobs(app):
 
 
 @hookspec(firstresult=True)
-def deliver_message(message, settings):
+def deliver_message(message: OutboxMessage, settings: dict[str, Any]) -> bool | None:
     """Decision (``firstresult``), of every available plugin: deliver one outbox
     message; return ``True`` when sent, ``None`` to leave it to the next sender.
 
@@ -371,7 +383,7 @@ def deliver_message(message, settings):
 # --- monitoring ------------------------------------------------------------
 
 @hookspec
-def metrics_gauges(app):
+def metrics_gauges(app: Flask) -> list[tuple[str, str, Callable[[], float]]]:
     """Contribution, of every available plugin: gauges for ``/metrics``, read at each scrape.
 
     Return a list of ``(name, help, read)`` tuples: ``name`` a Prometheus

@@ -25,7 +25,7 @@ def run_all(app) -> list[str]:
     for answer in app.extensions["pfcore.plugins"].hook_all.run_jobs(app=app):
         if answer:
             lines.append(str(answer))
-    # What the jobs queued (e.g. emergency access's summary when it expires) goes out in this run.
+    # What the jobs queued (e.g. a plugin's summary email) goes out in this run.
     more = deliver_due(app, limit=10_000)
     return [f"Outbox: sent {counts['sent'] + more['sent']}, failed {counts['failed'] + more['failed']}."] + lines
 

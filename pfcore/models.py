@@ -178,7 +178,7 @@ class LoginSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")
-    # Set by plugins through the sign-in hooks (e.g. {"emergency": true}).
+    # Set by plugins through the sign-in hooks (e.g. {"<flag>": true}).
     flags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Set when the idle timeout passed: the screen is locked until the password unlocks it.
     locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -310,7 +310,7 @@ class AuditEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     practice_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    actor_type: Mapped[str] = mapped_column(String(16))  # user, patient, system, anonymous
+    actor_type: Mapped[str] = mapped_column(String(16))  # user, system, anonymous, or a plugin's kind of actor
     actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     actor_label: Mapped[str] = mapped_column(String(254), default="")
     action: Mapped[str] = mapped_column(String(64), index=True)

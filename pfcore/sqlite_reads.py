@@ -10,7 +10,7 @@ whatever the number of workers (docs/performance.md, P2).
 Now a GET or HEAD request that comes through the app's WSGI entry begins its
 transactions with a plain ``BEGIN``: a WAL snapshot that blocks nobody. If
 such a request then wants to write (the session's last-seen time, every 30
-seconds; an idle lock; an audited look at a chart), the write is stopped
+seconds; an idle lock; an audited look at a record), the write is stopped
 before it reaches SQLite (``WriteLockNeeded``), the attempt is thrown away
 (it wrote nothing) and the whole request runs again as before, with
 ``BEGIN IMMEDIATE``. Views that write on every GET say so with

@@ -1,10 +1,10 @@
 """Per-user switches of a login strategy, kept by the strategy's plugin.
 
-A strategy plugin (login_pac, login_email, ...) answers
+A strategy plugin answers
 ``login_strategy_allows`` for its own strategy from two things it owns: its
 per-practice setting ``allowed`` (Settings > Plugins) and a table of the users
 for whom it is off (``UserSwitchedOff``: e.g. "Upgrade to email login" turns
-Practice ID sign-in off for the user). This module is that shared shape, so
+the strategies it replaces off for the user). This module is that shared shape, so
 each strategy plugin declares its table in three lines and answers in one.
 """
 from __future__ import annotations

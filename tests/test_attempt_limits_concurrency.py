@@ -27,15 +27,16 @@ from sqlalchemy import select
 
 from pfcore.db import session
 from pfcore.models import User
+from pfcore.security import totp
 from pfcore_plugins.mfa_recovery import recovery_codes as recovery
 from pfcore_plugins.mfa_totp import otp
 from pfcore_plugins.patient_portal import portal_totp
 from pfcore_plugins.patient_portal.models import PortalAccount
 
 from .support.apps import Browserless
-from .support.records import add_active_user, add_patient, audit_rows, user_row
 from .support.live_server import Answer, HttpBrowser, Proxy, ServerProcess, start_pfcore_serve
-from .support.portal import BIRTH_DATE, LOCKED, PASSWORD, US_BIRTH_DATE, invite, invitation_row, register, rows
+from .support.portal import BIRTH_DATE, LOCKED, PASSWORD, US_BIRTH_DATE, invitation_row, invite, register, rows
+from .support.records import add_active_user, add_patient, audit_rows, user_row
 
 pytestmark = pytest.mark.slow
 
@@ -111,9 +112,9 @@ def staff_with_app(app) -> tuple[int, str]:
     """A staff user whose second factor is an authenticator app (set up directly); the app's secret."""
     staff = add_active_user(app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff",
                             password=STAFF_PASSWORD)
-    secret = otp.new_secret()
+    secret = totp.new_secret()
     with app.test_request_context():
-        otp.save(session().get(User, staff), secret, otp.current_step() - 10)
+        otp.save(session().get(User, staff), secret, totp.current_step() - 10)
         session().commit()
     return staff, secret
 
@@ -246,10 +247,10 @@ def test_a_burst_of_wrong_portal_app_codes_from_many_sign_ins_gets_five_compared
                           email="pat@example.com", phone="+14155550123")
     token, pin = invite(app, patient)
     register(Browserless(app.test_client()), token, pin, username="patjones")
-    secret = otp.new_secret()
+    secret = totp.new_secret()
     with app.app_context():
         account = session().scalars(select(PortalAccount).where(PortalAccount.username == "patjones")).one()
-        portal_totp.enable(account, secret, otp.current_step() - 10)
+        portal_totp.enable(account, secret, totp.current_step() - 10)
         session().commit()
     senders = browsers(server, BURST)
     for browser in senders:

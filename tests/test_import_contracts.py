@@ -8,13 +8,14 @@ one place" and "one door for plugins"):
 - no module imports itself round a circle, in ``pfcore`` or any plugin
   (``acyclic_siblings`` for the modules of one package, and a walk of the
   whole graph here for the rest, such as a package and its own views);
-
 - a page (``pfcore.web``, a plugin's ``views`` modules) never imports a
   ``jobs`` module, where the functions that read every practice live
   (``..._in_all_practices``): they are for ``pfcore jobs run`` and the CLI;
 - a plugin imports another plugin only through its public ``api`` module
   (and a plugin's ``jobs`` module another's ``jobs`` module), never its
-  models, views or other internals.
+  models, views or other internals;
+- a plugin imports the core only through ``pfcore.api``, ``pfcore.hookspecs``
+  and ``pfcore.contrib``.
 
 The first test runs ``lint-imports`` itself, as a developer would; the others
 add one forbidden import to the real import graph and check that the same
@@ -113,6 +114,16 @@ def test_what_reads_every_practice_says_so_in_its_name_and_lives_in_a_jobs_modul
         assert names and all(name.endswith("_in_all_practices") for name in names), (path, names)
     assert not any(name.endswith("_in_all_practices") or name == "unsigned_encounters_before" for name in dir(api))
     assert "Patient" not in api.__all__ and "Encounter" not in api.__all__
+
+
+@pytest.mark.parametrize("core_module", ["pfcore.db", "pfcore.models", "pfcore.security.mfa", "pfcore.web.rendering",
+                                         "pfcore.accounts", "pfcore.audit"])
+def test_a_plugin_that_imports_the_core_around_pfcore_api_breaks_the_contract(graph, core_module):
+    """The one door (issue 17, item 2): plugins import pfcore.api, pfcore.hookspecs and pfcore.contrib only."""
+    assert kept(graph, "plugins-use-the-public-api")
+    assert kept(graph, "plugins-use-the-public-api", ("pfcore_plugins.licensing.views", "pfcore.api"))
+    assert not kept(graph, "plugins-use-the-public-api", ("pfcore_plugins.licensing.views", core_module))
+    assert not kept(graph, "plugins-use-the-public-api", ("pfcore_plugins.charts.migrations", core_module))
 
 
 # --- layers and cycles ---------------------------------------------------------------------------

@@ -612,6 +612,19 @@ def test_an_expired_subscription_blocks_licensed_actions(app, admin_web):
     assert not allowed and "subscription has expired" in why
 
 
+def test_an_expired_subscription_shows_the_plugins_banner_on_every_page(app, admin_web):
+    """The banner is licensing's notice (``signin_notices``), not the core's: a practice
+    that switches licensing off sees none, as it has no license gates."""
+    banner = "Your subscription has expired. Sign-in and administration still work; licensed actions are paused."
+    assert banner not in text_of(admin_web.get("/dashboard"))
+    with app.app_context():
+        session().execute(update(Practice).values(subscription_status="expired"))
+        session().commit()
+    assert banner in text_of(admin_web.get("/dashboard")) and banner in text_of(admin_web.get("/settings/users"))
+    admin_web.post("/settings/plugins/licensing", {"enabled": "0"}, page="/settings/plugins")
+    assert banner not in text_of(admin_web.get("/dashboard"))
+
+
 def test_a_level_3_user_is_refused_at_signing_with_the_reason(app, admin_web):
     enable_sign_notes(admin_web)
     nadia = add_user(app, "Nadia", "Practitioner", level=3, phone="+14155550125")

@@ -19,13 +19,15 @@ from sqlalchemy import select
 
 from pfcore.db import session
 from pfcore.models import Practice
+from pfcore.security import totp
 from pfcore_plugins.mfa_totp.models import TotpAuthenticator
 
-from .support.records import audit_rows as _events
-from .support.records import user_row as _user
 from .support.apps import Browserless
 from .support.journeys import last_link, latest_texted_code, sign_in_email
 from .support.records import add_active_user
+from .support.records import audit_rows as _events
+from .support.records import user_row as _user
+
 # Pat confirms sign-ins with texted codes (a verified phone); limits per address out of the way.
 from .test_mfa_pipeline import EMAIL, PASSWORD, PHONE, pat, settings  # noqa: F401 (fixtures)
 from .test_mfa_totp import code_at, frozen, next_step_moment, setup_token, shown_secret
@@ -92,7 +94,7 @@ def test_a_text_code_user_cannot_set_up_the_app_with_the_password_alone(app, pat
         with app.app_context():  # even a set-up page made for this user does not save anything
             from pfcore_plugins.mfa_totp import otp
 
-            secret = otp.new_secret()
+            secret = totp.new_secret()
             token = otp.setup_token(pat, secret)
         forged = thief.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token,
                                                 "code": code_at(secret, moment)})

@@ -19,13 +19,13 @@ from sqlalchemy import select, update
 from pfcore import create_app
 from pfcore.db import session
 from pfcore.models import AuditEvent, User
+from pfcore.security import totp
 from pfcore_plugins.mfa_totp import otp
 from pfcore_plugins.mfa_totp.models import TotpAuthenticator
 
-from .support.records import audit_rows
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, sign_in_email
-from .support.records import add_active_user
+from .support.records import add_active_user, audit_rows
 
 EMAIL, PASSWORD = SIGNUP["email"], SIGNUP["password"]
 STAFF, STAFF_PASSWORD = "sam@sunrise.example.com", "tulips under the april rain"
@@ -108,7 +108,7 @@ def setup_token(html: str) -> str:
 # --- codes: drift and single use (unit, fixed clock) -----------------------------------
 
 def test_codes_one_step_either_side_are_accepted_two_steps_are_not(app, admin_web):
-    user_id, secret = staff_user(app), otp.new_secret()
+    user_id, secret = staff_user(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
     with frozen():
         for steps in (-1, 0, 1):
@@ -129,7 +129,7 @@ def test_codes_one_step_either_side_are_accepted_two_steps_are_not(app, admin_we
 @pytest.mark.skipif(shutil.which("oathtool") is None, reason="oathtool is not installed (apt-get install oathtool)")
 def test_codes_agree_with_an_independent_implementation(app, admin_web):
     """Debian's oathtool computes the code of a step; the plugin accepts exactly it."""
-    user_id, secret = staff_user(app), otp.new_secret()
+    user_id, secret = staff_user(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
     moment = T0 - dt.timedelta(seconds=30)
     code = subprocess.run(["oathtool", "--totp", "-b", "-N", f"@{int(moment.timestamp())}", secret],
@@ -140,7 +140,7 @@ def test_codes_agree_with_an_independent_implementation(app, admin_web):
 
 
 def test_a_code_works_once_and_older_codes_never_again(app, admin_web):
-    user_id, secret = staff_user(app), otp.new_secret()
+    user_id, secret = staff_user(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
     with frozen():
         assert use(app, user_id, code_at(secret, T0)).ok
@@ -153,7 +153,7 @@ def test_a_code_works_once_and_older_codes_never_again(app, admin_web):
 
 def test_two_servers_cannot_both_accept_the_same_code(app, admin_web):
     """The second server read the row before the first one used the code: its UPDATE finds no row."""
-    user_id, secret = staff_user(app), otp.new_secret()
+    user_id, secret = staff_user(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
     with frozen():
         with app.test_request_context():  # the second server reads the row...
@@ -169,7 +169,7 @@ def test_two_servers_cannot_both_accept_the_same_code(app, admin_web):
 # --- encryption at rest ------------------------------------------------------------------
 
 def test_the_secret_is_stored_encrypted_under_the_configured_key(app, admin_web, settings):
-    user_id, secret = staff_user(app), otp.new_secret()
+    user_id, secret = staff_user(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
     stored = authenticator(app, user_id).encrypted_secret
     assert secret not in stored and stored != secret
@@ -197,7 +197,7 @@ def test_the_secret_is_stored_encrypted_under_the_configured_key(app, admin_web,
 
 
 def test_after_a_key_rotation_a_used_secret_is_re_encrypted_with_the_new_key(app, admin_web, settings):
-    user_id, secret = staff_user(app), otp.new_secret()
+    user_id, secret = staff_user(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
     new = {"secret_key": "unused", "totp_encryption_key": "the-new-key-abcdefghijklmnop"}
     rotated = create_app(dict(settings, totp_encryption_key="the-new-key-abcdefghijklmnop," + settings["secret_key"]))
@@ -256,7 +256,7 @@ def test_set_up_from_my_account_needs_the_password_and_a_right_first_code(app, a
 def test_a_forged_or_another_users_setup_page_saves_nothing(app, admin_web):
     web, staff_id = admin_web, staff_user(app)
     with app.app_context():
-        someone_elses = otp.setup_token(staff_id, otp.new_secret())
+        someone_elses = otp.setup_token(staff_id, totp.new_secret())
     for token in ("forged", someone_elses, "x" * 5000):
         response = web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token, "code": "123456"})
         assert response.status_code == 422 and "too old" in response.get_data(as_text=True)
@@ -264,7 +264,7 @@ def test_a_forged_or_another_users_setup_page_saves_nothing(app, admin_web):
 
 
 def test_an_old_setup_page_expires(app, admin_web):
-    secret = otp.new_secret()
+    secret = totp.new_secret()
     with frozen(T0 - dt.timedelta(minutes=16)), app.app_context():
         token = otp.setup_token(admin_id(app), secret)  # shown 16 minutes ago
     with frozen():
@@ -276,7 +276,7 @@ def test_an_old_setup_page_expires(app, admin_web):
 
 
 def test_setting_up_again_replaces_the_authenticator_only_after_the_new_first_code(app, admin_web):
-    web, user_id, old = admin_web, admin_id(app), otp.new_secret()
+    web, user_id, old = admin_web, admin_id(app), totp.new_secret()
     enrol_directly(app, user_id, old)
     with frozen():
         html = web.post("/mfa-totp/setup", {"action": "start", "password": PASSWORD}).get_data(as_text=True)
@@ -293,7 +293,7 @@ def test_setting_up_again_replaces_the_authenticator_only_after_the_new_first_co
 
 def test_set_up_and_removal_need_a_recent_password_step_up(app, admin_web):
     web = admin_web
-    enrol_directly(app, admin_id(app), otp.new_secret())
+    enrol_directly(app, admin_id(app), totp.new_secret())
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6)
     with time_machine.travel(later):
         response = web.get("/mfa-totp/setup")
@@ -306,7 +306,7 @@ def test_set_up_and_removal_need_a_recent_password_step_up(app, admin_web):
 # --- sign-in with a code ---------------------------------------------------------------------
 
 def test_sign_in_with_a_code_from_the_app_once_per_code(app, admin_web):
-    user_id, secret = admin_id(app), otp.new_secret()
+    user_id, secret = admin_id(app), totp.new_secret()
     enrol_directly(app, user_id, secret, last_used_step=STEP)  # as if set up with this step's code
     web = Browserless(app.test_client())
     with frozen():
@@ -339,7 +339,7 @@ def test_sign_in_with_a_code_from_the_app_once_per_code(app, admin_web):
 
 
 def test_wrong_codes_count_toward_the_lock_out(app, admin_web):
-    user_id, secret = admin_id(app), otp.new_secret()
+    user_id, secret = admin_id(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
     web = Browserless(app.test_client())
     with frozen():
@@ -358,7 +358,7 @@ def test_wrong_codes_count_toward_the_lock_out(app, admin_web):
 
 def test_remove_needs_the_password(app, admin_web):
     web, user_id = admin_web, admin_id(app)
-    enrol_directly(app, user_id, otp.new_secret())
+    enrol_directly(app, user_id, totp.new_secret())
     wrong = web.post("/mfa-totp/remove", {"password": "not my password"}, page="/mfa-totp/setup")
     assert wrong.status_code == 422 and "That password is not right." in wrong.get_data(as_text=True)
     assert authenticator(app, user_id) is not None
@@ -408,13 +408,13 @@ def test_the_challenge_and_set_up_need_the_right_half_finished_sign_in(app, admi
     assert stranger.post("/mfa-totp/remove", {"password": PASSWORD}).status_code in (302, 401)
 
     # Someone with only the password of a user who has an app cannot set up their own.
-    user_id, secret = admin_id(app), otp.new_secret()
+    user_id, secret = admin_id(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
     thief = Browserless(app.test_client())
     assert sign_in_email(thief, EMAIL, PASSWORD, second_factor=False).headers["Location"].endswith("/signin/verify")
     assert thief.get("/mfa-totp/setup").headers["Location"].endswith("/signin")
     with app.app_context():
-        token = otp.setup_token(user_id, otp.new_secret())
+        token = otp.setup_token(user_id, totp.new_secret())
     response = thief.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token, "code": "123456"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/signin")
     assert thief.get("/dashboard").status_code == 302
@@ -423,7 +423,7 @@ def test_the_challenge_and_set_up_need_the_right_half_finished_sign_in(app, admi
 
 
 def test_an_administrator_removes_a_lost_phones_authenticator_app(app, admin_web):
-    staff_id, secret = staff_user(app), otp.new_secret()
+    staff_id, secret = staff_user(app), totp.new_secret()
     enrol_directly(app, staff_id, secret)
     detail = page(admin_web, f"/settings/users/{staff_id}")
     assert "Authenticator app" in detail and f'action="/mfa-totp/users/{staff_id}/remove"' in detail
@@ -465,7 +465,7 @@ def test_no_secret_key_code_or_setup_token_is_recorded(app, admin_web, caplog):
         sign_in_email(web, EMAIL, PASSWORD, second_factor=False)
         web.post("/mfa-totp/", {"code": wrong})
         assert web.post("/mfa-totp/", {"code": code_at(secret, T0, 1)}).status_code == 302
-    secrets = [secret, otp.grouped(secret), token, wrong, code_at(secret, T0), code_at(secret, T0, 1), PASSWORD]
+    secrets = [secret, totp.grouped(secret), token, wrong, code_at(secret, T0), code_at(secret, T0, 1), PASSWORD]
     with app.app_context():
         recorded = " ".join(f"{e.details} {e.object_id} {e.actor_label}" for e in session().scalars(select(AuditEvent)))
     assert "mfa.totp_enrolled" in " ".join(a.action for a in audit_rows(app, "mfa.totp_enrolled"))
@@ -488,5 +488,5 @@ def test_rfc_6238_is_written_once_for_staff_and_portal():
     assert copies == [], f"RFC 6238 written again in {copies}"
     secret, moment = totp.new_secret(), T0.timestamp()
     code = pyotp.TOTP(secret).at(moment)
-    assert otp.matching_steps(secret, code, moment) == [totp.current_step(moment)]
+    assert totp.matching_steps(secret, code, moment) == [totp.current_step(moment)]
     assert portal_totp.matching_step(secret, code, moment) == totp.current_step(moment)

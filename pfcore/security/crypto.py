@@ -1,5 +1,5 @@
 """Encryption of small secrets that must be read back (authenticator secrets,
-portal PINs): Fernet (AES-128-CBC + HMAC-SHA256) under keys from the
+a plugin's PINs): Fernet (AES-128-CBC + HMAC-SHA256) under keys from the
 configuration, never from the database.
 
 ``keys`` is a comma- or space-separated list (first encrypts, every one

@@ -14,9 +14,9 @@ from flask import abort, current_app, g
 # Actions the core treats as practice administration.
 ADMIN_ACTIONS = frozenset({"users.manage", "practice.manage", "plugins.manage", "audit.view"})
 # Changing what a user may do (their administrator flag, access level, status, or a
-# plugin's grant such as the emergency designation), asked with the user as the target
-# after "users.manage": a plugin can refuse it for some targets (emergency access does,
-# for the elevated user's own account and for administrators). Administrators may.
+# grant a plugin adds), asked with the user as the target after "users.manage": a plugin
+# can refuse it for some targets (e.g. a plugin that elevates access refuses it for the
+# elevated user's own account and for administrators). Administrators may.
 CHANGE_PRIVILEGES = "users.change_privileges"
 
 

@@ -1,11 +1,12 @@
 """Authenticator-app codes (RFC 6238), once for everyone who uses them.
 
 SHA-1, 6 digits, a 30-second time step and one step of clock drift each way
-(PRODUCT.md). Staff (``mfa_totp``) and portal patients (``patient_portal``)
-keep their secrets in their own tables under their own keys, and each spends
-an accepted step with its own conditional UPDATE; what a code *is*, how a
-secret is shown, and how a set-up page carries a secret not yet saved are the
-same for both, and live here (issue #17: RFC 6238 was written twice).
+(PRODUCT.md). Each plugin that offers authenticator codes (to staff, or to
+people who are not practice users) keeps its secrets in its own table under
+its own keys, and spends an accepted step with its own conditional UPDATE;
+what a code *is*, how a secret is shown, and how a set-up page carries a
+secret not yet saved are the same for all, and live here (issue #17: RFC 6238
+was written twice).
 
 A set-up page carries the new secret in a hidden field, encrypted with the
 caller's Fernet box and bound to its owner, for 15 minutes: nothing is stored

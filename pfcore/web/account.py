@@ -23,7 +23,7 @@ def account_page(status=200, **context):
     context.setdefault("email_form", ChangeEmailForm(formdata=None))
     user = g.pfcore_user
     allowed, off = user_strategies(user)
-    # "You log in with your Practice ID and username, or with your email": the login email last.
+    # "You log in with <one strategy's how>, or with your email": the login email last.
     context["login_allowed"] = sorted((strategy for strategy in allowed if strategy.how),
                                       key=lambda strategy: (strategy.by_login_email, strategy.order))
     context["login_off"] = [strategy for strategy in off if strategy.how]

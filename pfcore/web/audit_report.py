@@ -70,7 +70,7 @@ def _filter_from_request(*, choices: bool = True) -> tuple[AuditFilterForm, audi
 
 
 def plugin_filters() -> list:
-    """The filter fields plugins add (``audit_filters``), e.g. Patient, Emergency access only."""
+    """The filter fields plugins add (``audit_filters``), e.g. on a dimension a plugin adds."""
     user = g.pfcore_user
     hooks = current_app.extensions["pfcore.plugins"].hook(user.practice)
     return flatten(hooks.audit_filters(practice=user.practice, viewer=user))

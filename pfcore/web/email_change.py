@@ -3,7 +3,7 @@
 A change of address (by the user, or by an administrator for any user) is
 confirmed by a link sent to the new address and a code sent to the verified
 phone, and the old address is told; the old address works until then.
-"Upgrade to email login" (the login_email plugin's page) is the same change,
+"Upgrade to email login" (a login strategy plugin's page) is the same change,
 asked with the current password, and completes here too: the strategy
 plugins then turn themselves off or on for the user (``user_login_upgraded``).
 """
@@ -68,7 +68,8 @@ def _confirm_new_email(row, *, action: str):
         session().rollback()
         return render("link_expired.html", status=409, message=error.message)
     session().commit()
-    return render("account/login_email_done.html", email=user.email, upgraded=upgrade)
+    return render("account/login_email_done.html", email=user.email,
+                  replaced=accounts.upgrade_replaces_label(user.practice) if upgrade else "")
 
 
 @core.post("/settings/users/<user_id>/email")

@@ -38,7 +38,7 @@ def load_signed_in_user() -> None:
     if request.endpoint in ("static", "core.plugin_static", "core.healthz", "core.metrics"):
         return  # no session needed (and the health check must not fail on one)
     if current_app.extensions["pfcore.plugins"].is_public_blueprint(request.blueprint):
-        return  # pages for patients and other non-users never see a staff session
+        return  # pages for people who are not practice users never see a staff session
     found = sessions.load_from_request()
     if found:
         user, login_session = found
@@ -101,8 +101,8 @@ def security_headers(response):
     response.headers["X-Frame-Options"] = "DENY"
     if request.endpoint not in ("static", "core.plugin_static"):
         response.headers["Cache-Control"] = "no-store"
-        # Not only render() answers htmx differently: the sign-in, lock-screen, step-up and portal
-        # sign-in answers are a 302 for a page load and a 401 with HX-Redirect for htmx (found by
+        # Not only render() answers htmx differently: the sign-in, lock-screen, step-up and public
+        # plugins' sign-in answers are a 302 for a page load and a 401 with HX-Redirect for htmx (found by
         # the header walk of tests/sweeps/test_access_matrix.py).
         response.vary.add("HX-Request")
     if current_app.config["PFCORE"]["env"] == "production":

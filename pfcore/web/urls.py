@@ -1,7 +1,7 @@
 """``url_for`` for templates, remembered per app.
 
 Flask's ``url_for`` costs about 10 microseconds a call, and a table draws
-several links per row: in the Licenses table (40 slots) building the links
+several links per row: in a plugin's table of 40 rows building the links
 took a quarter of the answer's time (docs/performance.md, change 13). A
 link's path depends only on the URL map, which is fixed once the app is
 made, the endpoint, the values and the script root; pfcore sets no URL

@@ -57,7 +57,7 @@ def permission_denied_reason(practice, user, action, target):
 
 @hookimpl
 def nav_items(practice, user):
-    from pfcore.security.permissions import can
+    from pfcore.api import can
 
     return [NavItem("Patients", "charts.patients", order=20)] if can(user, VIEW) else []
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flask import url_for
 from sqlalchemy import ForeignKey
 
-from pfcore.db import find_in_practice, for_update, scoped_select, session
+from pfcore.api import find_in_practice, for_update, scoped_select, session
 
 from . import sections
 from .models import ChartEntry, Encounter, Patient
@@ -84,7 +84,7 @@ def patient_record(practice_id: int, patient_id: int, *, for_patient: bool, now:
     patient = get_patient(practice_id, patient_id)
     if patient is None:
         raise LookupError(patient_id)
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     rows = session().scalars(scoped_select(ChartEntry, practice_id).where(ChartEntry.patient_id == patient_id)
                              .order_by(ChartEntry.occurred_at.desc(), ChartEntry.id.desc())).all()
     record: dict = {

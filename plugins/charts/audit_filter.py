@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
+from pfcore.api import parse_id
 from pfcore.contrib import AuditDimension, AuditFilter
-from pfcore.db import parse_id
 
 from . import patients
 

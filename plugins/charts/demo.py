@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pfcore import audit
-from pfcore.db import scoped_select, session
-from pfcore.models import User, utcnow
+from pfcore.api import User, audit, scoped_select, session, utcnow
 
 from . import sections
 from .models import ChartEntry, Encounter, Patient

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from pfcore import audit
-from pfcore.db import find_in_practice, scoped_select, session
-from pfcore.models import utcnow
-from pfcore.security.permissions import can, why_not
+from pfcore.api import audit, can, find_in_practice, scoped_select, session, utcnow, why_not
 
 from .models import Document, Encounter, Patient
 

@@ -1,9 +1,7 @@
 """Section entries (medications, problems, ...): list, add, edit, share (audited)."""
 from __future__ import annotations
 
-from pfcore import audit
-from pfcore.db import find_in_practice, scoped_select, session
-from pfcore.models import utcnow
+from pfcore.api import audit, find_in_practice, scoped_select, session, utcnow
 
 from . import sections
 from .models import ChartEntry, Patient
@@ -55,7 +53,7 @@ def set_shared(patient: Patient, entry: ChartEntry, shared: bool) -> None:
 
 
 def patient_timezone(patient: Patient) -> str:
-    from pfcore.models import Practice
+    from pfcore.api import Practice
 
     practice = session().get(Practice, patient.practice_id)
     return practice.timezone or "UTC"

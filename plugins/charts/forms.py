@@ -8,7 +8,7 @@ from wtforms import DateField, EmailField, SelectField, StringField, TelField, T
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from pfcore.web.forms import EmailAddress, NoControlCharacters, PhoneNumber
+from pfcore.api import EmailAddress, NoControlCharacters, PhoneNumber
 
 from .sections import DATE_FORMATS
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from pfcore.db import session
+from pfcore.api import session
 
 from .models import Encounter
 

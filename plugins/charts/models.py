@@ -15,8 +15,7 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pfcore.db import Base
-from pfcore.models import UTCDateTime, utcnow
+from pfcore.api import Base, UTCDateTime, utcnow
 
 
 class Patient(Base):

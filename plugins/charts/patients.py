@@ -6,9 +6,7 @@ import re
 
 from sqlalchemy import func, or_
 
-from pfcore import audit
-from pfcore.db import scoped_select, session
-from pfcore.text import without_control_characters
+from pfcore.api import audit, scoped_select, session, without_control_characters
 
 from .models import Patient
 from .sections import DATE_FORMATS

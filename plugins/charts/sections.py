@@ -16,7 +16,7 @@ from wtforms import BooleanField, DateField, DateTimeLocalField, SelectField, St
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
-from pfcore.web.forms import NoControlCharacters
+from pfcore.api import NoControlCharacters
 
 DATE_FORMATS = ["%Y-%m-%d", "%m/%d/%Y"]
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M"]
@@ -127,7 +127,7 @@ def occurred_at(spec: SectionSpec, data: dict, timezone: str) -> dt.datetime | N
     if not value:
         return None
     local = dt.datetime.fromisoformat(value) if "T" in value else dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
-    return local.replace(tzinfo=ZoneInfo(timezone)).astimezone(dt.timezone.utc)
+    return local.replace(tzinfo=ZoneInfo(timezone)).astimezone(dt.UTC)
 
 
 def display(spec: SectionSpec, name: str, value: str) -> str:

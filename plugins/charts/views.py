@@ -13,13 +13,18 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from flask_login import login_required
 
-from pfcore import audit
-from pfcore.accounts import users_by_id
-from pfcore.db import session
-from pfcore.plugins import flatten
-from pfcore.security.permissions import can, require
-from pfcore.sqlite_reads import writes_on_get
-from pfcore.web.rendering import is_partial_request, render, render_form_errors
+from pfcore.api import (
+    audit,
+    can,
+    flatten,
+    is_partial_request,
+    render,
+    render_form_errors,
+    require,
+    session,
+    users_by_id,
+    writes_on_get,
+)
 
 from . import api, encounters, entries, patients, sections
 from .encounters import ChartError
@@ -127,7 +132,7 @@ def _chart_context(patient, **extra) -> dict:
 
 def _section_state(patient, spec, form=None, editing=None, error=None) -> dict:
     """What ``charts/_section.html`` needs for one section."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     rows = entries.entries_of(patient, spec)
     upcoming = [row for row in rows if row.occurred_at is not None and row.occurred_at >= now][::-1]
     past = [row for row in rows if row not in upcoming]

@@ -14,10 +14,9 @@ from __future__ import annotations
 from flask import render_template, url_for
 from markupsafe import Markup
 
+from pfcore.api import can, session
 from pfcore.contrib import AuditDimension, InfoItem, PluginInfo, PluginSetting
-from pfcore.db import session
 from pfcore.hookspecs import hookimpl
-from pfcore.security.permissions import can
 
 from . import activations, designees
 from .audit_filter import emergency_filter

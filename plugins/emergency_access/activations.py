@@ -12,14 +12,25 @@ import datetime as dt
 from flask import current_app, g, url_for
 from sqlalchemy import bindparam, select
 
-from pfcore import accounts, audit, messaging
+from pfcore.api import (
+    ADMIN_ACTIONS,
+    CHANGE_PRIVILEGES,
+    LoginSession,
+    User,
+    active_admins,
+    audit,
+    can,
+    end_all_sessions,
+    end_session,
+    for_update,
+    messaging,
+    mfa,
+    plugin_setting,
+    scoped_select,
+    session,
+    utcnow,
+)
 from pfcore.contrib import Notice
-from pfcore.db import for_update, scoped_select, session
-from pfcore.models import LoginSession, User, utcnow
-from pfcore.plugin_settings import plugin_setting
-from pfcore.security import mfa
-from pfcore.security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES, can
-from pfcore.security.sessions import end_all_sessions, end_session
 
 from .designees import MANAGE, add_designee, is_designated, remove_designee
 from .models import Activation
@@ -167,7 +178,7 @@ def activate(user, reason: str) -> Activation:
             f"Until it is deactivated (or after {hours()} hours) they hold administrator permissions, and "
             f"their actions are marked as emergency actions in the audit log.\n"
             f"Manage it: {current_app.config['PFCORE']['base_url']}{url_for('emergency_access.index')}\n")
-    for admin in accounts.active_admins(user.practice_id):
+    for admin in active_admins(user.practice_id):
         messaging.queue("email", admin.email, body, subject="Emergency access activated", practice_id=user.practice_id)
     end_all_sessions(user, "emergency_access_activated")
     forget_cached_state()

@@ -5,11 +5,8 @@ from __future__ import annotations
 from markupsafe import Markup
 from sqlalchemy import bindparam, select
 
-from pfcore import audit
+from pfcore.api import audit, can, scoped_delete, scoped_select, session, utcnow
 from pfcore.contrib import Tile, UserColumn
-from pfcore.db import scoped_delete, scoped_select, session
-from pfcore.models import utcnow
-from pfcore.security.permissions import can
 
 from .models import Designee
 

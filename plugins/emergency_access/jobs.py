@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from pfcore.db import session
-from pfcore.models import utcnow
+from pfcore.api import session, utcnow
 
 from .activations import end_expired
 from .models import Activation

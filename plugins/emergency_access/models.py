@@ -6,8 +6,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pfcore.db import Base
-from pfcore.models import UTCDateTime, utcnow
+from pfcore.api import Base, UTCDateTime, utcnow
 
 
 class Designee(Base):

@@ -12,9 +12,7 @@ import datetime as dt
 
 from flask import current_app
 
-from pfcore import accounts, audit, messaging
-from pfcore.db import scoped_select, session
-from pfcore.models import AuditEvent, User, utcnow
+from pfcore.api import AuditEvent, User, active_admins, audit, messaging, scoped_select, session, users_by_id, utcnow
 
 from .models import Activation
 
@@ -56,7 +54,7 @@ def _how_it_ended(how: str, user: User, by: User | None) -> str:
 
 
 def _lines(events: list[AuditEvent], practice_id: int) -> list[str]:
-    names = accounts.users_by_id(practice_id, {int(e.object_id) for e in events
+    names = users_by_id(practice_id, {int(e.object_id) for e in events
                                                if e.object_type == "user" and e.object_id.isdigit()})
     lines = []
     for event in events[:LISTED_AT_MOST]:
@@ -80,6 +78,6 @@ def send_summary(activation: Activation, *, how: str, by: User | None) -> None:
             f"What was done in emergency mode ({len(events)} action{'' if len(events) == 1 else 's'}, "
             f"marked as emergency actions in the audit log):\n{listed}\n\n"
             f"Check them in the audit report: {report_link(activation)}\n")
-    for admin in accounts.active_admins(activation.practice_id):
+    for admin in active_admins(activation.practice_id):
         messaging.queue("email", admin.email, body, subject="Emergency access ended",
                         practice_id=activation.practice_id)

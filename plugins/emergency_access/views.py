@@ -5,18 +5,37 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
-from pfcore import accounts, audit
-from pfcore.db import for_update, get_in_practice, scoped_select, session
-from pfcore.models import Practice, User
-from pfcore.security.permissions import can, require
-from pfcore.security.signin import safe_next
-from pfcore.text import has_control_characters
-from pfcore.web.forms import CONTROL_CHARACTERS
-from pfcore.web.rendering import render
+from pfcore.api import (
+    CONTROL_CHARACTERS,
+    Practice,
+    User,
+    audit,
+    can,
+    for_update,
+    get_in_practice,
+    has_control_characters,
+    privilege_change_refused,
+    render,
+    require,
+    safe_next,
+    scoped_select,
+    session,
+)
 
 from .activations import (
-    HOW, REASON_MAX, SETTINGS_KEY, activate, elevation, end_activation, expire_due, hours, is_open, open_activation,
-    open_activations, reason_required, set_designation,
+    HOW,
+    REASON_MAX,
+    SETTINGS_KEY,
+    activate,
+    elevation,
+    end_activation,
+    expire_due,
+    hours,
+    is_open,
+    open_activation,
+    open_activations,
+    reason_required,
+    set_designation,
 )
 from .designees import MANAGE, designated_ids, is_designated
 from .models import Activation
@@ -142,9 +161,9 @@ def deactivate_other(activation_id):
 
 def _designation_refused(user: User):
     """The settings page with the reason (403) when the viewer may not change ``user``'s
-    designation (``accounts.privilege_change_refused``: in emergency mode, their own or an
+    designation (``privilege_change_refused``: in emergency mode, their own or an
     administrator's); ``None`` when they may."""
-    reason = accounts.privilege_change_refused(_viewer(), user, "emergency_designation")
+    reason = privilege_change_refused(_viewer(), user, "emergency_designation")
     if reason is None:
         return None
     session().commit()

@@ -17,13 +17,13 @@ import datetime as dt
 from flask import render_template
 from markupsafe import Markup
 
-from pfcore.contrib import NavItem, PluginInfo, PluginSetting, Section, Tile, UserColumn
-from pfcore.db import scoped_select, session
+from pfcore.api import plugin_setting, scoped_select, session
+from pfcore.contrib import NavItem, Notice, PluginInfo, PluginSetting, Section, Tile, UserColumn
 from pfcore.hookspecs import hookimpl
-from pfcore.plugin_settings import plugin_setting
 
 from . import hookspecs as licensing_hookspecs
-from .licenses import ACTIONS, CLINICIAN, SECONDARY, ensure_slots, license_of, profile_of, reason, slots_of
+from .licenses import (ACTIONS, CLINICIAN, EXPIRED_NOTICE, SECONDARY, ensure_slots, license_of, profile_of, reason,
+                       slots_of, subscription_expired)
 from .models import TYPE_LABELS, LicenseSlot
 
 PLUGIN = PluginInfo(
@@ -70,16 +70,22 @@ def practice_created(practice, admin):
     ensure_slots(practice, admin)
 
 
+@hookimpl(tryfirst=True)
+def signin_notices(practice, user, login_session):
+    """The expired-subscription banner, above other plugins' notices on every page."""
+    return [Notice(EXPIRED_NOTICE, level="warning")] if subscription_expired(practice) else []
+
+
 @hookimpl
 def nav_items(practice, user):
-    from pfcore.security.permissions import can
+    from pfcore.api import can
 
     return [NavItem("Licenses", "licensing.index", order=70)] if can(user, "users.manage") else []
 
 
 @hookimpl
 def settings_tiles(practice, user):
-    from pfcore.security.permissions import can
+    from pfcore.api import can
 
     if not can(user, "users.manage"):
         return []
@@ -97,7 +103,7 @@ def user_table_columns(practice, viewer):
 
 @hookimpl
 def user_detail_sections(practice, viewer, user):
-    from pfcore.security.permissions import can
+    from pfcore.api import can
 
     if not can(viewer, "users.manage"):
         return []

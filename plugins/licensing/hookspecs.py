@@ -4,11 +4,16 @@ charges a card). They are added to the app's plugin manager at start-up
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pfcore.hookspecs import hookspec
+
+if TYPE_CHECKING:  # for the annotations only
+    from pfcore.api import Practice, User
 
 
 @hookspec(firstresult=True)
-def license_purchase(practice, user, quantity):
+def license_purchase(practice: Practice, user: User, quantity: int) -> dict | None:
     """Decision (``firstresult``): buy ``quantity`` more Clinician licenses for ``practice``.
 
     Return a dict ``{"status": "paid" | "recorded" | "refused", "reference": str, "message": str}``:

@@ -10,10 +10,19 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from pfcore import audit
-from pfcore.db import find_in_practice, for_update, parse_id, scoped_select, session
-from pfcore.models import ACCESS_LEVELS, Practice, User, utcnow
-from pfcore.text import without_control_characters
+from pfcore.api import (
+    ACCESS_LEVELS,
+    Practice,
+    User,
+    audit,
+    find_in_practice,
+    for_update,
+    parse_id,
+    scoped_select,
+    session,
+    utcnow,
+    without_control_characters,
+)
 
 from .models import CLINICIAN, SECONDARY, TYPE_LABELS, LicenseOrder, LicenseProfile, LicenseSlot
 
@@ -340,10 +349,18 @@ def save_profile(practice, user, *, npi: str, dea: str, identity_verified: bool)
 
 # --- the licensed actions ------------------------------------------------------------
 
+EXPIRED_NOTICE = "Your subscription has expired. Sign-in and administration still work; licensed actions are paused."
+
+
+def subscription_expired(practice) -> bool:
+    """The practice's subscription has run out: licensed actions pause, and every page says so."""
+    return practice.subscription_status == "expired"
+
+
 def reason(practice, user, action: str) -> str | None:
     """Why ``user`` may not take the licensed ``action`` (None: they may)."""
     what = ACTIONS[action]
-    if practice.subscription_status == "expired":
+    if subscription_expired(practice):
         return f"{what} is not possible: your practice's subscription has expired. Renew it to continue."
     if user.status != "active":
         return f"{what} needs an active user."

@@ -7,8 +7,7 @@ import datetime as dt
 from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pfcore.db import Base
-from pfcore.models import UTCDateTime, utcnow
+from pfcore.api import Base, UTCDateTime, utcnow
 
 # The indexes of the license search on the core users table exist on one database each
 # (the trigram index on PostgreSQL, migration licensing_0002; the names and emails on

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, request, url_for
 from flask_login import login_required
-from sqlalchemy import func
 from jinja2_fragments.flask import render_block
+from sqlalchemy import func
 
-from pfcore.accounts import users_by_id
-from pfcore.db import get_in_practice, scoped_select, session
-from pfcore.models import User
-from pfcore.security.permissions import require
-from pfcore.web.rendering import is_partial_request, render
+from pfcore.api import User, get_in_practice, is_partial_request, render, require, scoped_select, session, users_by_id
 
 from .licenses import (
-    CLINICIAN, MAX_PURCHASE, SECONDARY, SECONDARY_PER_CLINICIAN, TYPE_LABELS, LicenseError, LicenseSlot, assign,
-    candidates, counts, ensure_slots, heading, license_of, purchase, remove, renewal_date, revoke, save_profile,
+    CLINICIAN,
+    MAX_PURCHASE,
+    SECONDARY,
+    SECONDARY_PER_CLINICIAN,
+    TYPE_LABELS,
+    LicenseError,
+    LicenseSlot,
+    assign,
+    candidates,
+    counts,
+    ensure_slots,
+    heading,
+    license_of,
+    purchase,
+    remove,
+    renewal_date,
+    revoke,
+    save_profile,
     slots_of,
 )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import render_template
 from markupsafe import Markup
 
-from pfcore import accounts, strategy_switches
+from pfcore.api import may_upgrade_login, strategy_switches
 from pfcore.contrib import LoginStrategy, PluginInfo, PluginSetting, Section
 from pfcore.hookspecs import hookimpl
 
@@ -53,7 +53,7 @@ def user_login_upgraded(practice, user):
 @hookimpl
 def login_method_sections(practice, user):
     """My account, "How you log in": the upgrade, while the user may still log in another way."""
-    if not accounts.may_upgrade_login(user):
+    if not may_upgrade_login(user):
         return []
     from .views import upgrade_form
 

@@ -1,8 +1,7 @@
 """The users for whom email sign-in is off (e.g. after "Upgrade to email login")."""
 from __future__ import annotations
 
-from pfcore.db import Base
-from pfcore.strategy_switches import UserSwitchedOff
+from pfcore.api import Base, UserSwitchedOff
 
 
 class UserOff(UserSwitchedOff, Base):

@@ -15,15 +15,22 @@ from sqlalchemy import bindparam
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from pfcore import accounts, strategy_switches
-from pfcore.accounts import HOLDS_ITS_EMAIL, normalise_email
-from pfcore.db import session
-from pfcore.models import User
-from pfcore.security.throttling import rate_limited
-from pfcore.web.account import account_page, current_password_accepted
-from pfcore.web.email_change import request_change
-from pfcore.web.forms import EmailAddress, NoControlCharacters
-from pfcore.web.rendering import password_sign_in_page
+from pfcore.api import (
+    ALREADY_ON_EMAIL_LOGIN,
+    HOLDS_ITS_EMAIL,
+    EmailAddress,
+    NoControlCharacters,
+    User,
+    account_page,
+    current_password_accepted,
+    may_upgrade_login,
+    normalise_email,
+    password_sign_in_page,
+    rate_limited,
+    session,
+    strategy_switches,
+)
+from pfcore.api import request_email_change as request_change
 
 from .models import UserOff
 
@@ -76,8 +83,8 @@ def upgrade_login():
     """A change of login email that also turns the other login strategies off for the user."""
     user = g.pfcore_user
     form = UpgradeLoginForm()
-    if not accounts.may_upgrade_login(user):
-        return account_page(status=422, error=accounts.ALREADY_ON_EMAIL_LOGIN)
+    if not may_upgrade_login(user):
+        return account_page(status=422, error=ALREADY_ON_EMAIL_LOGIN)
     if form.validate() and current_password_accepted(user, form.current, "user.login_upgrade_failed"):
         if request_change(user, form, upgrade=True):
             return account_page(message=f"We sent a link to {normalise_email(form.email.data)}. Open it to "

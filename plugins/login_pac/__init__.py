@@ -6,7 +6,7 @@ Plugins) and it is off for a user who upgraded to email login (the table
 """
 from __future__ import annotations
 
-from pfcore import strategy_switches
+from pfcore.api import strategy_switches
 from pfcore.contrib import LoginStrategy, PluginInfo, PluginSetting
 from pfcore.hookspecs import hookimpl
 

@@ -7,13 +7,15 @@ from sqlalchemy import func
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from pfcore import strategy_switches
-from pfcore.accounts import practice_by_pac
-from pfcore.db import session
-from pfcore.models import User
-from pfcore.security.throttling import rate_limited
-from pfcore.web.forms import NoControlCharacters
-from pfcore.web.rendering import password_sign_in_page
+from pfcore.api import (
+    NoControlCharacters,
+    User,
+    password_sign_in_page,
+    practice_by_pac,
+    rate_limited,
+    session,
+    strategy_switches,
+)
 
 from .models import UserOff
 

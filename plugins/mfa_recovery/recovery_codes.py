@@ -9,9 +9,7 @@ import secrets
 from flask import current_app, g
 from sqlalchemy import func, select
 
-from pfcore import audit
-from pfcore.db import for_update, scoped_delete, scoped_update, session
-from pfcore.models import User, utcnow
+from pfcore.api import User, audit, for_update, scoped_delete, scoped_update, session, utcnow
 
 from .models import RecoveryCode
 

@@ -7,12 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from pfcore import audit
-from pfcore.db import session
-from pfcore.security import mfa
-from pfcore.security.throttling import rate_limited
-from pfcore.web.mfa import recent_auth_required
-from pfcore.web.rendering import render
+from pfcore.api import audit, mfa, rate_limited, recent_auth_required, render, session
 
 from .recovery_codes import FACTOR, FEW_LEFT, USED_BY, USED_FLAG, codes_phrase, generate, remaining, use
 

@@ -3,15 +3,21 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, request, url_for
 
-from pfcore import audit
-from pfcore.db import session
-from pfcore.models import utcnow
-from pfcore.security import codes, mfa, phone_sends
-from pfcore.security.phones import PhoneError, for_codes
-from pfcore.security.throttling import rate_limited
-from pfcore.web.forms import CodeForm, PhoneForm
-from pfcore.web.mfa import enrolment_view
-from pfcore.web.rendering import render
+from pfcore.api import (
+    CodeForm,
+    PhoneError,
+    PhoneForm,
+    audit,
+    codes,
+    enrolment_view,
+    mfa,
+    phone_sends,
+    rate_limited,
+    render,
+    session,
+    utcnow,
+)
+from pfcore.api import phone_for_codes as for_codes
 
 from .channels import LABELS
 

@@ -19,12 +19,9 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from flask import current_app
 from sqlalchemy import bindparam, update
 
-from pfcore.db import scoped_select, session
-from pfcore.models import utcnow
-from pfcore.security import crypto, totp
-# What a code is, for this plugin's pages and its tests (pfcore.security.totp).
-from pfcore.security.totp import CODE_RE, current_step, grouped, matching_steps, new_secret, normalise  # noqa: F401
+from pfcore.api import crypto, scoped_select, session, totp, utcnow
 
+# What a code is, for this plugin's pages and its tests (pfcore.security.totp).
 from .models import TotpAuthenticator
 
 ISSUER = "pfcore"
@@ -106,7 +103,7 @@ def use_code(authenticator: TotpAuthenticator, code: str, now: float | None = No
         current_app.logger.error("mfa_totp: the secret of authenticator %s cannot be decrypted "
                                  "(was totp_encryption_key or secret_key changed?)", authenticator.id)
         return CodeCheck(False, "secret unreadable")
-    steps = matching_steps(secret, code, now)
+    steps = totp.matching_steps(secret, code, now)
     if not steps:
         return CodeCheck(False, "wrong code")
     fresh = [s for s in steps if s > authenticator.last_used_step]

@@ -9,15 +9,22 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from pfcore import audit
-from pfcore.db import get_in_practice, session
-from pfcore.models import User, utcnow
-from pfcore.security import mfa, totp
-from pfcore.security.permissions import require
-from pfcore.security.passwords import verify_or_dummy
-from pfcore.security.throttling import hold, is_locked, rate_limited, register_failure, register_success
-from pfcore.web.mfa import enrolment_view, recent_auth_required
-from pfcore.web.rendering import render
+from pfcore.api import (
+    User,
+    audit,
+    enrolment_view,
+    get_in_practice,
+    mfa,
+    rate_limited,
+    recent_auth_required,
+    render,
+    require,
+    session,
+    throttling,
+    totp,
+    utcnow,
+    verify_or_dummy,
+)
 
 from . import otp
 from .otp import FACTOR
@@ -33,7 +40,7 @@ class TotpCodeForm(FlaskForm):
                                                          Length(max=20)])
 
     def validate_code(self, field):
-        if not otp.CODE_RE.match(otp.normalise(field.data)):
+        if not totp.CODE_RE.match(totp.normalise(field.data)):
             raise ValidationError("Enter the 6 digits your app shows, like 123456.")
 
 
@@ -50,7 +57,7 @@ def challenge():
     if request.method != "POST":
         return render("mfa_totp/challenge.html", form=form)
     if form.validate():
-        if is_locked(user):
+        if throttling.is_locked(user):
             form.code.errors = [LOCKED]
         else:
             result = otp.use_code(otp.authenticator_of(user), form.code.data)
@@ -80,12 +87,12 @@ def _may_set_up(user, pending) -> bool:
 def _password_right(user, password: str, failed_action: str) -> bool:
     """Check the password as the step-up does: failures count toward the lock-out."""
     right = verify_or_dummy(user.password_hash, password or "")
-    hold(user.id)  # decided in turn with attempts sent at once, on the counters as they are now
-    if right and not is_locked(user):
-        register_success(user)
+    throttling.hold(user.id)  # decided in turn with attempts sent at once, on the counters as they are now
+    if right and not throttling.is_locked(user):
+        throttling.register_success(user)
         return True
     if not right:
-        register_failure(user)
+        throttling.register_failure(user)
     audit.record(failed_action, practice_id=user.practice_id, outcome="failure", actor=user, object_type="user",
                  object_id=user.id, details={"reason": "wrong password" if not right else "account locked"})
     session().commit()
@@ -108,12 +115,12 @@ def setup():
     if action == "confirm":
         return _confirm(user, pending)
     if pending is not None:  # the password was given a moment ago, at the first factor
-        return _scan_page(user, pending, otp.new_secret())
+        return _scan_page(user, pending, totp.new_secret())
     existing = otp.authenticator_of(user)
     if action == "start":
         if _password_right(user, request.form.get("password", ""), "mfa.totp_enrol_failed"):
             session().commit()
-            return _scan_page(user, None, otp.new_secret(), replacing=existing is not None)
+            return _scan_page(user, None, totp.new_secret(), replacing=existing is not None)
         return _manage_page(user, existing, start_error=_password_error(user), status=422)
     if request.method == "POST":
         return _manage_page(user, existing, status=422)
@@ -121,7 +128,7 @@ def setup():
 
 
 def _password_error(user) -> str:
-    return LOCKED if is_locked(user) else WRONG_PASSWORD
+    return LOCKED if throttling.is_locked(user) else WRONG_PASSWORD
 
 
 def _confirm(user, pending):
@@ -129,12 +136,12 @@ def _confirm(user, pending):
     token = request.form.get("setup_token", "")
     secret = otp.open_setup_token(token, user.id)
     if secret is None:
-        return _scan_page(user, pending, otp.new_secret(), status=422,
+        return _scan_page(user, pending, totp.new_secret(), status=422,
                           error="This set-up page is too old. Scan the new QR code (or type the new key), "
                                 "then enter the code your app shows.")
     form = TotpCodeForm()
     if form.validate():
-        steps = otp.matching_steps(secret, form.code.data)
+        steps = totp.matching_steps(secret, form.code.data)
         if steps:
             try:
                 replaced = otp.save(user, secret, max(steps))
@@ -203,7 +210,7 @@ def _scan_page(user, pending, secret: str, *, form=None, token: str | None = Non
                error: str | None = None, replacing: bool = False):
     return render("mfa_totp/scan.html", user=user, pending=pending, replacing=replacing, error=error,
                   form=form or TotpCodeForm(formdata=None), token=token or otp.setup_token(user.id, secret),
-                  qr=totp.qr_svg(otp.provisioning_uri(secret, user.email)), secret=otp.grouped(secret),
+                  qr=totp.qr_svg(otp.provisioning_uri(secret, user.email)), secret=totp.grouped(secret),
                   status=status)
 
 

@@ -17,20 +17,26 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import delete, select
 from webauthn import (
-    generate_authentication_options, generate_registration_options, options_to_json,
-    verify_authentication_response, verify_registration_response,
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
 )
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.parse_authentication_credential_json import parse_authentication_credential_json
 from webauthn.helpers.parse_registration_credential_json import parse_registration_credential_json
 from webauthn.helpers.structs import (
-    AttestationConveyancePreference, AuthenticatorSelectionCriteria, AuthenticatorTransport,
-    PublicKeyCredentialDescriptor, ResidentKeyRequirement, UserVerificationRequirement,
+    AttestationConveyancePreference,
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
 )
 
-from pfcore.db import for_update, session
-from pfcore.models import User, utcnow
+from pfcore.api import User, for_update, session, utcnow
 
 from .credentials import Binding, CeremonyError, CounterRegression, credentials_of
 from .models import WebAuthnChallenge, WebAuthnCredential

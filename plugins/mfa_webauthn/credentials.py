@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam
 
-from pfcore.db import scoped_select, session
-from pfcore.models import User
-from pfcore.security.tokens import token_hash
+from pfcore.api import User, scoped_select, session, token_hash
 
 from .models import WebAuthnChallenge, WebAuthnCredential
 

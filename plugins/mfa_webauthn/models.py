@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, JSON, LargeBinary, String, false
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pfcore.db import Base
-from pfcore.models import UTCDateTime, utcnow
+from pfcore.api import Base, UTCDateTime, utcnow
 
 
 class WebAuthnCredential(Base):

@@ -7,18 +7,27 @@ import json
 from flask import Blueprint, abort, g, jsonify, redirect, request, url_for
 from flask_login import login_required
 
-from pfcore import audit
-from pfcore.db import get_in_practice, session
-from pfcore.models import User
-from pfcore.security import mfa, throttling
-from pfcore.security.sessions import prefixed, queue_cookie
-from pfcore.security.signin import GENERIC_FAILURE, finish_sign_in, may_sign_in, record_failure, safe_next
-from pfcore.security.throttling import rate_limited
-from pfcore.security.tokens import new_token
-from pfcore.text import has_control_characters
-from pfcore.web.forms import CONTROL_CHARACTERS
-from pfcore.web.mfa import recent_auth_required
-from pfcore.web.rendering import render
+from pfcore.api import (
+    CONTROL_CHARACTERS,
+    GENERIC_FAILURE,
+    User,
+    audit,
+    finish_sign_in,
+    get_in_practice,
+    has_control_characters,
+    may_sign_in,
+    mfa,
+    new_token,
+    prefixed,
+    queue_cookie,
+    rate_limited,
+    recent_auth_required,
+    record_failure,
+    render,
+    safe_next,
+    session,
+    throttling,
+)
 
 # The ceremonies (and with them the WebAuthn library, 0.1 s to import) are imported by the
 # views that run one, not at the top: every worker imports this module at start-up

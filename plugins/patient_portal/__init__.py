@@ -115,7 +115,7 @@ def run_jobs(app):
 
 @hookimpl(trylast=True)  # after charts added the demo patients
 def demo_data(practice, admin):
-    from pfcore.demo import DEMO_PASSWORD
+    from pfcore.api import DEMO_PASSWORD
 
     from .demo import enrol_demo_patient
 

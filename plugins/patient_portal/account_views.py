@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from flask import g, redirect, request, url_for
 
-from pfcore import audit
-from pfcore.db import session
-from pfcore.security.signin import GENERIC_FAILURE, new_csrf_seed, safe_next
-from pfcore.security.throttling import rate_limited
-from pfcore.web.rendering import render, render_form_errors
+from pfcore.api import (
+    GENERIC_FAILURE,
+    audit,
+    new_csrf_seed,
+    rate_limited,
+    render,
+    render_form_errors,
+    safe_next,
+    session,
+    totp,
+)
 
 from . import accounts, portal_sessions, portal_totp
 from .portal_forms import ForgotPasswordForm, NewPasswordForm, PasswordCheckForm, SignInForm, TotpCodeForm
@@ -172,7 +178,7 @@ def reset_password(token):
 def _scan_page(account, secret: str, *, form=None, error: str | None = None, status: int = 200):
     return render("patient_portal/portal_authenticator_scan.html", status=status, error=error,
                   form=form or TotpCodeForm(formdata=None), token=portal_totp.setup_token(account.id, secret),
-                  qr=portal_totp.qr_svg(secret, account.username), secret=portal_totp.grouped(secret))
+                  qr=portal_totp.qr_svg(secret, account.username), secret=totp.grouped(secret))
 
 
 def _manage_page(*, form=None, error: str | None = None, message: str | None = None, status: int = 200):
@@ -206,7 +212,7 @@ def authenticator():
         session().commit()  # a wrong password counts
         return _manage_page(form=form, error="That password is not right.", status=422)
     session().commit()
-    return _scan_page(account, portal_totp.new_secret())
+    return _scan_page(account, totp.new_secret())
 
 
 @blueprint.post("/authenticator/remove")

@@ -23,16 +23,24 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from pfcore import audit, messaging
-from pfcore.db import for_update, session
-from pfcore.models import utcnow
-from pfcore.security import throttling
-from pfcore.security.passwords import hash_password, needs_rehash, password_problems, verify_or_dummy
-from pfcore.security.tokens import new_token, token_hash
+from pfcore.api import (
+    audit,
+    for_update,
+    hash_password,
+    messaging,
+    needs_rehash,
+    new_token,
+    password_problems,
+    session,
+    throttling,
+    token_hash,
+    utcnow,
+    verify_or_dummy,
+)
 
 from . import portal_sessions
-from .portal_settings import setting
 from .models import PasswordResetToken, PortalAccount
+from .portal_settings import setting
 
 HARD_LOCK_AT = throttling.HARD_LOCK_AT
 RESET_SENT = ("If a portal account uses that email, we sent it a link to choose a new password. "

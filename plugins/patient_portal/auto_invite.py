@@ -18,8 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from pfcore.db import scoped_select, session
-from pfcore.models import utcnow
+from pfcore.api import scoped_select, session, utcnow
 from pfcore_plugins.charts import api
 
 from . import invitations

@@ -6,9 +6,8 @@ from __future__ import annotations
 from flask import render_template, url_for
 from markupsafe import Markup
 
+from pfcore.api import can
 from pfcore.contrib import InfoItem
-from pfcore.security.permissions import can
-
 from pfcore_plugins.charts.api import ChartAction
 
 from . import invitations

@@ -2,10 +2,7 @@
 account, so a newcomer can sign in at /portal as a patient too."""
 from __future__ import annotations
 
-from pfcore import audit
-from pfcore.db import session
-from pfcore.models import utcnow
-
+from pfcore.api import audit, session, utcnow
 from pfcore_plugins.charts import api
 
 from . import accounts

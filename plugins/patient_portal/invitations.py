@@ -22,12 +22,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import select
 
-from pfcore import audit, messaging
-from pfcore.db import for_update, scoped_select, session
-from pfcore.models import utcnow
-from pfcore.security import crypto
-from pfcore.security.tokens import new_token, token_hash
-
+from pfcore.api import audit, crypto, for_update, messaging, new_token, scoped_select, session, token_hash, utcnow
 from pfcore_plugins.charts import api as charts
 
 from .models import Invitation, PortalLink

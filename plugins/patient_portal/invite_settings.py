@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from pfcore import audit
-from pfcore.db import for_update, scoped_select, session
-from pfcore.models import Practice, User, utcnow
+from pfcore.api import Practice, User, audit, for_update, scoped_select, session, utcnow
 
 from .models import InviteSettings
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from itertools import groupby
 
-from pfcore.db import session
-from pfcore.models import Practice, utcnow
-
+from pfcore.api import Practice, session, utcnow
 from pfcore_plugins.charts.jobs import unsigned_encounters_in_all_practices
 
 from .auto_invite import after_days, invite_for_encounters, today

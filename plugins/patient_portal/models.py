@@ -16,9 +16,7 @@ import datetime as dt
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pfcore.db import Base
-from pfcore.models import UTCDateTime, utcnow
-
+from pfcore.api import Base, UTCDateTime, utcnow
 from pfcore_plugins.charts import api as charts
 
 

@@ -7,11 +7,11 @@ badly typed date is a message, never a counted wrong try.
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms.fields.choices import SelectChoice
 from wtforms import EmailField, PasswordField, RadioField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
-from pfcore.web.forms import EmailAddress, NoControlCharacters
+from pfcore.api import EmailAddress, NoControlCharacters
 
 
 def _required(what: str):

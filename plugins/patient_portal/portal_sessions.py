@@ -19,10 +19,7 @@ import datetime as dt
 from flask import current_app, request
 from sqlalchemy import select, update
 
-from pfcore.db import session
-from pfcore.models import utcnow
-from pfcore.security.sessions import prefixed, queue_cookie
-from pfcore.security.tokens import new_token, token_hash
+from pfcore.api import new_token, prefixed, queue_cookie, session, token_hash, utcnow
 
 from .models import PortalAccount, PortalSession
 from .portal_settings import setting

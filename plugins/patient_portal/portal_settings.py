@@ -2,7 +2,7 @@
 and set by the operator in ``[plugins.patient_portal]``."""
 from __future__ import annotations
 
-from pfcore.plugin_settings import plugin_setting
+from pfcore.api import plugin_setting
 
 
 def setting(name: str):

@@ -16,9 +16,7 @@ from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import update
 
-from pfcore.db import session
-from pfcore.security import crypto, totp
-from pfcore.security.totp import grouped, new_secret  # noqa: F401 (the set-up page's)
+from pfcore.api import crypto, session, totp
 
 from .models import PortalAccount
 from .portal_settings import setting

@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from flask import render_template
 from sqlalchemy import select
 
-from pfcore import audit
-from pfcore.db import session
-from pfcore.models import AuditEvent, Practice, utcnow
+from pfcore.api import AuditEvent, Practice, audit, session, utcnow
 from pfcore_plugins.charts import api as charts
 
 from .models import PortalAccount, PortalLink
@@ -50,7 +48,7 @@ def generated_at(stamp: str | None) -> dt.datetime:
     """The time a download page promised (within the last hour), else now, to the second."""
     now = utcnow().replace(microsecond=0)
     try:
-        moment = dt.datetime.fromtimestamp(int(stamp or ""), dt.timezone.utc)
+        moment = dt.datetime.fromtimestamp(int(stamp or ""), dt.UTC)
     except (ValueError, OverflowError, OSError):
         return now
     return moment if now - GENERATED_AT_WINDOW <= moment <= now else now

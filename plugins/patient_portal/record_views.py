@@ -13,13 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import abort, current_app, g, make_response, request, url_for
-from pfcore_plugins.charts import api as charts
 
-from pfcore import audit
-from pfcore.db import session
-from pfcore.models import Practice
-from pfcore.sqlite_reads import writes_on_get
-from pfcore.web.rendering import render
+from pfcore.api import Practice, audit, render, session, writes_on_get
+from pfcore_plugins.charts import api as charts
 
 from . import record_export
 from .models import PortalLink

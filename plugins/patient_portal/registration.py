@@ -27,14 +27,23 @@ from dataclasses import dataclass
 from flask import current_app, request
 from sqlalchemy import func, select, update
 
-from pfcore import audit, messaging
-from pfcore.db import for_update, scoped_select, session
-from pfcore.models import Practice, utcnow
-from pfcore.security import phone_sends
-from pfcore.security.codes import mask
-from pfcore.security.phones import PhoneError, to_e164
-from pfcore.security.sessions import prefixed, queue_cookie
-from pfcore.security.tokens import new_token, token_hash
+from pfcore.api import (
+    PhoneError,
+    Practice,
+    audit,
+    codes,
+    for_update,
+    messaging,
+    new_token,
+    phone_sends,
+    prefixed,
+    queue_cookie,
+    scoped_select,
+    session,
+    to_e164,
+    token_hash,
+    utcnow,
+)
 from pfcore_plugins.charts import api as charts
 
 from . import invitations
@@ -224,7 +233,7 @@ def send_phone_code(invitation: Invitation, phone_text: str, birth_date_text: st
         body = f"Your patient portal security code is {code}. It expires in {minutes} minutes. Never share it."
     messaging.queue(channel, invitation.phone, body, subject="Your patient portal security code",
                     practice_id=invitation.practice_id, permit=permit)
-    _audit(invitation, "patient_portal.phone_code_sent", channel=channel, to=mask(invitation.phone))
+    _audit(invitation, "patient_portal.phone_code_sent", channel=channel, to=codes.mask(invitation.phone))
     return Answer(True)
 
 

@@ -14,11 +14,7 @@ from functools import wraps
 
 from flask import redirect, request, url_for
 
-from pfcore.db import session
-from pfcore.models import Practice
-from pfcore.security.signin import GENERIC_FAILURE
-from pfcore.security.throttling import rate_limited
-from pfcore.web.rendering import render
+from pfcore.api import GENERIC_FAILURE, Practice, rate_limited, render, session
 
 from . import accounts, invitations, registration
 from .account_views import start_signed_in

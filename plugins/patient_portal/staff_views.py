@@ -15,17 +15,24 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
-from pfcore_plugins.charts import api
 from wtforms import EmailField, HiddenField, TelField
 from wtforms.validators import InputRequired, Length, Optional
 
-from pfcore import audit
-from pfcore.db import parse_id, session
-from pfcore.security.permissions import can, require, why_not
-from pfcore.security.phones import display
-from pfcore.sqlite_reads import writes_on_get
-from pfcore.web.forms import EmailAddress, PhoneNumber
-from pfcore.web.rendering import is_partial_request, render
+from pfcore.api import (
+    EmailAddress,
+    PhoneNumber,
+    audit,
+    can,
+    is_partial_request,
+    parse_id,
+    render,
+    require,
+    session,
+    why_not,
+    writes_on_get,
+)
+from pfcore.api import display_phone as display
+from pfcore_plugins.charts import api
 
 from . import invitations
 from .chart_status import status_html

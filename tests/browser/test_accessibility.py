@@ -19,14 +19,18 @@ from urllib.parse import urlsplit
 import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Error as PlaywrightError, expect
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from pfcore.security import totp
+
 from ..support.access_rules import ACCESS_RULES
-from ..support.records import add_patient
-from ..support.portal import BIRTH_DATE, PASSWORD as PORTAL_PASSWORD, US_BIRTH_DATE, invite
 from ..support.browser import PASSWORD, make_active_user, sign_in_with_email
+from ..support.portal import BIRTH_DATE, US_BIRTH_DATE, invite
+from ..support.portal import PASSWORD as PORTAL_PASSWORD
+from ..support.records import add_patient
 from .test_portal_staff import accept_confirmations
 
 pytestmark = pytest.mark.browser
@@ -237,7 +241,7 @@ def build_world(app, practice) -> World:
         db.add_all(Designee(practice_id=practice.id, user_id=user_id, granted_by_id=admin.id, granted_at=utcnow())
                    for user_id in (admin.id, ada.id))
         pam_user = db.get(User, pam.id)
-        otp.save(pam_user, otp.new_secret(), otp.current_step())
+        otp.save(pam_user, totp.new_secret(), totp.current_step())
         generate(pam_user)
         db.add(WebAuthnCredential(practice_id=practice.id, user_id=pam.id, name="Desk key", credential_id="AAAAAAAA",
                                   public_key=b"\x00", sign_count=0, transports=["usb"], user_handle="aGFuZGxl"))

@@ -1,25 +1,30 @@
 """Example pfcore plugin: follow up on invitations nobody has accepted yet.
 
-Everything a plugin declares is here: its ``PLUGIN`` information, its
-blueprint (named after the plugin, URL prefix ``/example-notes``), and its
-hook implementations. Templates live in ``templates/example_notes/`` and
-static files in ``static/example_notes/`` (served at
-``/static/plugins/example_notes/...``).
+Everything a plugin declares is here: its ``PLUGIN`` information (with a
+per-practice setting), its blueprint (named after the plugin, URL prefix
+``/example-notes``), and its hook implementations. Its table is in
+``models.py`` with its Alembic branch in ``migrations/``; what a follow-up
+is, who may make one and how it is audited is in ``follow_ups.py``.
+Templates live in ``templates/example_notes/`` and static files in
+``static/example_notes/`` (served at ``/static/plugins/example_notes/...``).
+
+It imports from pfcore only ``pfcore.api``, ``pfcore.hookspecs`` and
+``pfcore.contrib``, as every third-party plugin should (its tests check).
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, g
+from flask import Blueprint, g, redirect, url_for
 from flask_login import login_required
 from markupsafe import Markup
 
-from pfcore.contrib import PluginInfo, Tile, UserColumn
-from pfcore.db import scoped_select, session
+from pfcore.api import User, can, get_in_practice, render, require, scoped_select, session, utcnow, why_not
+from pfcore.contrib import AuditDimension, PluginInfo, PluginSetting, Tile, UserColumn
 from pfcore.hookspecs import hookimpl
-from pfcore.models import User, utcnow
-from pfcore.security.permissions import can, require
-from pfcore.web.rendering import render
+
+from . import follow_ups
+from .follow_ups import AUDIT_DIMENSION, FOLLOW_UP
 
 PLUGIN = PluginInfo(
     name="example_notes",
@@ -27,9 +32,10 @@ PLUGIN = PluginInfo(
     description="Follow up on invitations nobody has accepted yet (an example plugin).",
     version="1.0.0",
     enabled_by_default=False,
+    settings=(PluginSetting("remind_after_days", int, 7, scope="practice", minimum=1, maximum=90,
+                            label="Remind after (days)",
+                            help="An invitation is due for a follow-up after this many days."),),
 )
-
-MANAGE_USERS = "users.manage"
 
 blueprint = Blueprint("example_notes", __name__, url_prefix="/example-notes")
 
@@ -43,15 +49,31 @@ def days_since_invited(user: User, now: dt.datetime | None = None) -> int | None
 
 @blueprint.get("/")
 @login_required
-@require(MANAGE_USERS)
+@require(FOLLOW_UP)
 def pending():
     practice = g.pfcore_user.practice
     invited = session().scalars(
         scoped_select(User, practice.id).where(User.status == "invited").order_by(User.created_at, User.id)
     ).all()
     now = utcnow()
-    rows = [{"user": user, "days": days_since_invited(user, now)} for user in invited]
-    return render("example_notes/pending.html", rows=rows)
+    last = follow_ups.last_follow_ups(practice.id, [user.id for user in invited])
+    rows = [{"user": user, "days": days_since_invited(user, now), "followed_up_at": last.get(user.id)}
+            for user in invited]
+    return render("example_notes/pending.html", rows=rows, remind_after=follow_ups.remind_after_days(practice))
+
+
+@blueprint.post("/<user_id>/follow-up")
+@login_required
+def follow_up(user_id):
+    """Mark an invitation as followed up; refused, with the reason, to who may not."""
+    viewer = g.pfcore_user
+    if not can(viewer, FOLLOW_UP):
+        return render("example_notes/refused.html", reason=why_not(viewer, FOLLOW_UP), status=403)
+    invited = get_in_practice(User, user_id, viewer.practice_id)
+    if invited.status == "invited":
+        follow_ups.follow_up(invited, by=viewer)
+        session().commit()
+    return redirect(url_for("example_notes.pending"))
 
 
 @hookimpl
@@ -61,7 +83,7 @@ def register_blueprints(app):
 
 @hookimpl
 def settings_tiles(practice, user):
-    if not can(user, MANAGE_USERS):
+    if not can(user, FOLLOW_UP):
         return []
     return [Tile("Pending invitations", "example_notes.pending",
                  "Who has not accepted their invitation yet, and for how long.", order=20)]
@@ -77,3 +99,22 @@ def _days_cell(user: User):
 @hookimpl
 def user_table_columns(practice, viewer):
     return [UserColumn("Days since invited", _days_cell, order=50)]
+
+
+@hookimpl
+def audit_dimensions():
+    """The events of follow-ups carry the flag, shown as a badge in Reports > Audit log (and a CSV column)."""
+    return [AuditDimension(AUDIT_DIMENSION, "Followed up", shown="badge", order=95)]
+
+
+@hookimpl
+def permission_allowed(practice, user, action, target):
+    """The plugin's own action: administrators and Level 3 and above; no opinion on any other."""
+    if action != FOLLOW_UP:
+        return None
+    return True if follow_ups.may_follow_up(user) else None
+
+
+@hookimpl
+def permission_denied_reason(practice, user, action, target):
+    return follow_ups.REFUSAL if action == FOLLOW_UP else None

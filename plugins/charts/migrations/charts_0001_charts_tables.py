@@ -4,10 +4,10 @@ Revision ID: charts_0001
 Revises: 
 Create Date: 2026-11-24 07:47:38.197527
 """
-from alembic import op
 import sqlalchemy as sa
-import pfcore.models
+from alembic import op
 
+import pfcore.api
 
 revision = 'charts_0001'
 down_revision = None
@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('sex', sa.String(length=16), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('phone', sa.String(length=32), nullable=False),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
@@ -47,10 +47,10 @@ def upgrade() -> None:
     sa.Column('objective', sa.Text(), nullable=False),
     sa.Column('assessment', sa.Text(), nullable=False),
     sa.Column('plan', sa.Text(), nullable=False),
-    sa.Column('signed_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('signed_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('signed_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['charts_patients.id'], ),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
     sa.ForeignKeyConstraint(['provider_id'], ['users.id'], ),
@@ -68,10 +68,10 @@ def upgrade() -> None:
     sa.Column('patient_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
-    sa.Column('occurred_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('occurred_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('shared', sa.Boolean(), nullable=False),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['patient_id'], ['charts_patients.id'], ),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
@@ -89,9 +89,9 @@ def upgrade() -> None:
     sa.Column('encounter_id', sa.Integer(), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('signed_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('signed_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('signed_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['encounter_id'], ['charts_encounters.id'], ),

@@ -4,10 +4,10 @@ Revision ID: emergency_access_0001
 Revises:
 Create Date: 2026-11-25 09:00:00.000000
 """
-from alembic import op
 import sqlalchemy as sa
-import pfcore.models
+from alembic import op
 
+import pfcore.api
 
 revision = 'emergency_access_0001'
 down_revision = None
@@ -21,7 +21,7 @@ def upgrade() -> None:
     sa.Column('practice_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('granted_by_id', sa.Integer(), nullable=True),
-    sa.Column('granted_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('granted_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['granted_by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
@@ -36,10 +36,10 @@ def upgrade() -> None:
     sa.Column('practice_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
-    sa.Column('activated_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('started_at', pfcore.models.UTCDateTime(), nullable=True),
-    sa.Column('expires_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('ended_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('activated_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('started_at', pfcore.api.UTCDateTime(), nullable=True),
+    sa.Column('expires_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('ended_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('ended_by_id', sa.Integer(), nullable=True),
     sa.Column('ended_how', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['ended_by_id'], ['users.id'], ),

@@ -3,10 +3,10 @@
 Revision ID: licensing_0001
 Revises:
 """
-from alembic import op
 import sqlalchemy as sa
-import pfcore.models
+from alembic import op
 
+import pfcore.api
 
 revision = 'licensing_0001'
 down_revision = None
@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('reference', sa.String(length=200), nullable=False),
     sa.Column('renews_on', sa.Date(), nullable=True),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -36,9 +36,9 @@ def upgrade() -> None:
     sa.Column('practice_id', sa.Integer(), nullable=False),
     sa.Column('npi', sa.String(length=10), nullable=False),
     sa.Column('dea', sa.String(length=9), nullable=False),
-    sa.Column('identity_verified_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('identity_verified_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('identity_verified_by_id', sa.Integer(), nullable=True),
-    sa.Column('updated_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['identity_verified_by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
@@ -52,10 +52,10 @@ def upgrade() -> None:
     sa.Column('practice_id', sa.Integer(), nullable=False),
     sa.Column('license_type', sa.String(length=20), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
-    sa.Column('assigned_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('assigned_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('assigned_by_id', sa.Integer(), nullable=True),
     sa.Column('order_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['assigned_by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['order_id'], ['licensing_orders.id'], ),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),

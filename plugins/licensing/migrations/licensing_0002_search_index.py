@@ -13,9 +13,8 @@ Revises: licensing_0001
 """
 import logging
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'licensing_0002'
 down_revision = 'licensing_0001'

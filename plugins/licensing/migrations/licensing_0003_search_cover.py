@@ -13,7 +13,6 @@ Revises: licensing_0002
 """
 from alembic import op
 
-
 revision = 'licensing_0003'
 down_revision = 'licensing_0002'
 branch_labels = None

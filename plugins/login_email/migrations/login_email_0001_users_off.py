@@ -12,8 +12,7 @@ import datetime as dt
 import sqlalchemy as sa
 from alembic import op
 
-import pfcore.models
-
+import pfcore.api
 
 revision = 'login_email_0001'
 down_revision = None
@@ -26,14 +25,14 @@ def upgrade() -> None:
         'login_email_users_off',
         sa.Column('user_id', sa.Integer(), nullable=False),
         sa.Column('practice_id', sa.Integer(), nullable=False),
-        sa.Column('switched_off_at', pfcore.models.UTCDateTime(), nullable=False),
+        sa.Column('switched_off_at', pfcore.api.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
         sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
         sa.PrimaryKeyConstraint('user_id'),
     )
     with op.batch_alter_table('login_email_users_off', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_login_email_users_off_practice_id'), ['practice_id'], unique=False)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # stored as naive UTC (pfcore.models.UTCDateTime)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # stored as naive UTC (pfcore.api.UTCDateTime)
     op.execute(sa.text("INSERT INTO login_email_users_off (user_id, practice_id, switched_off_at) "
                        "SELECT id, practice_id, :now FROM users WHERE email_login_enabled = :off").bindparams(now=now, off=False))
 

@@ -4,10 +4,10 @@ Revision ID: mfa_recovery_0001
 Revises: 
 Create Date: 2026-11-24 04:57:12.359287
 """
-from alembic import op
 import sqlalchemy as sa
-import pfcore.models
+from alembic import op
 
+import pfcore.api
 
 revision = 'mfa_recovery_0001'
 down_revision = None
@@ -22,8 +22,8 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('practice_id', sa.Integer(), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('used_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('used_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id')

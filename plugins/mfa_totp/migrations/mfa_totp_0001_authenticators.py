@@ -4,10 +4,10 @@ Revision ID: mfa_totp_0001
 Revises: 
 Create Date: 2026-11-24 04:59:17.314881
 """
-from alembic import op
 import sqlalchemy as sa
-import pfcore.models
+from alembic import op
 
+import pfcore.api
 
 revision = 'mfa_totp_0001'
 down_revision = None
@@ -22,9 +22,9 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('practice_id', sa.Integer(), nullable=False),
     sa.Column('encrypted_secret', sa.String(length=500), nullable=False),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.Column('last_used_step', sa.Integer(), nullable=False),
-    sa.Column('last_used_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('last_used_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),

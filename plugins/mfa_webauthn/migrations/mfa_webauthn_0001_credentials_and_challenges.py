@@ -4,10 +4,10 @@ Revision ID: mfa_webauthn_0001
 Revises: (starts the mfa_webauthn branch; depends on 0003_second_factors)
 Create Date: 2026-11-24 04:59:38.335874
 """
-from alembic import op
 import sqlalchemy as sa
-import pfcore.models
+from alembic import op
 
+import pfcore.api
 
 revision = 'mfa_webauthn_0001'
 down_revision = None
@@ -28,9 +28,9 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=100), server_default='', nullable=False),
     sa.Column('discoverable', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('user_handle', sa.String(length=128), server_default='', nullable=False),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('expires_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('used_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('used_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('challenge')
@@ -50,8 +50,8 @@ def upgrade() -> None:
     sa.Column('transports', sa.JSON(), nullable=False),
     sa.Column('discoverable', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('user_handle', sa.String(length=128), nullable=False),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('last_used_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('last_used_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),

@@ -4,10 +4,10 @@ Revision ID: patient_portal_0001
 Revises: 
 Create Date: 2026-11-24 07:47:38.307425
 """
-from alembic import op
 import sqlalchemy as sa
-import pfcore.models
+from alembic import op
 
+import pfcore.api
 
 revision = 'patient_portal_0001'
 down_revision = None
@@ -23,11 +23,11 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('password_hash', sa.String(length=200), nullable=False),
     sa.Column('failed_sign_ins', sa.Integer(), nullable=False),
-    sa.Column('locked_until', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('locked_until', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('totp_encrypted_secret', sa.Text(), nullable=True),
     sa.Column('totp_last_step', sa.Integer(), nullable=False),
     sa.Column('session_generation', sa.Integer(), nullable=False),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
     )
@@ -35,9 +35,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('expires_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('used_at', pfcore.models.UTCDateTime(), nullable=True),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('used_at', pfcore.api.UTCDateTime(), nullable=True),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['patient_portal_accounts.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
@@ -51,9 +51,9 @@ def upgrade() -> None:
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('generation', sa.Integer(), nullable=False),
     sa.Column('second_factor_pending', sa.Boolean(), nullable=False),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('last_seen_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('ended_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('last_seen_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('ended_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('ip', sa.String(length=64), nullable=False),
     sa.Column('user_agent', sa.String(length=400), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['patient_portal_accounts.id'], ),
@@ -68,7 +68,7 @@ def upgrade() -> None:
     sa.Column('practice_id', sa.Integer(), nullable=False),
     sa.Column('may_invite', sa.Boolean(), nullable=False),
     sa.Column('auto_invite', sa.Boolean(), nullable=False),
-    sa.Column('updated_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
     sa.ForeignKeyConstraint(['updated_by_id'], ['users.id'], ),
@@ -89,12 +89,12 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('failed_attempts', sa.Integer(), nullable=False),
     sa.Column('verified_key_hash', sa.String(length=64), nullable=True),
-    sa.Column('verified_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('verified_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('auto', sa.Boolean(), nullable=False),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('sent_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('ended_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('sent_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('ended_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['patient_id'], ['charts_patients.id'], ),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
@@ -110,8 +110,8 @@ def upgrade() -> None:
     sa.Column('practice_id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.Integer(), nullable=False),
     sa.Column('invitation_id', sa.Integer(), nullable=True),
-    sa.Column('enrolled_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('revoked_at', pfcore.models.UTCDateTime(), nullable=True),
+    sa.Column('enrolled_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', pfcore.api.UTCDateTime(), nullable=True),
     sa.Column('revoked_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['patient_portal_accounts.id'], ),
     sa.ForeignKeyConstraint(['invitation_id'], ['patient_portal_invitations.id'], ),
@@ -129,9 +129,9 @@ def upgrade() -> None:
     sa.Column('invitation_id', sa.Integer(), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
     sa.Column('channel', sa.String(length=8), nullable=False),
-    sa.Column('expires_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('used_at', pfcore.models.UTCDateTime(), nullable=True),
-    sa.Column('created_at', pfcore.models.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', pfcore.api.UTCDateTime(), nullable=False),
+    sa.Column('used_at', pfcore.api.UTCDateTime(), nullable=True),
+    sa.Column('created_at', pfcore.api.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['invitation_id'], ['patient_portal_invitations.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
