@@ -470,8 +470,6 @@ def upgrade_replaces_label(practice) -> str:
     """What "Upgrade to email login" turns off, for the messages about it: the labels of the
     practice's strategies that the upgrade replaces (their plugins name them), e.g. "X" in
     "X login is off for your account"."""
-    from .security.signin import practice_strategies
-
     return " and ".join(strategy.label for strategy in practice_strategies(practice) if strategy.upgrade_replaces)
 
 
