@@ -14,11 +14,12 @@ from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from jinja2 import ChoiceLoader, FileSystemLoader
 
-from . import db
+from . import audit, audit_keys, db, defaults, metrics, request_log
 from .config import finish_settings, load_settings
 from .plugins import PluginRegistry
 from .resources import resource_path
-from .security import throttling
+from .security import phone_sends, throttling
+from .web import install
 
 __version__ = "0.1.0"
 
@@ -51,13 +52,9 @@ def create_app(
         TEMPLATES_AUTO_RELOAD=not production,
     )
     db.init_app(app)
-    from . import audit, audit_keys
-
     app.extensions[audit.KEYRING_EXTENSION] = audit_keys.keyring(settings)  # a bad key stops start-up
-    from .security import phone_sends
-
     phone_sends.init_app(app)
-    registry = PluginRegistry(settings, extra_plugins)
+    registry = PluginRegistry(settings, extra_plugins, core=defaults)
     app.extensions["pfcore.plugins"] = registry
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(str(resource_path("templates")))]
@@ -66,13 +63,9 @@ def create_app(
     Htmx(app)
     CSRFProtect(app)
     throttling.init_app(app)
-    from . import metrics
-
     metrics.init_app(app)  # first before_request: times the whole request
     login_manager = LoginManager(app)
     login_manager.login_view = "core.signin"
-
-    from .web import install
 
     install(app, login_manager)
     for blueprints in registry.hook_all.register_blueprints(app=app):
@@ -80,11 +73,9 @@ def create_app(
             registry.check_blueprint(blueprint)
             app.register_blueprint(blueprint)
     throttling.apply_marked_limits(app)
-    from . import request_log
-
     request_log.init_app(app)  # inside ProxyFix: logs the forwarded client address
     if settings["trusted_proxies"] > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
+        from werkzeug.middleware.proxy_fix import ProxyFix  # only behind trusted proxies
 
         hops = settings["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)

@@ -22,8 +22,10 @@ from .models import Facility, InvitationReport, Practice, PracticePlugin, User, 
 from .security.passwords import hash_password, password_problems
 from .security import throttling
 from .security.permissions import CHANGE_PRIVILEGES, can, why_not
+from .security.mfa import remove_trusted_browsers
 from .security.sessions import end_all_sessions
-from .security.tokens import new_token, token_hash
+from .security.signin import practice_strategies, strategy_allows
+from .security.tokens import mark_link_step, new_token, token_hash
 from .text import has_link_or_address
 
 # A CSPRNG picks PAC characters from an alphabet without look-alikes (0/O, 1/I/L).
@@ -259,20 +261,6 @@ def find_token(token: str, purpose: str) -> UserToken | None:
     return row
 
 
-def mark_link_step(row: UserToken, step: str, browser_key: str) -> None:
-    """Remember server-side that this browser completed ``step`` of an emailed link.
-
-    ``browser_key`` is a random value kept in the browser's session cookie:
-    someone else who gets hold of the link still has to do the step.
-    """
-    row.state = dict(row.state or {}, **{f"{step}_done_for": token_hash(browser_key)})
-
-
-def link_step_done(row: UserToken, step: str, browser_key: str | None) -> bool:
-    expected = (row.state or {}).get(f"{step}_done_for")
-    return bool(expected and browser_key and secrets.compare_digest(expected, token_hash(browser_key)))
-
-
 def accept_invitation_pac(row: UserToken, pac: str, browser_key: str) -> bool:
     """Check the PAC for an invitation; remember success for this browser."""
     user = session().get(User, row.user_id)
@@ -423,8 +411,6 @@ def reset_password(row: UserToken, password: str) -> User:
     user.password_hash = hash_password(password)
     row.used_at = utcnow()
     throttling.unlock(user, reason="password reset")
-    from .security.mfa import remove_trusted_browsers
-
     remove_trusted_browsers(user, "password reset")
     ended = end_all_sessions(user, "password_reset")
     audit.record("user.password_reset", practice_id=user.practice_id, actor=user, object_type="user",
@@ -475,8 +461,6 @@ def may_upgrade_login(user: User) -> bool:
     """"Upgrade to email login" is offered while the user may still use a way of logging in
     that the upgrade replaces, and the practice offers one by login email (the login
     strategies' ``upgrade_replaces`` and ``by_login_email``; their plugins answer for the user)."""
-    from .security.signin import practice_strategies, strategy_allows
-
     offered = practice_strategies(user.practice)
     return any(strategy.by_login_email for strategy in offered) and any(
         strategy.upgrade_replaces and strategy_allows(user.practice, user, strategy.name) for strategy in offered)
@@ -486,8 +470,6 @@ def upgrade_replaces_label(practice) -> str:
     """What "Upgrade to email login" turns off, for the messages about it: the labels of the
     practice's strategies that the upgrade replaces (their plugins name them), e.g. "X" in
     "X login is off for your account"."""
-    from .security.signin import practice_strategies
-
     return " and ".join(strategy.label for strategy in practice_strategies(practice) if strategy.upgrade_replaces)
 
 

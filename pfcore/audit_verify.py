@@ -30,6 +30,7 @@ from .audit_format import CANONICAL_TIME_SQL, CHAIN_KEYED, GENESIS_HASH, HASHED_
 from .audit_format import encode_payload as _ENCODE
 from .audit_keys import AuditKeyring, hmac_signer
 from .audit_legacy import unkeyed_hash_function
+from .db import make_engine
 from .models import AuditChainHead, AuditEvent
 
 
@@ -203,8 +204,6 @@ def _verify_piece(job) -> tuple[bool, str | None, str | None]:
     following the one before, none missing. Answers (ok, first prev_hash, last hash).
     Any piece that is not ok makes verify() walk its chain again (_verify_chain), so
     a fast read (_json_rows) that is not sure of a row may simply say "not ok"."""
-    from .db import make_engine
-
     url, keys, chain_id, keyed_from, lo, hi = job
     engine = make_engine(url)
     try:

@@ -1,4 +1,10 @@
-"""The ``pfcore`` command (Flask's click group)."""
+"""The ``pfcore`` command (Flask's click group).
+
+Each command imports what it uses when it runs (Alembic for ``migrate``, the
+jobs, the backup, gunicorn's configuration): ``pfcore --help`` and every other
+command start without them, and a test may replace ``jobs.run_all`` & co. on
+their module. Those imports dodge no cycle: the CLI is the top layer.
+"""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
-"""The small value types that plugins return from contribution hooks."""
+"""The small value types that plugins return from contribution hooks, how the core gathers
+them (``flatten``), and the error of a plugin that breaks the contract."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -244,3 +245,20 @@ class AuditFilter:
     render: Callable
     narrow: Callable
     order: int = 100
+
+
+class PluginError(RuntimeError):
+    """A plugin cannot be loaded or breaks the plugin contract."""
+
+
+def flatten(answers) -> list:
+    """Gather contribution answers: each plugin returns an item, a list or None."""
+    items = []
+    for answer in answers:
+        if answer is None:
+            continue
+        if isinstance(answer, (list, tuple)):
+            items.extend(answer)
+        else:
+            items.append(answer)
+    return sorted(items, key=lambda item: getattr(item, "order", 100))

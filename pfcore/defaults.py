@@ -2,20 +2,24 @@
 
 They are ordinary hook implementations, most marked ``trylast`` so that a
 plugin can answer before them (or, for contribution hooks, beside them).
+They render the core's sections, so they sit above ``pfcore.web``:
+``create_app`` hands them to the plugin registry, which does not import them.
 """
 from __future__ import annotations
 
+from flask import current_app, render_template
 from markupsafe import Markup, escape
 
-from .contrib import NavItem, Section, SetupStep, Tile
+from . import messaging
+from .contrib import NavItem, Section, SetupStep, Tile, flatten
 from .hookspecs import hookimpl
-from .security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES
+from .security.permissions import ADMIN_ACTIONS, CHANGE_PRIVILEGES, can
+from .web.browsers import browsers_section
+from .web.mfa import factors_section, trusted_section
 
 
 @hookimpl(trylast=True)
 def nav_items(practice, user):
-    from .security.permissions import can
-
     items = [NavItem("Dashboard", "core.dashboard", order=10)]
     if can(user, "audit.view"):
         items.append(NavItem("Reports", "core.audit_report", order=80))
@@ -25,8 +29,6 @@ def nav_items(practice, user):
 
 @hookimpl(trylast=True)
 def settings_tiles(practice, user):
-    from .security.permissions import can
-
     tiles = []
     if can(user, "users.manage"):
         tiles.append(Tile("Users", "core.users", "Add, edit and deactivate EHR users; the Practice Access Code.", order=10))
@@ -40,8 +42,6 @@ def settings_tiles(practice, user):
 
 @hookimpl(trylast=True)
 def dashboard_tiles(practice, user):
-    from .security.permissions import can
-
     if not can(user, "users.manage"):
         return []
     body = Markup('<p>Practice Access Code: <strong class="pac">{}</strong></p>').format(escape(practice.pac))
@@ -51,12 +51,6 @@ def dashboard_tiles(practice, user):
 @hookimpl(trylast=True)
 def user_detail_sections(practice, viewer, user):
     """The core's "Login info" section of a user's page."""
-    from flask import render_template
-
-    from flask import current_app
-
-    from .plugins import flatten
-
     hooks = current_app.extensions["pfcore.plugins"].hook(practice)
     items = flatten(hooks.login_info_items(practice=practice, viewer=viewer, user=user))
     html = Markup(render_template("users/login_info.html", user=user, items=items))
@@ -73,9 +67,6 @@ def invitation_steps(practice, user):
 @hookimpl(trylast=True)
 def account_sections(practice, user):
     """My account: second factors, signed-in browsers, trusted browsers."""
-    from .web.browsers import browsers_section
-    from .web.mfa import factors_section, trusted_section
-
     return [factors_section(user), browsers_section(), trusted_section(user)]
 
 
@@ -89,10 +80,8 @@ def permission_allowed(practice, user, action, target):
 
 @hookimpl(trylast=True)
 def deliver_message(message, settings):
-    from .messaging import send_email_over_smtp, send_sms_or_voice
-
     if message.channel == "email":
-        return send_email_over_smtp(message, settings)
+        return messaging.send_email_over_smtp(message, settings)
     if message.channel in ("sms", "voice"):
-        return send_sms_or_voice(message, settings)
+        return messaging.send_sms_or_voice(message, settings)
     return None

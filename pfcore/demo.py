@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import current_app
 
-from . import accounts
+from . import accounts, audit
 from .db import session
-from .plugins import flatten
+from .contrib import flatten
 from .models import Practice, User, utcnow
 from .security.passwords import hash_password
 
@@ -34,8 +34,6 @@ def ensure_demo() -> str:
                         phone_verified_at=utcnow(), password_hash=hash_password(DEMO_PASSWORD))
             session().add(user)
             session().flush()
-            from . import audit
-
             audit.record("user.created", practice_id=practice.id, actor=admin, object_type="user", object_id=user.id,
                          details={"email": email, "access_level": level, "admin": is_admin, "demo": True})
         hooks = current_app.extensions["pfcore.plugins"].hook(practice)

@@ -200,7 +200,7 @@ def send_sms_or_voice(message: OutboxMessage, settings: dict) -> bool:
 
 def _post_webhook(message: OutboxMessage, settings: dict) -> bool:
     import json
-    import urllib.request
+    import urllib.request  # only a deployment with the webhook sender needs it (start-up time)
 
     url = settings["sms_webhook_url"]
     if not url:

@@ -23,6 +23,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
+from .contrib import PluginError
+from .models import OutboxMessage
+
 EXTENSION = "pfcore.metrics"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -69,8 +72,6 @@ class _OutboxCollector:
         return []
 
     def collect(self):
-        from .models import OutboxMessage
-
         maker = self.app.extensions["pfcore.sessionmaker"]
         with maker() as db_session:
             counts = dict(db_session.execute(
@@ -89,8 +90,6 @@ def plugin_gauges(app) -> list[tuple[str, str, object]]:
     A plugin names its gauges ``pfcore_<plugin name>_...``; a bad name, a
     name used twice or a ``read`` that cannot be called stops the start-up.
     """
-    from .plugins import PluginError
-
     registry = app.extensions["pfcore.plugins"]
     gauges: list[tuple[str, str, object]] = []
     seen: set[str] = set()

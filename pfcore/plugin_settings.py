@@ -28,7 +28,7 @@ from . import audit
 from .config import ConfigError, FromEnvironment
 from .contrib import PluginInfo, PluginSetting
 from .db import scoped_select, session
-from .models import PracticePluginSetting, utcnow
+from .models import PracticePlugin, PracticePluginSetting, utcnow
 
 
 def deployment_values(infos: Mapping[str, PluginInfo], configured: Mapping[str, Any] | None) -> dict:
@@ -169,3 +169,12 @@ def change(practice, plugin: str, name: str, value: Any) -> bool:
                  details={"setting": name, "old": shown(old), "new": shown(value)})
     g.pop("_pfcore_plugin_settings", None)
     return True
+
+
+def enabled_plugin_names(practice_id_column):
+    """A column of the plugins the practice of ``practice_id_column`` switched on, as one
+    comma-separated text (plugin names are identifiers), for a query that reads them along
+    with something else: the session lookup of every request asks it in the same statement
+    (``PluginRegistry.remember_enabled``, docs/performance.md change 18)."""
+    return (select(func.aggregate_strings(PracticePlugin.plugin_name, ","))
+            .where(PracticePlugin.practice_id == practice_id_column).scalar_subquery())

@@ -19,12 +19,15 @@ from typing import Iterable
 
 import pluggy
 from flask import g
-from sqlalchemy import func, select
 
-from . import defaults, hookspecs
-from .contrib import AuditDimension, PluginInfo
-from .db import Base
-from .plugin_settings import deployment_values
+from . import hookspecs
+from .contrib import AuditDimension, PluginError, PluginInfo, flatten
+from .db import Base, scoped_select, session
+from .models import PracticePlugin
+from .plugin_settings import deployment_values, enabled_plugin_names
+
+# Names other modules import from here (the registry's own vocabulary), kept where they were.
+__all__ = ["CORE_PLUGIN_NAME", "ENTRY_POINT_GROUP", "PluginError", "PluginRegistry", "enabled_plugin_names", "flatten"]
 
 ENTRY_POINT_GROUP = "pfcore.plugins"
 CORE_PLUGIN_NAME = "core"
@@ -33,28 +36,18 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 hook_log = logging.getLogger("pfcore.hooks")
 
 
-class PluginError(RuntimeError):
-    """A plugin cannot be loaded or breaks the plugin contract."""
-
-
-def enabled_plugin_names(practice_id_column):
-    """A column of the plugins the practice of ``practice_id_column`` switched on, as one
-    comma-separated text (plugin names are identifiers), for a query that reads them along
-    with something else: the session lookup of every request asks it in the same statement
-    (``PluginRegistry.remember_enabled``, docs/performance.md change 18)."""
-    from .models import PracticePlugin
-
-    return (select(func.aggregate_strings(PracticePlugin.plugin_name, ","))
-            .where(PracticePlugin.practice_id == practice_id_column).scalar_subquery())
-
-
 class PluginRegistry:
     """Everything the app knows about its plugins."""
 
-    def __init__(self, settings: dict, extra_plugins: Iterable[ModuleType] = ()):
+    def __init__(self, settings: dict, extra_plugins: Iterable[ModuleType] = (), *, core: ModuleType | None = None):
+        """``core``: the core's own hook implementations (``pfcore.defaults``), registered as the
+        plugin ``core`` by ``create_app`` and the CLI: they render pages, so they sit above the
+        registry, which does not import them."""
         self.pm = pluggy.PluginManager("pfcore")
         self.pm.add_hookspecs(hookspecs)
-        self.pm.register(defaults, name=CORE_PLUGIN_NAME)
+        self.core = core
+        if core is not None:
+            self.pm.register(core, name=CORE_PLUGIN_NAME)
         self.modules: dict[str, ModuleType] = {}
         self.infos: dict[str, PluginInfo] = {}
         self.public_blueprints: dict[str, str] = {}  # blueprint name -> plugin
@@ -157,9 +150,6 @@ class PluginRegistry:
             return frozenset()
         cache = g.setdefault("_pfcore_enabled_plugins", {})
         if practice.id not in cache:
-            from .db import scoped_select, session
-            from .models import PracticePlugin
-
             rows = session().scalars(scoped_select(PracticePlugin, practice.id, PracticePlugin.plugin_name))
             cache[practice.id] = frozenset(rows) & self.available
         return cache[practice.id]
@@ -216,7 +206,7 @@ class PluginRegistry:
         return bool(blueprint_name) and blueprint_name.split(".", 1)[0] in self.public_blueprints
 
     def hook_names_of(self, name: str) -> list[str]:
-        plugin = defaults if name == CORE_PLUGIN_NAME else self.modules[name]
+        plugin = self.core if name == CORE_PLUGIN_NAME else self.modules[name]
         return sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
 
 
@@ -301,16 +291,3 @@ def _check_templates(name: str, module: ModuleType) -> None:
         for entry in templates.iterdir():
             if entry.name != name:
                 raise PluginError(f"plugin {name!r} templates must live under templates/{name}/, found {entry.name}")
-
-
-def flatten(answers) -> list:
-    """Gather contribution answers: each plugin returns an item, a list or None."""
-    items = []
-    for answer in answers:
-        if answer is None:
-            continue
-        if isinstance(answer, (list, tuple)):
-            items.extend(answer)
-        else:
-            items.append(answer)
-    return sorted(items, key=lambda item: getattr(item, "order", 100))

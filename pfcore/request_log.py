@@ -35,6 +35,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wsgi import ClosingIterator
 
+from .config import ConfigError
+
 HEADER = "X-Request-ID"
 ENVIRON_ID = "pfcore.request_id"
 ENVIRON_USER = "pfcore.request_user_id"
@@ -161,8 +163,6 @@ def init_app(app) -> None:
     logged address is the forwarded one behind trusted proxies)."""
     log_format = app.config["PFCORE"].get("log_format", "plain")
     if log_format not in FORMATS:
-        from .config import ConfigError
-
         raise ConfigError(f"log_format must be one of {', '.join(FORMATS)}, not {log_format!r}")
     if log_format == "json":
         _configure_logger()

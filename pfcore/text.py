@@ -43,3 +43,11 @@ def has_link_or_address(text: str | None) -> bool:
     that travels in emails to strangers (a practice's name in an invitation) must not."""
     plain = unicodedata.normalize("NFKC", text or "").translate(_DOTS)
     return _LINK_OR_ADDRESS.search(plain) is not None
+
+
+def mask(destination: str) -> str:
+    """Show enough of a phone or address to recognise it, not to copy it."""
+    if "@" in destination:
+        name, _, domain = destination.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return "***" + destination[-4:] if len(destination) > 4 else "***"

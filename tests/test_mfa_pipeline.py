@@ -12,7 +12,8 @@ import time_machine
 from sqlalchemy import delete, select
 
 from pfcore.db import session
-from pfcore.models import Practice, PracticePlugin, TrustedBrowser
+from pfcore.models import Practice, PracticePlugin, TrustedBrowser, User
+from pfcore.security import mfa
 
 from .support.records import user_row as _user, audit_rows as _events
 from .support.apps import Browserless
@@ -299,6 +300,22 @@ def test_not_required_and_no_factor_signs_straight_in(app, admin_web):
     assert _sign_in_lands_on(web, SIGNUP["email"], SIGNUP["password"]).endswith("/dashboard")
     assert _signed_in(web)
     assert '"method":"email"' in _events(app, "signin.success")[-1].details.replace(" ", "")
+
+
+def test_a_strategy_that_proves_the_first_factor_itself_goes_on_through_after_first_factor(app, admin_web, pat, texts):
+    """docs/plugins.md ("login_strategies"): a strategy without the password page returns
+    ``mfa.after_first_factor``: the second-factor step when the policy wants one, else the session."""
+    with app.test_request_context("/"):
+        user = session().scalars(select(User).where(User.email == EMAIL)).one()
+        response = mfa.after_first_factor(user, method="custom", next_path="/dashboard")
+        assert response.status_code == 302 and response.location.endswith("/signin/verify")
+    assert '"method":"custom"' in _events(app, "signin.first_factor")[-1].details.replace(" ", "")
+    _set_policy(app, required=False)
+    with app.test_request_context("/"):
+        admin = session().scalars(select(User).where(User.email == SIGNUP["email"])).one()
+        response = mfa.after_first_factor(admin, method="custom", next_path="/dashboard")
+        assert response.status_code == 302 and response.location == "/dashboard"
+    assert '"method":"custom"' in _events(app, "signin.success")[-1].details.replace(" ", "")
 
 
 def test_not_required_still_asks_a_user_who_enrolled_a_factor(app, pat, texts):

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from .. import audit, messaging
 from ..db import for_update, session
 from ..models import User, UserToken, VerificationCode, utcnow
+from ..text import mask  # noqa: F401  (codes.mask: pages and plugins show a masked destination)
 from . import phone_sends
 
 CHANNELS = ("sms", "voice", "email")
@@ -188,10 +189,3 @@ def open_challenge(user_id: int, purpose: str) -> VerificationCode | None:
         .order_by(VerificationCode.id.desc()).limit(1)
     )).one_or_none()
 
-
-def mask(destination: str) -> str:
-    """Show enough of a phone or address to recognise it, not to copy it."""
-    if "@" in destination:
-        name, _, domain = destination.partition("@")
-        return f"{name[:1]}***@{domain}"
-    return "***" + destination[-4:] if len(destination) > 4 else "***"

@@ -1,7 +1,8 @@
 """Second factors in the sign-in pipeline: policy, the half-finished sign-in,
 browser trust and step-up.
 
-After the first factor (``after_first_factor``), the core decides whether a
+After the first factor, the sign-in (``signin.password_sign_in``) asks
+``second_factor_skipped`` whether a
 second factor is needed: the practice's policy requires one (the default,
 ONC 170.315(d)(13)), the user enrolled one anyway, a plugin demands one
 (``second_factor_required``), or the user is an administrator who must use a
@@ -25,15 +26,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, g, redirect, request, url_for
+from flask import current_app, g, redirect, request, session as flask_session, url_for
 from sqlalchemy import select, update
 
 from .. import audit
+from ..contrib import flatten
 from ..db import for_update, session
-from ..models import PendingSignIn, TrustedBrowser, User, utcnow
-from ..plugins import flatten
+from ..models import PendingSignIn, TrustedBrowser, User, UserToken, utcnow
 from .sessions import prefixed, queue_cookie
-from .tokens import new_token, token_hash
+# Step-up stamps live with the session; mfa.has_recent_auth & co. stay importable from here.
+from .sessions import has_recent_auth, mark_recent_auth, recent_auth_flags  # noqa: F401
+from .sign_in_finish import finish_sign_in
+from .throttling import hold, is_locked, register_failure, register_success
+from .tokens import LINK_BROWSER_KEY, link_step_done, new_token, token_hash
 
 PENDING_COOKIE = "pfcore_pending"
 DEFAULT_POLICY = {"required": True, "allowed": None, "admins_need_security_key": False, "passkey_sign_in": False}
@@ -104,8 +109,8 @@ def _needed(user: User) -> tuple[bool, bool, bool]:
 
     With no factor plugin switched on for the practice nothing can be asked,
     so the policy cannot lock everyone out. Worked out once per request and
-    user: a password sign-in asks twice (needs_second_factor_step, then
-    after_first_factor), and each answer asks every factor plugin.
+    user: a sign-in may ask more than once (``second_factor_skipped``, then
+    ``start_second_factor``), and each answer asks every factor plugin.
     """
     cache = g.setdefault("_pfcore_mfa_needed", {})
     if user.id not in cache:
@@ -117,13 +122,20 @@ def _needed(user: User) -> tuple[bool, bool, bool]:
     return cache[user.id]
 
 
-def needs_second_factor_step(user: User) -> bool:
-    """Will this sign-in stop at the second factor (policy, enrolment, plugin, security key)?"""
+NOT_NEEDED, TRUSTED_BROWSER = "not_needed", "trusted_browser"
+
+
+def second_factor_skipped(user: User) -> str | None:
+    """Why this sign-in goes without the second-factor step: ``NOT_NEEDED``, or
+    ``TRUSTED_BROWSER`` (then the browser's trust is marked used); None: it stops at it
+    (policy, enrolment, plugin, security key)."""
     needed, demanded, strict = _needed(user)
-    return needed and not _trust_skips(user, demanded, strict, touch=False)
+    if not needed:
+        return NOT_NEEDED
+    return TRUSTED_BROWSER if _trust_skips(user, demanded, strict) else None
 
 
-def _trust_skips(user: User, demanded: bool, strict: bool, *, touch: bool = True) -> bool:
+def _trust_skips(user: User, demanded: bool, strict: bool) -> bool:
     """A trusted browser skips the factor, unless a plugin demands it, a security key
     is required, or the user has no factor left (then they must enrol).
 
@@ -131,20 +143,29 @@ def _trust_skips(user: User, demanded: bool, strict: bool, *, touch: bool = True
     plugins are not asked about the user's factors at all.
     """
     return (not demanded and not strict and _trust_token(user) is not None and has_real_factor(user)
-            and _trusted_browser(user, touch=touch))
+            and _trusted_browser(user))
 
 
 def after_first_factor(user: User, *, method: str, next_path: str):
-    """Finish the sign-in or start the second-factor step; returns the response."""
-    from .signin import finish_sign_in
+    """For a strategy that proved the first factor itself (docs/plugins.md, "login_strategies"):
+    finish the sign-in or start the second-factor step; returns the response."""
+    skipped_because = second_factor_skipped(user)
+    if skipped_because is None:
+        return start_second_factor(user, method=method, next_path=next_path)
+    return finish_without_second_factor(user, skipped_because, method=method, next_path=next_path)
 
-    needed, demanded, strict = _needed(user)
-    if needed and _trust_skips(user, demanded, strict):
-        finish_sign_in(user, method=f"{method}+trusted_browser")
-        return redirect(next_path)
-    if not needed:
-        finish_sign_in(user, method=method)
-        return redirect(next_path)
+
+def finish_without_second_factor(user: User, skipped_because: str, *, method: str, next_path: str):
+    """The sign-in needs no second-factor step (``second_factor_skipped``): the session; the
+    audited method names a trusted browser that skipped it."""
+    finish_sign_in(user, method=method if skipped_because == NOT_NEEDED else f"{method}+{skipped_because}")
+    return redirect(next_path)
+
+
+def start_second_factor(user: User, *, method: str, next_path: str):
+    """Start the second-factor step of a sign-in whose first factor was proven (the
+    half-finished sign-in, its cookie); returns the redirect to the factor or enrolment page."""
+    strict = _needed(user)[2]
     token = new_token()
     now = utcnow()
     pending = PendingSignIn(
@@ -178,8 +199,6 @@ def load_pending() -> PendingSignIn | None:
 
 def pending_user() -> User | None:
     """The user of this browser's half-finished sign-in (None: there is none)."""
-    from .throttling import hold, is_locked
-
     pending = load_pending()
     if pending is None:
         return None
@@ -221,9 +240,6 @@ def second_factor_passed(factor: str):
 
     The form may carry ``trust_browser=1`` ("Trust this browser for N days").
     """
-    from .signin import finish_sign_in
-    from .throttling import register_success
-
     pending = load_pending()
     user = pending_user()
     if pending is None or user is None:
@@ -246,8 +262,6 @@ def second_factor_passed(factor: str):
 def _old_factor_proved(user: User, pending: PendingSignIn, factor: str):
     """The user proved a factor they had before the policy changed: they may now set up
     an allowed one (in this half-finished sign-in only). No session yet."""
-    from .throttling import register_success
-
     pending.old_factor_proved = factor
     register_success(user)
     audit.record("mfa.old_factor_proved", practice_id=user.practice_id, actor=user, object_type="user",
@@ -258,8 +272,6 @@ def _old_factor_proved(user: User, pending: PendingSignIn, factor: str):
 
 def second_factor_failed(factor: str, reason: str) -> None:
     """A wrong code or assertion: audited, and counted toward the account lock-out."""
-    from .throttling import register_failure
-
     user = pending_user()
     if user is None:
         return
@@ -329,17 +341,11 @@ def enrolled_during_sign_in(factor: str):
 
 def setup_link_opened(user: User):
     """The administrator's unused setup link for ``user`` that this browser opened, if any."""
-    from flask import session as flask_session
-
-    from .. import accounts
-    from ..models import UserToken
-    from ..web.auth import LINK_BROWSER_KEY
-
     rows = session().scalars(select(UserToken).where(
         UserToken.user_id == user.id, UserToken.purpose == "factor_setup", UserToken.used_at.is_(None),
         UserToken.expires_at > utcnow()))
     key = flask_session.get(LINK_BROWSER_KEY)
-    return next((row for row in rows if accounts.link_step_done(row, "setup", key)), None)
+    return next((row for row in rows if link_step_done(row, "setup", key)), None)
 
 
 # --- browser trust --------------------------------------------------------
@@ -398,22 +404,3 @@ def remove_trusted_browsers(user: User, reason: str, browser_id: int | None = No
         audit.record("mfa.browser_trust_removed", practice_id=user.practice_id, object_type="user", object_id=user.id,
                      details={"reason": reason, "count": removed})
     return removed
-
-
-# --- step-up ----------------------------------------------------------------
-
-def recent_auth_flags() -> dict:
-    """The session flags of a user who just proved who they are (step-up, sign-in)."""
-    return {"verified_at": utcnow().isoformat()}
-
-
-def mark_recent_auth(login_session) -> None:
-    login_session.flags = {**(login_session.flags or {}), **recent_auth_flags()}
-
-
-def has_recent_auth(login_session) -> bool:
-    stamp = (login_session.flags or {}).get("verified_at") if login_session is not None else None
-    if not stamp:
-        return False
-    when = dt.datetime.fromisoformat(stamp)
-    return utcnow() - when <= dt.timedelta(minutes=_settings()["recent_auth_minutes"])

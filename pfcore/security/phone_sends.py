@@ -43,6 +43,7 @@ from .. import audit, metrics
 from ..config import ConfigError
 from ..db import session
 from ..models import OutboxMessage, utcnow
+from ..text import mask
 from .phones import reachability_problem
 
 PHONE_CHANNELS = ("sms", "voice")
@@ -169,8 +170,6 @@ def record_refusal(refused: SendRefused, *, keep_changes: bool = False) -> None:
     alert): the refusal is audited in the caller's transaction, which the
     caller commits.
     """
-    from .codes import mask
-
     if not keep_changes:
         session().rollback()
     object_type, object_id = refused.subject
@@ -181,14 +180,6 @@ def record_refusal(refused: SendRefused, *, keep_changes: bool = False) -> None:
     metrics.count("phone_sends_refused", reason=refused.reason)
     if not keep_changes:
         session().commit()
-
-
-def _refused_page(refused: SendRefused):
-    """A flow that did not catch the refusal still answers 422 with the message, not 500."""
-    from ..web.rendering import render
-
-    record_refusal(refused)
-    return render("error.html", status=422, title="No code was sent", message=refused.message)
 
 
 def check_settings(settings: dict) -> None:
@@ -211,5 +202,5 @@ def check_settings(settings: dict) -> None:
 
 
 def init_app(app) -> None:
+    """Check the settings; the page of a refusal no flow caught is ``pfcore.web``'s (it renders)."""
     check_settings(app.config["PFCORE"])
-    app.register_error_handler(SendRefused, _refused_page)

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select, update
 from .. import audit
 from ..db import session
 from ..models import LoginSession, User, utcnow
-from ..plugins import enabled_plugin_names
+from ..plugin_settings import enabled_plugin_names
 from .tokens import new_token, token_hash
 
 TOUCH_EVERY = dt.timedelta(seconds=30)
@@ -198,3 +198,22 @@ def apply_cookie(response):
         else:
             response.set_cookie(name, value, max_age=max_age, **options)
     return response
+
+
+# --- step-up ----------------------------------------------------------------
+
+def recent_auth_flags() -> dict:
+    """The session flags of a user who just proved who they are (step-up, sign-in)."""
+    return {"verified_at": utcnow().isoformat()}
+
+
+def mark_recent_auth(login_session) -> None:
+    login_session.flags = {**(login_session.flags or {}), **recent_auth_flags()}
+
+
+def has_recent_auth(login_session) -> bool:
+    stamp = (login_session.flags or {}).get("verified_at") if login_session is not None else None
+    if not stamp:
+        return False
+    when = dt.datetime.fromisoformat(stamp)
+    return utcnow() - when <= dt.timedelta(minutes=current_app.config["PFCORE"]["recent_auth_minutes"])

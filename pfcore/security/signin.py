@@ -4,63 +4,28 @@ A strategy plugin proves who the person is (first factor) and hands the user
 to ``finish_sign_in``; the core checks the account, lets plugins react
 (``user_signed_in``), creates the session and audits. Failures all look the
 same to the person (``GENERIC_FAILURE``) and are audited with the reason.
+
+A password sign-in runs one way, here (``password_sign_in``): first factor ->
+account checks -> asks ``mfa.second_factor_skipped`` -> either
+``mfa.start_second_factor`` (the factor pages finish the sign-in later) or the
+session at once (``finish_sign_in``: plugins, session, audit). ``mfa`` never
+calls back into this module: both build on ``sign_in_finish``.
 """
 from __future__ import annotations
 
-from flask import current_app, g, session as flask_session
+from flask import current_app
 
 from .. import audit, metrics
+from ..contrib import flatten
 from ..db import engine, session
-from ..models import User, utcnow
+from ..models import User
 from ..text import has_control_characters
-from .sessions import end_session, start_session
+from . import mfa, passwords, throttling
+# finish_sign_in, new_csrf_seed and request_audit_dimensions are this pipeline's last step, for
+# strategies, pages and plugins (pfcore.api) to import from here.
+from .sign_in_finish import finish_sign_in, new_csrf_seed, request_audit_dimensions  # noqa: F401
 
 GENERIC_FAILURE = "Those sign-in details did not work. Check them and try again."
-
-
-def finish_sign_in(user: User, *, method: str):
-    """Create the session for a user whose first factor was proven."""
-    registry = current_app.extensions["pfcore.plugins"]
-    new_csrf_seed()
-    previous = g.get("pfcore_login_session")
-    if previous is not None and previous.ended_at is None:
-        # The browser's earlier session, maybe someone else's (a planted cookie), is replaced, never reused.
-        end_session(previous, "replaced")
-    from .mfa import mark_recent_auth, recent_auth_flags
-
-    # Set before the session row is written, so both go to the database in one
-    # flush, and the row is inserted with its step-up stamp instead of being
-    # updated for it (docs/performance.md, P1).
-    user.last_sign_in_at = utcnow()
-    login_session = start_session(user, flags=recent_auth_flags())
-    registry.hook(user.practice).user_signed_in(practice=user.practice, user=user, login_session=login_session)
-    if "verified_at" not in (login_session.flags or {}):  # a plugin replaced the flags
-        mark_recent_auth(login_session)
-    g.pfcore_user = user
-    g.pfcore_login_session = login_session
-    g.pfcore_audit_dimensions = request_audit_dimensions(user, login_session)
-    audit.record("signin.success", practice_id=user.practice_id, actor=user, object_type="user",
-                 object_id=user.id, details={"method": method})
-    session().commit()
-    metrics.count("sign_ins")
-    return login_session
-
-
-def new_csrf_seed() -> None:
-    """Empty the Flask session (a signed cookie) and start a new CSRF seed in it, in this answer.
-
-    Called at sign-in: nothing from before it carries over, so a form loaded
-    before the sign-in is refused after it. The seed travels with the
-    sign-in's own answer, not with the next page: until then the browser
-    would hold none, two tabs loading pages at that moment would each start
-    a seed of their own, the later answer's cookie would win, and the other
-    tab's forms would be refused as expired.
-    """
-    from flask_wtf.csrf import generate_csrf
-
-    flask_session.clear()
-    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)  # this request's token: old seed
-    generate_csrf()
 
 
 def record_failure(*, method: str, reason: str, practice_id: int | None, user: User | None = None, identifier: str = ""):
@@ -83,17 +48,6 @@ def may_sign_in(user: User | None) -> str | None:
     return None
 
 
-def request_audit_dimensions(user, login_session) -> dict:
-    """The audit dimensions every event of this signed-in request carries (plugins'
-    ``audit_event_dimensions`` answers, merged)."""
-    registry = current_app.extensions["pfcore.plugins"]
-    dimensions: dict = {}
-    hooks = registry.hook(user.practice)
-    for answer in hooks.audit_event_dimensions(practice=user.practice, user=user, login_session=login_session):
-        dimensions.update(answer or {})
-    return dimensions
-
-
 def password_sign_in(user: User | None, password: str, *, method: str, practice_id: int | None, identifier: str,
                      plugin_name: str, next_path: str):
     """The shared first factor of password strategies.
@@ -103,10 +57,6 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
     with ``None`` so the caller shows ``GENERIC_FAILURE``. On success the
     answer is the response to send: the next page, or the second-factor step.
     """
-    from .passwords import hash_password, needs_rehash, verify_or_dummy
-
-    from . import throttling
-
     # The hash takes tens of milliseconds of CPU. On SQLite hold no transaction while
     # it runs (an open transaction holds the database's write lock, and every other
     # request would wait for the hash). On PostgreSQL the reads so far took no lock,
@@ -117,7 +67,7 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
     stored = user.password_hash if user else None
     if engine().dialect.name == "sqlite":
         session().commit()
-    password_ok = verify_or_dummy(stored, password or "")
+    password_ok = passwords.verify_or_dummy(stored, password or "")
     if user is not None:
         throttling.hold(user.id)  # overwrites what was read before
     reason = None
@@ -138,21 +88,19 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
         record_failure(method=method, reason=reason, practice_id=user.practice_id if user else practice_id,
                        user=user, identifier=identifier)
         return None
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    from .mfa import after_first_factor, needs_second_factor_step
-
-    if not needs_second_factor_step(user):
-        throttling.register_success(user)
-    return after_first_factor(user, method=method, next_path=next_path)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    skipped_because = mfa.second_factor_skipped(user)
+    if skipped_because is None:
+        return mfa.start_second_factor(user, method=method, next_path=next_path)
+    throttling.register_success(user)
+    return mfa.finish_without_second_factor(user, skipped_because, method=method, next_path=next_path)
 
 
 # --- which strategies a practice and a user may use -------------------------------------------
 
 def all_strategies() -> list:
     """Every available plugin's ``LoginStrategy``, in order (the sign-in page's tabs)."""
-    from ..plugins import flatten
-
     return flatten(current_app.extensions["pfcore.plugins"].hook_all.login_strategies())
 
 

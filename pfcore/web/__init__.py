@@ -6,19 +6,26 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, NotFound
 
-from ..plugins import flatten
+from ..contrib import flatten
+from ..db import close_session
+from ..security.mfa import proving_old_factor
+from ..security.permissions import can
+from ..security.phone_sends import SendRefused, record_refusal
+from ..security.phones import country_names, display as phone_display
 from ..security.sessions import idle_minutes
-from . import request_hooks
+from ..security.throttling import lock_description
+# The view modules add their routes to the blueprint ``core`` as they are imported.
+from . import (  # noqa: F401  (routes)
+    account, audit_report, auth, browsers, dashboard, email_change, lock, mfa, operator, password_reset, phone,
+    request_hooks, security_settings, settings, users,
+)
+from .auth import login_strategies
 from .blueprint import core
 from .rendering import render
+from .urls import template_url_for
 
 
 def install(app, login_manager) -> None:
-    from . import (  # noqa: F401  (routes)
-        account, audit_report, auth, browsers, dashboard, email_change, lock, mfa, operator, password_reset, phone,
-        security_settings, settings, users,
-    )
-
     app.register_blueprint(core)
     app.request_class = request_hooks.NamedFieldsRequest
     app.before_request(request_hooks.refuse_bodies_no_form_takes)
@@ -30,26 +37,14 @@ def install(app, login_manager) -> None:
     login_manager.request_loader(lambda _request: g.get("pfcore_user"))
     login_manager.unauthorized_handler(_unauthorized)
     app.context_processor(_layout_context)
-    from .urls import template_url_for
-
     app.jinja_env.globals["url_for"] = template_url_for
-    from .auth import login_strategies
-
     app.jinja_env.globals["pfcore_login_strategies"] = login_strategies
-    from ..security.throttling import lock_description
-
     app.jinja_env.globals["lock_description"] = lock_description
-    from ..security.phones import country_names, display as phone_display
-
     app.jinja_env.globals["phone_display"] = phone_display
-    from ..security.mfa import proving_old_factor
-
     # The factor pages leave out "Trust this browser" while an old factor only opens a set-up.
     app.jinja_env.globals["proving_old_factor"] = proving_old_factor
     # "the United States or Canada": where codes by text or call may go (setting phone_countries).
     app.jinja_env.globals["phone_code_countries"] = lambda: country_names(current_app.config["PFCORE"]["phone_countries"])
-    from ..security.permissions import can
-
     # ``can("action")`` in templates: may the signed-in user do it?
     app.jinja_env.globals["can"] = lambda action, target=None: can(g.get("pfcore_user"), action, target)
     # Form macros as globals: a block rendered alone (htmx partial) does not
@@ -61,7 +56,14 @@ def install(app, login_manager) -> None:
     # Connection-level failures only; a bug such as an IntegrityError stays a 500.
     app.register_error_handler(OperationalError, _database_error)
     app.register_error_handler(InterfaceError, _database_error)
+    app.register_error_handler(SendRefused, _send_refused)
     app.add_url_rule("/static/plugins/<name>/<path:filename>", "core.plugin_static", _plugin_static)
+
+
+def _send_refused(refused: SendRefused):
+    """A flow that did not catch a refused text or call still answers 422 with the message, not 500."""
+    record_refusal(refused)
+    return render("error.html", status=422, title="No code was sent", message=refused.message)
 
 
 def _plugin_static(name: str, filename: str):
@@ -149,8 +151,6 @@ def _http_error(error: HTTPException):
 def _database_error(error: OperationalError | InterfaceError):
     """The database is not answering (restart, failover, network): 503, not a traceback."""
     current_app.logger.error("database error: %s", error)
-    from ..db import close_session
-
     try:
         close_session()
     except Exception:  # the connection is gone; nothing to roll back

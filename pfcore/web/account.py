@@ -1,14 +1,16 @@
 """My account: the signed-in user's own security settings."""
 from __future__ import annotations
 
-from flask import g
+from flask import current_app, g
 from flask_login import login_required
 
 from .. import accounts, audit
+from ..contrib import flatten
 from ..db import session
 from ..security import throttling
 from ..security.passwords import hash_password
 from ..security.sessions import end_other_sessions
+from ..security.signin import user_strategies
 from ..security.throttling import rate_limited
 from .blueprint import core
 from .forms import ChangeEmailForm, ChangePasswordForm
@@ -17,11 +19,6 @@ from .rendering import render
 
 def account_page(status=200, **context):
     """My account, with a message, or a form of it refused (``status`` 422)."""
-    from flask import current_app
-
-    from ..plugins import flatten
-    from ..security.signin import user_strategies
-
     context.setdefault("password_form", ChangePasswordForm(formdata=None))
     context.setdefault("email_form", ChangeEmailForm(formdata=None))
     user = g.pfcore_user

@@ -10,14 +10,13 @@ from .. import accounts, audit, invitation_reports
 from ..db import session
 from ..plugins import flatten
 from ..security.sessions import end_session
-from ..security.signin import all_strategies as login_strategies
+from ..security.signin import all_strategies as login_strategies, finish_sign_in
 from ..security.throttling import rate_limited
+from ..security.tokens import LINK_BROWSER_KEY, link_step_done
 from .blueprint import core
-from .forms import ChooseUsernamePasswordForm, PracticeCodeForm, SignupForm
+from .forms import ChooseUsernamePasswordForm, PracticeCodeForm, SignupForm, show_account_error
 from .rendering import render, render_form_errors
 
-# A browser working through an emailed link keeps this random key in its session cookie.
-LINK_BROWSER_KEY = "link_browser"
 EXPIRED_LINK = "This link has expired or was already used. Ask your practice administrator to send a new one."
 
 
@@ -64,7 +63,7 @@ def invitation_step(view):
 
     @wraps(view)
     def wrapped(token, row):
-        if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
+        if not link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
             session().rollback()
             return redirect(url_for("core.accept_invitation", token=token))
         return view(token, session().get(accounts.User, row.user_id))
@@ -118,22 +117,12 @@ def signup():
                 )
             except accounts.AccountError as error:
                 session().rollback()
-                _field_error(form, error)
+                show_account_error(form, error)
             else:
-                from ..security.signin import finish_sign_in
-
                 finish_sign_in(admin, method="signup")
                 return redirect(url_for("core.dashboard", welcome=1))
         return render_form_errors("signup.html", form=form)
     return render("signup.html", form=form)
-
-
-def _field_error(form, error: accounts.AccountError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [error.message]
-    else:
-        form.form_errors.append(error.message)
 
 
 @core.route("/invitation/<token>", methods=["GET", "POST"])
@@ -141,7 +130,7 @@ def _field_error(form, error: accounts.AccountError) -> None:
 @invitation_link
 def accept_invitation(token, row):
     """Step 1 of accepting an invitation: the Practice ID (PAC)."""
-    if accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
+    if link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
         return redirect(url_for("core.invitation_account", token=token))
     form = PracticeCodeForm()
     if request.method == "POST" and form.validate():
@@ -172,7 +161,7 @@ def report_invitation(token, row):
 @invitation_link
 def invitation_account(token, row):
     """Step 2 (after plugins' setup steps): username and password."""
-    if not accounts.link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
+    if not link_step_done(row, "pac", flask_session.get(LINK_BROWSER_KEY)):
         return redirect(url_for("core.accept_invitation", token=token))
     user = session().get(accounts.User, row.user_id)
     practice = user.practice
@@ -189,10 +178,8 @@ def invitation_account(token, row):
             accounts.finish_invitation(row, username=form.username.data, password=form.password.data)
         except accounts.AccountError as error:
             session().rollback()
-            _field_error(form, error)
+            show_account_error(form, error)
         else:
-            from ..security.signin import finish_sign_in
-
             finish_sign_in(user, method="invitation")
             return redirect(url_for("core.dashboard"))
     return render_form_errors("invitation_account.html", form=form, token=token, user=user)

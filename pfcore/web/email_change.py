@@ -17,13 +17,15 @@ from ..db import get_in_practice, session
 from ..models import User
 from ..security.permissions import require
 from ..security.throttling import rate_limited
+from ..security.tokens import LINK_BROWSER_KEY, link_step_done, mark_link_step
 from .account import account_page
-from .auth import LINK_BROWSER_KEY, link_browser_key, link_token
+from .auth import link_browser_key, link_token
 from .blueprint import core
 from .code_step import ACCOUNT_LOCK, choose_channel, enter_code, has_verified_phone, resend_code
 from .forms import ChangeEmailForm
 from .mfa import recent_auth_required
 from .rendering import render
+from .users import user_page
 
 CHANGE = "email_change"
 WHAT = "confirm your new login email"
@@ -73,8 +75,6 @@ def _confirm_new_email(row, *, action: str):
 @core.post("/settings/users/<user_id>/email")
 @require("users.manage")
 def change_user_email(user_id):
-    from .users import _detail
-
     user = get_in_practice(User, user_id, g.pfcore_user.practice_id)
     form = ChangeEmailForm()
     if form.validate():
@@ -83,12 +83,12 @@ def change_user_email(user_id):
             takeover_alerts.check(user, g.pfcore_user)
         except accounts.AccountError as error:
             session().rollback()
-            return _detail(user, status=422, error=error.message, block="actions")
+            return user_page(user, status=422, error=error.message, block="actions")
         session().commit()
-        return _detail(user, message=f"We sent a confirmation link to {accounts.normalise_email(form.email.data)}. "
+        return user_page(user, message=f"We sent a confirmation link to {accounts.normalise_email(form.email.data)}. "
                                      "The current email works until the user confirms.", block="actions")
     errors = " ".join(e for field in form for e in field.errors)
-    return _detail(user, status=422, error=errors or "Enter the new email twice.", block="actions")
+    return user_page(user, status=422, error=errors or "Enter the new email twice.", block="actions")
 
 
 @core.route("/account/email-change/<token>", methods=["GET", "POST"])
@@ -97,7 +97,7 @@ def change_user_email(user_id):
 def confirm_email_change(token, row):
     user = session().get(User, row.user_id)
     here = url_for("core.confirm_email_change", token=token)
-    if has_verified_phone(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
+    if has_verified_phone(user) and not link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
         return choose_channel(user, link=row, what=WHAT, action=here,
                               code_url=url_for("core.confirm_email_change_code", token=token),
                               intro=f"To make {row.state['new_email']} your login email:")
@@ -109,7 +109,7 @@ def confirm_email_change(token, row):
 @link_token(CHANGE)
 def confirm_email_change_code(token, row):
     def verified():
-        accounts.mark_link_step(row, "code", link_browser_key())
+        mark_link_step(row, "code", link_browser_key())
         return redirect(url_for("core.confirm_email_change", token=token))
 
     return enter_code(session().get(User, row.user_id), purpose=CHANGE, endpoint="core.confirm_email_change",

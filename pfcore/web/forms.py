@@ -1,13 +1,24 @@
 """The core's forms. Field labels are what people read and what tests find."""
 from __future__ import annotations
 
+from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
 
 from ..models import ACCESS_LEVELS
+from ..security import phones
 from ..text import has_control_characters
+
+
+def show_account_error(form, error) -> None:
+    """Show an ``accounts.AccountError`` on the form: under the field it names, else above the form."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [error.message]
+    else:
+        form.form_errors.append(error.message)
 
 SPECIALTIES = [
     "Family medicine", "Internal medicine", "Pediatrics", "Obstetrics and gynecology", "Cardiology",
@@ -36,10 +47,6 @@ class PhoneNumber:
         self.for_codes = for_codes
 
     def __call__(self, form, field):
-        from flask import current_app
-
-        from ..security import phones
-
         settings = current_app.config["PFCORE"]
         if field.data:
             try:

@@ -4,12 +4,13 @@ trusted browsers, step-up ("confirm it's you") and the administrator's
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit
 
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import abort, current_app, g, redirect, render_template, request, url_for
 from flask_login import login_required
 from markupsafe import Markup
 
-from .. import audit, takeover_alerts
+from .. import accounts, audit, takeover_alerts
 from ..contrib import Section
 from ..db import get_in_practice, session
 from ..models import User, utcnow
@@ -18,8 +19,11 @@ from ..security.passwords import verify_or_dummy
 from ..security.permissions import require
 from ..security.signin import safe_next
 from ..security.throttling import hold, is_locked, rate_limited, register_failure, register_success
+from ..security.tokens import mark_link_step
+from .auth import link_browser_key
 from .blueprint import core
 from .rendering import render
+from .users import user_page
 
 
 @core.get("/signin/verify")
@@ -102,8 +106,6 @@ def enrolment_view(view):
 
 def _same_site_path(url: str) -> str:
     """The path part of a same-site URL (a referrer), never another site."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if parts.netloc and parts.netloc != request.host:
         return "/"
@@ -111,8 +113,6 @@ def _same_site_path(url: str) -> str:
 
 
 def core_response(body: str, status: int):
-    from flask import current_app
-
     return current_app.response_class(body, status=status)
 
 
@@ -171,11 +171,9 @@ def remove_trusted_browser(browser_id):
 @require("users.manage")
 def reset_user_phone(user_id):
     """PF "lost or stolen phone": clear the verification phone and every trusted browser."""
-    from .users import _detail
-
     user = get_in_practice(User, user_id, g.pfcore_user.practice_id)
     if user.phone is None:
-        return _detail(user, status=422, error="This user has no verification phone.", block="actions")
+        return user_page(user, status=422, error="This user has no verification phone.", block="actions")
     previous_phone = user.phone
     user.phone = None
     user.phone_verified_at = None
@@ -190,34 +188,28 @@ def reset_user_phone(user_id):
     session().commit()
     message = ("Verification phone reset. The user has no other second factor: send them a setup link."
                if needs_link else "Verification phone reset. The user sets up a new one after their other factor.")
-    return _detail(user, message=message, block="actions")
+    return user_page(user, message=message, block="actions")
 
 
 @core.post("/settings/users/<user_id>/setup-link")
 @require("users.manage")
 def send_setup_link(user_id):
     """A one-time link (24 hours) that lets a user with no factor left enrol a new one."""
-    from .. import accounts
-    from .users import _detail
-
     user = get_in_practice(User, user_id, g.pfcore_user.practice_id)
     if user.factor_reset_at is None:
-        return _detail(user, status=422, error="This user does not need a setup link.", block="actions")
+        return user_page(user, status=422, error="This user does not need a setup link.", block="actions")
     accounts.send_factor_setup_link(user)
     session().commit()
-    return _detail(user, message=f"A setup link was emailed to {user.email}.", block="actions")
+    return user_page(user, message=f"A setup link was emailed to {user.email}.", block="actions")
 
 
 @core.get("/setup/<token>")
 def open_setup_link(token):
-    from .. import accounts
-    from .auth import link_browser_key
-
     row = accounts.find_token(token, "factor_setup")
     if row is None:
         session().rollback()
         return render("link_expired.html", status=410,
                       message="This setup link has expired or was already used. Ask your practice administrator.")
-    accounts.mark_link_step(row, "setup", link_browser_key())
+    mark_link_step(row, "setup", link_browser_key())
     session().commit()
     return render("mfa/setup_link.html")

@@ -9,10 +9,11 @@ from .. import accounts
 from ..db import session
 from ..models import User
 from ..security.throttling import rate_limited
-from .auth import LINK_BROWSER_KEY, _field_error, link_browser_key, link_token
+from ..security.tokens import LINK_BROWSER_KEY, link_step_done, mark_link_step
+from .auth import link_browser_key, link_token
 from .blueprint import core
 from .code_step import TIMED_LOCK, choose_channel, enter_code, has_verified_phone, resend_code
-from .forms import ForgotPasswordForm, NewPasswordForm
+from .forms import ForgotPasswordForm, NewPasswordForm, show_account_error
 from .rendering import render, render_form_errors
 
 PURPOSE = "password_reset"
@@ -42,7 +43,7 @@ def forgot_password():
 @link_token(PURPOSE)
 def password_reset(token, row):
     user = session().get(User, row.user_id)
-    if has_verified_phone(user) and not accounts.link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
+    if has_verified_phone(user) and not link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
         return redirect(url_for("core.password_reset_verify", token=token))
     form = NewPasswordForm()
     if request.method == "GET":
@@ -52,7 +53,7 @@ def password_reset(token, row):
             accounts.reset_password(row, form.password.data)
         except accounts.AccountError as error:
             session().rollback()
-            _field_error(form, error)
+            show_account_error(form, error)
         else:
             session().commit()
             return render("password_reset_done.html")
@@ -79,7 +80,7 @@ def password_reset_verify_code(token, row):
     user = session().get(User, row.user_id)
 
     def verified():
-        accounts.mark_link_step(row, "code", link_browser_key())
+        mark_link_step(row, "code", link_browser_key())
         return redirect(url_for("core.password_reset", token=token))
 
     # A reset is the way out of the lock that lasts until unlocked: only a timed lock waits here.

@@ -6,8 +6,10 @@ can never drift apart.
 """
 from __future__ import annotations
 
-from flask import make_response, render_template, request
+from flask import make_response, render_template, request, url_for
 from jinja2_fragments.flask import render_block
+
+from ..security.signin import GENERIC_FAILURE, password_sign_in, safe_next
 
 
 def is_partial_request() -> bool:
@@ -38,10 +40,6 @@ def password_sign_in_page(form, template: str, *, find_user, method: str, plugin
     for the audit record; everything else (one hash per attempt, account
     checks, the generic failure, the redirect) is the same for every strategy.
     """
-    from flask import request, url_for
-
-    from ..security.signin import GENERIC_FAILURE, password_sign_in, safe_next
-
     next_path = request.values.get("next")
     if request.method == "GET":
         return render(template, form=form, next=next_path)

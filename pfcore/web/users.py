@@ -13,7 +13,7 @@ from ..security import throttling
 from ..security.sessions import end_all_sessions
 from ..security.signin import safe_next
 from .blueprint import core
-from .forms import AccessLevelForm, AddUserForm
+from .forms import AccessLevelForm, AddUserForm, show_account_error
 from .rendering import render, render_form_errors
 
 MANAGE = "users.manage"
@@ -68,16 +68,17 @@ def add_user():
             )
         except accounts.AccountError as error:
             session().rollback()
-            from .auth import _field_error
-
-            _field_error(form, error)
+            show_account_error(form, error)
         else:
             session().commit()
             return redirect(return_to or url_for("core.user_detail", user_id=user.id, added=1))
     return render_form_errors("users/add.html", form=form, return_to=return_to)
 
 
-def _detail(user: User, *, status: int = 200, error: str | None = None, message: str | None = None, block=None):
+def user_page(user: User, *, status: int = 200, error: str | None = None, message: str | None = None, block=None):
+    """A user's page (Settings > Users > the user), or its ``block`` for htmx, with an error
+    or a message: the answer of every administrator action on the user, here and in
+    ``mfa`` and ``email_change``."""
     sections = flatten(_hooks().user_detail_sections(practice=_practice(), viewer=g.pfcore_user, user=user))
     level_form = AccessLevelForm(access_level=user.access_level)
     return render("users/detail.html", user=user, sections=sections, level_form=level_form, status=status,
@@ -87,7 +88,7 @@ def _detail(user: User, *, status: int = 200, error: str | None = None, message:
 @core.get("/settings/users/<user_id>")
 @require(MANAGE)
 def user_detail(user_id):
-    return _detail(get_in_practice(User, user_id, _practice().id))
+    return user_page(get_in_practice(User, user_id, _practice().id))
 
 
 def _user_action(user_id, change, done_message: str, block: str = "actions", privilege: str | None = None):
@@ -100,15 +101,15 @@ def _user_action(user_id, change, done_message: str, block: str = "actions", pri
     refused = privilege and accounts.privilege_change_refused(g.pfcore_user, user, privilege)
     if refused:
         session().commit()
-        return _detail(user, status=403, error=refused, block=block)
+        return user_page(user, status=403, error=refused, block=block)
     try:
         change(user)
     except accounts.AccountError as error:
         session().rollback()
         session().refresh(user)
-        return _detail(user, status=422, error=error.message, block=block)
+        return user_page(user, status=422, error=error.message, block=block)
     session().commit()
-    return _detail(user, message=done_message, block=block)
+    return user_page(user, message=done_message, block=block)
 
 
 @core.post("/settings/users/<user_id>/deactivate")
@@ -140,7 +141,7 @@ def set_access_level(user_id):
     form = AccessLevelForm()
     if not form.validate():
         user = get_in_practice(User, user_id, _practice().id)
-        return _detail(user, status=422, error="Choose an access level.", block="facts")
+        return user_page(user, status=422, error="Choose an access level.", block="facts")
     # Only the facts change: answer htmx with them (docs/performance.md, P5).
     return _user_action(user_id, lambda u: accounts.set_access_level(u, form.access_level.data), "Access level changed.",
                         block="facts", privilege="access_level")

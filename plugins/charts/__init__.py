@@ -20,6 +20,7 @@ from pfcore.hookspecs import hookimpl
 
 from . import hookspecs as chart_hookspecs
 from . import models  # noqa: F401  (the tables, for the namespace check and Alembic)
+from .permissions import EDIT, EDIT_CLINICAL, MIN_LEVEL, SIGN_ACTIONS, VIEW  # noqa: F401  (charts.VIEW & co.)
 
 PLUGIN = PluginInfo(
     name="charts",
@@ -29,14 +30,6 @@ PLUGIN = PluginInfo(
     version="1.0",
     hookspecs=chart_hookspecs,
 )
-
-VIEW = "charts.view"          # find patients, open charts
-EDIT = "charts.edit"          # add patients, appointments
-EDIT_CLINICAL = "charts.edit_clinical"  # medications, problems, ..., encounters
-SIGN_ACTIONS = ("sign_soap_note", "sign_chart_note", "sign_document")
-# Office staff (Level 1) keep the schedule and demographics; clinical entries
-# need Level 2 (nurse / MA) and up; signing needs a clinician (Level 3 and up).
-MIN_LEVEL = {VIEW: 1, EDIT: 1, EDIT_CLINICAL: 2, **{action: 3 for action in SIGN_ACTIONS}}
 
 
 @hookimpl

@@ -26,8 +26,9 @@ from pfcore.api import (
     writes_on_get,
 )
 
-from . import EDIT, EDIT_CLINICAL, VIEW, api, encounters, entries, patients, sections
+from . import api, encounters, entries, patients, sections
 from .encounters import ChartError
+from .permissions import EDIT, EDIT_CLINICAL, VIEW
 from .forms import DocumentForm, EncounterForm, PatientForm, SoapForm
 
 blueprint = Blueprint("charts", __name__, url_prefix="/charts")

@@ -32,7 +32,6 @@ from pfcore.api import (
 )
 from pfcore.api import request_email_change as request_change
 
-from . import PLUGIN
 from .models import UserOff
 
 blueprint = Blueprint("login_email", __name__, url_prefix="/login-email")
@@ -74,7 +73,7 @@ def _find_user(form: EmailSignInForm):
 @rate_limited("signin")
 def signin():
     return password_sign_in_page(EmailSignInForm(), "login_email/signin.html", find_user=_find_user,
-                                 method="email", plugin_name=PLUGIN.name)
+                                 method="email", plugin_name=blueprint.name)
 
 
 @blueprint.post("/upgrade")

@@ -17,7 +17,6 @@ from pfcore.api import (
     strategy_switches,
 )
 
-from . import PLUGIN
 from .models import UserOff
 
 blueprint = Blueprint("login_pac", __name__, url_prefix="/login-pac")
@@ -48,4 +47,4 @@ def _find_user(form: PacSignInForm):
 @rate_limited("signin")
 def signin():
     return password_sign_in_page(PacSignInForm(), "login_pac/signin.html", find_user=_find_user,
-                                 method="practice_id", plugin_name=PLUGIN.name)
+                                 method="practice_id", plugin_name=blueprint.name)

@@ -43,6 +43,7 @@ PLUGIN = PluginInfo(
 
 @hookimpl
 def register_blueprints(app):
+    from . import account_views, record_views, registration_views  # noqa: F401  (their routes join public's)
     from .public import blueprint as public_blueprint
     from .staff_views import blueprint as staff_blueprint
 

@@ -8,8 +8,10 @@ from itertools import groupby
 from pfcore.api import Practice, session, utcnow
 from pfcore_plugins.charts.jobs import unsigned_encounters_in_all_practices
 
-from . import PLUGIN
 from .auto_invite import after_days, invite_for_encounters, today
+
+# PLUGIN.name: the package starts these jobs (hook run_jobs), so this module does not import it back.
+PLUGIN_NAME = "patient_portal"
 
 
 def auto_invite_in_all_practices(app) -> int:
@@ -25,7 +27,7 @@ def auto_invite_in_all_practices(app) -> int:
     for practice_id, rows in groupby(sorted(encounters, key=lambda e: (e.practice_id, e.id)),
                                      key=lambda e: e.practice_id):
         practice = session().get(Practice, practice_id)
-        if PLUGIN.name not in registry.enabled_names(practice):
+        if PLUGIN_NAME not in registry.enabled_names(practice):
             continue
         on = today(practice)
         invited += invite_for_encounters(practice, [e for e in rows if e.visit_date <= on - wait], on)

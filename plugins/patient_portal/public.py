@@ -2,7 +2,8 @@
 records. A public blueprint: the core never loads a staff session here
 (``g.pfcore_user`` is always None), and this module loads the portal's own
 session instead. The routes live in ``registration_views``,
-``account_views`` and ``record_views``.
+``account_views`` and ``record_views``, which the package imports with this
+module when it registers the blueprint (they import it, not the other way round).
 """
 from __future__ import annotations
 
@@ -52,6 +53,3 @@ def portal_login_required(view):
         return view(*args, **kwargs)
 
     return wrapped
-
-
-from . import account_views, record_views, registration_views  # noqa: E402,F401  (routes)
