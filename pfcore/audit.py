@@ -288,8 +288,8 @@ class ReportFilter:
 def report_query(practice_id: int, flt: ReportFilter, cursor: str | None = None, limit: int | None = 50):
     """The filtered, sorted events of one practice, after ``cursor`` (keyset).
 
-    Filtered by one audit dimension and sorted by time (a patient's events, the
-    emergency actions), the query walks that dimension's index, which holds each
+    Filtered by one audit dimension and sorted by time (the events about one of a
+    plugin's records, or those a plugin flagged), the query walks that dimension's index, which holds each
     event's time, in order, and joins the events it finds: the 50th page reads 50
     pages of index entries, where walking the practice's events by time and asking
     the index about each read every event in between (docs/performance.md, P3).

@@ -58,6 +58,7 @@ CANONICAL_TIME_SQL = {
     # occurred_at as canonical() writes it (YYYY-MM-DDTHH:MM:SS.ffffffZ), worked out by
     # the database. Timestamps are stored as naive UTC; SQLite keeps them as text in
     # SQLAlchemy's form "YYYY-MM-DD HH:MM:SS.ffffff".
-    "postgresql": "to_char(occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-    "sqlite": "substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z'",
+    # Qualified: the report's query may join the dimension index, which has the column too.
+    "postgresql": "to_char(audit_events.occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    "sqlite": "substr(audit_events.occurred_at, 1, 10) || 'T' || substr(audit_events.occurred_at, 12) || 'Z'",
 }
