@@ -8,6 +8,7 @@ prints a table and writes bench/results/latest.json.
     python -m bench --databases sqlite    # one database
     python -m bench --smoke               # tiny sizes, one run (what the test suite runs)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,9 +53,24 @@ class Sizes:
     p7_connections: int = 4
 
 
-SMOKE = Sizes(events_small=400, events_large=1500, table_users=12, search_users=150, clinicians=2, assigned=3, runs=1,
-              csv_runs=1, signin_seconds=1, load_seconds=1, latency_samples=3, audit_page=2, workers=2, connections=2,
-              signin_connections=2, p7_connections=2)
+SMOKE = Sizes(
+    events_small=400,
+    events_large=1500,
+    table_users=12,
+    search_users=150,
+    clinicians=2,
+    assigned=3,
+    runs=1,
+    csv_runs=1,
+    signin_seconds=1,
+    load_seconds=1,
+    latency_samples=3,
+    audit_page=2,
+    workers=2,
+    connections=2,
+    signin_connections=2,
+    p7_connections=2,
+)
 
 
 class Context:
@@ -73,11 +89,16 @@ class Context:
         return match.group(1) or match.group(2)
 
 
+# What the log line of a measure shows.
+SUMMARY_KEYS = ("value", "unit", "baseline", "ratio", "met", "error")
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # --- databases ------------------------------------------------------------------------
+
 
 def prepare_database(kind: str, workdir: Path, postgres_url: str, name: str) -> str:
     if kind == "sqlite":
@@ -120,14 +141,19 @@ def postgres_available(postgres_url: str) -> str | None:
 
 
 def _libpq(url, database: str) -> str:
-    parts = [f"host={url.host or '127.0.0.1'}", f"port={url.port or 5432}", f"dbname={database}",
-             f"user={url.username or 'postgres'}"]
+    parts = [
+        f"host={url.host or '127.0.0.1'}",
+        f"port={url.port or 5432}",
+        f"dbname={database}",
+        f"user={url.username or 'postgres'}",
+    ]
     if url.password:
         parts.append(f"password={url.password}")
     return " ".join(parts)
 
 
 # --- one database -----------------------------------------------------------------------
+
 
 def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
     from pfcore import create_app
@@ -142,8 +168,14 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
     instance = workdir / f"instance-{kind}"
     instance.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(32)
-    settings = {"env": "production", "secret_key": secret, "database_url": database_url,
-                "instance_path": str(instance), "outbox_deliver_after_commit": False, "sms_sender": "outbox"}
+    settings = {
+        "env": "production",
+        "secret_key": secret,
+        "database_url": database_url,
+        "instance_path": str(instance),
+        "outbox_deliver_after_commit": False,
+        "sms_sender": "outbox",
+    }
     app = create_app(settings)
     rng = random.Random(9)
     figures: dict = {"database_url": database_url.split("@")[-1], "load_average_start": load_average()}
@@ -153,11 +185,17 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
         upgrade(app)
         started = time.perf_counter()
         with app.app_context():
-            practice_a = seed.create_practice("Bench Family Practice", "ada@bench-a.example.org",
-                                              users=sizes.table_users, clinicians=sizes.clinicians,
-                                              assign=sizes.assigned, rng=rng)
-            practice_c = seed.create_practice("Bench Search Clinic", "ada@bench-c.example.org",
-                                              users=sizes.search_users, rng=rng)
+            practice_a = seed.create_practice(
+                "Bench Family Practice",
+                "ada@bench-a.example.org",
+                users=sizes.table_users,
+                clinicians=sizes.clinicians,
+                assign=sizes.assigned,
+                rng=rng,
+            )
+            practice_c = seed.create_practice(
+                "Bench Search Clinic", "ada@bench-c.example.org", users=sizes.search_users, rng=rng
+            )
             seed.add_audit_events(practice_a, sizes.events_small, rng)
             seed.analyze()
         figures["seed_small_seconds"] = round(time.perf_counter() - started, 1)
@@ -171,9 +209,20 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
         servers.append(bare)
         admin_a = Client(server.base)
         admin_a.sign_in(practice_a.admin_email, seed.PASSWORD)
-        ctx = Context(sizes=sizes, app=app, server=server, baseline=baseline, bare=bare, workers=workers,
-                      cores=os.cpu_count() or 1, practice_a=practice_a, admin_a=admin_a,
-                      database_url=database_url, instance=instance, secret=secret)
+        ctx = Context(
+            sizes=sizes,
+            app=app,
+            server=server,
+            baseline=baseline,
+            bare=bare,
+            workers=workers,
+            cores=os.cpu_count() or 1,
+            practice_a=practice_a,
+            admin_a=admin_a,
+            database_url=database_url,
+            instance=instance,
+            secret=secret,
+        )
         results = {}
 
         def attempt(pid: str, measure, *args):
@@ -184,9 +233,20 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
                 import traceback
 
                 traceback.print_exc()
-                outcome = {"id": pid, "title": "failed", "value": None, "unit": "", "target": "", "met": False,
-                           "runs": [], "error": f"{type(exc).__name__}: {exc}"}
-            log(f"{kind}: {pid} -> {json.dumps({k: outcome.get(k) for k in ('value', 'unit', 'baseline', 'ratio', 'met', 'error') if outcome.get(k) is not None}, default=str)}")
+                outcome = {
+                    "id": pid,
+                    "title": "failed",
+                    "value": None,
+                    "unit": "",
+                    "target": "",
+                    "met": False,
+                    "runs": [],
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            log(
+                f"{kind}: {pid} -> "
+                + json.dumps({k: outcome.get(k) for k in SUMMARY_KEYS if outcome.get(k) is not None}, default=str)
+            )
             return outcome
 
         only = args.only
@@ -222,8 +282,9 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
             log(f"{kind}: seeding {sizes.events_large} audit events")
             started = time.perf_counter()
             with app.app_context():
-                practice_b = seed.create_practice("Bench Large Practice", "ada@bench-b.example.org",
-                                                  users=sizes.table_users, rng=rng)
+                practice_b = seed.create_practice(
+                    "Bench Large Practice", "ada@bench-b.example.org", users=sizes.table_users, rng=rng
+                )
                 seed.add_audit_events(practice_b, sizes.events_large, rng)
                 seed.analyze()
             figures["seed_large_seconds"] = round(time.perf_counter() - started, 1)
@@ -233,8 +294,11 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
         if wanted("P3"):
             log(f"{kind}: P3 at {sizes.events_small} and {sizes.events_large} events, taking turns")
             admin_a.sign_in(practice_a.admin_email, seed.PASSWORD)
-            both = _p3_pages(measures, ctx, [(admin_a, practice_a, f"{sizes.events_small:,}"),
-                                             (admin_b, practice_b, f"{sizes.events_large:,}")])
+            both = _p3_pages(
+                measures,
+                ctx,
+                [(admin_a, practice_a, f"{sizes.events_small:,}"), (admin_b, practice_b, f"{sizes.events_large:,}")],
+            )
             small, large = (both, both) if isinstance(both, Exception) else both
             results["P3"] = attempt("P3", measures.p3_result, small, large, small_alone)
         if wanted("P4"):
@@ -248,17 +312,26 @@ def run_database(kind: str, sizes: Sizes, args, workdir: Path) -> dict:
         if kind == "postgresql" and wanted("P7"):
             log(f"{kind}: P7 one vs two app servers")
             server.stop()
-            pair = [start_pfcore(database_url, instance, sizes.p7_workers, secret, workdir / "logs", name=f"p7-{i}")
-                    for i in (1, 2)]
+            pair = [
+                start_pfcore(database_url, instance, sizes.p7_workers, secret, workdir / "logs", name=f"p7-{i}")
+                for i in (1, 2)
+            ]
             servers.extend(pair)
             admin_a = Client(pair[0].base)
             admin_a.sign_in(practice_a.admin_email, seed.PASSWORD)
             ctx.admin_a = admin_a
             results["P7"] = attempt("P7", measures.p7_two_servers, ctx, pair)
         elif wanted("P7"):
-            results["P7"] = {"id": "P7", "title": "two app servers on one PostgreSQL vs one", "value": None,
-                             "unit": "", "target": "PostgreSQL only", "met": None, "runs": [],
-                             "note": "measured on PostgreSQL only (several app servers share one PostgreSQL)"}
+            results["P7"] = {
+                "id": "P7",
+                "title": "two app servers on one PostgreSQL vs one",
+                "value": None,
+                "unit": "",
+                "target": "PostgreSQL only",
+                "met": None,
+                "runs": [],
+                "note": "measured on PostgreSQL only (several app servers share one PostgreSQL)",
+            }
         figures["measures"] = {key: results[key] for key in sorted(results)}
         figures["load_average_end"] = load_average()
         return figures
@@ -283,14 +356,25 @@ def storage(app, kind: str) -> dict:
         if kind == "sqlite":
             page_size = session().scalar(text("PRAGMA page_size"))
             total = session().scalar(text("PRAGMA page_count")) * page_size
-            audit_bytes = session().scalar(text(
-                "SELECT sum(pgsize) FROM dbstat WHERE name = 'audit_events' OR name LIKE 'ix_audit%' "
-                "OR name LIKE 'sqlite_autoindex_audit_events%'")) if _has_dbstat() else None
+            audit_bytes = (
+                session().scalar(
+                    text(
+                        "SELECT sum(pgsize) FROM dbstat WHERE name = 'audit_events' OR name LIKE 'ix_audit%' "
+                        "OR name LIKE 'sqlite_autoindex_audit_events%'"
+                    )
+                )
+                if _has_dbstat()
+                else None
+            )
         else:
             total = session().scalar(text("SELECT pg_database_size(current_database())"))
             audit_bytes = session().scalar(text("SELECT pg_total_relation_size('audit_events')"))
-    return {"events": events, "database_bytes": total, "audit_bytes": audit_bytes,
-            "bytes_per_event": round(audit_bytes / events) if audit_bytes and events else None}
+    return {
+        "events": events,
+        "database_bytes": total,
+        "audit_bytes": audit_bytes,
+        "bytes_per_event": round(audit_bytes / events) if audit_bytes and events else None,
+    }
 
 
 def _has_dbstat() -> bool:
@@ -319,8 +403,9 @@ def _with_worker_rss(startup: dict, server) -> dict:
 
     rss = [rss_bytes(pid) / 2**20 for pid in server.worker_pids()]
     worker = max(rss) if rss else None
-    startup = dict(startup, worker_rss_mb=round(worker, 1) if worker else None,
-                   worker_rss_all_mb=[round(x, 1) for x in rss])
+    startup = dict(
+        startup, worker_rss_mb=round(worker, 1) if worker else None, worker_rss_all_mb=[round(x, 1) for x in rss]
+    )
     startup["met"] = startup["value"] <= 1 and worker is not None and worker <= 150
     return startup
 
@@ -332,23 +417,35 @@ def _free_slot(app, practice_id: int) -> int:
     from pfcore_plugins.licensing.models import LicenseSlot
 
     with app.app_context():
-        return session().scalars(select(LicenseSlot.id).where(
-            LicenseSlot.practice_id == practice_id, LicenseSlot.user_id.is_(None)).order_by(LicenseSlot.id)).first()
+        return (
+            session()
+            .scalars(
+                select(LicenseSlot.id)
+                .where(LicenseSlot.practice_id == practice_id, LicenseSlot.user_id.is_(None))
+                .order_by(LicenseSlot.id)
+            )
+            .first()
+        )
 
 
 # --- the report -------------------------------------------------------------------------
 
+
 def machine() -> dict:
     model = ""
     try:
-        model = next(row.split(":", 1)[1].strip() for row in Path("/proc/cpuinfo").read_text().splitlines()
-                     if row.startswith("model name"))
+        model = next(
+            row.split(":", 1)[1].strip()
+            for row in Path("/proc/cpuinfo").read_text().splitlines()
+            if row.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     memory = ""
     try:
-        kb = int(next(row.split()[1] for row in Path("/proc/meminfo").read_text().splitlines()
-                      if row.startswith("MemTotal")))
+        kb = int(
+            next(row.split()[1] for row in Path("/proc/meminfo").read_text().splitlines() if row.startswith("MemTotal"))
+        )
         memory = f"{kb / 2**20:.1f} GiB"
     except (OSError, StopIteration):
         pass
@@ -358,9 +455,16 @@ def machine() -> dict:
         import subprocess
 
         postgres = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-    return {"cpu": model, "cores": os.cpu_count(), "memory": memory, "os": platform.platform(),
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "postgresql_client": postgres,
-            "load_generator": "wrk" if wrk else "python (bench/pyload.py)"}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql_client": postgres,
+        "load_generator": "wrk" if wrk else "python (bench/pyload.py)",
+    }
 
 
 def fmt(value, digits=1) -> str:
@@ -383,8 +487,9 @@ def summary_lines(report: dict) -> list[str]:
             figure, base = describe(pid, m)
             met = {True: "yes", False: "NO", None: "-"}[m.get("met")]
             lines.append(f"{pid:<4} {kind:<11} {figure:<44} {base:<30} {m.get('target', ''):<44} {met}")
-        lines.append(f"{'':<4} {kind:<11} load average {figures.get('load_average_start')} -> "
-                     f"{figures.get('load_average_end')}")
+        lines.append(
+            f"{'':<4} {kind:<11} load average {figures.get('load_average_start')} -> {figures.get('load_average_end')}"
+        )
     return lines
 
 
@@ -392,8 +497,10 @@ def describe(pid: str, m: dict) -> tuple[str, str]:
     if pid == "P1":
         bare = m.get("bare_app") or {}
         bare_part = f"; bare Flask x{fmt(bare.get('ratio'), 2)}" if bare else ""
-        return (f"{fmt(m['value'])} sign-ins/s ({fmt(m.get('per_core'))}/core)",
-                f"argon2 {fmt(m['baseline'])}/s; x{fmt(m['ratio'], 2)}{bare_part}")
+        return (
+            f"{fmt(m['value'])} sign-ins/s ({fmt(m.get('per_core'))}/core)",
+            f"argon2 {fmt(m['baseline'])}/s; x{fmt(m['ratio'], 2)}{bare_part}",
+        )
     if pid == "P2":
         pages = m.get("pages", {})
         parts = " ".join(f"{k.split('_')[0]} {fmt(v['requests_per_s'], 0)}" for k, v in pages.items())
@@ -401,23 +508,23 @@ def describe(pid: str, m: dict) -> tuple[str, str]:
         floor_part = f"; floor {fmt(floor.get('requests_per_s'), 0)} (x{fmt(floor.get('ratio'), 2)})" if floor else ""
         bare = m.get("bare_users_table") or {}
         bare_part = f"; bare Flask users x{fmt(bare.get('ratio'), 2)}" if bare else ""
-        return (f"{parts} req/s{floor_part}",
-                f"flask {fmt(m['baseline'], 0)}/s; min x{fmt(m['ratio'], 2)}{bare_part}")
+        return (f"{parts} req/s{floor_part}", f"flask {fmt(m['baseline'], 0)}/s; min x{fmt(m['ratio'], 2)}{bare_part}")
     if pid == "P3":
         large, small = m.get("large") or {}, m.get("small") or {}
-        return (f"{large.get('label')}: p95 {fmt(large.get('first_p95_ms'))}/{fmt(large.get('deep_p95_ms'))} ms "
-                f"(1st/{large.get('deep_page')}th page)",
-                f"p50 {small.get('label')} {fmt(small.get('first_p50_ms'))}/{fmt(small.get('deep_p50_ms'))}, "
-                f"{large.get('label')} {fmt(large.get('first_p50_ms'))}/{fmt(large.get('deep_p50_ms'))} ms; "
-                f"x{fmt(m['ratio'], 2)}")
+        return (
+            f"{large.get('label')}: p95 {fmt(large.get('first_p95_ms'))}/{fmt(large.get('deep_p95_ms'))} ms "
+            f"(1st/{large.get('deep_page')}th page)",
+            f"p50 {small.get('label')} {fmt(small.get('first_p50_ms'))}/{fmt(small.get('deep_p50_ms'))}, "
+            f"{large.get('label')} {fmt(large.get('first_p50_ms'))}/{fmt(large.get('deep_p50_ms'))} ms; "
+            f"x{fmt(m['ratio'], 2)}",
+        )
     if pid == "P4":
         cut = next((r.get("cut") for r in m.get("runs", []) if r.get("cut")), None)
         rows = f"{fmt(m.get('rows'))} rows" + (f"; CUT OFF: {cut}" if cut else "")
         return (f"{fmt(m['value'], 0)} rows/s, +{fmt(m.get('rss_growth_mb'))} MB RSS", rows)
     if pid == "P5":
         f = m.get("fragments", {})
-        return (" ".join(f"{k} {v['bytes']}B" for k, v in f.items()),
-                f"min {fmt(m['ratio'])}x smaller")
+        return (" ".join(f"{k} {v['bytes']}B" for k, v in f.items()), f"min {fmt(m['ratio'])}x smaller")
     if pid == "P6":
         return (f"p95 {fmt(m['value'])} ms (p50 {fmt(m.get('p50_ms'))})", "")
     if pid == "P7":
@@ -432,20 +539,28 @@ def describe(pid: str, m: dict) -> tuple[str, str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma list: sqlite, postgresql")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run (the test suite's smoke)")
     parser.add_argument("--runs", type=int, help="runs per figure (the median is reported)")
     parser.add_argument("--events", help="audit events: SMALL,LARGE (default 100000,1000000)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--workdir", type=Path, help="where the SQLite file, logs and instance go (default: a temp dir)")
-    parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL") or
-                        os.environ.get("PFCORE_TEST_DATABASE_URL") or DEFAULT_POSTGRES)
+    parser.add_argument(
+        "--workdir", type=Path, help="where the SQLite file, logs and instance go (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("PFCORE_TEST_DATABASE_URL") or DEFAULT_POSTGRES,
+    )
     parser.add_argument("--postgres-database", default=None, help="database to (re)create (default bench_pfcore)")
-    parser.add_argument("--require-postgres", action="store_true",
-                        default=os.environ.get("PFCORE_REQUIRE_SERVICES") == "1",
-                        help="fail instead of skipping when PostgreSQL is not reachable")
+    parser.add_argument(
+        "--require-postgres",
+        action="store_true",
+        default=os.environ.get("PFCORE_REQUIRE_SERVICES") == "1",
+        help="fail instead of skipping when PostgreSQL is not reachable",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database and the work folder")
     parser.add_argument("--only", help="comma list of measures to run (e.g. P1,P6); default: all")
     args = parser.parse_args(argv)
@@ -462,9 +577,16 @@ def main(argv=None) -> int:
     from .load import generator
     from .server import load_average
 
-    report = {"issue": 9, "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "smoke": args.smoke,
-              "machine": machine(), "load_generator": generator(), "sizes": asdict(sizes),
-              "load_average_start": load_average(), "databases": {}}
+    report = {
+        "issue": 9,
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "smoke": args.smoke,
+        "machine": machine(),
+        "load_generator": generator(),
+        "sizes": asdict(sizes),
+        "load_average_start": load_average(),
+        "databases": {},
+    }
     failed = False
     for kind in [k.strip() for k in args.databases.split(",") if k.strip()]:
         if kind == "postgresql":
@@ -490,8 +612,10 @@ def main(argv=None) -> int:
     print()
     for line in summary_lines(report):
         print(line)
-    print(f"\nload average {report['load_average_start']} -> {report['load_average_end']}; "
-          f"{report['machine']['cores']} cores; generator {report['load_generator']}")
+    print(
+        f"\nload average {report['load_average_start']} -> {report['load_average_end']}; "
+        f"{report['machine']['cores']} cores; generator {report['load_generator']}"
+    )
     print(f"wrote {args.output}")
     if not args.keep and args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -19,6 +19,7 @@ limits, permissions, audit, security headers, metrics or log lines):
 
 Served by the same gunicorn settings (bench/server.py) on the same database.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -77,20 +78,33 @@ USERS_TABLE = app.jinja_env.from_string("""<div id="users-table">
 </div>""")
 STATUSES = {"invited": "Invited", "active": "Active", "inactive": "Inactive"}
 
-USER_BY_EMAIL = text("SELECT id, practice_id, password_hash, session_generation FROM users "
-                     "WHERE email = :email AND status = 'active'")
+USER_BY_EMAIL = text(
+    "SELECT id, practice_id, password_hash, session_generation FROM users WHERE email = :email AND status = 'active'"
+)
 _users = User.__table__.c
-USERS = (select(_users.id, _users.first_name, _users.last_name, _users.email, _users.access_level, _users.is_admin,
-                _users.status, _users.locked_out, _users.locked_until)
-         .where(_users.practice_id == bindparam("practice_id"))
-         .order_by(_users.last_name, _users.first_name, _users.id))
-LICENSES = text("SELECT user_id, license_type FROM licensing_slots "
-                "WHERE practice_id = :practice_id AND user_id IS NOT NULL")
+USERS = (
+    select(
+        _users.id,
+        _users.first_name,
+        _users.last_name,
+        _users.email,
+        _users.access_level,
+        _users.is_admin,
+        _users.status,
+        _users.locked_out,
+        _users.locked_until,
+    )
+    .where(_users.practice_id == bindparam("practice_id"))
+    .order_by(_users.last_name, _users.first_name, _users.id)
+)
+LICENSES = text(
+    "SELECT user_id, license_type FROM licensing_slots WHERE practice_id = :practice_id AND user_id IS NOT NULL"
+)
 SESSION_ROW = insert(LoginSession.__table__)
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _csrf_mac(token: str) -> str:
@@ -122,11 +136,21 @@ def sign_in():
             abort(401)
         token = secrets.token_urlsafe(32)
         now = utcnow()
-        connection.execute(SESSION_ROW, {
-            "token_hash": hashlib.sha256(token.encode()).hexdigest(), "user_id": user.id,
-            "practice_id": user.practice_id, "user_generation": user.session_generation, "created_at": now,
-            "last_seen_at": now, "expires_at": now + dt.timedelta(hours=12), "ip": request.remote_addr or "",
-            "user_agent": request.user_agent.string[:400], "flags": {}})
+        connection.execute(
+            SESSION_ROW,
+            {
+                "token_hash": hashlib.sha256(token.encode()).hexdigest(),
+                "user_id": user.id,
+                "practice_id": user.practice_id,
+                "user_generation": user.session_generation,
+                "created_at": now,
+                "last_seen_at": now,
+                "expires_at": now + dt.timedelta(hours=12),
+                "ip": request.remote_addr or "",
+                "user_agent": request.user_agent.string[:400],
+                "flags": {},
+            },
+        )
     response = redirect("/")
     response.set_cookie("bare_session", token, httponly=True, samesite="Lax")
     return response
@@ -137,6 +161,8 @@ def users_table():
     with engine.connect() as connection:
         me = signed_in_user(connection)
         users = connection.execute(USERS, {"practice_id": me.practice_id}).all()
-        licenses = {row.user_id: f"{row.license_type.capitalize()} License"
-                    for row in connection.execute(LICENSES, {"practice_id": me.practice_id})}
+        licenses = {
+            row.user_id: f"{row.license_type.capitalize()} License"
+            for row in connection.execute(LICENSES, {"practice_id": me.practice_id})
+        }
     return USERS_TABLE.render(users=users, licenses=licenses, levels=ACCESS_LEVELS, statuses=STATUSES, now=utcnow())

@@ -7,6 +7,7 @@ gunicorn settings as pfcore (bench/server.py) on the same database, so
 pfcore's partials are measured against what any Flask app doing the same
 authentication costs on this machine.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,7 +43,7 @@ def signed_in_user(connection):
     expires = row.expires_at
     if isinstance(expires, str):
         expires = dt.datetime.fromisoformat(expires)
-    if expires <= dt.datetime.now(dt.timezone.utc).replace(tzinfo=None):
+    if expires <= dt.datetime.now(dt.UTC).replace(tzinfo=None):
         abort(401)
     return row
 

@@ -2,6 +2,7 @@
 and for setting up the load runs: keep-alive, cookies by hand (production
 cookies are ``Secure`` and ``__Host-``, and the benchmark speaks plain HTTP on
 the loopback), CSRF tokens read from pages, htmx headers."""
+
 from __future__ import annotations
 
 import http.client
@@ -56,8 +57,9 @@ class Client:
             else:
                 self.cookies[name] = value
 
-    def request(self, method: str, path: str, data: dict | None = None, headers: dict | None = None,
-                stream: bool = False):
+    def request(
+        self, method: str, path: str, data: dict | None = None, headers: dict | None = None, stream: bool = False
+    ):
         body = None
         headers = self._headers(headers)
         if data is not None:

@@ -5,6 +5,7 @@ of the load generator (getrusage of the finished children), of the server's
 processes and of PostgreSQL's (from /proc), over the run, as cores
 (CPU seconds per second of wall time).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,16 +44,39 @@ class Job:
 def _command(job: Job, tool: str, seconds: float, connections: int) -> list[str]:
     if tool == "wrk":
         threads = connections if job.mode == "signin" else 1
-        command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-                   "--timeout", "30s"]
+        command = [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--timeout",
+            "30s",
+        ]
         for name, value in job.headers.items():
             command += ["-H", f"{name}: {value}"]
         if job.mode == "signin":
-            return command + ["-s", str(LUA / "signin.lua"), job.base + "/login-email/", "--",
-                              ",".join(job.emails), job.password]
+            return command + [
+                "-s",
+                str(LUA / "signin.lua"),
+                job.base + "/login-email/",
+                "--",
+                ",".join(job.emails),
+                job.password,
+            ]
         return command + ["-s", str(LUA / "get.lua"), job.base + job.path]
-    spec = {"mode": job.mode, "base": job.base, "path": job.path, "headers": job.headers,
-            "connections": connections, "seconds": seconds, "emails": job.emails, "password": job.password}
+    spec = {
+        "mode": job.mode,
+        "base": job.base,
+        "path": job.path,
+        "headers": job.headers,
+        "connections": connections,
+        "seconds": seconds,
+        "emails": job.emails,
+        "password": job.password,
+    }
     return [sys.executable, "-m", "bench.pyload", json.dumps(spec)]
 
 
@@ -66,8 +90,16 @@ def run(jobs: list[Job], *, seconds: float, connections: int, server_pids: list[
     tool = generator()
     database_pids = processes_named("postgres")
     before = (time.perf_counter(), _children_cpu(), cpu_seconds(server_pids), cpu_seconds(database_pids))
-    processes = [subprocess.Popen(_command(job, tool, seconds, connections), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, cwd=REPO) for job in jobs]
+    processes = [
+        subprocess.Popen(
+            _command(job, tool, seconds, connections),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        for job in jobs
+    ]
     outputs = [p.communicate(timeout=seconds + 180) for p in processes]
     after = (time.perf_counter(), _children_cpu(), cpu_seconds(server_pids), cpu_seconds(database_pids))
     results = []
@@ -75,7 +107,7 @@ def run(jobs: list[Job], *, seconds: float, connections: int, server_pids: list[
         line = next((row for row in stdout.splitlines() if row.startswith("BENCH-JSON ")), None)
         if process.returncode != 0 or line is None:
             raise RuntimeError(f"{tool} failed ({process.returncode}):\n{stdout[-2000:]}\n{stderr[-2000:]}")
-        results.append(json.loads(line[len("BENCH-JSON "):]))
+        results.append(json.loads(line[len("BENCH-JSON ") :]))
     wall = after[0] - before[0]
     total = {key: sum(r[key] for r in results) for key in ("ok", "bad", "requests", "errors")}
     rate = sum(r["ok"] / (r["duration_us"] / 1e6) for r in results if r["duration_us"])

@@ -10,6 +10,7 @@ uses a small share of a core: see docs/performance.md).
     python -m bench.pyload '{"mode": "get", "base": ..., "path": ..., "headers": {...},
                              "connections": 8, "seconds": 5}'
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 
-from .client import Client, CSRF_RE, percentile
+from .client import CSRF_RE, Client, percentile
 
 
 def run(spec: dict) -> dict:
@@ -53,9 +54,14 @@ def run(spec: dict) -> dict:
                         bad += 1
                         continue
                     emails = spec["emails"]
-                    response = client.post("/login-email/", {
-                        "csrf_token": match.group(1) or match.group(2),
-                        "email": emails[(number * 7 + n) % len(emails)], "password": spec["password"]})
+                    response = client.post(
+                        "/login-email/",
+                        {
+                            "csrf_token": match.group(1) or match.group(2),
+                            "email": emails[(number * 7 + n) % len(emails)],
+                            "password": spec["password"],
+                        },
+                    )
                     requests += 1
                     mine.append(response.seconds)
                     if response.status == 302:
@@ -79,8 +85,12 @@ def run(spec: dict) -> dict:
     for t in threads:
         t.join()
     duration = time.perf_counter() - started
-    return {**counts, "duration_us": int(duration * 1e6), "p50_us": int(percentile(latencies, 0.5) * 1e6),
-            "p95_us": int(percentile(latencies, 0.95) * 1e6)}
+    return {
+        **counts,
+        "duration_us": int(duration * 1e6),
+        "p50_us": int(percentile(latencies, 0.5) * 1e6),
+        "p95_us": int(percentile(latencies, 0.95) * 1e6),
+    }
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ would take half an hour:
   transaction. ``audit.verify`` checks the result (P9 runs it on every
   chain and the harness fails if a chain is broken).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -73,7 +74,8 @@ ACTIONS = [
 ]
 USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.4 Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
 ]
 
@@ -89,22 +91,35 @@ class SeededPractice:
     events: int = 0
 
 
-def create_practice(name: str, admin_email: str, *, users: int, clinicians: int = 0, assign: int = 0,
-                    rng: random.Random) -> SeededPractice:
+def create_practice(
+    name: str, admin_email: str, *, users: int, clinicians: int = 0, assign: int = 0, rng: random.Random
+) -> SeededPractice:
     """A practice signed up through the real code, every plugin on, ``users`` active users
     (the administrator included) and ``clinicians`` Clinician licenses (each with 3 Secondary),
     ``assign`` of them assigned. Runs in an app context; commits."""
     from flask import current_app
 
     practice, admin = accounts.create_practice(
-        name=name, specialty="Family medicine", phone="415-555-0100", email=admin_email, first_name="Ada",
-        last_name="Admin", password=PASSWORD)
+        name=name,
+        specialty="Family medicine",
+        phone="415-555-0100",
+        email=admin_email,
+        first_name="Ada",
+        last_name="Admin",
+        password=PASSWORD,
+    )
     session().flush()
     _enable_every_plugin(practice, current_app.extensions["pfcore.plugins"])
     _second_factor_optional(practice)
     session().commit()
-    seeded = SeededPractice(id=practice.id, name=practice.name, admin_id=admin.id, admin_email=admin.email,
-                            user_emails=[admin.email], user_ids=[admin.id])
+    seeded = SeededPractice(
+        id=practice.id,
+        name=practice.name,
+        admin_id=admin.id,
+        admin_email=admin.email,
+        user_emails=[admin.email],
+        user_ids=[admin.id],
+    )
     add_users(seeded, users - 1, rng)
     if clinicians:
         _licenses(practice, admin, seeded, clinicians, assign)
@@ -131,8 +146,13 @@ def _second_factor_optional(practice: Practice) -> None:
     before = mfa.policy(practice)
     after = {**before, "required": False}
     practice.settings = {**(practice.settings or {}), "mfa": after}
-    audit.record("practice.second_factor_policy_changed", practice_id=practice.id, object_type="practice",
-                 object_id=practice.id, details={"from": before, "to": after})
+    audit.record(
+        "practice.second_factor_policy_changed",
+        practice_id=practice.id,
+        object_type="practice",
+        object_id=practice.id,
+        details={"from": before, "to": after},
+    )
 
 
 def analyze() -> None:
@@ -162,21 +182,40 @@ def add_users(seeded: SeededPractice, count: int, rng: random.Random, *, batch: 
     for i in range(start, start + count):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         email = f"{first}.{last}.{i}@p{seeded.id}.bench.example.org".lower()
-        rows.append(dict(practice_id=seeded.id, first_name=first, last_name=last, email=email,
-                         username=f"{first[0]}{last}{i}".lower()[:64], password_hash=hashes[i % len(hashes)],
-                         access_level=rng.choice([1, 1, 2, 2, 3, 4]), is_admin=False, status="active",
-                         session_generation=0, created_at=now))
+        rows.append(
+            dict(
+                practice_id=seeded.id,
+                first_name=first,
+                last_name=last,
+                email=email,
+                username=f"{first[0]}{last}{i}".lower()[:64],
+                password_hash=hashes[i % len(hashes)],
+                access_level=rng.choice([1, 1, 2, 2, 3, 4]),
+                is_admin=False,
+                status="active",
+                session_generation=0,
+                created_at=now,
+            )
+        )
         seeded.user_emails.append(email)
     for chunk in range(0, len(rows), batch):
-        session().execute(insert(User), rows[chunk:chunk + batch])
+        session().execute(insert(User), rows[chunk : chunk + batch])
     # Each addition is audited, as the add-user page does.
-    ids = session().scalars(select(User.id).where(User.practice_id == seeded.id, User.id != seeded.admin_id)
-                            .order_by(User.id)).all()
+    ids = (
+        session()
+        .scalars(select(User.id).where(User.practice_id == seeded.id, User.id != seeded.admin_id).order_by(User.id))
+        .all()
+    )
     seeded.user_ids = [seeded.admin_id] + list(ids)
     if count <= 200:
         for row, user_id in zip(rows, ids):
-            audit.record("user.created", practice_id=seeded.id, object_type="user", object_id=user_id,
-                         details={"email": row["email"], "access_level": row["access_level"], "admin": False})
+            audit.record(
+                "user.created",
+                practice_id=seeded.id,
+                object_type="user",
+                object_id=user_id,
+                details={"email": row["email"], "access_level": row["access_level"], "admin": False},
+            )
     session().commit()
 
 
@@ -191,15 +230,24 @@ def _licenses(practice, admin, seeded: SeededPractice, clinicians: int, assign: 
         licensing.purchase(practice, admin, clinicians - have)
     session().commit()
     slots = [s for s in licensing.slots_of(practice.id) if s.user_id is None]
-    for slot, user_id in zip(slots, seeded.user_ids[1:1 + assign]):
+    for slot, user_id in zip(slots, seeded.user_ids[1 : 1 + assign]):
         licensing.assign(practice, slot.id, user_id, admin)
     session().commit()
 
 
 # --- the audit log in bulk -------------------------------------------------------------
 
-def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, days: int = 365,
-                     filter_user_share: float = 0.10, batch: int = 20000, progress=None) -> None:
+
+def add_audit_events(
+    seeded: SeededPractice,
+    count: int,
+    rng: random.Random,
+    *,
+    days: int = 365,
+    filter_user_share: float = 0.10,
+    batch: int = 20000,
+    progress=None,
+) -> None:
     """Append ``count`` events to the practice's chain, spread over the last ``days`` days
     (oldest first, as they would have been written). The administrator is the actor of
     ``filter_user_share`` of them (the audit report's user filter in P3)."""
@@ -211,8 +259,11 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
     span = (now - dt.timedelta(minutes=5) - start).total_seconds()
     offsets = sorted(rng.random() * span for _ in range(count))
     weights = [w for _name, w, _d in ACTIONS]
-    users = session().execute(select(User.id, User.first_name, User.last_name, User.email)
-                              .where(User.practice_id == seeded.id)).all()
+    users = (
+        session()
+        .execute(select(User.id, User.first_name, User.last_name, User.email).where(User.practice_id == seeded.id))
+        .all()
+    )
     labels = {u.id: f"{u.first_name} {u.last_name} <{u.email}>" for u in users}
     others = [u.id for u in users if u.id != seeded.admin_id] or [seeded.admin_id]
     session().commit()  # the batches below write on their own connection (SQLite: one writer)
@@ -228,14 +279,15 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
                 head_statement = head_statement.with_for_update()
             head = connection.execute(head_statement).one_or_none()
             if head is None:
-                connection.execute(insert(AuditChainHead).values(chain_id=seeded.id, seq=0, hash=audit.GENESIS_HASH,
-                                                                 keyed_from_seq=1))
+                connection.execute(
+                    insert(AuditChainHead).values(chain_id=seeded.id, seq=0, hash=audit.GENESIS_HASH, keyed_from_seq=1)
+                )
                 seq, prev = 0, audit.GENESIS_HASH
             else:
                 seq, prev = head.seq, head.hash
             rows = []
             first_seq = seq + 1
-            for offset in offsets[done:done + size]:
+            for offset in offsets[done : done + size]:
                 seq += 1
                 actor = seeded.admin_id if rng.random() < filter_user_share else rng.choice(others)
                 action, _w, details = rng.choices(ACTIONS, weights)[0]
@@ -244,14 +296,21 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
                     patient = BUSY_PATIENT if rng.random() < 0.1 else rng.randint(1, PATIENTS)
                     dimensions = audit.encode_dimensions({"patient_id": patient})
                 fields = {
-                    "key_id": keyring.signing_id, "chain_id": seeded.id, "seq": seq,
+                    "key_id": keyring.signing_id,
+                    "chain_id": seeded.id,
+                    "seq": seq,
                     "occurred_at": start + dt.timedelta(seconds=offset),
-                    "practice_id": seeded.id, "actor_type": "user", "actor_id": actor,
-                    "actor_label": labels[actor], "action": action, "object_type": "user",
+                    "practice_id": seeded.id,
+                    "actor_type": "user",
+                    "actor_id": actor,
+                    "actor_label": labels[actor],
+                    "action": action,
+                    "object_type": "user",
                     "object_id": str(rng.choice(others)),
                     "outcome": "failure" if action == "signin.failure" else "success",
                     "ip": f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-                    "user_agent": rng.choice(USER_AGENTS), "session_id": rng.randint(1, 50000),
+                    "user_agent": rng.choice(USER_AGENTS),
+                    "session_id": rng.randint(1, 50000),
                     "dimensions": dimensions,
                     "details": json.dumps(details(rng), sort_keys=True, separators=(",", ":"), default=str),
                     "prev_hash": prev,
@@ -263,8 +322,9 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
                 rows.append(fields)
             _insert_events(connection, rows, columns)
             _index_dimensions(connection, seeded.id, first_seq, seq)
-            connection.execute(update(AuditChainHead).where(AuditChainHead.chain_id == seeded.id)
-                               .values(seq=seq, hash=prev))
+            connection.execute(
+                update(AuditChainHead).where(AuditChainHead.chain_id == seeded.id).values(seq=seq, hash=prev)
+            )
         done += size
         seeded.events += size
         if progress:
@@ -273,13 +333,19 @@ def add_audit_events(seeded: SeededPractice, count: int, rng: random.Random, *, 
 
 def _index_dimensions(connection, chain_id: int, first_seq: int, last_seq: int) -> None:
     """The dimension index rows of the events just inserted, as audit.record writes them."""
-    value = ("CAST(dimensions AS json)->>'patient_id'" if connection.dialect.name == "postgresql"
-             else "CAST(json_extract(dimensions, '$.patient_id') AS TEXT)")
-    connection.execute(text(
-        "INSERT INTO audit_event_dimensions (event_id, name, value, practice_id, occurred_at)"
-        f" SELECT id, 'patient_id', {value}, practice_id, occurred_at FROM audit_events"
-        " WHERE chain_id = :c AND seq BETWEEN :lo AND :hi AND dimensions <> '{}'"),
-        {"c": chain_id, "lo": first_seq, "hi": last_seq})
+    value = (
+        "CAST(dimensions AS json)->>'patient_id'"
+        if connection.dialect.name == "postgresql"
+        else "CAST(json_extract(dimensions, '$.patient_id') AS TEXT)"
+    )
+    connection.execute(
+        text(
+            "INSERT INTO audit_event_dimensions (event_id, name, value, practice_id, occurred_at)"
+            f" SELECT id, 'patient_id', {value}, practice_id, occurred_at FROM audit_events"
+            " WHERE chain_id = :c AND seq BETWEEN :lo AND :hi AND dimensions <> '{}'"
+        ),
+        {"c": chain_id, "lo": first_seq, "hi": last_seq},
+    )
 
 
 def _insert_events(connection, rows: list[dict], columns: list[str]) -> None:
@@ -290,7 +356,7 @@ def _insert_events(connection, rows: list[dict], columns: list[str]) -> None:
             with cursor.copy(f"COPY audit_events ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     values = [row[c] for c in columns]
-                    values[columns.index("occurred_at")] = row["occurred_at"].astimezone(dt.timezone.utc).replace(tzinfo=None)
+                    values[columns.index("occurred_at")] = row["occurred_at"].astimezone(dt.UTC).replace(tzinfo=None)
                     copy.write_row(values)
     else:
         connection.execute(insert(AuditEvent), rows)

@@ -1,6 +1,7 @@
 """Servers under test: pfcore under gunicorn exactly as ``pfcore serve`` starts it in
 production, and the baseline app under the same gunicorn settings; and what
 the benchmark reads about processes (CPU time, RSS) from /proc."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,18 @@ def free_port() -> int:
 
 def gunicorn_args(bind: str, workers: int) -> list[str]:
     """The arguments ``pfcore serve`` gives gunicorn (pfcore/cli.py), for the baseline app."""
-    return ["--config", "python:pfcore.gunicorn_config", "--bind", bind, "--workers", str(workers),
-            "--timeout", "30", "--access-logfile", "-"]
+    return [
+        "--config",
+        "python:pfcore.gunicorn_config",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--timeout",
+        "30",
+        "--access-logfile",
+        "-",
+    ]
 
 
 class Server:
@@ -41,8 +52,9 @@ class Server:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}-{port}.log"
         self._log = open(self.log_path, "w")
-        self.process = subprocess.Popen(command, env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_until_up(self, path: str = "/healthz", timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -96,8 +108,9 @@ def pfcore_env(database_url: str, instance: Path, port: int, secret: str) -> dic
     return env
 
 
-def start_pfcore(database_url: str, instance: Path, workers: int, secret: str, log_dir: Path,
-                 name: str = "pfcore") -> Server:
+def start_pfcore(
+    database_url: str, instance: Path, workers: int, secret: str, log_dir: Path, name: str = "pfcore"
+) -> Server:
     port = free_port()
     pfcore = Path(sys.executable).with_name("pfcore")
     command = [str(pfcore), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
@@ -106,8 +119,9 @@ def start_pfcore(database_url: str, instance: Path, workers: int, secret: str, l
     return server
 
 
-def start_baseline(database_url: str, workers: int, log_dir: Path, *, app: str = "bench.baseline_app:app",
-                   name: str = "baseline") -> Server:
+def start_baseline(
+    database_url: str, workers: int, log_dir: Path, *, app: str = "bench.baseline_app:app", name: str = "baseline"
+) -> Server:
     """The baseline app (or, with ``app="bench.bare_app:app"``, the bare app of P1/P2's
     ceilings) under the same gunicorn settings as pfcore."""
     port = free_port()
@@ -122,6 +136,7 @@ def start_baseline(database_url: str, workers: int, log_dir: Path, *, app: str =
 
 
 # --- /proc ----------------------------------------------------------------------------
+
 
 def children(pid: int) -> list[int]:
     found = []

@@ -1,5 +1,6 @@
 """Print a results JSON as the Markdown tables of docs/performance.md:
 ``python -m bench.table bench/results/latest.json [before.json]``."""
+
 from __future__ import annotations
 
 import json
@@ -24,14 +25,18 @@ def markdown(report: dict) -> str:
     for kind, figures in report["databases"].items():
         stored = figures.get("storage")
         if stored and stored.get("bytes_per_event"):
-            lines.append(f"\nStorage on {kind} after seeding: {stored['events']:,} audit events take "
-                         f"{stored['audit_bytes'] / 2**20:,.0f} MiB with their indexes "
-                         f"({stored['bytes_per_event']} bytes per event); the whole database "
-                         f"{stored['database_bytes'] / 2**20:,.0f} MiB.")
+            lines.append(
+                f"\nStorage on {kind} after seeding: {stored['events']:,} audit events take "
+                f"{stored['audit_bytes'] / 2**20:,.0f} MiB with their indexes "
+                f"({stored['bytes_per_event']} bytes per event); the whole database "
+                f"{stored['database_bytes'] / 2**20:,.0f} MiB."
+            )
     for kind, figures in report["databases"].items():
         if "skipped" not in figures:
-            lines.append(f"\nLoad average during the {kind} run (1, 5, 15 min): {figures.get('load_average_start')} at "
-                         f"the start, {figures.get('load_average_end')} at the end.")
+            lines.append(
+                f"\nLoad average during the {kind} run (1, 5, 15 min): {figures.get('load_average_start')} at "
+                f"the start, {figures.get('load_average_end')} at the end."
+            )
     return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
 """Alembic environment for pfcore: the core's revisions plus one labelled
 branch per plugin (plugins/<name>/migrations/), all run by `pfcore db upgrade`."""
+
 from alembic import context
 
-from pfcore.db import Base
 import pfcore.models  # noqa: F401  (registers the core tables)
+from pfcore.db import Base
 
 config = context.config
 target_metadata = Base.metadata

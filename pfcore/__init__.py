@@ -3,10 +3,12 @@
 ``create_app()`` builds one independent application: its own configuration,
 database engine and plugin manager (tests build several in one process).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from types import ModuleType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from flask import Flask
 from flask_login import LoginManager

@@ -16,6 +16,7 @@ the event (its ``dimensions`` JSON) and indexed for the report's filters.
 Events are written in the caller's transaction: the change and its audit
 record commit or roll back together.
 """
+
 from __future__ import annotations
 
 import base64
@@ -114,8 +115,12 @@ def record(
     """
     db_session = db_session or session()
     fields: dict[str, Any] = {
-        "ip": "", "user_agent": "", "session_id": None,
-        "actor_type": "system", "actor_id": None, "actor_label": "system",
+        "ip": "",
+        "user_agent": "",
+        "session_id": None,
+        "actor_type": "system",
+        "actor_id": None,
+        "actor_label": "system",
     }
     fields.update(_request_context())
     if actor is not None:
@@ -126,17 +131,49 @@ def record(
     if head.keyed_from_seq is None:
         head.keyed_from_seq = head.seq + 1
         if head.seq:  # events written before the keyed chain: say where the keyed part starts
-            _append(db_session, head, keyring, dict(fields, actor_type="system", actor_id=None, actor_label="system"),
-                    practice_id=practice_id, action=CHAIN_KEYED, outcome="success", object_type="audit_chain",
-                    object_id=chain_id, dimensions={}, details={"unkeyed_events": head.seq})
+            _append(
+                db_session,
+                head,
+                keyring,
+                dict(fields, actor_type="system", actor_id=None, actor_label="system"),
+                practice_id=practice_id,
+                action=CHAIN_KEYED,
+                outcome="success",
+                object_type="audit_chain",
+                object_id=chain_id,
+                dimensions={},
+                details={"unkeyed_events": head.seq},
+            )
     request_dimensions = (g.get("pfcore_audit_dimensions") or {}) if has_request_context() else {}
-    return _append(db_session, head, keyring, fields, practice_id=practice_id, action=action, outcome=outcome,
-                   object_type=object_type, object_id=object_id,
-                   dimensions={**request_dimensions, **(dimensions or {})}, details=details)
+    return _append(
+        db_session,
+        head,
+        keyring,
+        fields,
+        practice_id=practice_id,
+        action=action,
+        outcome=outcome,
+        object_type=object_type,
+        object_id=object_id,
+        dimensions={**request_dimensions, **(dimensions or {})},
+        details=details,
+    )
 
 
-def _append(db_session: Session, head: AuditChainHead, keyring: AuditKeyring, fields: dict[str, Any], *,
-            practice_id, action, outcome, object_type, object_id, dimensions, details) -> AuditEvent:
+def _append(
+    db_session: Session,
+    head: AuditChainHead,
+    keyring: AuditKeyring,
+    fields: dict[str, Any],
+    *,
+    practice_id,
+    action,
+    outcome,
+    object_type,
+    object_id,
+    dimensions,
+    details,
+) -> AuditEvent:
     """Write one event after the (locked) head and move the head to it."""
     fields = dict(fields)
     fields.update(
@@ -166,17 +203,21 @@ def _append(db_session: Session, head: AuditChainHead, keyring: AuditKeyring, fi
     db_session.flush()
     if fields["dimensions"] != "{}":
         db_session.add_all(
-            AuditEventDimension(event_id=event.id, name=name, value=dimension_text(value),
-                                practice_id=practice_id, occurred_at=fields["occurred_at"])
-            for name, value in json.loads(fields["dimensions"]).items())
+            AuditEventDimension(
+                event_id=event.id,
+                name=name,
+                value=dimension_text(value),
+                practice_id=practice_id,
+                occurred_at=fields["occurred_at"],
+            )
+            for name, value in json.loads(fields["dimensions"]).items()
+        )
         db_session.flush()
     return event
 
 
 _TEXT_SIZES = {
-    column.key: column.type.length
-    for column in AuditEvent.__table__.columns
-    if getattr(column.type, "length", None)
+    column.key: column.type.length for column in AuditEvent.__table__.columns if getattr(column.type, "length", None)
 }
 
 
@@ -194,7 +235,8 @@ def _next_seq(db_session: Session, head: AuditChainHead) -> int:
 
 
 _SEQ_BEYOND_HEAD = select(func.max(AuditEvent.seq)).where(
-    AuditEvent.chain_id == bindparam("chain_id"), AuditEvent.seq > bindparam("seq"))
+    AuditEvent.chain_id == bindparam("chain_id"), AuditEvent.seq > bindparam("seq")
+)
 
 
 def lock_chain(practice_id: int | None) -> None:
@@ -228,8 +270,11 @@ def _lock_head(db_session: Session, chain_id: int) -> AuditChainHead:
 
 # Asked at every audited change: built once (SQLAlchemy caches their SQL). SQLite
 # transactions that write hold the database's write lock already: no FOR UPDATE there.
-_HEAD = (select(AuditChainHead).where(AuditChainHead.chain_id == bindparam("chain_id"))
-         .execution_options(populate_existing=True))
+_HEAD = (
+    select(AuditChainHead)
+    .where(AuditChainHead.chain_id == bindparam("chain_id"))
+    .execution_options(populate_existing=True)
+)
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 
 
@@ -254,9 +299,7 @@ def _refuse_audit_changes(db_session, _flush_context, _instances):
 @sa_event.listens_for(Session, "do_orm_execute")
 def _refuse_audit_bulk_changes(state):
     """Nor through an ORM ``update(AuditEvent)`` / ``delete(AuditEvent)`` statement."""
-    if (state.is_update or state.is_delete) and any(
-        mapper.class_ in _APPEND_ONLY for mapper in state.all_mappers
-    ):
+    if (state.is_update or state.is_delete) and any(mapper.class_ in _APPEND_ONLY for mapper in state.all_mappers):
         raise RuntimeError("audit events are append-only")
 
 
@@ -302,7 +345,8 @@ def report_query(practice_id: int, flt: ReportFilter, cursor: str | None = None,
         name, values = dimensions.popitem()
         index = AuditEventDimension
         statement = statement.join(index, index.event_id == AuditEvent.id).where(
-            index.practice_id == practice_id, index.name == name, index.value.in_(_dimension_texts(values)))
+            index.practice_id == practice_id, index.name == name, index.value.in_(_dimension_texts(values))
+        )
         sort_column, id_column = index.occurred_at, index.event_id
     for name, values in dimensions.items():
         statement = statement.where(with_dimension(practice_id, name, values))
@@ -341,8 +385,11 @@ def with_dimension(practice_id: int, name: str, values) -> Any:
     ``values`` (``True`` for a flag), through the dimension index."""
     return AuditEvent.id.in_(
         select(AuditEventDimension.event_id).where(
-            AuditEventDimension.practice_id == practice_id, AuditEventDimension.name == name,
-            AuditEventDimension.value.in_(_dimension_texts(values))))
+            AuditEventDimension.practice_id == practice_id,
+            AuditEventDimension.name == name,
+            AuditEventDimension.value.in_(_dimension_texts(values)),
+        )
+    )
 
 
 def event_dimensions(event: AuditEvent) -> dict[str, Any]:
@@ -388,13 +435,25 @@ def decode_cursor(cursor: str, sort_column) -> tuple[Any, int]:
 
 
 CSV_COLUMNS = (
-    "occurred_at", "seq", "actor_type", "actor_id", "actor_label", "action", "object_type",
-    "object_id", "outcome", "ip", "user_agent", "session_id", "details",
+    "occurred_at",
+    "seq",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "ip",
+    "user_agent",
+    "session_id",
+    "details",
 )
 
 
-def csv_lines(db_session: Session, practice_id: int, flt: ReportFilter,
-              dimension_names: tuple[str, ...] = ()) -> Iterator[str]:
+def csv_lines(
+    db_session: Session, practice_id: int, flt: ReportFilter, dimension_names: tuple[str, ...] = ()
+) -> Iterator[str]:
     """Stream the filtered events as CSV lines, without holding them in memory: the
     core's columns, then one per audit dimension in ``dimension_names`` (the
     practice's plugins'). Times are UTC, as the heading of the first column says.
@@ -414,7 +473,9 @@ def csv_lines(db_session: Session, practice_id: int, flt: ReportFilter,
     time_sql = CANONICAL_TIME_SQL.get(db_session.get_bind().dialect.name)
     if time_sql:
         columns[at_time] = literal_column(time_sql, String)
-    texts = [i for i, c in enumerate(CSV_COLUMNS) if i != at_time and isinstance(AuditEvent.__table__.c[c].type, String)]
+    texts = [
+        i for i, c in enumerate(CSV_COLUMNS) if i != at_time and isinstance(AuditEvent.__table__.c[c].type, String)
+    ]
     statement = report_query(practice_id, flt, limit=None).with_only_columns(*columns).execution_options(yield_per=5000)
     try:
         buffer.seek(0)
@@ -468,9 +529,11 @@ def distinct_actions(db_session: Session, practice_id: int) -> list[str]:
     first = select(func.min(events.c.action).label("action")).where(events.c.practice_id == practice_id)
     hops = first.cte("actions", recursive=True)
     following = (
-        select(events.c.action).where(events.c.practice_id == practice_id, events.c.action > hops.c.action)
-        .order_by(events.c.action).limit(1).scalar_subquery()
+        select(events.c.action)
+        .where(events.c.practice_id == practice_id, events.c.action > hops.c.action)
+        .order_by(events.c.action)
+        .limit(1)
+        .scalar_subquery()
     )
     hops = hops.union_all(select(following.label("action")).where(hops.c.action.is_not(None)))
     return list(db_session.scalars(select(hops.c.action).where(hops.c.action.is_not(None))))
-

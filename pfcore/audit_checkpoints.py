@@ -12,6 +12,7 @@ missing or different is found, whatever the database says.
 Each chain's entry is signed on its own, so a practice's administrators can be
 sent their own chain's entry without seeing other practices'.
 """
+
 from __future__ import annotations
 
 import base64
@@ -61,7 +62,9 @@ def checkpoint_dir(settings: dict) -> Path:
 
 
 def _key_path(settings: dict) -> Path:
-    return Path(settings.get("audit_checkpoint_key_file") or Path(settings["instance_path"]) / "audit-checkpoint-key.pem")
+    return Path(
+        settings.get("audit_checkpoint_key_file") or Path(settings["instance_path"]) / "audit-checkpoint-key.pem"
+    )
 
 
 def signing_key(settings: dict, *, create: bool) -> Ed25519PrivateKey | None:
@@ -77,8 +80,11 @@ def signing_key(settings: dict, *, create: bool) -> Ed25519PrivateKey | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as out:
-            out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()))
+            out.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
         return key
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -100,8 +106,13 @@ def _signed_text(entry: dict) -> bytes:
 
 
 def heads(executor) -> list:
-    return list(executor.execute(select(AuditChainHead.chain_id, AuditChainHead.seq, AuditChainHead.hash,
-                                        AuditChainHead.keyed_from_seq).order_by(AuditChainHead.chain_id)))
+    return list(
+        executor.execute(
+            select(
+                AuditChainHead.chain_id, AuditChainHead.seq, AuditChainHead.hash, AuditChainHead.keyed_from_seq
+            ).order_by(AuditChainHead.chain_id)
+        )
+    )
 
 
 def write(executor, settings: dict, *, now: dt.datetime | None = None) -> tuple[Path, list[dict]]:
@@ -111,14 +122,25 @@ def write(executor, settings: dict, *, now: dt.datetime | None = None) -> tuple[
     created = (now or utcnow()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     entries = []
     for head in heads(executor):
-        entry = {"format": FORMAT, "chain": head.chain_id, "seq": head.seq, "hash": head.hash,
-                 "keyed_from_seq": head.keyed_from_seq, "created_at": created}
+        entry = {
+            "format": FORMAT,
+            "chain": head.chain_id,
+            "seq": head.seq,
+            "hash": head.hash,
+            "keyed_from_seq": head.keyed_from_seq,
+            "created_at": created,
+        }
         entry["signature"] = base64.b64encode(key.sign(_signed_text(entry))).decode("ascii")
         entries.append(entry)
     folder = checkpoint_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    document = {"format": FORMAT, "created_at": created, "key": key_id(key.public_key()),
-                "base_url": settings.get("base_url", ""), "chains": entries}
+    document = {
+        "format": FORMAT,
+        "created_at": created,
+        "key": key_id(key.public_key()),
+        "base_url": settings.get("base_url", ""),
+        "chains": entries,
+    }
     path = folder / f"{FILE_PREFIX}{created.replace(':', '').replace('-', '')}.json"
     partial = path.with_suffix(".part")
     partial.write_text(json.dumps(document, indent=1), encoding="utf-8")
@@ -131,7 +153,7 @@ def latest_time(settings: dict) -> dt.datetime | None:
     files = sorted(checkpoint_dir(settings).glob(FILE_PREFIX + "*.json"))
     if not files:
         return None
-    stamp = files[-1].stem[len(FILE_PREFIX):]
+    stamp = files[-1].stem[len(FILE_PREFIX) :]
     try:
         return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.UTC)
     except ValueError:
@@ -158,13 +180,23 @@ def load(settings: dict, folder: Path | None = None) -> Checkpoints | None:
         for entry in entries:
             try:
                 public.verify(base64.b64decode(entry["signature"]), _signed_text(entry))
-                chain = ChainCheckpoint(int(entry["chain"]), int(entry["seq"]), str(entry["hash"]),
-                                        entry["keyed_from_seq"], str(entry["created_at"]), path.name)
+                chain = ChainCheckpoint(
+                    int(entry["chain"]),
+                    int(entry["seq"]),
+                    str(entry["hash"]),
+                    entry["keyed_from_seq"],
+                    str(entry["created_at"]),
+                    path.name,
+                )
             except (InvalidSignature, KeyError, TypeError, ValueError):
                 chain_id = entry.get("chain") if isinstance(entry, dict) else None
-                problems.append((chain_id if type(chain_id) is int else None,
-                                 f"checkpoint {path.name} has an entry that this deployment's checkpoint key "
-                                 "did not sign (it was altered or comes from elsewhere)"))
+                problems.append(
+                    (
+                        chain_id if type(chain_id) is int else None,
+                        f"checkpoint {path.name} has an entry that this deployment's checkpoint key "
+                        "did not sign (it was altered or comes from elsewhere)",
+                    )
+                )
                 continue
             known = latest.get(chain.chain_id)
             if known is None or (chain.seq, chain.created_at) > (known.seq, known.created_at):
@@ -177,14 +209,19 @@ def compare(executor, checkpoint: ChainCheckpoint, head) -> str | None:
     everything the checkpoint covers, as it was)."""
     when = f"the checkpoint of {checkpoint.created_at} ({checkpoint.file})"
     if head is not None and head.keyed_from_seq != checkpoint.keyed_from_seq and checkpoint.keyed_from_seq:
-        return f"the chain was rewritten: its keyed part no longer starts where {when} says (event #{checkpoint.keyed_from_seq})"
-    stored = executor.execute(select(AuditEvent.hash).where(
-        AuditEvent.chain_id == checkpoint.chain_id, AuditEvent.seq == checkpoint.seq)).scalar()
+        return (
+            f"the chain was rewritten: its keyed part no longer starts where {when} says "
+            f"(event #{checkpoint.keyed_from_seq})"
+        )
+    stored = executor.execute(
+        select(AuditEvent.hash).where(AuditEvent.chain_id == checkpoint.chain_id, AuditEvent.seq == checkpoint.seq)
+    ).scalar()
     if stored is None:
         last = head.seq if head is not None else 0
         if last < checkpoint.seq:
-            return (f"the chain was cut short: {when} covers events up to #{checkpoint.seq}, "
-                    f"the chain now ends at #{last}")
+            return (
+                f"the chain was cut short: {when} covers events up to #{checkpoint.seq}, the chain now ends at #{last}"
+            )
         return f"the chain is missing event #{checkpoint.seq}, which {when} covers"
     if stored != checkpoint.hash:
         return f"the chain was rewritten: event #{checkpoint.seq} is not the one {when} signed"

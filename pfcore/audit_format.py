@@ -3,6 +3,7 @@
 Shared by recording (pfcore.audit), verifying (pfcore.audit_verify) and the
 benchmark's bulk seeding, so that there is one definition of the bytes hashed.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,9 +21,24 @@ CHAIN_KEYED = "audit.chain_keyed"
 # The fields covered by the hash, in order (events with a key_id; those without
 # are checked as pfcore.audit_legacy says).
 HASHED_FIELDS = (
-    "key_id", "chain_id", "seq", "occurred_at", "practice_id", "actor_type", "actor_id", "actor_label",
-    "action", "object_type", "object_id", "outcome", "ip", "user_agent",
-    "session_id", "dimensions", "details", "prev_hash",
+    "key_id",
+    "chain_id",
+    "seq",
+    "occurred_at",
+    "practice_id",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "ip",
+    "user_agent",
+    "session_id",
+    "dimensions",
+    "details",
+    "prev_hash",
 )
 KEYRING_EXTENSION = "pfcore.audit_keys"
 
@@ -59,6 +75,6 @@ CANONICAL_TIME_SQL = {
     # the database. Timestamps are stored as naive UTC; SQLite keeps them as text in
     # SQLAlchemy's form "YYYY-MM-DD HH:MM:SS.ffffff".
     # Qualified: the report's query may join the dimension index, which has the column too.
-    "postgresql": "to_char(audit_events.occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    "postgresql": 'to_char(audit_events.occurred_at, \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\')',
     "sqlite": "substr(audit_events.occurred_at, 1, 10) || 'T' || substr(audit_events.occurred_at, 12) || 'Z'",
 }

@@ -13,6 +13,7 @@ first and keep the old ones; each event stores its key id). Neither set: one key
 derived from ``secret_key`` (HKDF-SHA256), whose id is a digest of the key, so a
 changed secret key shows up as an unknown key id, not as tampering.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,8 +69,9 @@ class AuditKeyring:
 
 
 def _derive(material: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"pfcore audit chain").derive(material.encode("utf-8"))
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"pfcore audit chain").derive(
+        material.encode("utf-8")
+    )
 
 
 def _pairs(text: str, where: str) -> list[tuple[str, str]]:
@@ -79,8 +81,10 @@ def _pairs(text: str, where: str) -> list[tuple[str, str]]:
             continue
         key_id, _, secret = part.partition(":")
         if not _KEY_ID.match(key_id) or len(secret) < MIN_SECRET_LENGTH:
-            raise ConfigError(f"{where}: each key is id:secret, the id letters, digits, '.', '_' or '-' "
-                              f"(at most 32) and the secret at least {MIN_SECRET_LENGTH} characters")
+            raise ConfigError(
+                f"{where}: each key is id:secret, the id letters, digits, '.', '_' or '-' "
+                f"(at most 32) and the secret at least {MIN_SECRET_LENGTH} characters"
+            )
         pairs.append((key_id, secret))
     return pairs
 

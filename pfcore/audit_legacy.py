@@ -9,6 +9,7 @@ so such an event is checked by putting them back where they were hashed.
 An unkeyed event's dimensions must be exactly what the migration wrote: any
 other name or value would be something the old hash never covered.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,14 +20,31 @@ from typing import Any
 # The hashed fields of an unkeyed event, in order; the two moved ones are read from
 # the dimensions (None and False when absent).
 UNKEYED_FIELDS = (
-    "chain_id", "seq", "occurred_at", "practice_id", "actor_type", "actor_id", "actor_label",
-    "action", "object_type", "object_id", "patient_id", "outcome", "ip", "user_agent",
-    "session_id", "emergency", "details", "prev_hash",
+    "chain_id",
+    "seq",
+    "occurred_at",
+    "practice_id",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "patient_id",
+    "outcome",
+    "ip",
+    "user_agent",
+    "session_id",
+    "emergency",
+    "details",
+    "prev_hash",
 )
 MOVED_INTO_DIMENSIONS = {"patient_id": None, "emergency": False}
 
 
-def unkeyed_hash_function(keyed_fields: Sequence[str], encode: Callable[[Any], str]) -> Callable[[Sequence], str | None]:
+def unkeyed_hash_function(
+    keyed_fields: Sequence[str], encode: Callable[[Any], str]
+) -> Callable[[Sequence], str | None]:
     """``hash(row)`` for rows laid out as ``keyed_fields`` (the keyed events' hashed
     fields): the SHA-256 the event had when it was written, or None when its
     dimensions are not what the migration wrote (so the stored hash cannot match)."""

@@ -11,6 +11,7 @@ chains can be checked in pieces in several processes (``pfcore audit
 verify``), and on SQLite a fast read lets the database build the bytes to
 hash; whatever either finds, the report is the one-process plain walk's.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -64,8 +65,14 @@ class VerifyResult:
         return not self.problems and not self.checkpoint_problems
 
 
-def verify(db_session: Session, chain_ids: list[int] | None = None, *, processes: int = 1,
-           keyring: AuditKeyring | None = None, checkpoints: Checkpoints | None = None) -> VerifyResult:
+def verify(
+    db_session: Session,
+    chain_ids: list[int] | None = None,
+    *,
+    processes: int = 1,
+    keyring: AuditKeyring | None = None,
+    checkpoints: Checkpoints | None = None,
+) -> VerifyResult:
     """Walk every chain (or the given ones) and report each chain's first break.
 
     ``keyring``: the audit keys (default: the app's); an event whose key is not
@@ -104,10 +111,15 @@ def _snapshot(bind: Engine) -> Engine:
     return bind
 
 
-def _verify(executor, chain_ids: list[int] | None, keys: dict[str, bytes], checkpoints: Checkpoints | None,
-            pieces=None) -> VerifyResult:
-    heads = {row.chain_id: row for row in executor.execute(
-        select(AuditChainHead.chain_id, AuditChainHead.seq, AuditChainHead.hash, AuditChainHead.keyed_from_seq))}
+def _verify(
+    executor, chain_ids: list[int] | None, keys: dict[str, bytes], checkpoints: Checkpoints | None, pieces=None
+) -> VerifyResult:
+    heads = {
+        row.chain_id: row
+        for row in executor.execute(
+            select(AuditChainHead.chain_id, AuditChainHead.seq, AuditChainHead.hash, AuditChainHead.keyed_from_seq)
+        )
+    }
     signed = checkpoints.latest if checkpoints else {}
     if chain_ids is None:
         chain_ids = sorted(set(_chain_ids(executor)) | set(heads) | set(signed))
@@ -125,10 +137,15 @@ def _verify(executor, chain_ids: list[int] | None, keys: dict[str, bytes], check
                 problem = ChainProblem(chain_id, signed[chain_id].seq, None, found)
         if problem:
             problems.append(problem)
-    return VerifyResult(events_checked=checked, chains_checked=len(chain_ids), problems=problems,
-                        chains_with_checkpoint=len(set(chain_ids) & set(signed)),
-                        checkpoint_problems=[text for chain, text in (checkpoints.problems if checkpoints else [])
-                                             if chain is None or chain in chain_ids])
+    return VerifyResult(
+        events_checked=checked,
+        chains_checked=len(chain_ids),
+        problems=problems,
+        chains_with_checkpoint=len(set(chain_ids) & set(signed)),
+        checkpoint_problems=[
+            text for chain, text in (checkpoints.problems if checkpoints else []) if chain is None or chain in chain_ids
+        ],
+    )
 
 
 def _chain_ids(executor) -> list[int]:
@@ -138,8 +155,11 @@ def _chain_ids(executor) -> list[int]:
     events = AuditEvent.__table__
     hops = select(func.min(events.c.chain_id).label("chain_id")).cte("chains", recursive=True)
     following = (
-        select(events.c.chain_id).where(events.c.chain_id > hops.c.chain_id)
-        .order_by(events.c.chain_id).limit(1).scalar_subquery()
+        select(events.c.chain_id)
+        .where(events.c.chain_id > hops.c.chain_id)
+        .order_by(events.c.chain_id)
+        .limit(1)
+        .scalar_subquery()
     )
     hops = hops.union_all(select(following.label("chain_id")).where(hops.c.chain_id.is_not(None)))
     return list(executor.execute(select(hops.c.chain_id).where(hops.c.chain_id.is_not(None))).scalars())
@@ -173,8 +193,10 @@ def _verify_pieces(bind: Engine, processes: int, keys: dict[str, bytes]):
             if last != head.seq:
                 continue  # rows past the head, or missing at the end: the walk says which
             size = max(_PIECE_MIN // 2, -(-head.seq // (processes * _PIECES_PER_PROCESS)))
-            jobs += [(url, keys, chain_id, head.keyed_from_seq, lo, min(lo + size - 1, head.seq))
-                     for lo in range(1, head.seq + 1, size)]
+            jobs += [
+                (url, keys, chain_id, head.keyed_from_seq, lo, min(lo + size - 1, head.seq))
+                for lo in range(1, head.seq + 1, size)
+            ]
         if not jobs:
             return set()
         methods = multiprocessing.get_all_start_methods()
@@ -245,8 +267,9 @@ def _verify_chain(executor, chain_id: int, head, keys: dict[str, bytes]):
     """
     if head is not None and head.keyed_from_seq == 1 and _json_rows_usable(executor):
         try:
-            ok, first_prev, last_hash = _walk_piece(_json_rows(executor, chain_id, keys), 1, head.seq,
-                                                    head.keyed_from_seq)
+            ok, first_prev, last_hash = _walk_piece(
+                _json_rows(executor, chain_id, keys), 1, head.seq, head.keyed_from_seq
+            )
             if ok and first_prev == GENESIS_HASH and last_hash == head.hash:
                 return head.seq, None
         except sqlite3.Error:
@@ -257,8 +280,12 @@ def _verify_chain(executor, chain_id: int, head, keys: dict[str, bytes]):
 def _boundary_problem(chain_id: int, row, event_id: int, keyed_from: int) -> ChainProblem | None:
     """The first keyed event after unkeyed ones must be the boundary event that says so."""
     if row[_AT_ACTION] != CHAIN_KEYED or row[_AT_DETAILS] != f'{{"unkeyed_events":{keyed_from - 1}}}':
-        return ChainProblem(chain_id, keyed_from, event_id,
-                            "was altered (the keyed part of the chain must start with its boundary event)")
+        return ChainProblem(
+            chain_id,
+            keyed_from,
+            event_id,
+            "was altered (the keyed part of the chain must start with its boundary event)",
+        )
     return None
 
 
@@ -290,8 +317,13 @@ def _walk_chain(executor, chain_id: int, head, keys: dict[str, bytes]):
             return count, ChainProblem(chain_id, seq, event_id, "is out of order")
         key_id = row[_AT_KEY]
         if key_id is not None and key_id not in keys:
-            return count, ChainProblem(chain_id, seq, event_id, f"cannot be checked: it is signed with the audit key "
-                                       f"{key_id!r}, which this deployment does not have (see audit_keys)")
+            return count, ChainProblem(
+                chain_id,
+                seq,
+                event_id,
+                f"cannot be checked: it is signed with the audit key "
+                f"{key_id!r}, which this deployment does not have (see audit_keys)",
+            )
         if head is not None and (key_id is None) != (keyed_from is None or seq < keyed_from):
             where = "keyed" if key_id is not None else "unkeyed"
             return count, ChainProblem(chain_id, seq, event_id, f"was altered ({where} where the chain is not)")
@@ -300,7 +332,9 @@ def _walk_chain(executor, chain_id: int, head, keys: dict[str, bytes]):
         intact = row_hash(row) == stored
         if row[at_prev] != expected_prev:
             if not intact or seq == 1:
-                return count, ChainProblem(chain_id, seq, event_id, "was altered or moved (it does not follow the event before it)")
+                return count, ChainProblem(
+                    chain_id, seq, event_id, "was altered or moved (it does not follow the event before it)"
+                )
             # This row is intact but follows something else than the row before it.
             recent_seq_of = {h: s for s, h, _i in recent}
             recent_seq_of[GENESIS_HASH] = 0
@@ -308,11 +342,16 @@ def _walk_chain(executor, chain_id: int, head, keys: dict[str, bytes]):
             earlier = recent_seq_of.get(row[at_prev])
             if earlier is not None and earlier < seq - 1:
                 # It follows an earlier row: the rows in between are not part of the chain.
-                return count, ChainProblem(chain_id, earlier + 1, recent_id_of.get(earlier + 1),
-                                           f"was inserted (event #{seq} follows event #{earlier})")
+                return count, ChainProblem(
+                    chain_id,
+                    earlier + 1,
+                    recent_id_of.get(earlier + 1),
+                    f"was inserted (event #{seq} follows event #{earlier})",
+                )
             # The row before it was changed and its hash recomputed.
-            return count, ChainProblem(chain_id, seq - 1, recent_id_of.get(seq - 1),
-                                       f"was replaced (event #{seq} does not follow it)")
+            return count, ChainProblem(
+                chain_id, seq - 1, recent_id_of.get(seq - 1), f"was replaced (event #{seq} does not follow it)"
+            )
         if not intact:
             return count, ChainProblem(chain_id, seq, event_id, "was altered")
         recent.append((seq, stored, event_id))
@@ -325,19 +364,26 @@ def _walk_chain(executor, chain_id: int, head, keys: dict[str, bytes]):
     elif head.seq > last_seq:
         return count, ChainProblem(chain_id, last_seq + 1, None, "is missing")
     elif head.seq < last_seq:
-        return count, ChainProblem(chain_id, head.seq + 1, recent_id_of.get(head.seq + 1),
-                                   "was added outside pfcore (it is past the chain head)")
+        return count, ChainProblem(
+            chain_id,
+            head.seq + 1,
+            recent_id_of.get(head.seq + 1),
+            "was added outside pfcore (it is past the chain head)",
+        )
     elif head.hash != expected_prev:
-        return count, ChainProblem(chain_id, last_seq, recent_id_of.get(last_seq),
-                                   "does not match the chain head (it was replaced)")
+        return count, ChainProblem(
+            chain_id, last_seq, recent_id_of.get(last_seq), "does not match the chain head (it was replaced)"
+        )
     return count, None
 
 
 # --- reading a chain ----------------------------------------------------
 
+
 class _ChainRows(NamedTuple):
     """A chain's rows in seq order, where seq, prev_hash, hash and key_id are in a row,
     and ``intact(row)``: whether the row's own fields give its stored hash."""
+
     rows: Iterator[Sequence]
     at_seq: int
     at_prev: int
@@ -372,13 +418,19 @@ def _row_hasher(keys: dict[str, bytes]) -> Callable[[Sequence], str | None]:
     return row_hash
 
 
-def _plain_rows(executor, chain_id: int, keys: dict[str, bytes], lo: int | None = None,
-                hi: int | None = None) -> _ChainRows:
+def _plain_rows(
+    executor, chain_id: int, keys: dict[str, bytes], lo: int | None = None, hi: int | None = None
+) -> _ChainRows:
     """The rows as they are, hashed in Python (a piece where the fast read is not used)."""
     row_hash = _row_hasher(keys)
-    return _ChainRows(_chain_rows(executor, chain_id, lo, hi), HASHED_FIELDS.index("seq"),
-                      HASHED_FIELDS.index("prev_hash"), _N_HASHED, _AT_KEY,
-                      lambda row: row_hash(row) == row[_N_HASHED])
+    return _ChainRows(
+        _chain_rows(executor, chain_id, lo, hi),
+        HASHED_FIELDS.index("seq"),
+        HASHED_FIELDS.index("prev_hash"),
+        _N_HASHED,
+        _AT_KEY,
+        lambda row: row_hash(row) == row[_N_HASHED],
+    )
 
 
 def _chain_where(chain_id: int, lo: int | None, hi: int | None) -> str:
@@ -453,6 +505,7 @@ def _decode_keeping_bad_bytes(data: bytes) -> str:
 # and then the chain is walked again on the plain rows; only a chain the fast read
 # finds whole is taken from it, so the report is always the plain walk's.
 
+
 def _json_field_sql(name: str) -> str:
     if name == "occurred_at":
         return CANONICAL_TIME_SQL["sqlite"]
@@ -470,20 +523,22 @@ _JSON_PAYLOAD_SQL = (
 )
 
 
-def _json_rows(executor, chain_id: int, keys: dict[str, bytes], lo: int | None = None,
-               hi: int | None = None) -> _ChainRows:
+def _json_rows(
+    executor, chain_id: int, keys: dict[str, bytes], lo: int | None = None, hi: int | None = None
+) -> _ChainRows:
     """The chain's rows (or seq lo..hi) as (JSON payload, seq, prev_hash, hash, key_id)."""
     connection = executor if isinstance(executor, Connection) else executor.connection()
-    sql = (f"SELECT {_JSON_PAYLOAD_SQL}, seq, prev_hash, hash, key_id FROM audit_events"
-           f" WHERE {_chain_where(chain_id, lo, hi)} ORDER BY seq")
+    sql = (
+        f"SELECT {_JSON_PAYLOAD_SQL}, seq, prev_hash, hash, key_id FROM audit_events"
+        f" WHERE {_chain_where(chain_id, lo, hi)} ORDER BY seq"
+    )
     sign = hmac_signer(keys)
 
     def intact(row: Sequence) -> bool:
         """The payload's HMAC is the row's hash, and the payload is valid UTF-8 (text that
         is not would not even be read by the plain walk: sqlite3 cannot decode it)."""
         payload = row[0]
-        return (payload is not None and sign(row[4], payload) == row[3]
-                and (payload.isascii() or _is_utf8(payload)))
+        return payload is not None and sign(row[4], payload) == row[3] and (payload.isascii() or _is_utf8(payload))
 
     return _ChainRows(_sqlite_rows(connection.connection.driver_connection, sql), 1, 2, 3, 4, intact)
 
@@ -516,11 +571,14 @@ _SQLITE_JSON_MATCHES: bool | None = None
 # Values whose JSON text json_array() must write exactly as _ENCODE does for the fast
 # read to be used: every ASCII character on its own (the ones JSON escapes are all
 # ASCII), characters beyond it that some encoders escape, integers, NULL.
-_JSON_PROBES = (
-    [chr(c) for c in range(128)]
-    + ["\x7f\x80\x9f\xa0\xad\xe9\u07ff\u0800\u2028\u2029\ufeff\ufffd\uffff\U00010000\U0001f600\U0010ffff",
-       'Zo\u00eb "Z" <z@example.org>\\\t\x00{"a":"\\u00e9"}', -2**63, 2**63 - 1, 0, None]
-)
+_JSON_PROBES = [chr(c) for c in range(128)] + [
+    "\x7f\x80\x9f\xa0\xad\xe9\u07ff\u0800\u2028\u2029\ufeff\ufffd\uffff\U00010000\U0001f600\U0010ffff",
+    'Zo\u00eb "Z" <z@example.org>\\\t\x00{"a":"\\u00e9"}',
+    -(2**63),
+    2**63 - 1,
+    0,
+    None,
+]
 
 
 def _sqlite_json_matches(raw: sqlite3.Connection) -> bool:
@@ -529,8 +587,10 @@ def _sqlite_json_matches(raw: sqlite3.Connection) -> bool:
     (_json_rows' ``intact``)."""
     values = ", ".join("(?)" for _ in _JSON_PROBES)
     try:
-        written = [row[0] for row in raw.execute(
-            f"SELECT CAST(json_array(column1) AS BLOB) FROM (VALUES {values})", _JSON_PROBES)]
+        written = [
+            row[0]
+            for row in raw.execute(f"SELECT CAST(json_array(column1) AS BLOB) FROM (VALUES {values})", _JSON_PROBES)
+        ]
     except sqlite3.Error:
         return False  # no JSON functions in this SQLite
     if written != [_ENCODE([value]).encode("utf-8") for value in _JSON_PROBES]:

@@ -29,6 +29,7 @@ started on the first wake, so in the process that serves (after gunicorn's
 fork, never in the master), is a daemon, and at exit (gunicorn's graceful
 stop, SIGTERM) finishes what it was asked for within ``DRAIN_SECONDS``.
 """
+
 from __future__ import annotations
 
 import atexit

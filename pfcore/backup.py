@@ -1,4 +1,5 @@
 """Online backup of the embedded SQLite database (``pfcore backup PATH``)."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ jobs, the backup, gunicorn's configuration): ``pfcore --help`` and every other
 command start without them, and a test may replace ``jobs.run_all`` & co. on
 their module. Those imports dodge no cycle: the CLI is the top layer.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,12 @@ def _make_app():
         raise NoAppException(f"cannot start pfcore: {error}") from None
 
 
-cli = FlaskGroup(create_app=_make_app, add_default_commands=False, add_version_option=False,
-                 help="pfcore: practice administration and access server.")
+cli = FlaskGroup(
+    create_app=_make_app,
+    add_default_commands=False,
+    add_version_option=False,
+    help="pfcore: practice administration and access server.",
+)
 
 
 @cli.command("run")
@@ -53,8 +58,15 @@ def run_command(host: str, port: int):
 
 
 @cli.command("serve", with_appcontext=False)  # the app is built in each worker, not here
-@click.option("--bind", default=None, help="Address to listen on (default: the bind setting, PFCORE_BIND, 127.0.0.1:8000).")
-@click.option("--workers", default=None, type=int, help="Worker processes (default: the workers setting, PFCORE_WORKERS, else 2 x CPUs + 1).")
+@click.option(
+    "--bind", default=None, help="Address to listen on (default: the bind setting, PFCORE_BIND, 127.0.0.1:8000)."
+)
+@click.option(
+    "--workers",
+    default=None,
+    type=int,
+    help="Worker processes (default: the workers setting, PFCORE_WORKERS, else 2 x CPUs + 1).",
+)
 def serve_command(bind, workers):
     """Run pfcore under gunicorn, the way production runs it (behind nginx with config/nginx/).
 
@@ -90,8 +102,14 @@ def gunicorn_options(settings: dict, *, bind: str | None = None, workers: int | 
     """``--bind``, ``--workers`` and ``--timeout`` from the command line, else the settings
     (config file, PFCORE_BIND / PFCORE_WORKERS / PFCORE_WORKER_TIMEOUT_SECONDS)."""
     workers = workers or settings["workers"] or (os.cpu_count() or 1) * 2 + 1  # 0: the default
-    return ["--bind", bind or settings["bind"], "--workers", str(workers),
-            "--timeout", str(settings["worker_timeout_seconds"])]
+    return [
+        "--bind",
+        bind or settings["bind"],
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(settings["worker_timeout_seconds"]),
+    ]
 
 
 def _metrics_folder(env: dict) -> dict:
@@ -159,8 +177,13 @@ def create_practice_command(name, admin_email, admin_first_name, admin_last_name
 
     try:
         practice, admin = accounts.create_practice(
-            name=name, specialty=specialty, phone=phone, email=admin_email, first_name=admin_first_name,
-            last_name=admin_last_name, password=None,
+            name=name,
+            specialty=specialty,
+            phone=phone,
+            email=admin_email,
+            first_name=admin_first_name,
+            last_name=admin_last_name,
+            password=None,
         )
         accounts.send_invitation(admin, practice)
     except accounts.AccountError as error:
@@ -180,17 +203,19 @@ def create_practice_command(name, admin_email, admin_first_name, admin_last_name
 def plugins_command():
     """List installed plugins: available, enabled by how many practices, and their hooks."""
     from sqlalchemy import func, select
+    from sqlalchemy.exc import DBAPIError
 
     from .db import session
     from .models import Practice, PracticePlugin
 
-    from sqlalchemy.exc import DBAPIError
-
     registry = current_app.extensions["pfcore.plugins"]
     try:
         practices = session().scalar(select(func.count()).select_from(Practice)) or 0
-        enabled = dict(session().execute(
-            select(PracticePlugin.plugin_name, func.count()).group_by(PracticePlugin.plugin_name)).all())
+        enabled = dict(
+            session()
+            .execute(select(PracticePlugin.plugin_name, func.count()).group_by(PracticePlugin.plugin_name))
+            .all()
+        )
     except DBAPIError:  # no schema yet: still list what is installed
         session().rollback()
         practices, enabled = 0, {}
@@ -202,8 +227,10 @@ def plugins_command():
             info = registry.infos[name]
             available = "available" if name in registry.available else "not available"
             default = "on for new practices" if info.enabled_by_default else "off for new practices"
-            click.echo(f"{name} {info.version}: {info.title} [{available}, {default}, "
-                       f"enabled by {enabled.get(name, 0)} of {practices} practices]")
+            click.echo(
+                f"{name} {info.version}: {info.title} [{available}, {default}, "
+                f"enabled by {enabled.get(name, 0)} of {practices} practices]"
+            )
             if info.depends:
                 click.echo(f"  needs: {', '.join(info.depends)}")
         click.echo(f"  hooks: {', '.join(registry.hook_names_of(name))}")
@@ -237,8 +264,9 @@ def backup_command(path):
 
     url = current_app.config["PFCORE"]["database_url"]
     if not url.startswith("sqlite"):
-        raise click.ClickException("pfcore backup copies SQLite databases; for PostgreSQL use pg_dump "
-                                   "(see docs/operations.md).")
+        raise click.ClickException(
+            "pfcore backup copies SQLite databases; for PostgreSQL use pg_dump (see docs/operations.md)."
+        )
     pages = backup_sqlite(url, path)
     click.echo(f"Backed up {pages} pages to {path}.")
 
@@ -327,8 +355,10 @@ def reported_invitations_command():
     if not reports:
         click.echo("No invitation has been reported.")
     for report, practice_name in reports:
-        click.echo(f"{report.reported_at:%Y-%m-%d %H:%M:%S} UTC  practice {report.practice_id} ({practice_name})  "
-                   f"{report.email}  from {report.ip or 'unknown'}")
+        click.echo(
+            f"{report.reported_at:%Y-%m-%d %H:%M:%S} UTC  practice {report.practice_id} ({practice_name})  "
+            f"{report.email}  from {report.ip or 'unknown'}"
+        )
 
 
 @cli.group("audit")
@@ -337,8 +367,13 @@ def audit_group():
 
 
 @audit_group.command("verify")
-@click.option("--checkpoints", "checkpoint_folder", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Compare with the signed checkpoints in this folder (default: audit_checkpoint_dir).")
+@click.option(
+    "--checkpoints",
+    "checkpoint_folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Compare with the signed checkpoints in this folder (default: audit_checkpoint_dir).",
+)
 @with_appcontext
 def audit_verify(checkpoint_folder):
     """Check every practice's hash chain, and each against its newest signed checkpoint;
@@ -356,8 +391,11 @@ def audit_verify(checkpoint_folder):
         click.echo(f"ALTERED: {problem.describe()}", err=True)
     if not result.intact:
         sys.exit(1)
-    against = (f"; {result.chains_with_checkpoint} chains match their signed checkpoint in {checkpoints.folder}"
-               if checkpoints and result.chains_with_checkpoint else "; no signed checkpoint to compare with")
+    against = (
+        f"; {result.chains_with_checkpoint} chains match their signed checkpoint in {checkpoints.folder}"
+        if checkpoints and result.chains_with_checkpoint
+        else "; no signed checkpoint to compare with"
+    )
     click.echo(f"Audit log intact: {result.events_checked} events in {result.chains_checked} chains{against}.")
 
 

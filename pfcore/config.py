@@ -11,14 +11,16 @@ parts) overrides one, e.g. ``PFCORE_PLUGINS__EXAMPLE__HOURS=8``. Both
 land in ``settings["plugins"]``; the plugin registry checks them against the
 declarations when the app starts (``pfcore.plugin_settings``).
 """
+
 from __future__ import annotations
 
 import os
 import secrets
 import tempfile
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .resources import resource_path
 
@@ -38,7 +40,7 @@ class FromEnvironment(str):
 
 
 def _plugin_from_environment(settings: dict, name: str, raw: str) -> None:
-    parts = name[len(PLUGIN_ENV_PREFIX):].lower().split("__")
+    parts = name[len(PLUGIN_ENV_PREFIX) :].lower().split("__")
     if len(parts) != 2 or not all(parts):
         raise ConfigError(f"{name}: a plugin setting's variable is {PLUGIN_ENV_PREFIX}<PLUGIN>__<SETTING>")
     value = FromEnvironment(raw)
@@ -83,7 +85,7 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         if name.startswith(PLUGIN_ENV_PREFIX):
             _plugin_from_environment(settings, name, raw)
             continue
-        key = name[len(ENV_PREFIX):].lower()
+        key = name[len(ENV_PREFIX) :].lower()
         settings[key] = _coerce(key, raw, defaults.get(key, ""))
     overrides = dict(overrides or {})
     for plugin, values in (overrides.pop("plugins", None) or {}).items():  # merged, one setting at a time

@@ -1,10 +1,12 @@
 """The small value types that plugins return from contribution hooks, how the core gathers
 them (``flatten``), and the error of a plugin that breaks the contract."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from markupsafe import Markup
 
@@ -153,7 +155,7 @@ class PluginSetting:
 
     @property
     def kind(self) -> str:
-        """"bool", "int" or "str" (for templates)."""
+        """ "bool", "int" or "str" (for templates)."""
         return self.type.__name__
 
     def problem(self, value: Any) -> str | None:

@@ -11,6 +11,7 @@ no view can forget the ``practice_id`` filter. A function that reads every
 practice's rows on purpose (for a job or the CLI) says so in its name:
 ``..._in_all_practices``.
 """
+
 from __future__ import annotations
 
 from typing import Any, TypeVar
@@ -170,9 +171,7 @@ def find_in_practice(model: type[T], object_id: Any, practice_id: int, *where: A
     object_id = parse_id(object_id)
     if object_id is None:
         return None
-    return session().scalars(
-        scoped_select(model, practice_id).where(model.id == object_id, *where)
-    ).one_or_none()
+    return session().scalars(scoped_select(model, practice_id).where(model.id == object_id, *where)).one_or_none()
 
 
 def get_in_practice(model: type[T], object_id: Any, practice_id: int) -> T:

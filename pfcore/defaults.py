@@ -5,6 +5,7 @@ plugin can answer before them (or, for contribution hooks, beside them).
 They render the core's sections, so they sit above ``pfcore.web``:
 ``create_app`` hands them to the plugin registry, which does not import them.
 """
+
 from __future__ import annotations
 
 from flask import current_app, render_template
@@ -31,12 +32,22 @@ def nav_items(practice, user):
 def settings_tiles(practice, user):
     tiles = []
     if can(user, "users.manage"):
-        tiles.append(Tile("Users", "core.users", "Add, edit and deactivate EHR users; the Practice Access Code.", order=10))
+        tiles.append(
+            Tile("Users", "core.users", "Add, edit and deactivate EHR users; the Practice Access Code.", order=10)
+        )
     if can(user, "practice.manage"):
-        tiles.append(Tile("Sign-in security", "core.security_settings",
-                          "When the screen locks after a time without activity.", order=20))
+        tiles.append(
+            Tile(
+                "Sign-in security",
+                "core.security_settings",
+                "When the screen locks after a time without activity.",
+                order=20,
+            )
+        )
     if can(user, "plugins.manage"):
-        tiles.append(Tile("Plugins", "core.plugins_settings", "Switch features on and off for your practice.", order=90))
+        tiles.append(
+            Tile("Plugins", "core.plugins_settings", "Switch features on and off for your practice.", order=90)
+        )
     return tiles
 
 
@@ -60,8 +71,15 @@ def user_detail_sections(practice, viewer, user):
 @hookimpl(trylast=True)
 def invitation_steps(practice, user):
     """Seed 003: every invitee verifies a phone (code by text or call) before the password."""
-    return [SetupStep("phone", "Verify your phone", "core.invitation_phone",
-                      is_done=lambda u: u.phone_verified_at is not None, order=10)]
+    return [
+        SetupStep(
+            "phone",
+            "Verify your phone",
+            "core.invitation_phone",
+            is_done=lambda u: u.phone_verified_at is not None,
+            order=10,
+        )
+    ]
 
 
 @hookimpl(trylast=True)

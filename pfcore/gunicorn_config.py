@@ -8,6 +8,7 @@ serve`` made for this run is removed when gunicorn stops.
 gunicorn's master loads this module; the app itself is loaded in each worker
 (no preload), after the master has forked it.
 """
+
 from __future__ import annotations
 
 import gc

@@ -11,6 +11,7 @@ Three kinds, as in pytest:
 Hooks that take a ``practice`` are only called for plugins that practice has
 switched on. Each hook is documented with an example in docs/plugins.md.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -43,6 +44,7 @@ hookimpl = pluggy.HookimplMarker("pfcore")
 
 # --- start-up -----------------------------------------------------------
 
+
 @hookspec
 def register_blueprints(app: Flask) -> list[Blueprint]:
     """Contribution, at start-up, of every available plugin: return the plugin's
@@ -62,6 +64,7 @@ def register_commands(cli: click.Group) -> None:
 
 
 # --- the UI shell -------------------------------------------------------
+
 
 @hookspec
 def nav_items(practice: Practice, user: User) -> list[NavItem]:
@@ -142,6 +145,7 @@ def stylesheets(practice: Practice, user: User) -> list[str]:
 
 
 # --- signing in ---------------------------------------------------------
+
 
 @hookspec
 def login_strategies() -> list[LoginStrategy]:
@@ -245,6 +249,7 @@ def account_sections(practice: Practice, user: User) -> list[Section]:
 
 # --- permissions --------------------------------------------------------
 
+
 @hookspec
 def permission_allowed(practice: Practice, user: User, action: str, target: Any) -> bool | None:
     """Contribution (gathered): ``True`` (allow), ``False`` (deny) or ``None`` (no opinion) for ``action``.
@@ -275,6 +280,7 @@ def permission_denied_reason(practice: Practice, user: User, action: str, target
 
 
 # --- lifecycle events ---------------------------------------------------
+
 
 @hookspec
 def practice_created(practice: Practice, admin: User) -> None:
@@ -309,6 +315,7 @@ def user_status_changed(practice: Practice, user: User, old_status: str, new_sta
 
 
 # --- audit and messaging ------------------------------------------------
+
 
 @hookspec
 def audit_dimensions() -> list[AuditDimension]:
@@ -381,6 +388,7 @@ def deliver_message(message: OutboxMessage, settings: dict[str, Any]) -> bool | 
 
 
 # --- monitoring ------------------------------------------------------------
+
 
 @hookspec
 def metrics_gauges(app: Flask) -> list[tuple[str, str, Callable[[], float]]]:

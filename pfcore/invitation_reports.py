@@ -7,6 +7,7 @@ cannot send it again, and the deployment's operator sees it in a list
 (``/operator/reported-invitations``, ``pfcore reported-invitations``), where a
 practice inviting strangers stands out.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import exists, select
@@ -26,8 +27,13 @@ def report_invitation(row: UserToken, ip: str) -> InvitationReport:
     row.state = dict(row.state or {}, reported=True)
     report = InvitationReport(practice_id=row.practice_id, user_id=user.id, email=user.email, reported_at=now, ip=ip)
     session().add(report)
-    audit.record("user.invitation_reported", practice_id=row.practice_id, object_type="user", object_id=user.id,
-                 details={"email": user.email})
+    audit.record(
+        "user.invitation_reported",
+        practice_id=row.practice_id,
+        object_type="user",
+        object_id=user.id,
+        details={"email": user.email},
+    )
     return report
 
 
@@ -37,6 +43,11 @@ def invitation_reported(user: User) -> bool:
 
 def recent_reports_in_all_practices(limit: int = RECENT) -> list[tuple[InvitationReport, str]]:
     """The newest reports across all practices, each with the inviting practice's name."""
-    return list(session().execute(
-        select(InvitationReport, Practice.name).join(Practice, Practice.id == InvitationReport.practice_id)
-        .order_by(InvitationReport.reported_at.desc(), InvitationReport.id.desc()).limit(limit)))
+    return list(
+        session().execute(
+            select(InvitationReport, Practice.name)
+            .join(Practice, Practice.id == InvitationReport.practice_id)
+            .order_by(InvitationReport.reported_at.desc(), InvitationReport.id.desc())
+            .limit(limit)
+        )
+    )

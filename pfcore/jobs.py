@@ -1,4 +1,5 @@
 """`pfcore jobs run`: the periodic work of the core and of every available plugin."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,13 +44,20 @@ def write_audit_checkpoint(app) -> str:
             if practice is None:
                 continue
             admins = accounts.active_admins(practice.id)
-            body = (f"pfcore signed the state of {practice.name}'s audit log at {entry['created_at']}.\n"
-                    "Keep this message: if the log is ever cut short or rewritten, it shows what it held.\n\n"
-                    + json.dumps(entry, indent=1) + "\n")
+            body = (
+                f"pfcore signed the state of {practice.name}'s audit log at {entry['created_at']}.\n"
+                "Keep this message: if the log is ever cut short or rewritten, it shows what it held.\n\n"
+                + json.dumps(entry, indent=1)
+                + "\n"
+            )
             for admin in admins:
                 queue("email", admin.email, body, subject="Audit log checkpoint", practice_id=practice.id)
-            audit.record("audit.checkpoint_sent", practice_id=practice.id, object_type="audit_log",
-                         details={"seq": entry["seq"], "recipients": len(admins)})
+            audit.record(
+                "audit.checkpoint_sent",
+                practice_id=practice.id,
+                object_type="audit_log",
+                details={"seq": entry["seq"], "recipients": len(admins)},
+            )
             emailed += len(admins)
         session().commit()
     line = f"Audit checkpoint: {len(entries)} chain{'' if len(entries) == 1 else 's'} signed in {path}."

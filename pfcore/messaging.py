@@ -5,11 +5,13 @@ caused them, delivered after that transaction commits.
 messages is over, a thread of the process delivers them, after the answer
 (``background_delivery.deliver_queued_after_request``: the answer must not
 wait for the mail relay); ``pfcore outbox deliver`` (or ``pfcore worker``,
-``pfcore jobs run``) delivers whatever is still due. A delivery claims its row first (PostgreSQL: ``FOR UPDATE SKIP LOCKED``;
+``pfcore jobs run``) delivers whatever is still due. A delivery claims its
+row first (PostgreSQL: ``FOR UPDATE SKIP LOCKED``;
 SQLite: a conditional UPDATE), so two deliverers never send the same
 message; failures are retried with back-off and end in the visible state
 ``failed``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,8 +27,9 @@ from .models import OutboxMessage, utcnow
 CLAIM_SECONDS = 120
 
 
-def queue(channel: str, recipient: str, body: str, *, subject: str = "", practice_id: int | None = None,
-          permit=None) -> OutboxMessage:
+def queue(
+    channel: str, recipient: str, body: str, *, subject: str = "", practice_id: int | None = None, permit=None
+) -> OutboxMessage:
     """Write a message to the outbox in the current transaction.
 
     A text or call (channel ``sms`` or ``voice``) needs the ``permit`` of
@@ -41,8 +44,16 @@ def queue(channel: str, recipient: str, body: str, *, subject: str = "", practic
         permit.spend(channel, recipient)
         user_id = permit.user_id
     message = OutboxMessage(
-        channel=channel, recipient=recipient, subject=subject, body=body, practice_id=practice_id, user_id=user_id,
-        status="pending", attempts=0, created_at=utcnow(), next_attempt_at=utcnow(),
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        practice_id=practice_id,
+        user_id=user_id,
+        status="pending",
+        attempts=0,
+        created_at=utcnow(),
+        next_attempt_at=utcnow(),
     )
     session().add(message)
     g._pfcore_outbox_queued = True
@@ -69,11 +80,14 @@ def deliver_due(app, limit: int = 100) -> dict[str, int]:
                 counts[_deliver_claimed(app, db_session, message_id)] += 1
         return counts
     with maker() as db_session:
-        due_ids = list(db_session.scalars(
-            select(OutboxMessage.id)
-            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
-            .order_by(OutboxMessage.id).limit(limit)
-        ))
+        due_ids = list(
+            db_session.scalars(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+        )
         db_session.commit()
     for message_id in due_ids:
         outcome = _deliver_one(app, maker, message_id)
@@ -92,13 +106,13 @@ def _claim_next_skip_locked(db_session) -> int | None:
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.id).limit(1)
+        .order_by(OutboxMessage.id)
+        .limit(1)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     message_id = db_session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == due).values(**_claim_values(now))
-        .returning(OutboxMessage.id)
+        update(OutboxMessage).where(OutboxMessage.id == due).values(**_claim_values(now)).returning(OutboxMessage.id)
     ).scalar_one_or_none()
     db_session.commit()
     return message_id
@@ -109,8 +123,9 @@ def _deliver_one(app, maker, message_id: int) -> str | None:
     with maker() as db_session:
         claimed = db_session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending",
-                   OutboxMessage.next_attempt_at <= now)
+            .where(
+                OutboxMessage.id == message_id, OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now
+            )
             .values(**_claim_values(now))
         ).rowcount
         # End the transaction before talking to the SMTP server or webhook: a
@@ -136,7 +151,7 @@ def _deliver_claimed(app, db_session, message_id: int) -> str:
         if message.attempts >= settings["outbox_max_attempts"]:
             message.status = "failed"
         else:
-            message.next_attempt_at = utcnow() + dt.timedelta(seconds=30 * 2 ** message.attempts)
+            message.next_attempt_at = utcnow() + dt.timedelta(seconds=30 * 2**message.attempts)
         db_session.commit()
         return "failed"
     message.status = "sent"
@@ -169,7 +184,9 @@ def send_email_over_smtp(message: OutboxMessage, settings: dict) -> bool:
     email["To"] = message.recipient
     email["Subject"] = message.subject
     email.set_content(message.body)
-    with smtplib.SMTP(settings["smtp_host"], int(settings["smtp_port"]), timeout=settings["smtp_timeout_seconds"]) as smtp:
+    with smtplib.SMTP(
+        settings["smtp_host"], int(settings["smtp_port"]), timeout=settings["smtp_timeout_seconds"]
+    ) as smtp:
         if settings["smtp_starttls"]:
             smtp.starttls()
         if settings["smtp_username"]:
@@ -206,8 +223,12 @@ def _post_webhook(message: OutboxMessage, settings: dict) -> bool:
     if not url:
         raise RuntimeError("sms_sender is 'webhook' but sms_webhook_url is not set")
     payload = json.dumps({"to": message.recipient, "channel": message.channel, "body": message.body}).encode()
-    request = urllib.request.Request(url, data=payload, method="POST",
-                                     headers={"Content-Type": "application/json", "Idempotency-Key": delivery_id(message)})
+    request = urllib.request.Request(
+        url,
+        data=payload,
+        method="POST",
+        headers={"Content-Type": "application/json", "Idempotency-Key": delivery_id(message)},
+    )
     if settings["sms_webhook_token"]:
         request.add_header("Authorization", f"Bearer {settings['sms_webhook_token']}")
     with urllib.request.urlopen(request, timeout=settings["smtp_timeout_seconds"]) as response:

@@ -9,6 +9,7 @@ run``, tests) the counters live in the process's memory. The outbox numbers
 and the plugins' gauges (hook ``metrics_gauges``) are read from the database
 at scrape time, so every worker answers the same.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -19,8 +20,8 @@ import time
 
 from flask import abort, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
 from .contrib import PluginError
@@ -41,14 +42,20 @@ class Metrics:
     def __init__(self, app):
         self.registry = CollectorRegistry(auto_describe=True)
         self.request_seconds = Histogram(
-            "pfcore_request_duration_seconds", "Time to answer a request, by endpoint.", ["endpoint"],
-            registry=self.registry)
+            "pfcore_request_duration_seconds",
+            "Time to answer a request, by endpoint.",
+            ["endpoint"],
+            registry=self.registry,
+        )
         self.sign_ins = Counter("pfcore_sign_ins", "Completed sign-ins.", registry=self.registry)
         self.sign_in_failures = Counter("pfcore_sign_in_failures", "Failed sign-in attempts.", registry=self.registry)
         self.lockouts = Counter("pfcore_lockouts", "Accounts locked after failed sign-ins.", registry=self.registry)
         self.phone_sends_refused = Counter(
-            "pfcore_phone_sends_refused", "Texts and calls refused by a cap, country or number type, by reason.",
-            ["reason"], registry=self.registry)
+            "pfcore_phone_sends_refused",
+            "Texts and calls refused by a cap, country or number type, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
         shared = [_OutboxCollector(app), _PluginGauges(app, plugin_gauges(app))]
         for collector in shared:
             self.registry.register(collector)
@@ -74,14 +81,20 @@ class _OutboxCollector:
     def collect(self):
         maker = self.app.extensions["pfcore.sessionmaker"]
         with maker() as db_session:
-            counts = dict(db_session.execute(
-                select(OutboxMessage.status, func.count()).where(OutboxMessage.status.in_(("pending", "failed")))
-                .group_by(OutboxMessage.status)).all())
+            counts = dict(
+                db_session.execute(
+                    select(OutboxMessage.status, func.count())
+                    .where(OutboxMessage.status.in_(("pending", "failed")))
+                    .group_by(OutboxMessage.status)
+                ).all()
+            )
             db_session.rollback()
-        yield GaugeMetricFamily("pfcore_outbox_pending", "Messages waiting in the outbox.",
-                                value=counts.get("pending", 0))
-        yield GaugeMetricFamily("pfcore_outbox_failed", "Messages that failed for good (status failed).",
-                                value=counts.get("failed", 0))
+        yield GaugeMetricFamily(
+            "pfcore_outbox_pending", "Messages waiting in the outbox.", value=counts.get("pending", 0)
+        )
+        yield GaugeMetricFamily(
+            "pfcore_outbox_failed", "Messages that failed for good (status failed).", value=counts.get("failed", 0)
+        )
 
 
 def plugin_gauges(app) -> list[tuple[str, str, object]]:
@@ -101,11 +114,17 @@ def plugin_gauges(app) -> list[tuple[str, str, object]]:
                 try:
                     metric, help_text, read = item
                 except (TypeError, ValueError):
-                    raise PluginError(f"plugin {name!r}: metrics_gauges items are (name, help, read), not {item!r}") from None
-                if (not isinstance(metric, str) or not METRIC_NAME.fullmatch(metric)
-                        or not metric.startswith(f"pfcore_{name}_")):
-                    raise PluginError(f"plugin {name!r}: gauge {metric!r} must be a metric name starting "
-                                      f"'pfcore_{name}_'")
+                    raise PluginError(
+                        f"plugin {name!r}: metrics_gauges items are (name, help, read), not {item!r}"
+                    ) from None
+                if (
+                    not isinstance(metric, str)
+                    or not METRIC_NAME.fullmatch(metric)
+                    or not metric.startswith(f"pfcore_{name}_")
+                ):
+                    raise PluginError(
+                        f"plugin {name!r}: gauge {metric!r} must be a metric name starting 'pfcore_{name}_'"
+                    )
                 if metric in seen:
                     raise PluginError(f"plugin {name!r}: gauge {metric!r} is contributed twice")
                 if not callable(read):
@@ -150,8 +169,9 @@ def _start_timer() -> None:
 def _observe(response):
     started = g.pop("_pfcore_request_started", None)
     if started is not None and not g.get("pfcore_attempt_discarded"):  # counted once, by its second run
-        current_app.extensions[EXTENSION].request_seconds.labels(
-            endpoint=request.endpoint or "unmatched").observe(time.perf_counter() - started)
+        current_app.extensions[EXTENSION].request_seconds.labels(endpoint=request.endpoint or "unmatched").observe(
+            time.perf_counter() - started
+        )
     return response
 
 

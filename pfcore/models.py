@@ -3,14 +3,26 @@ plugin switches and settings, the audit log and the message outbox.
 
 Plugins own their tables (named ``<plugin>_...``) and never add columns here.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
-    TypeDecorator, UniqueConstraint, false, text,
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,7 +37,7 @@ ACCESS_LEVELS = {
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -39,12 +51,12 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; use pfcore.models.utcnow()")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
 
 
 class Practice(Base):
@@ -104,8 +116,13 @@ class User(Base):
         # A login email is reserved across all practices by the user who accepted an
         # invitation to it (active or inactive); pending invitations to one address
         # may come from several practices, but from each practice once.
-        Index("uq_users_reserved_email", "email", unique=True,
-              sqlite_where=text("status != 'invited'"), postgresql_where=text("status != 'invited'")),
+        Index(
+            "uq_users_reserved_email",
+            "email",
+            unique=True,
+            sqlite_where=text("status != 'invited'"),
+            postgresql_where=text("status != 'invited'"),
+        ),
         Index("uq_users_practice_email", "practice_id", "email", unique=True),
     )
 
@@ -333,12 +350,11 @@ class AuditEventDimension(Base):
     hash covers). Values are text: ``true`` for a flag, the id for a reference."""
 
     __tablename__ = "audit_event_dimensions"
-    __table_args__ = (
-        Index("ix_audit_dimension_lookup", "practice_id", "name", "value", "occurred_at", "event_id"),
-    )
+    __table_args__ = (Index("ix_audit_dimension_lookup", "practice_id", "name", "value", "occurred_at", "event_id"),)
 
-    event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                          autoincrement=False)
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
     practice_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -16,10 +16,12 @@ one before, from:
 
 Plugins read every value the same way: ``plugin_setting(practice, plugin, name)``.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import current_app, g
 from sqlalchemy import Text, cast, func, select
@@ -51,10 +53,14 @@ def deployment_values(infos: Mapping[str, PluginInfo], configured: Mapping[str, 
         for name in given:
             if name not in declared:
                 known = ", ".join(sorted(declared)) or "none"
-                raise ConfigError(f"{_where(plugin, name, given[name])}: plugin {plugin!r} has no setting "
-                                  f"{name!r} (its settings: {known})")
-        values[plugin] = {name: _checked(plugin, setting, given[name]) if name in given else setting.default
-                          for name, setting in declared.items()}
+                raise ConfigError(
+                    f"{_where(plugin, name, given[name])}: plugin {plugin!r} has no setting "
+                    f"{name!r} (its settings: {known})"
+                )
+        values[plugin] = {
+            name: _checked(plugin, setting, given[name]) if name in given else setting.default
+            for name, setting in declared.items()
+        }
     return values
 
 
@@ -80,6 +86,7 @@ def _where(plugin: str, name: str, value: Any) -> str:
 
 
 # --- reading ---------------------------------------------------------------------------------
+
 
 def _registry():
     return current_app.extensions["pfcore.plugins"]
@@ -109,8 +116,15 @@ def practice_values(practice_id: int) -> dict[tuple[str, str], Any]:
     """The practice's stored values, ``{(plugin, setting): value}``, read once per request."""
     cache = g.setdefault("_pfcore_plugin_settings", {})
     if practice_id not in cache:
-        rows = session().execute(scoped_select(PracticePluginSetting, practice_id, PracticePluginSetting.plugin_name,
-                                               PracticePluginSetting.name, PracticePluginSetting.value))
+        rows = session().execute(
+            scoped_select(
+                PracticePluginSetting,
+                practice_id,
+                PracticePluginSetting.plugin_name,
+                PracticePluginSetting.name,
+                PracticePluginSetting.value,
+            )
+        )
         cache[practice_id] = {(plugin, name): value for plugin, name, value in rows}
     return cache[practice_id]
 
@@ -124,10 +138,18 @@ def values_column(practice_id_column):
     """The practice's stored values as one text column, for a query that reads them
     along with something else (a sign-in reads them with the account, and asks no
     more: docs/performance.md, P1); hand the column's value to ``remember_values``."""
-    row = (PracticePluginSetting.plugin_name + _PART + PracticePluginSetting.name + _PART
-           + cast(PracticePluginSetting.value, Text))
-    return (select(func.aggregate_strings(row, _ROW))
-            .where(PracticePluginSetting.practice_id == practice_id_column).scalar_subquery())
+    row = (
+        PracticePluginSetting.plugin_name
+        + _PART
+        + PracticePluginSetting.name
+        + _PART
+        + cast(PracticePluginSetting.value, Text)
+    )
+    return (
+        select(func.aggregate_strings(row, _ROW))
+        .where(PracticePluginSetting.practice_id == practice_id_column)
+        .scalar_subquery()
+    )
 
 
 def remember_values(practice_id: int, text: str | None) -> None:
@@ -146,6 +168,7 @@ def practice_settings(plugin: str) -> tuple[PluginSetting, ...]:
 
 # --- changing --------------------------------------------------------------------------------
 
+
 def change(practice, plugin: str, name: str, value: Any) -> bool:
     """Store the practice's value of a per-practice setting, audited in the caller's
     transaction (``plugin.setting_changed`` with the old and new values). The value
@@ -158,15 +181,27 @@ def change(practice, plugin: str, name: str, value: Any) -> bool:
     old = plugin_setting(practice, plugin, name)
     if old == value:
         return False
-    row = session().scalars(scoped_select(PracticePluginSetting, practice.id).where(
-        PracticePluginSetting.plugin_name == plugin, PracticePluginSetting.name == name)).one_or_none()
+    row = (
+        session()
+        .scalars(
+            scoped_select(PracticePluginSetting, practice.id).where(
+                PracticePluginSetting.plugin_name == plugin, PracticePluginSetting.name == name
+            )
+        )
+        .one_or_none()
+    )
     if row is None:
         row = PracticePluginSetting(practice_id=practice.id, plugin_name=plugin, name=name)
         session().add(row)
     row.value, row.updated_at = value, utcnow()
     shown = (lambda v: "(hidden)") if setting.secret else (lambda v: v)
-    audit.record("plugin.setting_changed", practice_id=practice.id, object_type="plugin", object_id=plugin,
-                 details={"setting": name, "old": shown(old), "new": shown(value)})
+    audit.record(
+        "plugin.setting_changed",
+        practice_id=practice.id,
+        object_type="plugin",
+        object_id=plugin,
+        details={"setting": name, "old": shown(old), "new": shown(value)},
+    )
     g.pop("_pfcore_plugin_settings", None)
     return True
 
@@ -176,5 +211,8 @@ def enabled_plugin_names(practice_id_column):
     comma-separated text (plugin names are identifiers), for a query that reads them along
     with something else: the session lookup of every request asks it in the same statement
     (``PluginRegistry.remember_enabled``, docs/performance.md change 18)."""
-    return (select(func.aggregate_strings(PracticePlugin.plugin_name, ","))
-            .where(PracticePlugin.practice_id == practice_id_column).scalar_subquery())
+    return (
+        select(func.aggregate_strings(PracticePlugin.plugin_name, ","))
+        .where(PracticePlugin.practice_id == practice_id_column)
+        .scalar_subquery()
+    )

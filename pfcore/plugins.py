@@ -6,16 +6,17 @@ deployment's ``plugins_available`` setting lists it; *enabled* for a practice
 when that practice's administrator switched it on (Settings > Plugins).
 Hooks that answer for a practice are called only for the plugins it enabled.
 """
+
 from __future__ import annotations
 
 import functools
 import logging
 import re
 import time
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable
 
 import pluggy
 from flask import g
@@ -92,9 +93,7 @@ class PluginRegistry:
         for name in sorted(self.available):
             for dependency in self.infos[name].depends:
                 if dependency not in self.available:
-                    raise PluginError(
-                        f"plugin {name!r} needs {dependency!r}, which plugins_available does not list"
-                    )
+                    raise PluginError(f"plugin {name!r} needs {dependency!r}, which plugins_available does not list")
 
     def _check_public_prefixes(self) -> None:
         claimed: dict[str, str] = {}
@@ -111,8 +110,10 @@ class PluginRegistry:
             answer = impl.function() or []
             for dimension in answer if isinstance(answer, (list, tuple)) else [answer]:
                 if not isinstance(dimension, AuditDimension) or not _NAME_RE.match(dimension.name):
-                    raise PluginError(f"plugin {impl.plugin_name!r} declares an audit dimension that is not an "
-                                      "AuditDimension with a lower-case name")
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r} declares an audit dimension that is not an "
+                        "AuditDimension with a lower-case name"
+                    )
                 if dimension.shown not in ("badge", "column"):
                     raise PluginError(f"audit dimension {dimension.name!r} must be shown as 'badge' or 'column'")
                 if dimension.name in found:
@@ -123,8 +124,9 @@ class PluginRegistry:
     def audit_dimensions_for(self, practice) -> list[AuditDimension]:
         """The audit dimensions of the plugins ``practice`` switched on, in order."""
         enabled = self.enabled_names(practice)
-        return sorted((d for plugin, d in self.audit_dimensions.values() if plugin in enabled),
-                      key=lambda d: (d.order, d.name))
+        return sorted(
+            (d for plugin, d in self.audit_dimensions.values() if plugin in enabled), key=lambda d: (d.order, d.name)
+        )
 
     # --- folders found by convention --------------------------------------
 
@@ -192,8 +194,10 @@ class PluginRegistry:
             if blueprint.name.startswith(name + "_") and blueprint.url_prefix in info.public_prefixes:
                 self.public_blueprints[blueprint.name] = name
                 return
-        raise PluginError(f"blueprint {blueprint.name!r} must be named after its plugin "
-                          "(or <plugin>_... at one of the plugin's public_prefixes)")
+        raise PluginError(
+            f"blueprint {blueprint.name!r} must be named after its plugin "
+            "(or <plugin>_... at one of the plugin's public_prefixes)"
+        )
 
     def owner_of_blueprint(self, blueprint_name: str | None) -> str | None:
         if not blueprint_name:
@@ -256,8 +260,13 @@ def _timed(hook_name: str, plugin_name: str, function):
             return function(*args, **kwargs)
         finally:
             duration_ms = (time.perf_counter() - started) * 1000
-            hook_log.info("hook %s by %s: %.3f ms", hook_name, plugin_name, duration_ms,
-                          extra={"hook": hook_name, "plugin": plugin_name, "duration_ms": duration_ms})
+            hook_log.info(
+                "hook %s by %s: %.3f ms",
+                hook_name,
+                plugin_name,
+                duration_ms,
+                extra={"hook": hook_name, "plugin": plugin_name, "duration_ms": duration_ms},
+            )
 
     timed.pfcore_timed = True
     return timed

@@ -18,6 +18,7 @@ request was made as, or ``null``.
 It is a WSGI middleware, so a request is logged whatever happens inside the
 app, with the time to the end of the answer.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -111,7 +112,7 @@ class RequestLogMiddleware:
     def _log(self, environ, status: int, started: float) -> None:
         try:
             line = {
-                "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                 "request_id": environ.get(ENVIRON_ID),
                 "method": environ.get("REQUEST_METHOD", ""),
                 "path": self.loggable_path(environ),
@@ -140,7 +141,8 @@ class RequestLogMiddleware:
             return path
         return ROUTE_VARIABLE.sub(
             lambda m: f"<{m.group(1)}>" if SECRET_VARIABLE.search(m.group(1)) else str(values.get(m.group(1), "")),
-            rule.rule)
+            rule.rule,
+        )
 
 
 def _wsgi_text(value: str) -> str:

@@ -4,6 +4,7 @@ The repository keeps ``templates/``, ``static/``, ``migrations/`` and
 ``config/`` at the top level (ARCHITECTURE.md). A wheel carries them inside
 the ``pfcore`` package; an editable install or a checkout finds them beside it.
 """
+
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent

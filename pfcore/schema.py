@@ -4,6 +4,7 @@ and a labelled branch for each plugin that has tables.
 A plugin keeps its revisions in ``plugins/<name>/migrations/`` with
 ``branch_labels = ("<name>",)`` and ``depends_on`` a core revision.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

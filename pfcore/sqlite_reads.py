@@ -18,6 +18,7 @@ before it reaches SQLite (``WriteLockNeeded``), the attempt is thrown away
 second run of the request, never a wrong result. POSTs, jobs, the CLI and
 tests calling code directly are not affected.
 """
+
 from __future__ import annotations
 
 import re

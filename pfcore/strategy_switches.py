@@ -7,6 +7,7 @@ for whom it is off (``UserSwitchedOff``: e.g. "Upgrade to email login" turns
 the strategies it replaces off for the user). This module is that shared shape, so
 each strategy plugin declares its table in three lines and answers in one.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -64,8 +65,10 @@ def is_off(table: type[UserSwitchedOff], user: User) -> bool:
     known = g.get("_pfcore_strategy_off", {}).get((table.__tablename__, user.id))
     if known is not None:
         return known
-    return session().scalar(scoped_select(table, user.practice_id, table.user_id)
-                            .where(table.user_id == user.id)) is not None
+    return (
+        session().scalar(scoped_select(table, user.practice_id, table.user_id).where(table.user_id == user.id))
+        is not None
+    )
 
 
 def switch(table: type[UserSwitchedOff], user: User, *, on: bool) -> None:

@@ -1,4 +1,5 @@
 """Plain-text checks shared by forms and redirects (no Flask, so any layer may import it)."""
+
 from __future__ import annotations
 
 import re
@@ -27,13 +28,16 @@ def without_control_characters(text: str | None) -> str:
 
 # A web address or an email address anywhere in a short text: a scheme (http://),
 # www., name@host, a domain-like token (evil.com, bit.ly/x) or an IPv4 address.
-_LINK_OR_ADDRESS = re.compile(r"""
+_LINK_OR_ADDRESS = re.compile(
+    r"""
       [a-z][a-z0-9+.-]*:/
     | \bwww\d{0,3}\.
     | [^\s@]+@[^\s@]+
     | \b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,63}\b
     | \b\d{1,3}(?:\.\d{1,3}){3}\b
-""", re.IGNORECASE | re.VERBOSE)
+""",
+    re.IGNORECASE | re.VERBOSE,
+)
 # Look-alike dots a mail reader may still make a link of.
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 

@@ -7,4 +7,7 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -e ".[test]"
+# Lint and format (ruff, [tool.ruff] in pyproject.toml) before the tests: a finding stops the run.
+python -m ruff check .
+python -m ruff format --check .
 python -m pytest -n 2 -p no:cacheprovider "$@"

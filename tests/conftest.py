@@ -2,6 +2,7 @@
 a real SMTP server and SMS webhook receiver, and a browser-like client.
 
 The helpers they use, and that tests import, live in tests/support/."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -87,8 +88,9 @@ def empty_database_url(request, tmp_path):
 @pytest.fixture
 def fresh_app(empty_database_url, tmp_path):
     """An app on an empty database (not migrated)."""
-    app = create_app({"database_url": empty_database_url, "instance_path": str(tmp_path / "instance"),
-                      "secret_key": "migrations"})
+    app = create_app(
+        {"database_url": empty_database_url, "instance_path": str(tmp_path / "instance"), "secret_key": "migrations"}
+    )
     yield app
     app.extensions["pfcore.engine"].dispose()
 

@@ -14,6 +14,7 @@ database's row locks (PostgreSQL) or its write lock (SQLite) can make the
 attempts take turns. A barrier releases the 16 requests together. On SQLite
 and PostgreSQL (the ``database_url`` fixture).
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,9 @@ def server(tmp_path, database_url, smtp, sms_webhook_server):
     """``pfcore serve`` with 8 worker processes on the test's database, behind a (played) proxy."""
     folder = tmp_path / "served"
     folder.mkdir()
-    process = start_pfcore_serve(folder, database_url, smtp, sms_webhook_server, secret=SECRET, name="burst",
-                                 workers=WORKERS)
+    process = start_pfcore_serve(
+        folder, database_url, smtp, sms_webhook_server, secret=SECRET, name="burst", workers=WORKERS
+    )
     try:
         yield process
     finally:
@@ -68,8 +70,12 @@ def server(tmp_path, database_url, smtp, sms_webhook_server):
 
 def browsers(server: ServerProcess, count: int, *, like: HttpBrowser | None = None) -> list[HttpBrowser]:
     """New browsers, each from an address of its own; with ``like``: copies of its cookies (its session)."""
-    return [HttpBrowser(server.base_url, proxy=Proxy(client=f"198.51.100.{10 + n}"),
-                        cookies=dict(like.cookies) if like else None) for n in range(count)]
+    return [
+        HttpBrowser(
+            server.base_url, proxy=Proxy(client=f"198.51.100.{10 + n}"), cookies=dict(like.cookies) if like else None
+        )
+        for n in range(count)
+    ]
 
 
 def burst(senders: list[HttpBrowser], path: str, fields: list[dict]) -> list[Answer]:
@@ -80,8 +86,9 @@ def burst(senders: list[HttpBrowser], path: str, fields: list[dict]) -> list[Ans
 
     def send(n: int) -> None:
         start.wait(timeout=60)
-        answers[n] = senders[n].post(path, dict(fields[n], csrf_token=tokens[n]),
-                                     headers={"Referer": senders[n].page_url(path)})
+        answers[n] = senders[n].post(
+            path, dict(fields[n], csrf_token=tokens[n]), headers={"Referer": senders[n].page_url(path)}
+        )
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(len(senders))]
     for thread in threads:
@@ -110,8 +117,9 @@ def reasons(app, action: str) -> Counter:
 
 def staff_with_app(app) -> tuple[int, str]:
     """A staff user whose second factor is an authenticator app (set up directly); the app's secret."""
-    staff = add_active_user(app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff",
-                            password=STAFF_PASSWORD)
+    staff = add_active_user(
+        app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff", password=STAFF_PASSWORD
+    )
     secret = totp.new_secret()
     with app.test_request_context():
         otp.save(session().get(User, staff), secret, totp.current_step() - 10)
@@ -121,9 +129,11 @@ def staff_with_app(app) -> tuple[int, str]:
 
 # --- staff password sign-in ------------------------------------------------------------
 
+
 def test_a_burst_of_wrong_passwords_gets_five_judged_then_the_right_one_is_refused(app, admin_web, server):
-    staff = add_active_user(app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff",
-                            password=STAFF_PASSWORD)
+    staff = add_active_user(
+        app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff", password=STAFF_PASSWORD
+    )
     guesses = [{"email": STAFF, "password": f"wrong guess number {n}"} for n in range(BURST)]
     answers = burst(browsers(server, BURST), "/login-email/", guesses)
     assert [answer.status for answer in answers] == [422] * BURST
@@ -159,8 +169,15 @@ def test_a_burst_of_wrong_second_factor_codes_from_many_sign_ins_gets_five_compa
 
 def test_a_burst_of_wrong_texted_codes_gets_five_compared(app, admin_web, server, texts):
     """Five tries per texted code, and five failures lock the account: 16 sign-ins guess one code at once."""
-    staff = add_active_user(app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff",
-                            password=STAFF_PASSWORD, phone="+14155550142")
+    staff = add_active_user(
+        app,
+        first_name="Sam",
+        last_name="Staff",
+        email=STAFF,
+        username="sstaff",
+        password=STAFF_PASSWORD,
+        phone="+14155550142",
+    )
     senders = half_signed_in(server)
     assert senders[0].submit("/mfa-sms/sms", {"action": "send"}).status == 200
     sent = texts.last_code("+14155550142")
@@ -179,19 +196,26 @@ def test_a_burst_of_wrong_passwords_on_the_lock_screen_gets_five_judged(app, adm
     signed_in = browser.submit("/mfa-totp/", {"code": pyotp.TOTP(secret).now()})
     assert signed_in.status == 302 and signed_in.location.endswith("/dashboard"), signed_in.status
     assert browser.get("/lock").status == 200  # the session is locked now
-    answers = burst(browsers(server, BURST, like=browser), "/lock",
-                    [{"password": f"wrong guess number {n}"} for n in range(BURST)])
+    answers = burst(
+        browsers(server, BURST, like=browser), "/lock", [{"password": f"wrong guess number {n}"} for n in range(BURST)]
+    )
     assert [answer.status for answer in answers] == [422] * BURST
-    assert reasons(app, "session.unlock_failed") == {
-        "wrong password": LIMIT, "account locked": BURST - LIMIT}
+    assert reasons(app, "session.unlock_failed") == {"wrong password": LIMIT, "account locked": BURST - LIMIT}
     assert user_row(app, staff).failed_sign_ins == LIMIT
 
 
 # --- portal registration PIN --------------------------------------------------------------
 
+
 def test_a_burst_of_wrong_pins_gets_five_compared_then_the_right_pin_is_refused(app, admin_web, server):
-    patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
-                          email="pat@example.com", phone="+14155550123")
+    patient = add_patient(
+        app,
+        first_name="Pat",
+        last_name="Jones",
+        date_of_birth=BIRTH_DATE,
+        email="pat@example.com",
+        phone="+14155550123",
+    )
     token, pin = invite(app, patient)
     wrong = [f"{(int(pin) + n) % 1_000_000:06d}" for n in range(1, BURST + 1)]
     path = f"/portal/register/{token}"
@@ -208,11 +232,20 @@ def test_a_burst_of_wrong_pins_gets_five_compared_then_the_right_pin_is_refused(
 
 
 def test_a_burst_of_wrong_texted_registration_codes_gets_five_compared(app, admin_web, server, texts):
-    patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
-                          email="pat@example.com", phone="+14155550123")
+    patient = add_patient(
+        app,
+        first_name="Pat",
+        last_name="Jones",
+        date_of_birth=BIRTH_DATE,
+        email="pat@example.com",
+        phone="+14155550123",
+    )
     token, _ = invite(app, patient)
-    asked = submit_once(server, f"/portal/register/{token}/phone",
-                        {"phone": "(415) 555-0123", "date_of_birth": US_BIRTH_DATE, "channel": "sms"})
+    asked = submit_once(
+        server,
+        f"/portal/register/{token}/phone",
+        {"phone": "(415) 555-0123", "date_of_birth": US_BIRTH_DATE, "channel": "sms"},
+    )
     assert asked.status == 302 and "/code" in asked.location, asked.status
     sent = texts.last_code("+14155550123")
     wrong = [f"{(int(sent) + n) % 1_000_000:06d}" for n in range(1, BURST + 1)]
@@ -224,17 +257,23 @@ def test_a_burst_of_wrong_texted_registration_codes_gets_five_compared(app, admi
 
 # --- portal password sign-in ---------------------------------------------------------------
 
+
 def test_a_burst_of_wrong_portal_passwords_gets_five_judged_then_the_right_one_is_refused(app, admin_web, server):
-    patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
-                          email="pat@example.com", phone="+14155550123")
+    patient = add_patient(
+        app,
+        first_name="Pat",
+        last_name="Jones",
+        date_of_birth=BIRTH_DATE,
+        email="pat@example.com",
+        phone="+14155550123",
+    )
     token, pin = invite(app, patient)
     register(Browserless(app.test_client()), token, pin, username="patjones")
     [account] = rows(app, PortalAccount, PortalAccount.username == "patjones")
     guesses = [{"username": "patjones", "password": f"wrong guess number {n}"} for n in range(BURST)]
     answers = burst(browsers(server, BURST), "/portal/signin", guesses)
     assert [answer.status for answer in answers] == [422] * BURST
-    assert reasons(app, "patient_portal.signin_failed") == {
-        "wrong password": LIMIT, "account locked": BURST - LIMIT}
+    assert reasons(app, "patient_portal.signin_failed") == {"wrong password": LIMIT, "account locked": BURST - LIMIT}
     [account] = rows(app, PortalAccount, PortalAccount.id == account.id)
     assert account.failed_sign_ins == LIMIT
 
@@ -243,8 +282,14 @@ def test_a_burst_of_wrong_portal_passwords_gets_five_judged_then_the_right_one_i
 
 
 def test_a_burst_of_wrong_portal_app_codes_from_many_sign_ins_gets_five_compared(app, admin_web, server):
-    patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
-                          email="pat@example.com", phone="+14155550123")
+    patient = add_patient(
+        app,
+        first_name="Pat",
+        last_name="Jones",
+        date_of_birth=BIRTH_DATE,
+        email="pat@example.com",
+        phone="+14155550123",
+    )
     token, pin = invite(app, patient)
     register(Browserless(app.test_client()), token, pin, username="patjones")
     secret = totp.new_secret()

@@ -2,6 +2,7 @@
 ``pfcore audit verify`` and by the administrator's "Verify integrity" button,
 naming the first bad event; concurrent writers never fork a chain; no code
 path updates audit rows."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -18,11 +19,11 @@ from pfcore.cli import cli
 from pfcore.db import session
 from pfcore.models import AuditChainHead, AuditEvent, Practice
 
-
 EVENTS = 12  # events in the practice's chain before tampering
 
 
 # --- helpers ------------------------------------------------------------------
+
 
 def engine_of(app):
     return app.extensions["pfcore.engine"]
@@ -87,14 +88,21 @@ def practice_id(app, admin_web) -> int:
     assert have < EVENTS
     with app.app_context():
         for i in range(EVENTS - have):
-            audit.record("patient.viewed", practice_id=practice_id, object_type="patient", object_id=100 + i,
-                         dimensions={"patient_id": 100 + i}, details={"screen": "chart", "n": i})
+            audit.record(
+                "patient.viewed",
+                practice_id=practice_id,
+                object_type="patient",
+                object_id=100 + i,
+                dimensions={"patient_id": 100 + i},
+                details={"screen": "chart", "n": i},
+            )
         session().commit()
     assert len(chain(app, practice_id)) == EVENTS
     return practice_id
 
 
 # --- intact ---------------------------------------------------------------------
+
 
 def test_recorded_events_form_an_intact_chain(app, practice_id, admin_web):
     rows = chain(app, practice_id)
@@ -150,8 +158,9 @@ def test_long_actor_labels_are_cut_to_the_column_and_still_verify(app):
     """A long name and email must not make the audit INSERT (and so the action) fail."""
     actor = types.SimpleNamespace(id=1, full_name="N" * 150 + " " + "M" * 100, email="e" * 240 + "@example.com")
     with app.app_context():
-        event = audit.record("user.updated", practice_id=8, actor=actor, object_id="x" * 100,
-                             details={"note": "d" * 5000})
+        event = audit.record(
+            "user.updated", practice_id=8, actor=actor, object_id="x" * 100, details={"note": "d" * 5000}
+        )
         session().commit()
     row = chain(app, 8)[0]
     assert len(row["actor_label"]) == 254 and row["actor_label"].startswith("N" * 150)
@@ -162,9 +171,11 @@ def test_long_actor_labels_are_cut_to_the_column_and_still_verify(app):
 
 # --- tampering --------------------------------------------------------------------
 
+
 def alter_field(app, practice_id):
-    sql(app, "UPDATE audit_events SET details = '{\"screen\":\"billing\"}' WHERE chain_id = :c AND seq = 5",
-        c=practice_id)
+    sql(
+        app, 'UPDATE audit_events SET details = \'{"screen":"billing"}\' WHERE chain_id = :c AND seq = 5', c=practice_id
+    )
     return 5
 
 
@@ -174,8 +185,11 @@ def alter_field_and_rehash_it(app, practice_id):
     row["outcome"] = "failure"
     row["hash"] = audit.event_hash(row, keyring(app))
     with engine_of(app).begin() as connection:
-        connection.execute(update(AuditEvent.__table__).where(AuditEvent.id == row["id"])
-                           .values(outcome=row["outcome"], hash=row["hash"]))
+        connection.execute(
+            update(AuditEvent.__table__)
+            .where(AuditEvent.id == row["id"])
+            .values(outcome=row["outcome"], hash=row["hash"])
+        )
     return 5
 
 
@@ -240,8 +254,19 @@ def change_timestamp(app, practice_id):
     return 4
 
 
-TAMPERING = [alter_field, alter_field_and_rehash_it, change_a_link, delete_first, delete_middle, delete_last,
-             insert_forged_row, insert_naive_forged_row, swap_two_rows, swap_neighbours, change_timestamp]
+TAMPERING = [
+    alter_field,
+    alter_field_and_rehash_it,
+    change_a_link,
+    delete_first,
+    delete_middle,
+    delete_last,
+    insert_forged_row,
+    insert_naive_forged_row,
+    swap_two_rows,
+    swap_neighbours,
+    change_timestamp,
+]
 
 
 @pytest.mark.parametrize("tamper", TAMPERING, ids=[t.__name__ for t in TAMPERING])
@@ -263,8 +288,11 @@ def test_tampering_is_reported_by_the_command_and_the_button(app, admin_web, pra
     assert "Audit log altered:" in html
     assert named_seq(html, practice_id) == bad_seq
     with app.app_context():
-        recorded = session().scalars(select(AuditEvent).where(AuditEvent.action == "audit.verified")
-                                     .order_by(AuditEvent.id.desc())).first()
+        recorded = (
+            session()
+            .scalars(select(AuditEvent).where(AuditEvent.action == "audit.verified").order_by(AuditEvent.id.desc()))
+            .first()
+        )
         assert recorded.outcome == "failure" and f"event #{bad_seq}" in recorded.details
 
     # Recording goes on after tampering (the button's own event was appended), and
@@ -295,6 +323,7 @@ def test_removing_the_chain_head_is_reported(app, practice_id):
 
 
 # --- append-only --------------------------------------------------------------------
+
 
 def test_no_code_path_updates_or_deletes_audit_rows(app):
     with app.app_context():
@@ -342,8 +371,13 @@ def append_events(database_url: str, instance_path: str, worker: int, ready, sta
             raise RuntimeError("never told to start")
         for i in range(PER_WORKER):
             with app.app_context():
-                audit.record("concurrency.event", practice_id=CHAIN, object_type="worker", object_id=worker,
-                             details={"worker": worker, "i": i})
+                audit.record(
+                    "concurrency.event",
+                    practice_id=CHAIN,
+                    object_type="worker",
+                    object_id=worker,
+                    details={"worker": worker, "i": i},
+                )
                 session().commit()
     finally:
         engine_of(app).dispose()
@@ -360,7 +394,9 @@ def test_concurrent_processes_never_fork_a_chain(app, settings, tmp_path):
     context = multiprocessing.get_context("spawn")
     ready, start = context.Queue(), context.Event()
     processes = [
-        context.Process(target=append_events, args=(settings["database_url"], str(tmp_path / f"worker{n}"), n, ready, start))
+        context.Process(
+            target=append_events, args=(settings["database_url"], str(tmp_path / f"worker{n}"), n, ready, start)
+        )
         for n in range(WORKERS)
     ]
     for process in processes:
@@ -406,6 +442,7 @@ def test_concurrent_processes_never_fork_a_chain(app, settings, tmp_path):
 
 # --- several processes (pfcore audit verify) -------------------------------------------
 
+
 @pytest.mark.parametrize("tamper", [None] + TAMPERING, ids=["intact"] + [t.__name__ for t in TAMPERING])
 def test_several_processes_report_what_one_process_reports(app, practice_id, tamper, monkeypatch):
     """Long chains are checked in pieces in several processes; make this chain "long"."""
@@ -415,13 +452,17 @@ def test_several_processes_report_what_one_process_reports(app, practice_id, tam
     one = verify(app)
     walked = []
     walk = audit_verify._verify_chain
-    monkeypatch.setattr(audit_verify, "_verify_chain", lambda executor, chain_id, head, keys: (
-        walked.append(chain_id), walk(executor, chain_id, head, keys))[1])
+    monkeypatch.setattr(
+        audit_verify,
+        "_verify_chain",
+        lambda executor, chain_id, head, keys: (walked.append(chain_id), walk(executor, chain_id, head, keys))[1],
+    )
     with app.app_context():
         many = audit.verify(session(), processes=3)
     assert many.intact == one.intact == (tamper is None)
     # An intact long chain is checked in pieces only; a broken one is walked again to say where.
     assert (practice_id in walked) == (tamper is not None)
-    assert [(p.chain_id, p.seq, p.event_id, p.problem) for p in many.problems] == \
-        [(p.chain_id, p.seq, p.event_id, p.problem) for p in one.problems]
+    assert [(p.chain_id, p.seq, p.event_id, p.problem) for p in many.problems] == [
+        (p.chain_id, p.seq, p.event_id, p.problem) for p in one.problems
+    ]
     assert (many.events_checked, many.chains_checked) == (one.events_checked, one.chains_checked)

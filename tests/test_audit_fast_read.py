@@ -2,9 +2,9 @@
 docs/performance.md P9). Those are the bytes pfcore hashes; a chain the fast read
 cannot vouch for is walked again on the plain rows, so whatever is in the table,
 the report (or the error) is the one the plain walk gives."""
+
 from __future__ import annotations
 
-import hmac
 import shutil
 import sqlite3
 
@@ -21,8 +21,14 @@ EVENTS = 9
 # Text pfcore may be asked to store: JSON escapes, control characters, NUL, non-ASCII
 # (accents, U+2028, an emoji), a backslash before a "u".
 AWKWARD = [
-    'Zoë "Z" O\'Brien <z@example.org>', "tab\there\nnew line\r\x00\x1f\x7f", "back\\slash \\u00e9",
-    "\u2028\u2029\ufeff\U0001f600 ünïcödé", "", '{"a":[1,2],"b":"c\\"d"}', "'=1+1", "\x08\x0c",
+    'Zoë "Z" O\'Brien <z@example.org>',
+    "tab\there\nnew line\r\x00\x1f\x7f",
+    "back\\slash \\u00e9",
+    "\u2028\u2029\ufeff\U0001f600 ünïcödé",
+    "",
+    '{"a":[1,2],"b":"c\\"d"}',
+    "'=1+1",
+    "\x08\x0c",
 ]
 
 
@@ -48,9 +54,14 @@ def awkward_chain(app) -> int:
         for i in range(EVENTS):
             g.pfcore_audit_dimensions = {"flagged": i % 2 == 0}
             text = [AWKWARD[(i + k) % len(AWKWARD)] for k in range(4)]
-            audit.record(text[0][:64], practice_id=CHAIN, object_type=text[1][:64], object_id=text[2][:64],
-                         dimensions={"ref": None if i % 3 else -2**62 + i, "note": AWKWARD[i % len(AWKWARD)][:20]},
-                         details={"note": text[3], "n": i, "big": 2**63 - 1})
+            audit.record(
+                text[0][:64],
+                practice_id=CHAIN,
+                object_type=text[1][:64],
+                object_id=text[2][:64],
+                dimensions={"ref": None if i % 3 else -(2**62) + i, "note": AWKWARD[i % len(AWKWARD)][:20]},
+                details={"note": text[3], "n": i, "big": 2**63 - 1},
+            )
         session().commit()
     return CHAIN
 
@@ -68,8 +79,10 @@ def payloads(app, chain_id: int) -> tuple[list, list]:
     """Each event's bytes as the fast read gives them, and as pfcore hashes them."""
     with app.extensions["pfcore.engine"].connect() as connection:
         fast = [row[0] for row in audit_verify._json_rows(connection, chain_id, keys(app)).rows]
-        plain = [audit.encode_payload(row[:audit_verify._N_HASHED]).encode("utf-8")
-                 for row in audit_verify._chain_rows(connection, chain_id)]
+        plain = [
+            audit.encode_payload(row[: audit_verify._N_HASHED]).encode("utf-8")
+            for row in audit_verify._chain_rows(connection, chain_id)
+        ]
     return fast, plain
 
 
@@ -78,7 +91,8 @@ def test_this_sqlite_writes_every_character_as_pfcore_does():
     assert audit_verify._sqlite_json_matches(connection)
     written = connection.execute(
         "WITH RECURSIVE n(c) AS (SELECT 0 UNION ALL SELECT c + 1 FROM n WHERE c < 1114111) "
-        "SELECT c, CAST(json_array(char(c)) AS BLOB) FROM n WHERE c NOT BETWEEN 55296 AND 57343")
+        "SELECT c, CAST(json_array(char(c)) AS BLOB) FROM n WHERE c NOT BETWEEN 55296 AND 57343"
+    )
     differ = [c for c, json_text in written if json_text != audit.encode_payload([chr(c)]).encode("utf-8")]
     assert differ == []
 
@@ -94,8 +108,11 @@ def test_the_fast_read_gives_the_bytes_pfcore_hashes(app, awkward_chain, monkeyp
     fast, plain = payloads(app, awkward_chain)
     assert len(fast) == EVENTS and fast == plain
     with app.app_context():
-        hashes = session().scalars(select(AuditEvent.hash).where(AuditEvent.chain_id == awkward_chain)
-                                   .order_by(AuditEvent.seq)).all()
+        hashes = (
+            session()
+            .scalars(select(AuditEvent.hash).where(AuditEvent.chain_id == awkward_chain).order_by(AuditEvent.seq))
+            .all()
+        )
     assert [sign(app, p) for p in fast] == hashes
 
     def no_plain_read(*_args, **_kwargs):
@@ -110,6 +127,7 @@ def test_the_fast_read_gives_the_bytes_pfcore_hashes(app, awkward_chain, monkeyp
 
 
 # --- rows the fast read cannot vouch for ---------------------------------------------
+
 
 def _rewrite_last(app, chain_id: int, assignment: str, hashed_as: str | None) -> None:
     """Change the chain's last event with SQL and hash it again (and move the head),
@@ -126,7 +144,8 @@ def _rewrite_last(app, chain_id: int, assignment: str, hashed_as: str | None) ->
     elif hashed_as == "json_array":
         fields = ", ".join(audit_verify._json_field_sql(name) for name in audit.HASHED_FIELDS)
         payload = connection.execute(
-            f"SELECT CAST(json_array({fields}) AS BLOB) FROM audit_events WHERE {where}").fetchone()[0]
+            f"SELECT CAST(json_array({fields}) AS BLOB) FROM audit_events WHERE {where}"
+        ).fetchone()[0]
     else:
         return
     new_hash = sign(app, payload)
@@ -146,8 +165,11 @@ def _outcome(app, processes: int = 1):
             result = audit.verify(session(), processes=processes)
         except Exception as exc:  # noqa: BLE001 - the error is the outcome to compare
             return type(exc)
-    return ([(p.chain_id, p.seq, p.event_id, p.problem) for p in result.problems],
-            result.events_checked, result.chains_checked)
+    return (
+        [(p.chain_id, p.seq, p.event_id, p.problem) for p in result.problems],
+        result.events_checked,
+        result.chains_checked,
+    )
 
 
 # (what is written into the last event, how it is hashed again, what the plain walk says)
@@ -159,8 +181,11 @@ STRANGE = {
     # What pfcore never writes is named as altered (verify() used to stop with a TypeError
     # and sqlite3's "Could not decode to UTF-8", naming no event).
     "blob_details": ("details = X'7B7D'", None, "was altered"),
-    "text_not_utf8_hashed_as_json_array_writes_it": ("actor_label = CAST(X'41FFC3' AS TEXT)", "json_array",
-                                                     "was altered"),
+    "text_not_utf8_hashed_as_json_array_writes_it": (
+        "actor_label = CAST(X'41FFC3' AS TEXT)",
+        "json_array",
+        "was altered",
+    ),
 }
 
 

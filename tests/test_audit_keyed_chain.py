@@ -6,6 +6,7 @@ Before the keyed chain, 25 events were deleted from the end of a chain, the head
 back, and verify still said intact; an altered event with its SHA-256 (and every later
 one) recomputed was intact too. Each of those is tried here with the database alone.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,6 +42,7 @@ def settings(settings, tmp_path):
 
 # --- helpers: the database alone ------------------------------------------------------
 
+
 def engine_of(app):
     return app.extensions["pfcore.engine"]
 
@@ -52,15 +54,18 @@ def sql(app, statement: str, **params) -> None:
 
 def rows(app, chain_id: int = CHAIN) -> list[dict]:
     with engine_of(app).connect() as connection:
-        return [dict(r._mapping) for r in connection.execute(
-            select(AuditEvent.__table__).where(AuditEvent.chain_id == chain_id).order_by(AuditEvent.seq))]
+        return [
+            dict(r._mapping)
+            for r in connection.execute(
+                select(AuditEvent.__table__).where(AuditEvent.chain_id == chain_id).order_by(AuditEvent.seq)
+            )
+        ]
 
 
 def record_events(app, count: int = EVENTS, chain_id: int = CHAIN) -> None:
     with app.app_context():
         for i in range(count):
-            audit.record("record.viewed", practice_id=chain_id, object_type="thing", object_id=i,
-                         details={"n": i})
+            audit.record("record.viewed", practice_id=chain_id, object_type="thing", object_id=i, details={"n": i})
         session().commit()
 
 
@@ -86,8 +91,14 @@ def rechain(app, chain_id: int, from_seq: int, rehash) -> None:
             continue
         row["prev_hash"] = prev or audit.GENESIS_HASH
         row["hash"] = rehash(row)
-        sql(app, "UPDATE audit_events SET prev_hash = :p, hash = :h, key_id = :k WHERE id = :i",
-            p=row["prev_hash"], h=row["hash"], k=row["key_id"], i=row["id"])
+        sql(
+            app,
+            "UPDATE audit_events SET prev_hash = :p, hash = :h, key_id = :k WHERE id = :i",
+            p=row["prev_hash"],
+            h=row["hash"],
+            k=row["key_id"],
+            i=row["id"],
+        )
         prev = row["hash"]
     sql(app, "UPDATE audit_chain_heads SET hash = :h WHERE chain_id = :c", h=prev, c=chain_id)
 
@@ -113,21 +124,25 @@ def cli_checkpoint(app):
 
 # --- HMAC: rewriting with the database alone -----------------------------------------
 
+
 def test_events_are_keyed_with_the_configured_key(app):
     record_events(app, 3)
     chain = rows(app)
     assert {r["key_id"] for r in chain} == {"2026a"}
     assert all(r["hash"] != plain_sha256(r) for r in chain), "the hash is an HMAC, not the plain SHA-256"
     with engine_of(app).connect() as connection:
-        assert connection.execute(select(AuditChainHead.keyed_from_seq).where(
-            AuditChainHead.chain_id == CHAIN)).scalar() == 1
+        assert (
+            connection.execute(select(AuditChainHead.keyed_from_seq).where(AuditChainHead.chain_id == CHAIN)).scalar()
+            == 1
+        )
     assert verify(app).intact
 
 
 def test_rewriting_an_event_and_rehashing_the_rest_without_the_key_is_found(app):
     record_events(app)
-    sql(app, "UPDATE audit_events SET details = :d WHERE chain_id = :c AND seq = 7",
-        d='{"n":"nothing to see"}', c=CHAIN)
+    sql(
+        app, "UPDATE audit_events SET details = :d WHERE chain_id = :c AND seq = 7", d='{"n":"nothing to see"}', c=CHAIN
+    )
     rechain(app, CHAIN, 7, plain_sha256)
     result = verify(app)
     assert [(p.chain_id, p.seq, p.problem) for p in result.problems] == [(CHAIN, 7, "was altered")]
@@ -154,6 +169,7 @@ def test_deleting_an_event_in_the_middle_is_found(app):
 
 # --- checkpoints: truncation, and rewriting by someone with the HMAC key ----------------
 
+
 def test_cutting_the_chain_short_is_found_against_the_checkpoint(app, admin_web):
     record_events(app)
     output = cli_checkpoint(app)
@@ -170,7 +186,8 @@ def test_cutting_the_chain_short_is_found_against_the_checkpoint(app, admin_web)
     assert result.problems[0].describe() == (
         f"practice {CHAIN}: the chain was cut short: the checkpoint of "
         f"{checkpoints(app).latest[CHAIN].created_at} ({checkpoints(app).latest[CHAIN].file}) covers events "
-        f"up to #{EVENTS}, the chain now ends at #10")
+        f"up to #{EVENTS}, the chain now ends at #10"
+    )
     # `pfcore audit verify` reads the configured folder by default.
     output = cli_verify(app)
     assert output.exit_code == 1 and f"practice {CHAIN}: the chain was cut short" in output.output
@@ -178,7 +195,9 @@ def test_cutting_the_chain_short_is_found_against_the_checkpoint(app, admin_web)
 
 def test_the_verify_button_reads_the_checkpoints_too(app, admin_web):
     with app.app_context():
-        practice_id = session().scalars(select(AuditEvent.practice_id).where(AuditEvent.practice_id.is_not(None))).first()
+        practice_id = (
+            session().scalars(select(AuditEvent.practice_id).where(AuditEvent.practice_id.is_not(None))).first()
+        )
     record_events(app, 10, chain_id=practice_id)
     cli_checkpoint(app)
     page = admin_web.htmx_post("/reports/audit/verify", page="/reports/audit").get_data(as_text=True)
@@ -186,8 +205,13 @@ def test_the_verify_button_reads_the_checkpoints_too(app, admin_web):
     last = rows(app, practice_id)[-1]["seq"]
     sql(app, "DELETE FROM audit_events WHERE chain_id = :c AND seq > :s", c=practice_id, s=last - 3)
     keep = rows(app, practice_id)[-1]
-    sql(app, "UPDATE audit_chain_heads SET seq = :s, hash = :h WHERE chain_id = :c",
-        s=keep["seq"], h=keep["hash"], c=practice_id)
+    sql(
+        app,
+        "UPDATE audit_chain_heads SET seq = :s, hash = :h WHERE chain_id = :c",
+        s=keep["seq"],
+        h=keep["hash"],
+        c=practice_id,
+    )
     page = admin_web.htmx_post("/reports/audit/verify", page="/reports/audit").get_data(as_text=True)
     assert "Audit log altered" in page and "the chain was cut short" in page
     [event] = [e for e in rows(app, practice_id) if e["action"] == "audit.verified"][-1:]
@@ -259,7 +283,7 @@ def test_jobs_write_a_checkpoint_daily_and_can_email_the_administrators(app, adm
     assert len(list(folder.glob("checkpoint-*.json"))) == 1
     with app.app_context():
         assert not any(line.startswith("Audit checkpoint:") for line in run_all(app)), "not again the same day"
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=25)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)
     with time_machine.travel(later, tick=False), app.app_context():
         assert any(line.startswith("Audit checkpoint:") for line in run_all(app))
     assert len(list(folder.glob("checkpoint-*.json"))) == 2
@@ -278,6 +302,7 @@ def audit_rows_of(app, action):
 
 # --- keys: rotation and configuration ---------------------------------------------------
 
+
 def test_rotation_old_events_verify_with_their_old_key(app, settings):
     record_events(app, 5)
     rotated = create_app(dict(settings, audit_keys=f"{KEY_B},{KEY_A}"))
@@ -286,8 +311,11 @@ def test_rotation_old_events_verify_with_their_old_key(app, settings):
     assert verify(rotated).intact and verify(app).intact is False  # app lacks key B
     without_old = create_app(dict(settings, audit_keys=KEY_B))
     [problem] = verify(without_old).problems
-    assert (problem.seq, problem.problem) == (1, "cannot be checked: it is signed with the audit key '2026a', "
-                                                 "which this deployment does not have (see audit_keys)")
+    assert (problem.seq, problem.problem) == (
+        1,
+        "cannot be checked: it is signed with the audit key '2026a', "
+        "which this deployment does not have (see audit_keys)",
+    )
     for other in (rotated, without_old):
         engine_of(other).dispose()
 

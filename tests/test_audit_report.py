@@ -1,4 +1,5 @@
 """Reports > Audit log: filters, sorting, keyset paging, CSV export."""
+
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,6 @@ from sqlalchemy import select
 from pfcore import audit
 from pfcore.db import session
 from pfcore.models import AuditEvent, Practice, User
-
 
 
 def _seed(app, count: int, action: str = "test.event", outcome: str = "success", when: dt.datetime | None = None):
@@ -39,7 +39,7 @@ def _rows(html: str) -> int:
 def test_report_lists_every_event_so_far_newest_first(app, admin_web):
     html = admin_web.get("/reports/audit").get_data(as_text=True)
     assert "practice.created" in html and "signin.success" in html and "user.created" in html
-    table = html[html.index('<tbody id="audit-rows">'):]
+    table = html[html.index('<tbody id="audit-rows">') :]
     assert table.index("signin.success") < table.index("practice.created")
 
 
@@ -55,14 +55,16 @@ def test_load_more_pages_with_a_keyset_cursor_and_returns_only_rows(app, admin_w
     second_ids = set(re.findall(r'&#34;i&#34;:(\d+)|"i":(\d+)', second))
     assert first_ids and second_ids and not first_ids & second_ids
     third_link = re.search(r'hx-get="(/reports/audit\?[^"]*cursor=[^"]+)"', second).group(1).replace("&amp;", "&")
-    third = admin_web.get(third_link, headers={"HX-Request": "true", "HX-Request-Type": "partial"}).get_data(as_text=True)
+    third = admin_web.get(third_link, headers={"HX-Request": "true", "HX-Request-Type": "partial"}).get_data(
+        as_text=True
+    )
     assert 20 <= _rows(third) < 50
     assert "Load more" not in third
 
 
 def test_filters_by_action_outcome_user_and_dates(app, admin_web):
     admin_id = _seed(app, 3, action="test.failure", outcome="failure")
-    _seed(app, 2, action="test.old", when=dt.datetime(2020, 1, 10, 12, tzinfo=dt.timezone.utc))
+    _seed(app, 2, action="test.old", when=dt.datetime(2020, 1, 10, 12, tzinfo=dt.UTC))
     html = admin_web.get("/reports/audit?action=test.failure").get_data(as_text=True)
     assert _rows(html) == 3
     html = admin_web.get("/reports/audit?outcome=failure").get_data(as_text=True)
@@ -82,8 +84,8 @@ def test_sort_by_any_column_both_ways(app, admin_web):
     _seed(app, 2, action="zzz.last")
     ascending = admin_web.get("/reports/audit?sort=action&dir=asc").get_data(as_text=True)
     descending = admin_web.get("/reports/audit?sort=action&dir=desc").get_data(as_text=True)
-    ascending = ascending[ascending.index('<tbody id="audit-rows">'):]
-    descending = descending[descending.index('<tbody id="audit-rows">'):]
+    ascending = ascending[ascending.index('<tbody id="audit-rows">') :]
+    descending = descending[descending.index('<tbody id="audit-rows">') :]
     assert ascending.index("aaa.first") < ascending.index("zzz.last")
     assert descending.index("zzz.last") < descending.index("aaa.first")
     assert 'aria-sort="ascending"' in admin_web.get("/reports/audit?sort=action&dir=asc").get_data(as_text=True)
@@ -116,7 +118,7 @@ def test_csv_export_streams_the_filtered_events(app, admin_web):
 def test_csv_cells_that_look_like_formulas_are_neutralised(app, admin_web):
     with app.app_context():
         practice = session().scalars(select(Practice)).first()
-        audit.record("test.formula", practice_id=practice.id, object_type="=HYPERLINK(\"x\")")
+        audit.record("test.formula", practice_id=practice.id, object_type='=HYPERLINK("x")')
         session().commit()
     text = admin_web.get("/reports/audit.csv?action=test.formula").get_data(as_text=True)
     assert "'=HYPERLINK" in text
@@ -155,23 +157,36 @@ def test_the_action_list_has_each_action_of_the_practice_once_in_order(app, admi
         listed = audit.distinct_actions(session(), practice_id)
     assert listed == sorted(set(everything)) and listed[0] == "alpha.first" and listed[-1] == "zeta.last"
     select_html = admin_web.get("/reports/audit").get_data(as_text=True)
-    options = re.findall(r'<option value="([^"]+)"', select_html[select_html.index('name="action"'):].split("</select>")[0])
+    options = re.findall(
+        r'<option value="([^"]+)"', select_html[select_html.index('name="action"') :].split("</select>")[0]
+    )
     assert options == listed
 
 
 # --- hostile addresses (issue #23, finding 9) ----------------------------------------------------------------------
 
+
 def _links(html: str) -> list[str]:
     """The report's own links: Export CSV, the column headings, Load more (href and hx-get)."""
-    results = html[html.index('<div id="audit-results">'):]
-    return [link.replace("&amp;", "&") for tag in re.findall(r"<a [^>]*>", results)
-            for link in re.findall(r'(?:href|hx-get)="([^"]*reports/audit[^"]*)"', tag)]
+    results = html[html.index('<div id="audit-results">') :]
+    return [
+        link.replace("&amp;", "&")
+        for tag in re.findall(r"<a [^>]*>", results)
+        for link in re.findall(r'(?:href|hx-get)="([^"]*reports/audit[^"]*)"', tag)
+    ]
 
 
 # url_for's own arguments (and a name that collides with its first one): an address carrying one reached
 # url_for when the report built its links, so an address chose the method, the anchor, the scheme and host.
-URL_FOR_PARAMETERS = ["endpoint=x", "_method=DELETE", "_anchor=pfcore-hostile", "_external=1", "_scheme=javascript",
-                      "_external=1&_scheme=https", "values=x"]
+URL_FOR_PARAMETERS = [
+    "endpoint=x",
+    "_method=DELETE",
+    "_anchor=pfcore-hostile",
+    "_external=1",
+    "_scheme=javascript",
+    "_external=1&_scheme=https",
+    "values=x",
+]
 
 
 @pytest.mark.parametrize("hostile", URL_FOR_PARAMETERS, ids=lambda p: p.replace("&", "+"))
@@ -199,16 +214,21 @@ def _cursor(value, last_id) -> str:
 # Cursors the report never makes: a value of the wrong type for the sort, ids no row has (past 2**63: SQLite's
 # OverflowError; past 2**31... BIGINT on PostgreSQL), NUL (PostgreSQL refuses it in text), null, a list, a float.
 FORGED_CURSORS = {
-    "time-number": ("time", _cursor(5, 1)), "time-null": ("time", _cursor(None, 1)),
-    "time-list": ("time", _cursor([1], 1)), "time-not-a-time": ("time", _cursor("yesterday", 1)),
+    "time-number": ("time", _cursor(5, 1)),
+    "time-null": ("time", _cursor(None, 1)),
+    "time-list": ("time", _cursor([1], 1)),
+    "time-not-a-time": ("time", _cursor("yesterday", 1)),
     "id-10**30": ("time", _cursor("2026-01-01T00:00:00.000000Z", 10**30)),
     "id-negative": ("time", _cursor("2026-01-01T00:00:00.000000Z", -1)),
     "id-float": ("time", _cursor("2026-01-01T00:00:00.000000Z", 1.5)),
     "id-true": ("time", _cursor("2026-01-01T00:00:00.000000Z", True)),
     "id-text": ("action", _cursor("x", "1")),
-    "user-id-10**30": ("user", _cursor("Grace", 10**30)), "user-id-2**63": ("user", _cursor("Grace", 2**63)),
-    "user-nul": ("user", _cursor("a\x00b", 1)), "user-object": ("user", _cursor({"a": 1}, 1)),
-    "not-base64": ("time", "W" * 5000), "deep-json": ("time", base64.urlsafe_b64encode(b"[" * 100_000).decode()),
+    "user-id-10**30": ("user", _cursor("Grace", 10**30)),
+    "user-id-2**63": ("user", _cursor("Grace", 2**63)),
+    "user-nul": ("user", _cursor("a\x00b", 1)),
+    "user-object": ("user", _cursor({"a": 1}, 1)),
+    "not-base64": ("time", "W" * 5000),
+    "deep-json": ("time", base64.urlsafe_b64encode(b"[" * 100_000).decode()),
 }
 
 

@@ -1,10 +1,10 @@
 """`pfcore backup PATH`: a consistent online copy of SQLite while writes go on."""
+
 from __future__ import annotations
 
 import threading
 
 import pytest
-
 from sqlalchemy import create_engine, func, select, text
 
 from pfcore import audit, create_app

@@ -5,6 +5,7 @@ drives them from a separate load-generator process and writes a results
 JSON with every measure P1-P9. Only that it ran is checked: timings on a
 shared CI machine say nothing, so no figure is compared with a target here.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,11 @@ def _postgres_reachable() -> None:
 
     url = make_url(POSTGRES_URL)
     try:
-        psycopg.connect(f"host={url.host or '127.0.0.1'} port={url.port or 5432} dbname={url.database or 'postgres'} "
-                        f"user={url.username or 'postgres'}", connect_timeout=5).close()
+        psycopg.connect(
+            f"host={url.host or '127.0.0.1'} port={url.port or 5432} dbname={url.database or 'postgres'} "
+            f"user={url.username or 'postgres'}",
+            connect_timeout=5,
+        ).close()
     except psycopg.OperationalError as exc:
         missing_service(f"PostgreSQL at {url.host}:{url.port} is not reachable: {exc}")
 
@@ -50,8 +54,18 @@ def test_bench_smoke_writes_every_measure(tmp_path, database, generator):
     output = tmp_path / "latest.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PFCORE_")}
     env["BENCH_LOAD_GENERATOR"] = generator
-    command = [sys.executable, "-m", "bench", "--smoke", "--databases", database, "--output", str(output),
-               "--workdir", str(tmp_path / "work")]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--smoke",
+        "--databases",
+        database,
+        "--output",
+        str(output),
+        "--workdir",
+        str(tmp_path / "work"),
+    ]
     if database == "postgresql":
         command += ["--postgres-url", POSTGRES_URL, "--require-postgres"]
     completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

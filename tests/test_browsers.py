@@ -1,4 +1,5 @@
 """My account > Signed-in browsers, and an administrator's Sign out everywhere."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,32 +10,43 @@ from pfcore.models import LoginSession, User
 from pfcore.security.passwords import hash_password
 from pfcore.web.browsers import describe_browser
 
-from .support.records import audit_rows as _actions
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, sign_in_email, signup
+from .support.records import audit_rows as _actions
 
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
-SAFARI_IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-                 "Version/17.5 Mobile/15E148 Safari/604.1")
-CHROME_ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-                  "Chrome/126.0.0.0 Mobile Safari/537.36")
-EDGE_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0")
+SAFARI_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Mobile/15E148 Safari/604.1"
+)
+CHROME_ANDROID = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Mobile Safari/537.36"
+)
+EDGE_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0"
+)
 STAFF_EMAIL = "sam@sunrise.example.com"
 STAFF_PASSWORD = "tulips under the april rain"
 
 
-@pytest.mark.parametrize("user_agent, described", [
-    (FIREFOX_WINDOWS, "Firefox on Windows"),
-    (SAFARI_IPHONE, "Safari on iPhone"),
-    (CHROME_ANDROID, "Chrome on Android"),
-    (EDGE_WINDOWS, "Edge on Windows"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15",
-     "Safari on macOS"),
-    ("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "Firefox on Linux"),
-    ("curl/8.5.0", "Unknown browser"),
-    ("", "Unknown browser"),
-])
+@pytest.mark.parametrize(
+    "user_agent, described",
+    [
+        (FIREFOX_WINDOWS, "Firefox on Windows"),
+        (SAFARI_IPHONE, "Safari on iPhone"),
+        (CHROME_ANDROID, "Chrome on Android"),
+        (EDGE_WINDOWS, "Edge on Windows"),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15",
+            "Safari on macOS",
+        ),
+        ("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "Firefox on Linux"),
+        ("curl/8.5.0", "Unknown browser"),
+        ("", "Unknown browser"),
+    ],
+)
 def test_browser_names_are_read_simply_from_the_user_agent(user_agent, described):
     assert describe_browser(user_agent) == described
 
@@ -63,8 +75,14 @@ def grace(app) -> Browserless:
 def staff(app, grace) -> int:
     with app.app_context():
         admin = session().scalars(select(User)).one()
-        user = User(practice_id=admin.practice_id, first_name="Sam", last_name="Staff", email=STAFF_EMAIL,
-                    password_hash=hash_password(STAFF_PASSWORD), status="active")
+        user = User(
+            practice_id=admin.practice_id,
+            first_name="Sam",
+            last_name="Staff",
+            email=STAFF_EMAIL,
+            password_hash=hash_password(STAFF_PASSWORD),
+            status="active",
+        )
         session().add(user)
         session().commit()
         return user.id
@@ -72,8 +90,16 @@ def staff(app, grace) -> int:
 
 def _sessions(app, email=SIGNUP["email"]) -> list[LoginSession]:
     with app.app_context():
-        return session().scalars(select(LoginSession).join(User, User.id == LoginSession.user_id)
-                                 .where(User.email == email).order_by(LoginSession.id)).all()
+        return (
+            session()
+            .scalars(
+                select(LoginSession)
+                .join(User, User.id == LoginSession.user_id)
+                .where(User.email == email)
+                .order_by(LoginSession.id)
+            )
+            .all()
+        )
 
 
 def test_my_account_links_to_the_signed_in_browsers(app, grace):
@@ -136,8 +162,10 @@ def test_browsers_page_needs_sign_in(app, client):
 
 
 def test_administrator_signs_a_user_out_everywhere(app, grace, staff):
-    sams = [signed_in(app, SAFARI_IPHONE, "203.0.113.9", STAFF_EMAIL, STAFF_PASSWORD),
-            signed_in(app, CHROME_ANDROID, "203.0.113.10", STAFF_EMAIL, STAFF_PASSWORD)]
+    sams = [
+        signed_in(app, SAFARI_IPHONE, "203.0.113.9", STAFF_EMAIL, STAFF_PASSWORD),
+        signed_in(app, CHROME_ANDROID, "203.0.113.10", STAFF_EMAIL, STAFF_PASSWORD),
+    ]
     detail = grace.get(f"/settings/users/{staff}").get_data(as_text=True)
     assert ">Sign out everywhere</button>" in detail
     response = grace.htmx_post(f"/settings/users/{staff}/sign-out-everywhere", page=f"/settings/users/{staff}")

@@ -1,4 +1,5 @@
 """Charts plugin: patients, the chart and its sections, encounters and signing, audit."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,37 +33,61 @@ def entries(app, kind: str) -> list[ChartEntry]:
 
 def staff(app, client, *, level: int, name: str = "Nadia") -> Browserless:
     """A second browser signed in as a user of the first practice with ``level``."""
-    add_active_user(app, first_name=name, last_name="Staff", email=f"{name.lower()}@sunrise.example.com",
-                    username=name.lower(), password=PASSWORD, access_level=level, phone="+14155550177")
+    add_active_user(
+        app,
+        first_name=name,
+        last_name="Staff",
+        email=f"{name.lower()}@sunrise.example.com",
+        username=name.lower(),
+        password=PASSWORD,
+        access_level=level,
+        phone="+14155550177",
+    )
     other = Browserless(app.test_client())
     sign_in_email(other, f"{name.lower()}@sunrise.example.com", PASSWORD)
     return other
 
 
-NEW_PATIENT = {"first_name": "Maria", "last_name": "Garcia", "date_of_birth": "03/14/1968", "sex": "female",
-               "email": "Maria.Garcia@example.org", "phone": "415-555-0111"}
+NEW_PATIENT = {
+    "first_name": "Maria",
+    "last_name": "Garcia",
+    "date_of_birth": "03/14/1968",
+    "sex": "female",
+    "email": "Maria.Garcia@example.org",
+    "phone": "415-555-0111",
+}
 
 
 # --- patients -----------------------------------------------------------------------------
+
 
 def test_add_patient_saves_the_profile_and_audits_it(app, admin_web):
     response = admin_web.post("/charts/patients/new", NEW_PATIENT)
     assert response.status_code == 302
     [patient] = patients(app)
-    assert (patient.first_name, patient.last_name, patient.date_of_birth, patient.sex, patient.email, patient.phone) == (
-        "Maria", "Garcia", dt.date(1968, 3, 14), "female", "maria.garcia@example.org", "+14155550111")
+    assert (
+        patient.first_name,
+        patient.last_name,
+        patient.date_of_birth,
+        patient.sex,
+        patient.email,
+        patient.phone,
+    ) == ("Maria", "Garcia", dt.date(1968, 3, 14), "female", "maria.garcia@example.org", "+14155550111")
     assert response.headers["Location"].endswith(f"/charts/patients/{patient.id}")
     [event] = audit_rows(app, "charts.patient_created")
     assert event.patient_id == patient.id
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"date_of_birth": "14/03/1968"}, "Not a valid date value"),
-    ({"date_of_birth": "01/01/2999"}, "between 01/01/1900 and today"),
-    ({"first_name": ""}, "Enter the first name."),
-    ({"email": "maria at example"}, "valid email address"),
-    ({"phone": "12"}, "phone number"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"date_of_birth": "14/03/1968"}, "Not a valid date value"),
+        ({"date_of_birth": "01/01/2999"}, "between 01/01/1900 and today"),
+        ({"first_name": ""}, "Enter the first name."),
+        ({"email": "maria at example"}, "valid email address"),
+        ({"phone": "12"}, "phone number"),
+    ],
+)
 def test_bad_patient_input_is_a_422_with_a_message_and_saves_nothing(app, admin_web, change, message):
     response = admin_web.post("/charts/patients/new", {**NEW_PATIENT, **change})
     assert response.status_code == 422
@@ -97,17 +122,22 @@ def test_another_practice_sees_none_of_the_patients(app, admin_web, client):
     other = Browserless(app.test_client())
     signup(other, practice_name="Other Clinic", email="boss@other.example.com", first_name="Olga")
     assert "Garcia" not in other.get("/charts/patients?q=gar").get_data(as_text=True)
-    for path in (f"/charts/patients/{patient_id}", f"/charts/patients/{patient_id}/profile",
-                 f"/charts/patients/{patient_id}/sections/medications",
-                 f"/charts/patients/{patient_id}/sections/medications/new"):
+    for path in (
+        f"/charts/patients/{patient_id}",
+        f"/charts/patients/{patient_id}/profile",
+        f"/charts/patients/{patient_id}/sections/medications",
+        f"/charts/patients/{patient_id}/sections/medications/new",
+    ):
         assert other.get(path).status_code == 404, path
-    response = other.post(f"/charts/patients/{patient_id}/sections/medications", {"name": "Aspirin"},
-                          page="/charts/patients")
+    response = other.post(
+        f"/charts/patients/{patient_id}/sections/medications", {"name": "Aspirin"}, page="/charts/patients"
+    )
     assert response.status_code == 404
     assert entries(app, "medication") == []
 
 
 # --- the chart ----------------------------------------------------------------------------
+
 
 def test_chart_header_and_sections_and_the_view_is_audited(app, admin_web):
     born = dt.date.today().replace(year=dt.date.today().year - 40) - dt.timedelta(days=1)
@@ -127,9 +157,11 @@ def test_entries_are_added_and_edited_in_place_with_htmx(app, admin_web):
     page = f"/charts/patients/{patient_id}"
     form = admin_web.get(f"{page}/sections/medications/new", headers=HTMX).get_data(as_text=True)
     assert form.startswith("{#") is False and 'id="section-medications"' in form and "<h1>" not in form
-    response = admin_web.htmx_post(f"{page}/sections/medications", {
-        "name": "Lisinopril 10 mg tablet", "instructions": "1 daily", "started_on": "05/02/2023", "status": "active"},
-        page=page)
+    response = admin_web.htmx_post(
+        f"{page}/sections/medications",
+        {"name": "Lisinopril 10 mg tablet", "instructions": "1 daily", "started_on": "05/02/2023", "status": "active"},
+        page=page,
+    )
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "Lisinopril 10 mg tablet" in html and "<h1>" not in html
@@ -138,9 +170,11 @@ def test_entries_are_added_and_edited_in_place_with_htmx(app, admin_web):
     [added] = audit_rows(app, "charts.entry_added")
     assert added.patient_id == patient_id and json.loads(added.details)["section"] == "medications"
 
-    response = admin_web.htmx_post(f"{page}/sections/medications/{entry.id}", {
-        "name": "Lisinopril 20 mg tablet", "instructions": "1 daily", "started_on": "2023-05-02", "status": "stopped"},
-        page=page)
+    response = admin_web.htmx_post(
+        f"{page}/sections/medications/{entry.id}",
+        {"name": "Lisinopril 20 mg tablet", "instructions": "1 daily", "started_on": "2023-05-02", "status": "stopped"},
+        page=page,
+    )
     assert response.status_code == 200
     [entry] = entries(app, "medication")
     assert entry.data["name"] == "Lisinopril 20 mg tablet" and entry.data["status"] == "stopped"
@@ -148,13 +182,16 @@ def test_entries_are_added_and_edited_in_place_with_htmx(app, admin_web):
     assert json.loads(updated.details)["fields"] == ["name", "status"]
 
 
-@pytest.mark.parametrize("slug, data, message", [
-    ("medications", {"name": "", "status": "active"}, "Enter the medication."),
-    ("immunizations", {"vaccine": "Tdap", "given_on": "2021-13-45"}, "Not a valid date value"),
-    ("appointments", {"starts_at": "tomorrow", "reason": "Check"}, "Not a valid datetime value"),
-    ("lab-results", {"test": "A1c", "value": "", "collected_on": "2026-01-01"}, "Enter the result."),
-    ("allergies", {"substance": "Dust", "severity": "deadly"}, "Not a valid choice"),
-])
+@pytest.mark.parametrize(
+    "slug, data, message",
+    [
+        ("medications", {"name": "", "status": "active"}, "Enter the medication."),
+        ("immunizations", {"vaccine": "Tdap", "given_on": "2021-13-45"}, "Not a valid date value"),
+        ("appointments", {"starts_at": "tomorrow", "reason": "Check"}, "Not a valid datetime value"),
+        ("lab-results", {"test": "A1c", "value": "", "collected_on": "2026-01-01"}, "Enter the result."),
+        ("allergies", {"substance": "Dust", "severity": "deadly"}, "Not a valid choice"),
+    ],
+)
 def test_bad_entry_input_is_a_422_with_the_form_and_saves_nothing(app, admin_web, slug, data, message):
     patient_id = add_patient(app)
     page = f"/charts/patients/{patient_id}"
@@ -169,8 +206,9 @@ def test_lab_results_are_shared_with_the_patient_one_by_one(app, admin_web):
     patient_id = add_patient(app)
     page = f"/charts/patients/{patient_id}"
     for test in ("Hemoglobin A1c", "LDL cholesterol"):
-        admin_web.htmx_post(f"{page}/sections/lab-results", {"test": test, "value": "7", "collected_on": "2026-10-01"},
-                            page=page)
+        admin_web.htmx_post(
+            f"{page}/sections/lab-results", {"test": test, "value": "7", "collected_on": "2026-10-01"}, page=page
+        )
     a1c, ldl = entries(app, "lab_result")
     response = admin_web.htmx_post(f"{page}/lab-results/{a1c.id}/share", {"shared": "1"}, page=page)
     assert response.status_code == 200 and "Stop sharing" in response.get_data(as_text=True)
@@ -190,7 +228,9 @@ def test_appointments_are_split_into_upcoming_and_past(app, admin_web):
     soon = (dt.datetime.now() + dt.timedelta(days=10)).strftime("%Y-%m-%dT09:30")
     long_ago = (dt.datetime.now() - dt.timedelta(days=100)).strftime("%m/%d/%Y 09:30")
     admin_web.htmx_post(f"{page}/sections/appointments", {"starts_at": soon, "reason": "Follow-up"}, page=page)
-    admin_web.htmx_post(f"{page}/sections/appointments", {"starts_at": long_ago, "reason": "Annual physical"}, page=page)
+    admin_web.htmx_post(
+        f"{page}/sections/appointments", {"starts_at": long_ago, "reason": "Annual physical"}, page=page
+    )
     html = admin_web.get(page).get_data(as_text=True)
     upcoming, past = html.index("Upcoming appointments"), html.index("Past appointments")
     assert upcoming < html.index("Follow-up") < past < html.index("Annual physical")
@@ -207,13 +247,15 @@ def test_office_staff_keep_the_schedule_but_not_clinical_sections(app, admin_web
     assert front_desk.get(page).status_code == 200
     refused = front_desk.post(f"{page}/sections/medications", {"name": "Aspirin", "status": "active"}, page=page)
     assert refused.status_code == 403
-    allowed = front_desk.post(f"{page}/sections/appointments", {"starts_at": "2030-01-01T10:00", "reason": "Visit"},
-                              page=page)
+    allowed = front_desk.post(
+        f"{page}/sections/appointments", {"starts_at": "2030-01-01T10:00", "reason": "Visit"}, page=page
+    )
     assert allowed.status_code == 200
     assert entries(app, "medication") == [] and len(entries(app, "appointment")) == 1
 
 
 # --- encounters ---------------------------------------------------------------------------
+
 
 def switch_plugin(admin_web, name: str, on: bool) -> None:
     response = admin_web.post(f"/settings/plugins/{name}", {"enabled": "1" if on else "0"}, page="/settings/plugins")
@@ -262,9 +304,9 @@ def test_signing_asks_the_permission_hook_and_shows_why_not(app, admin_web):
 
 
 def test_with_licensing_a_soap_note_needs_level_4_and_a_license(app, admin_web):
+    from pfcore.models import User
     from pfcore_plugins.licensing.licenses import assign
     from pfcore_plugins.licensing.models import LicenseSlot
-    from pfcore.models import User
 
     switch_plugin(admin_web, "licensing", True)
     patient_id = add_patient(app)
@@ -304,6 +346,7 @@ def test_documents_are_added_and_signed(app, admin_web):
 
 
 # --- audit report -------------------------------------------------------------------------
+
 
 def test_audit_report_filters_by_patient_and_names_them(app, admin_web):
     maria = add_patient(app, first_name="Maria", last_name="Garcia", date_of_birth="1968-03-14")

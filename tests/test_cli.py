@@ -1,5 +1,6 @@
 """The ``pfcore`` command: demo, create-practice, plugins, db upgrade, and the
 real console script."""
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,20 @@ def test_demo_is_idempotent_and_its_details_sign_in(app, web):
 
 
 def test_create_practice_creates_it_and_emails_the_administrator(app, inbox, client):
-    result = invoke(app, "create-practice", "--name", "Harbor Pediatrics", "--admin-email", "Lee@Harbor.example.com",
-                    "--admin-first-name", "Lee", "--admin-last-name", "Chen", "--specialty", "Pediatrics")
+    result = invoke(
+        app,
+        "create-practice",
+        "--name",
+        "Harbor Pediatrics",
+        "--admin-email",
+        "Lee@Harbor.example.com",
+        "--admin-first-name",
+        "Lee",
+        "--admin-last-name",
+        "Chen",
+        "--specialty",
+        "Pediatrics",
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         practice = session().scalars(select(Practice)).one()
@@ -94,8 +107,18 @@ def test_create_practice_refuses_an_email_with_an_account(app, web, inbox):
 
     signup(web, email="same@example.com")
     inbox.clear()
-    result = invoke(app, "create-practice", "--name", "Second", "--admin-email", "Same@example.com",
-                    "--admin-first-name", "Ann", "--admin-last-name", "One")
+    result = invoke(
+        app,
+        "create-practice",
+        "--name",
+        "Second",
+        "--admin-email",
+        "Same@example.com",
+        "--admin-first-name",
+        "Ann",
+        "--admin-last-name",
+        "One",
+    )
     assert result.exit_code == 1
     assert "already in use" in result.output
     assert count(app, Practice) == 1
@@ -103,8 +126,17 @@ def test_create_practice_refuses_an_email_with_an_account(app, web, inbox):
 
 
 def test_create_practice_for_an_address_with_a_pending_invitation_invites_it_again(app, inbox):
-    args = ["create-practice", "--name", "First", "--admin-email", "same@example.com",
-            "--admin-first-name", "Ann", "--admin-last-name", "One"]
+    args = [
+        "create-practice",
+        "--name",
+        "First",
+        "--admin-email",
+        "same@example.com",
+        "--admin-first-name",
+        "Ann",
+        "--admin-last-name",
+        "One",
+    ]
     assert invoke(app, *args).exit_code == 0
     result = invoke(app, *[a if a != "First" else "Second" for a in args])
     assert result.exit_code == 0, result.output
@@ -171,8 +203,14 @@ def clean_environment(tmp_path) -> dict:
 
 
 def test_console_script_help_lists_the_commands(tmp_path):
-    completed = subprocess.run([console_script(), "--help"], capture_output=True, text=True, timeout=60,
-                               cwd=tmp_path, env=clean_environment(tmp_path))
+    completed = subprocess.run(
+        [console_script(), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=clean_environment(tmp_path),
+    )
     assert completed.returncode == 0, completed.stderr
     assert "Usage: pfcore" in completed.stdout
     for command in ("run", "serve", "db", "demo", "create-practice", "plugins", "outbox", "audit"):
@@ -182,25 +220,31 @@ def test_console_script_help_lists_the_commands(tmp_path):
 
 def test_console_script_upgrades_and_verifies_a_new_instance(tmp_path):
     env = clean_environment(tmp_path)
-    upgrade = subprocess.run([console_script(), "db", "upgrade"], capture_output=True, text=True, timeout=60,
-                             cwd=tmp_path, env=env)
+    upgrade = subprocess.run(
+        [console_script(), "db", "upgrade"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+    )
     assert upgrade.returncode == 0, upgrade.stderr
     assert "Database is up to date." in upgrade.stdout
     assert (tmp_path / "instance" / "pfcore.db").is_file()
-    verify = subprocess.run([console_script(), "audit", "verify"], capture_output=True, text=True, timeout=60,
-                            cwd=tmp_path, env=env)
+    verify = subprocess.run(
+        [console_script(), "audit", "verify"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+    )
     assert verify.returncode == 0, verify.stderr
     assert "Audit log intact: 0 events in 0 chains;" in verify.stdout
 
 
-@pytest.mark.parametrize("setting, expected", [
-    ({"PFCORE_ENV": "production"}, "production mode needs a secret key: set PFCORE_SECRET_KEY"),
-    ({"PFCORE_SMTP_PORT": "twenty-five"}, "PFCORE_SMTP_PORT must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        ({"PFCORE_ENV": "production"}, "production mode needs a secret key: set PFCORE_SECRET_KEY"),
+        ({"PFCORE_SMTP_PORT": "twenty-five"}, "PFCORE_SMTP_PORT must be a whole number"),
+    ],
+)
 def test_console_script_reports_configuration_errors_plainly(tmp_path, setting, expected):
     env = dict(clean_environment(tmp_path), **setting)
-    completed = subprocess.run([console_script(), "demo"], capture_output=True, text=True, timeout=60,
-                               cwd=tmp_path, env=env)
+    completed = subprocess.run(
+        [console_script(), "demo"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+    )
     assert completed.returncode == 2
     assert f"Error: cannot start pfcore: {expected}" in completed.stderr
     assert "Traceback" not in completed.stderr

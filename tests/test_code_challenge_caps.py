@@ -5,6 +5,7 @@ Each new challenge is a fresh code with fresh tries: without a cap, one link gav
 unlimited guesses. Now a link opens at most ``code_challenges_per_link`` challenges and
 a user at most ``code_challenges_per_user_hour`` per flow in an hour; every wrong code
 counts as a failed sign-in would."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,10 +15,10 @@ import threading
 import pytest
 import time_machine
 
-from .support.records import user_row as _user
 from .support.apps import Browserless
 from .support.journeys import last_link, sign_in_email
 from .support.records import audit_rows
+from .support.records import user_row as _user
 
 # Pat, a staff member with a verified phone, and limits per address out of the way.
 from .test_mfa_pipeline import EMAIL, NEW_PASSWORD, NOW, PASSWORD, PHONE, pat, settings  # noqa: F401 (fixtures)
@@ -33,8 +34,9 @@ def _email_change_link(app, inbox) -> str:
     """A new change-of-login-email link, asked by the signed-in user; it is its own "Verify it's you" page."""
     web = Browserless(app.test_client())
     assert sign_in_email(web, EMAIL, PASSWORD).status_code == 302
-    web.post("/account/email", {"email": "pat.new@example.com", "confirm_email": "pat.new@example.com"},
-             page="/account")
+    web.post(
+        "/account/email", {"email": "pat.new@example.com", "confirm_email": "pat.new@example.com"}, page="/account"
+    )
     return last_link(inbox, "pat.new@example.com", "/account/email-change/")
 
 
@@ -110,8 +112,7 @@ def test_a_user_gets_at_most_five_reset_challenges_an_hour_whatever_the_links(ap
 
 
 @pytest.mark.parametrize("flow", FLOWS)
-def test_wrong_codes_count_toward_the_lock_out_and_a_timed_lock_refuses_the_right_code(app, pat, inbox, texts,
-                                                                                     flow):
+def test_wrong_codes_count_toward_the_lock_out_and_a_timed_lock_refuses_the_right_code(app, pat, inbox, texts, flow):
     with time_machine.travel(NOW, tick=False):
         verify = FLOWS[flow](app, inbox)
         web = Browserless(app.test_client())
@@ -128,8 +129,7 @@ def test_wrong_codes_count_toward_the_lock_out_and_a_timed_lock_refuses_the_righ
         assert user.failed_sign_ins == 5 and user.locked_until == NOW + dt.timedelta(minutes=1)
         assert len(audit_rows(app, "code.failed")) == 5 and audit_rows(app, "user.locked")
         # The lock is the account's: sign-in waits too.
-        assert sign_in_email(Browserless(app.test_client()), EMAIL, PASSWORD,
-                             second_factor=False).status_code == 422
+        assert sign_in_email(Browserless(app.test_client()), EMAIL, PASSWORD, second_factor=False).status_code == 422
         web.post(verify, {"channel": "sms"})
         refused = web.post(verify + "/code", {"code": texts.last_code(PHONE)})
         assert refused.status_code == 422 and "Wait a few minutes" in refused.get_data(as_text=True)

@@ -1,4 +1,5 @@
 """Configuration: config/default.toml <- PFCORE_CONFIG file <- PFCORE_* environment."""
+
 from __future__ import annotations
 
 import os
@@ -27,21 +28,28 @@ def test_defaults_come_from_default_toml():
 
 
 def test_file_overrides_defaults_and_environment_overrides_file(tmp_path):
-    config = write_config(tmp_path, '\n'.join([
-        'smtp_host = "mail.example.org"',
-        'smtp_port = 587',
-        'mail_from = "Clinic <clinic@example.org>"',
-        '[plugins.licensing]',
-        'trial_days = 14',
-    ]))
-    settings = load_settings({
-        "PFCORE_CONFIG": config,
-        "PFCORE_SMTP_PORT": "2525",
-        "PFCORE_SMTP_STARTTLS": "yes",
-        "PFCORE_PLUGINS_AVAILABLE": "login_pac, login_email,",
-        "PFCORE_BASE_URL": "https://pf.example.org/",
-        "OTHER_SMTP_PORT": "1",  # not ours
-    })
+    config = write_config(
+        tmp_path,
+        "\n".join(
+            [
+                'smtp_host = "mail.example.org"',
+                "smtp_port = 587",
+                'mail_from = "Clinic <clinic@example.org>"',
+                "[plugins.licensing]",
+                "trial_days = 14",
+            ]
+        ),
+    )
+    settings = load_settings(
+        {
+            "PFCORE_CONFIG": config,
+            "PFCORE_SMTP_PORT": "2525",
+            "PFCORE_SMTP_STARTTLS": "yes",
+            "PFCORE_PLUGINS_AVAILABLE": "login_pac, login_email,",
+            "PFCORE_BASE_URL": "https://pf.example.org/",
+            "OTHER_SMTP_PORT": "1",  # not ours
+        }
+    )
     assert settings["smtp_host"] == "mail.example.org"  # file
     assert settings["mail_from"] == "Clinic <clinic@example.org>"  # file
     assert settings["plugins"] == {"licensing": {"trial_days": 14}}  # file: the plugin's table
@@ -53,10 +61,21 @@ def test_file_overrides_defaults_and_environment_overrides_file(tmp_path):
     assert finish_settings(dict(settings, instance_path=str(tmp_path / "i")))["base_url"] == "https://pf.example.org"
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("1", True), ("true", True), ("TRUE", True), ("on", True), ("yes", True),
-    ("0", False), ("false", False), ("off", False), ("no", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        ("on", True),
+        ("yes", True),
+        ("0", False),
+        ("false", False),
+        ("off", False),
+        ("no", False),
+        ("", False),
+    ],
+)
 def test_booleans_from_the_environment(raw, expected):
     assert load_settings({"PFCORE_SMTP_STARTTLS": raw})["smtp_starttls"] is expected
 
@@ -202,8 +221,13 @@ def test_production_without_secret_key_refuses_to_start(tmp_path):
 
 
 def test_production_with_secret_key_uses_secure_cookies(tmp_path):
-    app = create_app(environ={"PFCORE_ENV": "production", "PFCORE_SECRET_KEY": "s" * 64,
-                              "PFCORE_INSTANCE_PATH": str(tmp_path / "instance")})
+    app = create_app(
+        environ={
+            "PFCORE_ENV": "production",
+            "PFCORE_SECRET_KEY": "s" * 64,
+            "PFCORE_INSTANCE_PATH": str(tmp_path / "instance"),
+        }
+    )
     try:
         assert app.config["SECRET_KEY"] == "s" * 64
         assert app.config["SESSION_COOKIE_SECURE"] is True

@@ -37,6 +37,7 @@ Migrations describe history (the columns and plugins that existed when they
 ran) and are never edited once shipped, so each shipped one is allowed the
 words it uses; a new migration has to justify its own.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,33 +45,81 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PLUGIN_NAMES = ("login_pac", "login_email", "mfa_sms", "mfa_totp", "mfa_recovery", "mfa_webauthn",
-                "emergency_access", "licensing", "charts", "patient_portal")
+PLUGIN_NAMES = (
+    "login_pac",
+    "login_email",
+    "mfa_sms",
+    "mfa_totp",
+    "mfa_recovery",
+    "mfa_webauthn",
+    "emergency_access",
+    "licensing",
+    "charts",
+    "patient_portal",
+)
 
 DOMAIN_WORDS = (
     # licensing
-    "license", "licenses", "licence", "licences", "licensed", "licensing", "subscription", "subscriptions",
-    "clinician", "clinicians", "trial", "trials", "prescribe", "prescribed", "prescribing", "prescription",
+    "license",
+    "licenses",
+    "licence",
+    "licences",
+    "licensed",
+    "licensing",
+    "subscription",
+    "subscriptions",
+    "clinician",
+    "clinicians",
+    "trial",
+    "trials",
+    "prescribe",
+    "prescribed",
+    "prescribing",
+    "prescription",
     "prescriptions",
     # emergency access
-    "emergency", "emergencies", "designee", "designees", "designation", "designations",
+    "emergency",
+    "emergencies",
+    "designee",
+    "designees",
+    "designation",
+    "designations",
     # charts
-    "chart", "charts", "patient", "patients", "encounter", "encounters",
+    "chart",
+    "charts",
+    "patient",
+    "patients",
+    "encounter",
+    "encounters",
     # patient portal
-    "portal", "portals",
+    "portal",
+    "portals",
 )
 
 # login_pac's strategy, as the core once worded it.
-PHRASES = ("practice id login", "practice id sign-in", "practice id sign in", "practice id and username",
-           "practice id + username")
+PHRASES = (
+    "practice id login",
+    "practice id sign-in",
+    "practice id sign in",
+    "practice id and username",
+    "practice id + username",
+)
 
 # (file or folder, word, reason): reviewed; every entry must still be needed.
 ALLOWED = (
-    ("pfcore/audit_legacy.py", "patient", "names the two columns every audit event had before 0013 "
-                                          "(patient_id, emergency), to verify events written then"),
+    (
+        "pfcore/audit_legacy.py",
+        "patient",
+        "names the two columns every audit event had before 0013 "
+        "(patient_id, emergency), to verify events written then",
+    ),
     ("pfcore/audit_legacy.py", "emergency", "the same old column, see above"),
-    ("pfcore/models.py", "subscription", "Practice.subscription_status: licensing's column still on the "
-                                         "practices table; its move into the plugin is proposed in #17"),
+    (
+        "pfcore/models.py",
+        "subscription",
+        "Practice.subscription_status: licensing's column still on the "
+        "practices table; its move into the plugin is proposed in #17",
+    ),
     ("pfcore/models.py", "trial", "the same column's default and Practice.trial_ends_at, see above"),
     ("migrations/versions/0001_core_core_tables.py", "patient", "history: the audit columns of 0001"),
     ("migrations/versions/0001_core_core_tables.py", "emergency", "history: the audit columns of 0001"),
@@ -127,10 +176,18 @@ def _allowed(relative: str, word: str) -> bool:
 def test_the_scan_finds_each_kind_of_hit(tmp_path):
     """The matcher itself: names whole, domain words also inside snake_case, phrases, never inside words."""
     sample = tmp_path / "sample.py"
-    sample.write_text("see /emergency-access\nx.patient_id\nby_login_email\nLICENSES\ncharting\n"
-                      "Practice ID\nPractice ID login\nplugins.charts\n", encoding="utf-8")
-    assert hits(sample) == [(1, "emergency-access"), (2, "patient"), (4, "licenses"), (7, "practice id login"),
-                            (8, "charts")]
+    sample.write_text(
+        "see /emergency-access\nx.patient_id\nby_login_email\nLICENSES\ncharting\n"
+        "Practice ID\nPractice ID login\nplugins.charts\n",
+        encoding="utf-8",
+    )
+    assert hits(sample) == [
+        (1, "emergency-access"),
+        (2, "patient"),
+        (4, "licenses"),
+        (7, "practice id login"),
+        (8, "charts"),
+    ]
 
 
 def test_the_core_names_no_plugin_and_no_plugins_domain():

@@ -17,6 +17,7 @@ database, and check that
 
 On SQLite and on PostgreSQL (the ``database_url`` fixture).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,8 +39,8 @@ from pfcore.models import AuditEvent, OutboxMessage, User, utcnow
 from pfcore_plugins.licensing.models import LicenseSlot
 
 from .support.journeys import SIGNUP
-from .support.records import add_active_user
 from .support.live_server import HttpBrowser, Proxy, ServerProcess, start_pfcore_serve
+from .support.records import add_active_user
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +51,9 @@ LICENSES = "/licensing/"
 
 
 def start_server(tmp_path, database_url, smtp, texts, name: str, workers: int = 2) -> ServerProcess:
-    return start_pfcore_serve(tmp_path, database_url, smtp, texts, secret=SECRET, name=f"server-{name}",
-                              workers=workers)
+    return start_pfcore_serve(
+        tmp_path, database_url, smtp, texts, secret=SECRET, name=f"server-{name}", workers=workers
+    )
 
 
 class Stream:
@@ -98,17 +100,28 @@ class Stream:
                     self.refused.append(f"{type(exc).__name__}: {exc}")
             except BaseException as exc:  # noqa: BLE001  (reported by the test)
                 self.refused.append(f"{type(exc).__name__}: {exc}")
+
         thread = threading.Thread(target=guarded)
         thread.start()
         return thread
 
 
 def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_once(
-        tmp_path, database_url, smtp, inbox, texts):
+    tmp_path, database_url, smtp, inbox, texts
+):
     # Setup, inspection, and the worker that takes over claims left by the dead server.
-    setup = create_app({"database_url": database_url, "secret_key": SECRET, "instance_path": str(tmp_path / "setup"),
-                        "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_sender": "webhook",
-                        "sms_webhook_url": texts.url, "sms_webhook_token": texts.token})
+    setup = create_app(
+        {
+            "database_url": database_url,
+            "secret_key": SECRET,
+            "instance_path": str(tmp_path / "setup"),
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "sms_sender": "webhook",
+            "sms_webhook_url": texts.url,
+            "sms_webhook_token": texts.token,
+        }
+    )
     server = start_server(tmp_path, database_url, smtp, texts, "first")
     try:
         admin = HttpBrowser(server.base_url, proxy=Proxy(client="198.51.100.1"))
@@ -118,8 +131,17 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
         licensees = {}  # user id -> email: the texters get licenses too
         for n, phone in enumerate(phones):
             email = f"texter{n}@crash.example.com"
-            licensees[add_active_user(setup, first_name="Texter", last_name=f"Number{n}", email=email,
-                                      username=f"texter{n}", password="a long enough password", phone=phone)] = email
+            licensees[
+                add_active_user(
+                    setup,
+                    first_name="Texter",
+                    last_name=f"Number{n}",
+                    email=email,
+                    username=f"texter{n}",
+                    password="a long enough password",
+                    phone=phone,
+                )
+            ] = email
         with setup.app_context():
             slot_ids = list(session().scalars(select(LicenseSlot.id).order_by(LicenseSlot.id)))
         assert len(slot_ids) == 4  # the trial: 1 Clinician, 3 Secondary
@@ -132,9 +154,10 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
             while not stop.is_set():
                 email = f"added{thread}-{number}@crash.example.com"
                 number += 1
-                answer = browser.submit("/settings/users/new", {
-                    "first_name": "Added", "last_name": f"User{thread}x{number}", "email": email,
-                    "access_level": "1"})
+                answer = browser.submit(
+                    "/settings/users/new",
+                    {"first_name": "Added", "last_name": f"User{thread}x{number}", "email": email, "access_level": "1"},
+                )
                 if answer.status != 302:
                     stream.refused.append(f"add {answer.status}")
                     return
@@ -152,8 +175,9 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
                 if stop.is_set():
                     return
                 browser = HttpBrowser(server.base_url, proxy=Proxy(client=f"198.51.100.{10 + n}"))
-                first = browser.submit("/login-email/", {"email": f"texter{n}@crash.example.com",
-                                                         "password": "a long enough password"})
+                first = browser.submit(
+                    "/login-email/", {"email": f"texter{n}@crash.example.com", "password": "a long enough password"}
+                )
                 if first.status != 302 or not first.location.endswith("/signin/verify"):
                     stream.refused.append(f"sign-in {first.status} {first.location}")
                     return
@@ -189,8 +213,12 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
                     action, change, fields = "revoke", ("licensing.revoked", held[slot]), {}
                     shows = "Assign license"  # ... or a free slot
                 stream.pending[slot] = change
-                answer = browser.htmx_submit(f"/licensing/slots/{slot}/{action}", dict(fields, csrf_token=token),
-                                             page=LICENSES, target=f"tr#license-slot-{slot}")
+                answer = browser.htmx_submit(
+                    f"/licensing/slots/{slot}/{action}",
+                    dict(fields, csrf_token=token),
+                    page=LICENSES,
+                    target=f"tr#license-slot-{slot}",
+                )
                 del stream.pending[slot]
                 if answer.status == 409 and "a user holds at most one license" in answer.text:
                     continue
@@ -214,13 +242,18 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
 
         # Claimed for delivery but not marked sent when the server died.
         with setup.app_context():
-            in_flight = set(session().scalars(select(OutboxMessage.id).where(
-                OutboxMessage.status == "pending", OutboxMessage.attempts > 0)))
+            in_flight = set(
+                session().scalars(
+                    select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.attempts > 0)
+                )
+            )
 
         server = start_server(tmp_path, database_url, smtp, texts, "second", workers=1)
         # The chain goes on after the crash; this request's delivery also sends the backlog that is due.
-        after = admin.on(server.base_url).submit("/settings/users/new", {
-            "first_name": "After", "last_name": "Restart", "email": "after@crash.example.com", "access_level": "2"})
+        after = admin.on(server.base_url).submit(
+            "/settings/users/new",
+            {"first_name": "After", "last_name": "Restart", "email": "after@crash.example.com", "access_level": "2"},
+        )
         assert after.status == 302, after.text[:2000]
         # The new server's delivery thread sends the backlog after its answer; the jump in time
         # below must not make its claims look lapsed while it is still sending.
@@ -251,8 +284,11 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
         assert audited[("user.access_level_changed", str(user_id))] == 1
     # Each slot's audited changes are the answered ones, in order, and perhaps the one in flight at
     # the kill; the slot is held as the last of them says; no user holds two slots.
-    licensing = [(event.action, json.loads(event.details)["slot_id"], int(event.object_id)) for event in events
-                 if event.action in ("licensing.assigned", "licensing.revoked")]
+    licensing = [
+        (event.action, json.loads(event.details)["slot_id"], int(event.object_id))
+        for event in events
+        if event.action in ("licensing.assigned", "licensing.revoked")
+    ]
     for slot in slot_ids:
         answered = [(action, user_id) for action, s, user_id in stream.licenses if s == slot]
         logged = [(action, user_id) for action, s, user_id in licensing if s == slot]
@@ -269,7 +305,9 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
 
     # Every committed message was delivered; each arrived once, or twice under
     # the same id if its delivery was under way at the kill.
-    assert {row.status for row in rows} == {"sent"}, [(r.id, r.status, r.last_error) for r in rows if r.status != "sent"]
+    assert {row.status for row in rows} == {"sent"}, [
+        (r.id, r.status, r.last_error) for r in rows if r.status != "sent"
+    ]
     by_id = {row.id: row for row in rows}
     received = Counter()
     for message, recipients in zip(inbox.messages, inbox.recipients):
@@ -284,7 +322,11 @@ def test_sigkill_mid_stream_loses_no_answered_change_and_delivers_each_message_o
         received[outbox_id] += 1
     for row in rows:
         assert received[row.id] == 1 or (received[row.id] == 2 and row.id in in_flight), (
-            row.id, row.channel, received[row.id], row.id in in_flight)
+            row.id,
+            row.channel,
+            received[row.id],
+            row.id in in_flight,
+        )
 
 
 def _wait_until_sent_but(app, in_flight: set[int], timeout: float = 60) -> None:
@@ -293,8 +335,15 @@ def _wait_until_sent_but(app, in_flight: set[int], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with app.app_context():
-            waiting = session().scalars(select(OutboxMessage.id).where(
-                OutboxMessage.status == "pending", OutboxMessage.id.not_in(in_flight or {0}))).all()
+            waiting = (
+                session()
+                .scalars(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.status == "pending", OutboxMessage.id.not_in(in_flight or {0})
+                    )
+                )
+                .all()
+            )
         if not waiting:
             return
         time.sleep(0.1)

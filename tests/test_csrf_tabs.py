@@ -8,6 +8,7 @@ carries it: two tabs that load pages at the same moment right after a
 sign-in send that seed and start none, so neither tab's forms are refused
 because the other tab's answer came later.
 """
+
 from __future__ import annotations
 
 from itsdangerous import URLSafeTimedSerializer
@@ -28,8 +29,11 @@ def other_tab(app, cookies: dict[str, str]) -> Browserless:
 
 
 def cookies_of(browser: Browserless) -> dict[str, str]:
-    return {name: cookie.value for name in (CSRF_COOKIE, "pfcore_session")
-            if (cookie := browser.client.get_cookie(name)) is not None}
+    return {
+        name: cookie.value
+        for name in (CSRF_COOKIE, "pfcore_session")
+        if (cookie := browser.client.get_cookie(name)) is not None
+    }
 
 
 def seed_of(app, token: str) -> str:
@@ -55,9 +59,16 @@ def test_two_tabs_loading_pages_at_once_right_after_sign_in_keep_working_forms(a
     browser = other_tab(app, cookies_of(later_tab))  # the jar once both answers are in
 
     # The tab answered first submits its form, then the other tab: both accepted.
-    added = browser.client.post("/settings/users/new", data={
-        "first_name": "Ada", "last_name": "Tab", "email": "ada@sunrise.example.com", "access_level": "1",
-        "csrf_token": first})
+    added = browser.client.post(
+        "/settings/users/new",
+        data={
+            "first_name": "Ada",
+            "last_name": "Tab",
+            "email": "ada@sunrise.example.com",
+            "access_level": "1",
+            "csrf_token": first,
+        },
+    )
     assert added.status_code == 302 and "/settings/users/" in added.headers["Location"], added.status_code
     signed_out = browser.client.post("/signout", data={"csrf_token": later})
     assert signed_out.status_code == 302 and signed_out.headers["Location"].endswith("/signin")
@@ -71,8 +82,9 @@ def test_a_sign_in_form_from_a_tab_loaded_before_the_sign_in_says_form_expired_w
     sign_in_email(web, SIGNUP["email"], SIGNUP["password"])  # in the first tab
     signed_in = len(audit_rows(app, "signin.success"))
 
-    answer = web.client.post("/login-email/", data={"email": SIGNUP["email"], "password": SIGNUP["password"],
-                                                    "csrf_token": stale})
+    answer = web.client.post(
+        "/login-email/", data={"email": SIGNUP["email"], "password": SIGNUP["password"], "csrf_token": stale}
+    )
     page = answer.get_data(as_text=True)
     assert answer.status_code == 400 and "Form expired" in page and "Reload the page and try again." in page
     assert len(audit_rows(app, "signin.success")) == signed_in, "nothing happened"

@@ -1,6 +1,7 @@
 """The current password asked by "Change password" and "Upgrade to email login" counts
 toward the account's lock-out as sign-in does (review #23, finding 6): every wrong one is
 counted and audited, and a locked account is refused even the right password there."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,24 +13,29 @@ import time_machine
 from pfcore.db import session
 from pfcore.models import User
 
-from .support.records import user_row as _user
 from .support.apps import Browserless
 from .support.journeys import sign_in_email
 from .support.records import add_active_user, audit_rows
+from .support.records import user_row as _user
 
 EMAIL = "sam@sunrise.example.com"
 PASSWORD = "tulips under the april rain"
 NEW_PASSWORD = "a quiet harbor at midnight"
 WRONG = "not the password at all"
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 # Each form: where it posts, its fields with a given current password, the audited failure.
 FORMS = {
-    "change_password": ("/account/password", lambda current: {"current": current, "password": NEW_PASSWORD,
-                                                              "confirm": NEW_PASSWORD},
-                        "user.password_change_failed"),
-    "upgrade_login": ("/login-email/upgrade", lambda current: {"email": "sam.new@example.com", "current": current},
-                      "user.login_upgrade_failed"),
+    "change_password": (
+        "/account/password",
+        lambda current: {"current": current, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+        "user.password_change_failed",
+    ),
+    "upgrade_login": (
+        "/login-email/upgrade",
+        lambda current: {"email": "sam.new@example.com", "current": current},
+        "user.login_upgrade_failed",
+    ),
 }
 
 

@@ -11,6 +11,7 @@ clock. The outbox's guarantees still hold: a message is delivered after the
 answer, nothing for a change that rolled back, and one whose process died
 before delivering it is delivered by the worker, once.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,9 +32,9 @@ from pfcore.models import OutboxMessage, utcnow
 
 from .support.apps import Browserless, app_settings
 from .support.journeys import signup
-from .support.records import add_active_user, add_patient
 from .support.live_server import HttpBrowser, Proxy, ServerProcess, pfcore_command, service_env
 from .support.portal import BIRTH_DATE, PATIENT_PHONE, invite, register
+from .support.records import add_active_user, add_patient
 from .support.servers import SmtpServer, free_port
 
 RELAY_DELAY = 0.4  # seconds the slow relay takes to accept each message
@@ -60,8 +61,10 @@ def slow_inbox(slow_smtp):
 @pytest.fixture
 def settings(tmp_path, database_url, slow_smtp, sms_webhook_server) -> dict:
     """The app's email goes to the slow relay; the rounds stay under the sign-in rate limit."""
-    return dict(app_settings(tmp_path / "instance", database_url, slow_smtp, sms_webhook_server),
-                ratelimit_signin="1000 per minute")
+    return dict(
+        app_settings(tmp_path / "instance", database_url, slow_smtp, sms_webhook_server),
+        ratelimit_signin="1000 per minute",
+    )
 
 
 @contextlib.contextmanager
@@ -88,16 +91,23 @@ def served(app):
 @pytest.fixture
 def staff_account(app, web) -> str:
     signup(web)
-    add_active_user(app, first_name="Ada", last_name="Lovelace", email=STAFF_EMAIL, username="ada",
-                    password="correct horse battery staple")
+    add_active_user(
+        app,
+        first_name="Ada",
+        last_name="Lovelace",
+        email=STAFF_EMAIL,
+        username="ada",
+        password="correct horse battery staple",
+    )
     return STAFF_EMAIL
 
 
 @pytest.fixture
 def portal_account(app, web) -> str:
     signup(web)
-    patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
-                          email=PATIENT_EMAIL, phone=PATIENT_PHONE)
+    patient = add_patient(
+        app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE, email=PATIENT_EMAIL, phone=PATIENT_PHONE
+    )
     token, pin = invite(app, patient)
     register(Browserless(app.test_client()), token, pin, username=PATIENT_EMAIL)
     return PATIENT_EMAIL
@@ -131,9 +141,12 @@ def medians_of_known_and_unknown(base_url: str, path: str, known: str) -> tuple[
 
 @pytest.mark.parametrize("page", ["staff", "portal"])
 def test_forgot_password_answers_as_fast_for_a_known_address_as_for_an_unknown_one(
-        request, app, served, slow_inbox, page):
-    path, known = {"staff": ("/password/forgot", "staff_account"),
-                   "portal": ("/portal/password-reset", "portal_account")}[page]
+    request, app, served, slow_inbox, page
+):
+    path, known = {
+        "staff": ("/password/forgot", "staff_account"),
+        "portal": ("/portal/password-reset", "portal_account"),
+    }[page]
     address = request.getfixturevalue(known)
     # Up to three measurements: on a loaded CI machine the known path's own few milliseconds of
     # database work (token, audit event, commit) can be stretched past 50 ms once; the relay's
@@ -152,7 +165,8 @@ def test_forgot_password_answers_as_fast_for_a_known_address_as_for_an_unknown_o
 
 
 def test_the_answer_comes_while_the_relay_still_holds_the_message_and_the_message_follows(
-        app, staff_account, stuck_relay):
+    app, staff_account, stuck_relay
+):
     """A relay that accepts nothing until released: the answer does not wait for it."""
     app.config["PFCORE"]["smtp_port"] = stuck_relay.port
     with serving(app) as base_url:
@@ -183,13 +197,21 @@ def gunicorn_server(tmp_path, database_url: str, smtp_port: int) -> ServerProces
     """`pfcore serve` (gunicorn, one worker) on the test's database, its email to ``smtp_port``; started."""
     port = free_port()
     return ServerProcess(
-        [pfcore_command(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"], port=port, cwd=tmp_path,
+        [pfcore_command(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        port=port,
+        cwd=tmp_path,
         log=tmp_path / "server.log",
-        env=service_env(PFCORE_ENV="production", PFCORE_SECRET_KEY="delivery-after-answer-" + "d" * 42,
-                        PFCORE_DATABASE_URL=database_url, PFCORE_INSTANCE_PATH=str(tmp_path / "instance"),
-                        PFCORE_TRUSTED_PROXIES="1", PFCORE_SMTP_HOST="127.0.0.1", PFCORE_SMTP_PORT=str(smtp_port),
-                        PFCORE_BASE_URL="https://pfcore.example.test",
-                        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics")),
+        env=service_env(
+            PFCORE_ENV="production",
+            PFCORE_SECRET_KEY="delivery-after-answer-" + "d" * 42,
+            PFCORE_DATABASE_URL=database_url,
+            PFCORE_INSTANCE_PATH=str(tmp_path / "instance"),
+            PFCORE_TRUSTED_PROXIES="1",
+            PFCORE_SMTP_HOST="127.0.0.1",
+            PFCORE_SMTP_PORT=str(smtp_port),
+            PFCORE_BASE_URL="https://pfcore.example.test",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        ),
     ).start()
 
 
@@ -219,7 +241,8 @@ def answered_while_the_relay_holds_it(tmp_path, database_url: str, relay: SmtpSe
 
 @pytest.mark.slow
 def test_a_worker_stopped_gracefully_first_sends_what_it_was_asked_to(
-        app, database_url, staff_account, tmp_path, stuck_relay):
+    app, database_url, staff_account, tmp_path, stuck_relay
+):
     """SIGTERM while the relay holds the email: the worker's thread finishes it before the worker exits."""
     server = answered_while_the_relay_holds_it(tmp_path, database_url, stuck_relay, staff_account)
     try:
@@ -240,7 +263,8 @@ def test_a_worker_stopped_gracefully_first_sends_what_it_was_asked_to(
 
 @pytest.mark.slow
 def test_a_message_whose_server_died_before_delivering_it_is_delivered_once_by_the_worker(
-        app, database_url, staff_account, tmp_path, stuck_relay):
+    app, database_url, staff_account, tmp_path, stuck_relay
+):
     """`pfcore serve` answers, its delivery thread claims the email, the relay holds it, and the
     server is killed (SIGKILL): the email stays in the outbox, and `pfcore outbox deliver` sends
     it once the claim lapses, exactly once."""

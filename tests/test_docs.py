@@ -5,6 +5,7 @@ Each hook has a heading ``### name(arguments)`` with the arguments of the
 hook specification, says what kind of hook it is, and shows an example
 implementation that at least parses.
 """
+
 from __future__ import annotations
 
 import ast
@@ -40,7 +41,7 @@ def sections(doc) -> dict[str, tuple[str, str]]:
     found = {}
     matches = list(HEADING.finditer(doc))
     for match in matches:
-        rest = doc[match.end():]
+        rest = doc[match.end() :]
         following = re.search(r"^#{1,3} ", rest, re.MULTILINE)
         found[match.group(1)] = (match.group(2), rest[: following.start()] if following else rest)
     return found

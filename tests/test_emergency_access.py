@@ -2,6 +2,7 @@
 and log out, a second factor at the next sign-in even on a trusted browser,
 administrator permissions re-checked at every request, notices, deactivation,
 the automatic end, and the emergency flag on every audited action."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,11 +18,11 @@ from pfcore.models import LoginSession, OutboxMessage, Practice, User
 from pfcore.security.permissions import ADMIN_ACTIONS
 from pfcore_plugins.emergency_access.models import Activation, Designee
 
-from .support.records import audit_rows as rows
+from .fixture_plugins import admin_extra
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, latest_texted_code, sign_in_email
 from .support.records import add_active_user
-from .fixture_plugins import admin_extra
+from .support.records import audit_rows as rows
 
 NURSE_EMAIL = "nora@sunrise.example.com"
 OTHER_EMAIL = "otto@sunrise.example.com"
@@ -48,14 +49,31 @@ class Practice_:
 def practice(app, admin_web) -> Practice_:
     response = admin_web.post("/settings/plugins/emergency_access", {"enabled": "1"}, page="/settings/plugins")
     assert response.status_code == 200, response.get_data(as_text=True)
-    nurse_id = add_active_user(app, first_name="Nora", last_name="Nurse", email=NURSE_EMAIL, username="nnurse",
-                               password=PASSWORD, access_level=2, phone="+14155550123")
-    other_id = add_active_user(app, first_name="Otto", last_name="Other", email=OTHER_EMAIL, username="oother",
-                               password=PASSWORD, access_level=1, phone="+14155550124")
+    nurse_id = add_active_user(
+        app,
+        first_name="Nora",
+        last_name="Nurse",
+        email=NURSE_EMAIL,
+        username="nnurse",
+        password=PASSWORD,
+        access_level=2,
+        phone="+14155550123",
+    )
+    other_id = add_active_user(
+        app,
+        first_name="Otto",
+        last_name="Other",
+        email=OTHER_EMAIL,
+        username="oother",
+        password=PASSWORD,
+        access_level=1,
+        phone="+14155550124",
+    )
     return Practice_(app, admin_web, nurse_id, other_id)
 
 
 # --- helpers ------------------------------------------------------------------
+
 
 def browser(app) -> Browserless:
     return Browserless(app.test_client())
@@ -69,8 +87,9 @@ def signed_in(app, email: str = NURSE_EMAIL, password: str = PASSWORD) -> Browse
 
 
 def allow(web: Browserless, user_id: int, on: bool = True):
-    response = web.post(f"/emergency-access/users/{user_id}/allow", {"allow": "1" if on else "0"},
-                        page="/emergency-access/")
+    response = web.post(
+        f"/emergency-access/users/{user_id}/allow", {"allow": "1" if on else "0"}, page="/emergency-access/"
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
@@ -104,15 +123,18 @@ def admin_pages_status(web: Browserless) -> dict[str, int]:
 
 # --- designating --------------------------------------------------------------
 
+
 def test_an_administrator_allows_a_user_on_their_page_and_the_users_list_shows_a_check_mark(app, practice):
     admin = practice.admin
     page = text(admin, f"/settings/users/{practice.nurse_id}")
-    login_info = page[page.index(">Login info</h2>"):]
-    login_info = login_info[:login_info.index("</section>")]
+    login_info = page[page.index(">Login info</h2>") :]
+    login_info = login_info[: login_info.index("</section>")]
     assert "Allow emergency access" in login_info, "PF: ticked in the user's Login info"
-    response = admin.post(f"/emergency-access/users/{practice.nurse_id}/allow",
-                          {"allow": "1", "return_to": f"/settings/users/{practice.nurse_id}"},
-                          page=f"/settings/users/{practice.nurse_id}")
+    response = admin.post(
+        f"/emergency-access/users/{practice.nurse_id}/allow",
+        {"allow": "1", "return_to": f"/settings/users/{practice.nurse_id}"},
+        page=f"/settings/users/{practice.nurse_id}",
+    )
     assert response.headers["Location"].endswith(f"/settings/users/{practice.nurse_id}")
     assert re.search(r'name="allow" value="1" checked', text(admin, f"/settings/users/{practice.nurse_id}"))
     users = text(admin, "/settings/users")
@@ -147,15 +169,22 @@ def test_an_administrator_can_designate_themselves_and_grant_or_remove_on_the_se
 def test_only_administrators_designate(app, practice):
     allow(practice.admin, practice.nurse_id)
     nurse = signed_in(app)
-    response = nurse.post(f"/emergency-access/users/{practice.other_id}/allow", {"allow": "1"}, page="/emergency-access/")
+    response = nurse.post(
+        f"/emergency-access/users/{practice.other_id}/allow", {"allow": "1"}, page="/emergency-access/"
+    )
     assert response.status_code == 403
-    assert nurse.post("/emergency-access/grant", {"user_id": str(practice.other_id)},
-                      page="/emergency-access/").status_code == 403
+    assert (
+        nurse.post(
+            "/emergency-access/grant", {"user_id": str(practice.other_id)}, page="/emergency-access/"
+        ).status_code
+        == 403
+    )
     page = text(nurse, "/emergency-access/")
     assert "Activate emergency access mode" in page and "Members with emergency access" not in page
 
 
 # --- activating ---------------------------------------------------------------
+
 
 def test_a_user_who_is_not_designated_cannot_activate_not_even_by_forging_the_post(app, practice):
     nurse = signed_in(app)
@@ -189,10 +218,15 @@ def test_activate_and_log_out_then_a_second_factor_even_on_a_trusted_browser(app
     assert activation.expires_at - activation.activated_at == dt.timedelta(hours=24)
     for web in (nurse, second):
         assert web.get("/dashboard").status_code == 302, "every session of the user ended"
-    assert rows(app, "emergency_access.activated")[0].details and "Flood" in rows(app, "emergency_access.activated")[0].details
+    assert (
+        rows(app, "emergency_access.activated")[0].details
+        and "Flood" in rows(app, "emergency_access.activated")[0].details
+    )
     # The administrators are emailed, in the transaction of the activation.
     with app.app_context():
-        mail = session().scalars(select(OutboxMessage).where(OutboxMessage.subject == "Emergency access activated")).all()
+        mail = (
+            session().scalars(select(OutboxMessage).where(OutboxMessage.subject == "Emergency access activated")).all()
+        )
     assert [m.recipient for m in mail] == [SIGNUP["email"]] and "Nora Nurse" in mail[0].body
     inbox.wait_for(SIGNUP["email"])
     # The next sign-in asks for the second factor, although the browser is trusted.
@@ -212,7 +246,7 @@ def test_the_reason_is_required_when_the_practice_says_so(app, practice):
     admin = practice.admin
     assert "Require a reason" in text(admin, "/emergency-access/")
     admin.post("/emergency-access/settings", {"reason_required": "1"}, page="/emergency-access/")
-    assert rows(app, "emergency_access.settings_changed")[0].details .replace(" ", "") == '{"reason_required":true}'
+    assert rows(app, "emergency_access.settings_changed")[0].details.replace(" ", "") == '{"reason_required":true}'
     allow(admin, practice.nurse_id)
     nurse = signed_in(app)
     assert "Reason (optional)" not in text(nurse, "/emergency-access/activate")
@@ -225,6 +259,7 @@ def test_the_reason_is_required_when_the_practice_says_so(app, practice):
 
 
 # --- emergency mode -----------------------------------------------------------
+
 
 def test_emergency_mode_gives_the_permissions_of_an_administrator_and_nothing_before(app, practice):
     allow(practice.admin, practice.nurse_id)
@@ -252,8 +287,12 @@ def test_every_action_in_emergency_mode_carries_the_emergency_flag(app, practice
     nurse.post(f"/emergency-access/users/{practice.other_id}/allow", {"allow": "1"}, page="/emergency-access/")
     admin.post("/settings/users/pac", page="/settings/users")
     nurse.post("/emergency-access/deactivate", page="/emergency-access/")
-    for action in ("user.password_reset_sent", "user.access_level_changed", "user.signed_out_everywhere",
-                   "emergency_access.allowed"):
+    for action in (
+        "user.password_reset_sent",
+        "user.access_level_changed",
+        "user.signed_out_everywhere",
+        "emergency_access.allowed",
+    ):
         events = [r for r in rows(app, action) if r.actor_id == practice.nurse_id]
         assert events and all(r.emergency for r in events), action
     assert [r.emergency for r in rows(app, "practice.pac_rotated")] == [False, True, False], "the admin's are not"
@@ -288,6 +327,7 @@ def test_notices_for_the_user_the_administrators_and_everyone_else(app, practice
 
 # --- deactivating -------------------------------------------------------------
 
+
 def test_the_user_deactivates_and_signs_in_again_with_normal_permissions(app, practice):
     nurse = in_emergency(practice)
     assert "Deactivate emergency access mode" in text(nurse, "/emergency-access/")
@@ -307,7 +347,9 @@ def test_the_user_deactivates_and_signs_in_again_with_normal_permissions(app, pr
 def test_an_administrator_deactivates_and_the_users_open_tab_gets_no_admin_pages(app, practice):
     nurse = in_emergency(practice)
     (activation,) = activations(app)
-    response = practice.admin.post(f"/emergency-access/activations/{activation.id}/deactivate", page="/emergency-access/")
+    response = practice.admin.post(
+        f"/emergency-access/activations/{activation.id}/deactivate", page="/emergency-access/"
+    )
     assert response.status_code == 302
     assert set(admin_pages_status(nurse).values()) == {403}, "the elevated session ended"
     assert nurse.get("/dashboard").status_code == 302
@@ -369,6 +411,7 @@ def test_the_plugin_switched_off_takes_elevation_away(app, practice):
 
 # --- the automatic end ------------------------------------------------------------
 
+
 def _long_idle_timeout(app):
     with app.app_context():
         practice = session().scalars(select(Practice)).one()
@@ -379,7 +422,7 @@ def _long_idle_timeout(app):
 def test_emergency_mode_ends_by_itself_at_the_next_request_after_the_configured_hours(app, practice):
     app.extensions["pfcore.plugins"].setting_values["emergency_access"]["hours"] = 2
     _long_idle_timeout(app)
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=True) as clock:
+    with time_machine.travel(dt.datetime.now(dt.UTC), tick=True) as clock:
         nurse = in_emergency(practice)
         (activation,) = activations(app)
         assert activation.expires_at - activation.activated_at == dt.timedelta(hours=2)
@@ -400,7 +443,7 @@ def test_an_activation_not_used_expires_too_and_pfcore_jobs_run_records_it(app, 
     from pfcore.cli import cli
 
     allow(practice.admin, practice.nurse_id)
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=True) as clock:
+    with time_machine.travel(dt.datetime.now(dt.UTC), tick=True) as clock:
         activate(signed_in(app))
         clock.shift(dt.timedelta(hours=24, minutes=1))
         result = app.test_cli_runner().invoke(cli, ["jobs", "run"])
@@ -421,21 +464,38 @@ def test_another_practices_users_and_activations_answer_404(app, practice):
     signup(other, practice_name="Other clinic", email="owner@other.example.com")
     with app.app_context():
         foreign = session().scalars(select(User).where(User.email == "owner@other.example.com")).one()
-        session().add(Activation(practice_id=foreign.practice_id, user_id=foreign.id, reason="", ended_how="",
-                                 activated_at=foreign.created_at, expires_at=foreign.created_at + dt.timedelta(days=999)))
+        session().add(
+            Activation(
+                practice_id=foreign.practice_id,
+                user_id=foreign.id,
+                reason="",
+                ended_how="",
+                activated_at=foreign.created_at,
+                expires_at=foreign.created_at + dt.timedelta(days=999),
+            )
+        )
         session().commit()
         activation_id = session().scalars(select(Activation.id)).one()
     admin = practice.admin
-    assert admin.post(f"/emergency-access/users/{foreign.id}/allow", {"allow": "1"}, page="/emergency-access/").status_code == 404
-    assert admin.post("/emergency-access/grant", {"user_id": str(foreign.id)}, page="/emergency-access/").status_code == 404
-    assert admin.post(f"/emergency-access/activations/{activation_id}/deactivate",
-                      page="/emergency-access/").status_code == 404
+    assert (
+        admin.post(f"/emergency-access/users/{foreign.id}/allow", {"allow": "1"}, page="/emergency-access/").status_code
+        == 404
+    )
+    assert (
+        admin.post("/emergency-access/grant", {"user_id": str(foreign.id)}, page="/emergency-access/").status_code
+        == 404
+    )
+    assert (
+        admin.post(f"/emergency-access/activations/{activation_id}/deactivate", page="/emergency-access/").status_code
+        == 404
+    )
     with app.app_context():
         assert session().scalars(select(Designee)).all() == []
         assert session().get(Activation, activation_id).ended_at is None
 
 
 # --- monitoring -----------------------------------------------------------------
+
 
 def test_metrics_count_the_activations_that_are_on(app, practice):
     """/metrics shows pfcore_emergency_access_active (the plugin's metrics_gauges), read at each scrape."""
@@ -446,7 +506,7 @@ def test_metrics_count_the_activations_that_are_on(app, practice):
 
     assert active() == 0
     allow(practice.admin, practice.nurse_id)
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=True) as clock:
+    with time_machine.travel(dt.datetime.now(dt.UTC), tick=True) as clock:
         activate(signed_in(app))
         assert active() == 1  # on from the activation, before the elevated sign-in
         nurse = signed_in(app)
@@ -459,6 +519,7 @@ def test_metrics_count_the_activations_that_are_on(app, practice):
 
 
 # --- what emergency mode may not change (PRODUCT.md, Limits against abuse) -------------------
+
 
 def _grace_id(app) -> int:
     with app.app_context():
@@ -483,12 +544,16 @@ def test_in_emergency_mode_the_user_cannot_make_their_elevation_permanent(app, p
         assert response.status_code == 403, (path, response.status_code)
         assert "not in emergency access mode" in html.unescape(response.get_data(as_text=True)), path
     for user_id in (practice.nurse_id, grace_id):
-        response = nurse.post(f"/emergency-access/users/{user_id}/allow", {"allow": "0" if user_id == practice.nurse_id
-                                                                             else "1"}, page="/emergency-access/")
+        response = nurse.post(
+            f"/emergency-access/users/{user_id}/allow",
+            {"allow": "0" if user_id == practice.nurse_id else "1"},
+            page="/emergency-access/",
+        )
         assert response.status_code == 403, user_id
         assert "not in emergency access mode" in html.unescape(response.get_data(as_text=True))
-    assert nurse.post("/emergency-access/grant", {"user_id": str(grace_id)},
-                      page="/emergency-access/").status_code == 403
+    assert (
+        nurse.post("/emergency-access/grant", {"user_id": str(grace_id)}, page="/emergency-access/").status_code == 403
+    )
     refusals = rows(app, "user.change_refused")
     assert len(refusals) == len(attempts) + 3
     assert all(r.outcome == "failure" and r.emergency and r.actor_id == practice.nurse_id for r in refusals)
@@ -531,18 +596,22 @@ def _end_by(how: str, practice: Practice_, clock):
 def test_when_emergency_mode_ends_the_administrators_get_the_list_of_what_was_done(app, practice, inbox, how):
     grace_id = _grace_id(app)
     _long_idle_timeout(app)
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=True) as clock:
+    with time_machine.travel(dt.datetime.now(dt.UTC), tick=True) as clock:
         nurse = in_emergency(practice)
         other = f"/settings/users/{practice.other_id}"
         nurse.htmx_post(f"{other}/access-level", {"access_level": "3"}, page=other)
         nurse.htmx_post(f"{other}/reset-password", page=other)
         nurse.htmx_post(f"/settings/users/{grace_id}/admin", {"admin": "0"}, page=f"/settings/users/{grace_id}")
         with app.app_context():
-            assert session().scalars(select(OutboxMessage).where(
-                OutboxMessage.subject == "Emergency access ended")).all() == []
+            assert (
+                session().scalars(select(OutboxMessage).where(OutboxMessage.subject == "Emergency access ended")).all()
+                == []
+            )
         _end_by(how, practice, clock)
     with app.app_context():
-        (mail,) = session().scalars(select(OutboxMessage).where(OutboxMessage.subject == "Emergency access ended")).all()
+        (mail,) = (
+            session().scalars(select(OutboxMessage).where(OutboxMessage.subject == "Emergency access ended")).all()
+        )
     assert mail.recipient == SIGNUP["email"]
     body = mail.body
     assert "Nora Nurse" in body and HOW_ENDED[how] in body
@@ -558,5 +627,8 @@ def test_when_emergency_mode_ends_the_administrators_get_the_list_of_what_was_do
     inbox.wait_for(SIGNUP["email"])
 
 
-HOW_ENDED = {"user": "Nora Nurse deactivated it", "administrator": "Grace Hopper deactivated it",
-             "expired": "ended automatically"}
+HOW_ENDED = {
+    "user": "Nora Nurse deactivated it",
+    "administrator": "Grace Hopper deactivated it",
+    "expired": "ended automatically",
+}

@@ -7,6 +7,7 @@ through its ``pfcore.plugins`` entry point by every app, and its table is in
 every test database. This process never imports it, so no other test here
 sees the plugin or its table (``pfcore.api.Base``'s metadata is global).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,13 +34,28 @@ def example_installed(tmp_path_factory) -> Path:
     # Build from a copy: setuptools leaves build/ and *.egg-info/ beside the sources.
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--quiet", "--target", str(target), str(source)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, (
         "pip could not build the example plugin (the test extras need setuptools and wheel):\n"
-        + result.stdout + result.stderr
+        + result.stdout
+        + result.stderr
     )
     return target
 
@@ -60,7 +76,11 @@ def test_the_examples_own_tests_pass_with_it_installed(example_installed):
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(example_installed), os.environ.get("PYTHONPATH")]))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", str(EXAMPLE / "tests")],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
     assert " passed" in result.stdout and " failed" not in result.stdout

@@ -1,6 +1,7 @@
 """Lost phone (PF): the administrator resets the verification phone; a user
 with no other factor needs the administrator's one-time setup link to enrol again.
 Also: sensitive changes need a recent password (step-up)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,17 +12,18 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent
 
-from .support.records import user_row as _user
 from .support.apps import Browserless
 from .support.journeys import last_link, latest_texted_code, sign_in_email
 from .support.records import add_active_user
+from .support.records import user_row as _user
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
 
 
 def test_after_a_phone_reset_the_password_alone_cannot_enrol_a_new_phone(app, admin_web, inbox):
-    pat = add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
-                          phone=PHONE)
+    pat = add_active_user(
+        app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD, phone=PHONE
+    )
     detail = f"/settings/users/{pat}"
     response = admin_web.htmx_post(f"{detail}/reset-phone", page=detail)
     assert "send them a setup link" in response.get_data(as_text=True)
@@ -53,28 +55,32 @@ def test_after_a_phone_reset_the_password_alone_cannot_enrol_a_new_phone(app, ad
 
 
 def test_a_setup_link_is_only_for_users_whose_factors_were_reset(app, admin_web):
-    pat = add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
-                          phone=PHONE)
+    pat = add_active_user(
+        app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD, phone=PHONE
+    )
     detail = f"/settings/users/{pat}"
     response = admin_web.htmx_post(f"{detail}/setup-link", page=detail)
     assert response.status_code == 422 and "does not need a setup link" in response.get_data(as_text=True)
 
 
 def test_changing_the_login_email_needs_a_recent_password(app, admin_web):
-    pat = add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
-                          phone=PHONE)
+    pat = add_active_user(
+        app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD, phone=PHONE
+    )
     web = Browserless(app.test_client())
     sign_in_email(web, EMAIL, PASSWORD)
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
     with time_machine.travel(later):
-        response = web.post("/account/email", {"email": "new@example.com", "confirm_email": "new@example.com"},
-                            page="/account")
+        response = web.post(
+            "/account/email", {"email": "new@example.com", "confirm_email": "new@example.com"}, page="/account"
+        )
         assert response.status_code == 302 and "/account/confirm" in response.headers["Location"]
         wrong = web.post("/account/confirm", {"password": "not my password", "next": "/account"})
         assert wrong.status_code == 422
         right = web.post("/account/confirm", {"password": PASSWORD, "next": "/account"})
         assert right.status_code == 302 and right.headers["Location"].endswith("/account")
-        response = web.post("/account/email", {"email": "new@example.com", "confirm_email": "new@example.com"},
-                            page="/account")
+        response = web.post(
+            "/account/email", {"email": "new@example.com", "confirm_email": "new@example.com"}, page="/account"
+        )
         assert response.status_code == 200 and "We sent a link" in response.get_data(as_text=True)
     assert _user(app, pat).failed_sign_ins == 0, "a right password after a wrong one starts the count again"

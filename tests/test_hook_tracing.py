@@ -1,5 +1,6 @@
 """PFCORE_TRACE_HOOKS=1: each hook implementation call is logged on "pfcore.hooks"
 with its hook, its plugin and its duration; without it nothing is logged or installed."""
+
 from __future__ import annotations
 
 import logging
@@ -9,9 +10,9 @@ import pytest
 
 from pfcore import background_delivery, create_app
 
+from .fixture_plugins import first_answer
 from .support.apps import Browserless
 from .support.journeys import signup
-from .fixture_plugins import first_answer
 
 
 @pytest.fixture

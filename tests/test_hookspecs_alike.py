@@ -2,6 +2,7 @@
 return value annotated; the docstring opens with the hook's kind (Contribution,
 Decision or Event) and names each parameter with ``:param``. For the core's hooks
 and for those plugins offer (charts, licensing)."""
+
 from __future__ import annotations
 
 import inspect
@@ -13,8 +14,12 @@ import pfcore_plugins.charts.hookspecs
 import pfcore_plugins.licensing.hookspecs
 
 MODULES = [pfcore.hookspecs, pfcore_plugins.charts.hookspecs, pfcore_plugins.licensing.hookspecs]
-HOOKSPECS = [(module.__name__, name, function) for module in MODULES for name, function in vars(module).items()
-             if callable(function) and hasattr(function, "pfcore_spec")]
+HOOKSPECS = [
+    (module.__name__, name, function)
+    for module in MODULES
+    for name, function in vars(module).items()
+    if callable(function) and hasattr(function, "pfcore_spec")
+]
 KINDS = ("Contribution", "Decision", "Event")
 
 

@@ -1,5 +1,6 @@
 """Idle lock (ONC 170.315(d)(5)): after the practice's idle timeout the screen
 locks, nothing but the lock screen answers, and the password unlocks it."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,11 +11,11 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import LoginSession, Practice, User
 
-from .support.records import audit_rows as _actions
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, signup
+from .support.records import audit_rows as _actions
 
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 COOKIE = "pfcore_session"
 PARTIAL = {"HX-Request": "true", "HX-Request-Type": "partial"}
 
@@ -215,8 +216,10 @@ def test_idle_timeout_outside_two_to_sixty_minutes_is_refused(app, admin_web):
     assert partial.status_code == 422 and "<html" not in partial.get_data(as_text=True)
     assert 'id="idle-timeout"' in partial.get_data(as_text=True)
     assert not _actions(app, "practice.idle_timeout_changed")
-    assert admin_web.htmx_post("/settings/security/idle-timeout", {"minutes": "60"},
-                               page="/settings/security").status_code == 200
+    assert (
+        admin_web.htmx_post("/settings/security/idle-timeout", {"minutes": "60"}, page="/settings/security").status_code
+        == 200
+    )
 
 
 def test_only_practice_administrators_change_the_idle_timeout(app, admin_web):
@@ -227,8 +230,16 @@ def test_only_practice_administrators_change_the_idle_timeout(app, admin_web):
     password = "tulips under the april rain"
     with app.app_context():
         admin = session().scalars(select(User)).one()
-        session().add(User(practice_id=admin.practice_id, first_name="Sam", last_name="Staff",
-                           email="sam@sunrise.example.com", password_hash=hash_password(password), status="active"))
+        session().add(
+            User(
+                practice_id=admin.practice_id,
+                first_name="Sam",
+                last_name="Staff",
+                email="sam@sunrise.example.com",
+                password_hash=hash_password(password),
+                status="active",
+            )
+        )
         session().commit()
     staff = Browserless(app.test_client())
     assert sign_in_email(staff, "sam@sunrise.example.com", password).status_code == 302
@@ -242,7 +253,7 @@ def test_the_keep_alive_of_a_person_typing_keeps_the_session_open(app, admin_web
 
     import time_machine
 
-    start = dt.datetime.now(dt.timezone.utc)
+    start = dt.datetime.now(dt.UTC)
     with time_machine.travel(start + dt.timedelta(minutes=10)):
         assert admin_web.get("/session/alive").status_code == 204
     with time_machine.travel(start + dt.timedelta(minutes=20)):

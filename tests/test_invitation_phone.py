@@ -1,4 +1,5 @@
 """Seed 003: the invitee verifies a phone by a code sent by text or call."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -78,7 +79,7 @@ def test_five_wrong_codes_spend_the_challenge_and_resending_does_not_reset_the_c
         response = invitee.post(link + "/phone/code", {"code": wrong})
         assert response.status_code == 422
         assert f"{left} tries left" in response.get_data(as_text=True)
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=31)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=31)):
         assert invitee.post(link + "/phone/resend").status_code == 200
     new_code = texts.last_code(E164, count=2)
     wrong = "000000" if new_code != "000000" else "111111"
@@ -98,10 +99,10 @@ def test_codes_expire_after_ten_minutes_and_resends_are_limited(app, admin_web, 
     code = texts.last_code(E164)
     too_soon = invitee.post(link + "/phone/resend")
     assert too_soon.status_code == 429 and "Wait" in too_soon.get_data(as_text=True)
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10, seconds=1)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10, seconds=1)):
         response = invitee.post(link + "/phone/code", {"code": code})
         assert response.status_code == 422 and "expired" in response.get_data(as_text=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for n in range(1, 5):
         with time_machine.travel(now + dt.timedelta(minutes=n)):
             assert invitee.post(link + "/phone/resend").status_code == 200
@@ -129,6 +130,6 @@ def test_a_failing_webhook_keeps_the_text_in_the_outbox_for_a_retry(app, admin_w
         assert message.status == "pending" and message.attempts == 1 and "503" in message.last_error
     from pfcore.messaging import deliver_due
 
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)):
         assert deliver_due(app)["sent"] == 1
     assert texts.wait_for(E164)

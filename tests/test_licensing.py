@@ -1,4 +1,5 @@
 """Subscription licenses (seed 000): slots, assign, revoke, purchase, and the licensed actions."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,11 +16,11 @@ from pfcore.models import Practice, User, utcnow
 from pfcore_plugins.licensing import licenses as licensing
 from pfcore_plugins.licensing.models import LicenseOrder, LicenseProfile, LicenseSlot
 
-from .support.database import recorded_sql
-from .support.records import audit_rows
-from .support.apps import Browserless
-from .support.journeys import sign_in_email, signup
 from .fixture_plugins import sign_notes
+from .support.apps import Browserless
+from .support.database import recorded_sql
+from .support.journeys import sign_in_email, signup
+from .support.records import audit_rows
 
 PASSWORD = "violet kettle marching quietly"
 
@@ -37,9 +38,17 @@ def enable_sign_notes(admin_web):
 def add_user(app, first, last, *, level=4, admin=False, status="active", phone=None) -> int:
     from .support.records import add_active_user
 
-    user_id = add_active_user(app, first_name=first, last_name=last, email=f"{first.lower()}@sunrise.example.com",
-                              username=first.lower(), password=PASSWORD, access_level=level, is_admin=admin,
-                              phone=phone)
+    user_id = add_active_user(
+        app,
+        first_name=first,
+        last_name=last,
+        email=f"{first.lower()}@sunrise.example.com",
+        username=first.lower(),
+        password=PASSWORD,
+        access_level=level,
+        is_admin=admin,
+        phone=phone,
+    )
     if status != "active":
         with app.app_context():
             session().execute(update(User).where(User.id == user_id).values(status=status))
@@ -96,6 +105,7 @@ def assert_row_fragment(response, slot_id):
 
 # --- wording ----------------------------------------------------------------------
 
+
 def test_plural_wording():
     assert licensing.plural(1, "Clinician", "purchased") == "1 Clinician License purchased"
     assert licensing.plural(2, "Clinician", "purchased") == "2 Clinician Licenses purchased"
@@ -106,6 +116,7 @@ def test_plural_wording():
 
 # --- the page ---------------------------------------------------------------------
 
+
 def test_a_new_practice_starts_with_one_clinician_and_three_secondary_licenses(app, admin_web):
     html = text_of(admin_web.get("/licensing/"))
     assert "Manage users with licenses (1 Clinician License purchased, 3 Secondary Licenses available)" in html
@@ -113,7 +124,9 @@ def test_a_new_practice_starts_with_one_clinician_and_three_secondary_licenses(a
     assert [s.license_type for s in slots(app)] == ["clinician", "secondary", "secondary", "secondary"]
     assert "Add additional licenses" in html and "Add new EHR user" in html
     assert "/settings/users/new?return_to=" in html
-    assert 'href="/licensing/"' in text_of(admin_web.get("/dashboard")) or "Licenses" in text_of(admin_web.get("/settings"))
+    assert 'href="/licensing/"' in text_of(admin_web.get("/dashboard")) or "Licenses" in text_of(
+        admin_web.get("/settings")
+    )
     assert "Licenses" in text_of(admin_web.get("/settings"))
     assert len(audit_rows(app, "licensing.trial_started")) == 1
 
@@ -123,7 +136,13 @@ def test_assigned_rows_show_name_type_email_permission_and_access_level(app, adm
     assert assign(admin_web, free_slot(app), mary, htmx=False).status_code == 302
     html = text_of(admin_web.get("/licensing/"))
     row = re.search(r'<tr id="license-slot-\d+">(?:(?!</tr>).)*Margaret Provider.*?</tr>', html, re.S).group(0)
-    for text in ("Secondary License", "margaret@sunrise.example.com", "Non-admin", "Level 3, NP / PA", "Revoke license"):
+    for text in (
+        "Secondary License",
+        "margaret@sunrise.example.com",
+        "Non-admin",
+        "Level 3, NP / PA",
+        "Revoke license",
+    ):
         assert text in row
 
 
@@ -132,18 +151,28 @@ def test_only_administrators_see_and_open_licenses(app, admin_web):
     nurse = signed_in(app, "Nora")
     assert nurse.get("/licensing/").status_code == 403
     assert "/licensing/" not in text_of(nurse.get("/dashboard"))
-    assert nurse.post(f"/licensing/slots/{free_slot(app)}/assign", {"user_id": "1"}, page="/dashboard").status_code == 403
+    assert (
+        nurse.post(f"/licensing/slots/{free_slot(app)}/assign", {"user_id": "1"}, page="/dashboard").status_code == 403
+    )
 
 
 def test_add_new_ehr_user_returns_to_licenses(app, admin_web):
-    response = admin_web.post("/settings/users/new", {"first_name": "Nora", "last_name": "Nurse",
-                                                      "email": "nora@sunrise.example.com", "access_level": "2",
-                                                      "return_to": "/licensing/?user_added=1"})
+    response = admin_web.post(
+        "/settings/users/new",
+        {
+            "first_name": "Nora",
+            "last_name": "Nurse",
+            "email": "nora@sunrise.example.com",
+            "access_level": "2",
+            "return_to": "/licensing/?user_added=1",
+        },
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("/licensing/?user_added=1")
     assert "User added" in text_of(admin_web.get("/licensing/?user_added=1"))
 
 
 # --- assigning ----------------------------------------------------------------------
+
 
 def test_search_offers_only_active_users_of_the_practice_without_a_license(app, admin_web):
     add_user(app, "Margaret", "Provider", level=3)
@@ -161,20 +190,34 @@ def test_search_offers_only_active_users_of_the_practice_without_a_license(app, 
         assert name not in html
     found = text_of(admin_web.get(f"/licensing/slots/{slot_id}/candidates?q=marg", headers={"HX-Request": "true"}))
     assert "Margaret Provider" in found and "Grace Hopper" not in found and "<tr" not in found
-    assert "No active user" in text_of(admin_web.get(f"/licensing/slots/{slot_id}/candidates?q=zzz",
-                                                     headers={"HX-Request": "true"}))
+    assert "No active user" in text_of(
+        admin_web.get(f"/licensing/slots/{slot_id}/candidates?q=zzz", headers={"HX-Request": "true"})
+    )
     # Without JavaScript the same search is a page.
     page = text_of(admin_web.get(f"/licensing/slots/{slot_id}/assign?q=marg"))
     assert "<html" in page and "Margaret Provider" in page
 
 
-SEARCH_PEOPLE = [("Ada", "Lovelace"), ("Adam", "Smith"), ("Zed", "Smithers"), ("Nguyen", "Van"), ("Van", "Nguyen"),
-                 ("Kim", "Park"), ("Joakim", "Berg"), ("Olivia", "Rivera"), ("Rivka", "Adams"), ("Ethan", "Moore"),
-                 ("Ethel", "Mohr"), ("Smitty", "Zhu")]
+SEARCH_PEOPLE = [
+    ("Ada", "Lovelace"),
+    ("Adam", "Smith"),
+    ("Zed", "Smithers"),
+    ("Nguyen", "Van"),
+    ("Van", "Nguyen"),
+    ("Kim", "Park"),
+    ("Joakim", "Berg"),
+    ("Olivia", "Rivera"),
+    ("Rivka", "Adams"),
+    ("Ethan", "Moore"),
+    ("Ethel", "Mohr"),
+    ("Smitty", "Zhu"),
+]
 
 
-@pytest.mark.parametrize("query", ["s", "sm", "smi", "smith", "nguy", "kim", "riv", "ada lo", "ethan mo", "eth mo",
-                                   "sunrise", "zz", "zzz", "a"])
+@pytest.mark.parametrize(
+    "query",
+    ["s", "sm", "smi", "smith", "nguy", "kim", "riv", "ada lo", "ethan mo", "eth mo", "sunrise", "zz", "zzz", "a"],
+)
 def test_the_search_finds_the_same_users_whatever_way_the_database_is_asked(app, admin_web, query):
     """Each word anywhere in the first name, last name or email; the first ten by name.
     On PostgreSQL a query whose words all have three letters or more is asked as "the
@@ -187,9 +230,15 @@ def test_the_search_finds_the_same_users_whatever_way_the_database_is_asked(app,
         practice_id = session().scalars(select(Practice.id)).one()
         everyone = session().scalars(select(User).where(User.status == "active")).all()
         holders = set(session().scalars(select(LicenseSlot.user_id).where(LicenseSlot.user_id.is_not(None))))
-        wanted = sorted((u for u in everyone if u.id not in holders and all(
-            word in f"{u.first_name} {u.last_name} {u.email}".lower() for word in query.split())),
-            key=lambda u: (u.last_name, u.first_name, u.id))
+        wanted = sorted(
+            (
+                u
+                for u in everyone
+                if u.id not in holders
+                and all(word in f"{u.first_name} {u.last_name} {u.email}".lower() for word in query.split())
+            ),
+            key=lambda u: (u.last_name, u.first_name, u.id),
+        )
         with recorded_sql(app) as sent:
             found = licensing.candidates(practice_id, query)
         assert [u.id for u in found] == [u.id for u in wanted[:10]]
@@ -219,8 +268,9 @@ def test_on_sqlite_the_search_tests_names_and_emails_in_an_index(app, admin_web)
         finally:
             event.remove(engine, "before_cursor_execute", remember)
         statement, parameters = next((s, p) for s, p in sent if "LIKE" in s)
-        plan = " ".join(str(row) for row in session().connection().exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + statement, parameters))
+        plan = " ".join(
+            str(row) for row in session().connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        )
     assert "ix_users_search_cover" in plan, plan
 
 
@@ -251,14 +301,17 @@ def test_a_one_row_answer_numbers_its_row_as_the_whole_table_does(app, admin_web
     assert [int(n) for n in numbered.values()] == list(range(1, 17))
     for slot in slots(app):
         with recorded_sql(app) as sent:
-            row = admin_web.get(f"/licensing/slots/{slot.id}",
-                                headers={"HX-Request": "true", "HX-Request-Type": "partial"})
+            row = admin_web.get(
+                f"/licensing/slots/{slot.id}", headers={"HX-Request": "true", "HX-Request-Type": "partial"}
+            )
         assert row.status_code == 200
         # Counted, not found by loading every slot of the practice (slots_of reads them by id).
         assert any("count(" in s.lower() and "licensing_slots" in s for s in sent), sent
         assert not [s for s in sent if "FROM licensing_slots" in s and "ORDER BY licensing_slots.id" in s], sent
-        assert re.search(r'<tr id="license-slot-(\d+)">\s*<td>(\d+)</td>', text_of(row)).groups() == \
-            (str(slot.id), numbered[str(slot.id)])
+        assert re.search(r'<tr id="license-slot-(\d+)">\s*<td>(\d+)</td>', text_of(row)).groups() == (
+            str(slot.id),
+            numbered[str(slot.id)],
+        )
 
 
 def test_the_last_free_slot_taken_meanwhile_shows_the_table_again(app, admin_web):
@@ -319,8 +372,16 @@ def test_inactive_users_and_users_of_another_practice_are_refused(app, admin_web
     signup(other, practice_name="Other Clinic", email="olga@other.example.com", first_name="Olga")
     with app.app_context():
         olga = session().scalars(select(User).where(User.email == "olga@other.example.com")).one().id
-        olga_slot = session().scalars(select(LicenseSlot).join(Practice, Practice.id == LicenseSlot.practice_id)
-                                      .where(Practice.name == "Other Clinic")).first().id
+        olga_slot = (
+            session()
+            .scalars(
+                select(LicenseSlot)
+                .join(Practice, Practice.id == LicenseSlot.practice_id)
+                .where(Practice.name == "Other Clinic")
+            )
+            .first()
+            .id
+        )
     response = assign(admin_web, free_slot(app), olga)
     assert response.status_code == 422 and "of your practice" in text_of(response)
     # Another practice's slot does not exist for this administrator.
@@ -332,6 +393,7 @@ def test_inactive_users_and_users_of_another_practice_are_refused(app, admin_web
 
 
 # --- revoking -------------------------------------------------------------------------
+
 
 def test_revoking_frees_the_slot_and_the_privilege_goes_at_once_in_an_open_session(app, admin_web):
     enable_sign_notes(admin_web)
@@ -361,6 +423,7 @@ def test_revoke_asks_for_confirmation(app, admin_web):
 
 # --- purchasing -----------------------------------------------------------------------
 
+
 def test_adding_licenses_adds_three_secondary_each_and_renews_a_year_from_today(app, admin_web):
     assert "Number of Clinician licenses to add" in text_of(admin_web.get("/licensing/purchase"))
     response = admin_web.post("/licensing/purchase", {"quantity": "2"})
@@ -387,6 +450,7 @@ def test_adding_a_wrong_number_of_licenses_is_refused(app, admin_web, quantity):
 
 
 # --- removing --------------------------------------------------------------------------
+
 
 def buy(admin_web, quantity: int) -> None:
     assert admin_web.post("/licensing/purchase", {"quantity": str(quantity)}).status_code == 302
@@ -431,8 +495,10 @@ def test_removing_below_the_assigned_clinician_licenses_is_refused(app, admin_we
     response = remove(admin_web, 1)
     assert response.status_code == 422
     html = text_of(response)
-    assert ("2 Clinician licenses are assigned; removing 1 Clinician license would leave 1 Clinician slot. "
-            "Revoke licenses first.") in html
+    assert (
+        "2 Clinician licenses are assigned; removing 1 Clinician license would leave 1 Clinician slot. "
+        "Revoke licenses first."
+    ) in html
     assert 'name="quantity"' in html and 'aria-invalid="true"' in html
     assert len(slots(app)) == 8 and held(app) == before and audit_rows(app, "licensing.removed") == []
 
@@ -444,8 +510,10 @@ def test_removing_below_the_assigned_secondary_licenses_is_refused_until_one_is_
         assign(admin_web, slot_id, add_user(app, f"User{n}", "Secondary"))
     response = remove(admin_web, 1)
     assert response.status_code == 422
-    assert ("4 Secondary licenses are assigned; removing 1 Clinician license would leave 3 Secondary slots. "
-            "Revoke licenses first.") in text_of(response)
+    assert (
+        "4 Secondary licenses are assigned; removing 1 Clinician license would leave 3 Secondary slots. "
+        "Revoke licenses first."
+    ) in text_of(response)
     assert len(slots(app)) == 8 and audit_rows(app, "licensing.removed") == []
     revoke(admin_web, secondary[0])
     assert remove(admin_web, 1).status_code == 302
@@ -511,6 +579,7 @@ def test_a_year_from_29_february():
 
 # --- the users list and the user's page --------------------------------------------------
 
+
 def test_users_list_has_a_license_column(app, admin_web):
     mary = add_user(app, "Margaret", "Provider")
     assign(admin_web, free_slot(app), mary)
@@ -529,15 +598,22 @@ def test_user_page_license_section_assigns_revokes_and_edits_credentials(app, ad
     assert "holds a <strong>Clinician License</strong>" in text_of(admin_web.get(page))
     response = admin_web.post(f"/licensing/users/{mary}/profile", {"npi": "123", "dea": ""}, page=page)
     assert response.status_code == 422 and "10 digits" in text_of(response)
-    response = admin_web.post(f"/licensing/users/{mary}/profile",
-                              {"npi": "1234567893", "dea": "ab1234563", "identity_verified": "1"}, page=page)
+    response = admin_web.post(
+        f"/licensing/users/{mary}/profile",
+        {"npi": "1234567893", "dea": "ab1234563", "identity_verified": "1"},
+        page=page,
+    )
     assert response.status_code == 302
     with app.app_context():
         profile = session().get(LicenseProfile, mary)
         assert profile.npi == "1234567893" and profile.dea == "AB1234563" and profile.identity_verified_at
     event = audit_rows(app, "licensing.profile_changed")[-1]
-    assert details(event) == {"user": "margaret@sunrise.example.com", "npi": "set", "dea": "set",
-                             "identity_verified": True}
+    assert details(event) == {
+        "user": "margaret@sunrise.example.com",
+        "npi": "set",
+        "dea": "set",
+        "identity_verified": True,
+    }
     assert admin_web.post(f"/licensing/users/{mary}/revoke", {}, page=page).status_code == 302
     assert "holds no license" in text_of(admin_web.get(page))
     assert len(audit_rows(app, "licensing.revoked")) == 1
@@ -547,12 +623,14 @@ def test_user_page_assign_when_no_slot_of_that_type_is_free(app, admin_web):
     add_user(app, "Margaret", "Provider")
     ivan = add_user(app, "Ivan", "Second")
     assign(admin_web, free_slot(app, "clinician"), 1)
-    response = admin_web.post(f"/licensing/users/{ivan}/assign", {"license_type": "clinician"},
-                              page=f"/settings/users/{ivan}")
+    response = admin_web.post(
+        f"/licensing/users/{ivan}/assign", {"license_type": "clinician"}, page=f"/settings/users/{ivan}"
+    )
     assert response.status_code == 422 and "Every Clinician License is assigned" in text_of(response)
 
 
 # --- the licensed actions ---------------------------------------------------------------
+
 
 def ask(app, user_id, action):
     """can() and why_not() for a user, inside a request as the plugins ask them."""
@@ -578,8 +656,10 @@ def test_signing_needs_a_license_and_soap_notes_also_level_4(app, admin_web):
     assert ask(app, np_, "sign_chart_note") == (True, None)
     allowed, why = ask(app, np_, "sign_soap_note")
     assert not allowed
-    assert why == ("Signing SOAP notes needs access level 4 (Phys. / MD / DO) as well as a license; "
-                   "Nadia Practitioner is Level 3, NP / PA.")
+    assert why == (
+        "Signing SOAP notes needs access level 4 (Phys. / MD / DO) as well as a license; "
+        "Nadia Practitioner is Level 3, NP / PA."
+    )
     # Other actions are none of licensing's business.
     assert ask(app, doctor, "users.manage") == (False, None)
 
@@ -592,13 +672,18 @@ def test_e_prescribing_needs_a_clinician_license_npi_dea_and_identity(app, admin
     revoke(admin_web, next(s.id for s in slots(app) if s.user_id == doctor))
     assign(admin_web, free_slot(app, "clinician"), doctor)
     allowed, why = ask(app, doctor, "e_prescribe")
-    assert not allowed and why.endswith("needs an NPI number, a DEA number, identity verification on Dora Doctor's license profile.")
+    assert not allowed and why.endswith(
+        "needs an NPI number, a DEA number, identity verification on Dora Doctor's license profile."
+    )
     page = f"/settings/users/{doctor}"
     admin_web.post(f"/licensing/users/{doctor}/profile", {"npi": "1234567893", "dea": "AB1234563"}, page=page)
     allowed, why = ask(app, doctor, "e_prescribe")
     assert not allowed and "needs identity verification" in why
-    admin_web.post(f"/licensing/users/{doctor}/profile", {"npi": "1234567893", "dea": "AB1234563",
-                                                          "identity_verified": "1"}, page=page)
+    admin_web.post(
+        f"/licensing/users/{doctor}/profile",
+        {"npi": "1234567893", "dea": "AB1234563", "identity_verified": "1"},
+        page=page,
+    )
     assert ask(app, doctor, "e_prescribe") == (True, None)
 
 
@@ -652,6 +737,7 @@ def test_a_practice_that_switches_licensing_off_has_no_gates_and_no_pages(app, a
 
 # --- two administrators, two app servers ---------------------------------------------------
 
+
 def assign_in_process(database_url, instance_path, slot_id, user_id, admin_id, ready, start, results) -> None:
     """One OS process, its own app: assign ``slot_id`` to ``user_id`` as ``admin_id``."""
     from flask import g
@@ -690,10 +776,22 @@ def test_two_administrators_assigning_the_last_slot_at_once_exactly_one_succeeds
         session().commit()
     context = multiprocessing.get_context("spawn")
     ready, start, results = context.Queue(), context.Event(), context.Queue()
-    processes = [context.Process(target=assign_in_process,
-                                 args=(settings["database_url"], str(tmp_path / f"w{n}"), last, users[n],
-                                       (1, admin2, 1)[n], ready, start, results))
-                 for n in range(3)]
+    processes = [
+        context.Process(
+            target=assign_in_process,
+            args=(
+                settings["database_url"],
+                str(tmp_path / f"w{n}"),
+                last,
+                users[n],
+                (1, admin2, 1)[n],
+                ready,
+                start,
+                results,
+            ),
+        )
+        for n in range(3)
+    ]
     for process in processes:
         process.start()
     try:

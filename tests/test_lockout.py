@@ -1,4 +1,5 @@
 """Lock-out per account and rate limits per client address."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,11 +11,11 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import AuditEvent
 
-from .support.records import user_row as _user
 from .support.apps import Browserless
 from .support.database import recorded_sql
 from .support.journeys import sign_in_email
 from .support.records import add_active_user
+from .support.records import user_row as _user
 
 
 @pytest.fixture
@@ -22,14 +23,16 @@ def settings(settings):
     return dict(settings, ratelimit_signin="1000 per minute")
 
 
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 STAFF = "sam@sunrise.example.com"
 STAFF_PASSWORD = "tulips under the april rain"
 
 
 @pytest.fixture
 def staff(app, admin_web):
-    return add_active_user(app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff", password=STAFF_PASSWORD)
+    return add_active_user(
+        app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff", password=STAFF_PASSWORD
+    )
 
 
 def _fail(web, times):
@@ -120,8 +123,9 @@ def test_users_without_lockout_state_cost_no_lockout_queries(app, staff):
     """The counters are columns of the user row already loaded: a sign-in of a user
     with no failures neither reads nor writes anything else for the lock-out."""
     with recorded_sql(app) as sent:
-        assert sign_in_email(Browserless(app.test_client()), STAFF, STAFF_PASSWORD,
-                             second_factor=False).status_code == 302
+        assert (
+            sign_in_email(Browserless(app.test_client()), STAFF, STAFF_PASSWORD, second_factor=False).status_code == 302
+        )
     statements = [statement.lower() for statement in sent]
     assert statements, "the sign-in ran through this engine"
     assert not [s for s in statements if "failed_sign_ins" in s and not s.lstrip().startswith("select")]
@@ -146,9 +150,11 @@ class TestClientAddressLimits:
         token_page = other_address.get("/login-email/", environ_base={"REMOTE_ADDR": "10.9.8.7"}).get_data(as_text=True)
         from .support.apps import csrf_from
 
-        response = other_address.post("/login-email/", data={"email": STAFF, "password": STAFF_PASSWORD,
-                                                              "csrf_token": csrf_from(token_page)},
-                                      environ_base={"REMOTE_ADDR": "10.9.8.7"})
+        response = other_address.post(
+            "/login-email/",
+            data={"email": STAFF, "password": STAFF_PASSWORD, "csrf_token": csrf_from(token_page)},
+            environ_base={"REMOTE_ADDR": "10.9.8.7"},
+        )
         assert response.status_code == 302
 
 
@@ -159,7 +165,7 @@ def test_failed_sign_ins_report_lists_recent_failures_and_locks(app, admin_web, 
     assert "Failed sign-ins" in page and "Account locked" in page
     assert "Sam Staff &lt;sam@sunrise.example.com&gt;</td><td>5</td>" in page
     staff_web = Browserless(app.test_client())
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=2)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)):
         sign_in_email(staff_web, STAFF, STAFF_PASSWORD)
         assert staff_web.get("/reports/failed-sign-ins").status_code == 403
 
@@ -172,12 +178,19 @@ def test_rate_limits_count_across_app_servers_with_redis(app, settings, extra_pl
 
     from .support.servers import require_redis
 
-    shared = dict(settings, ratelimit_storage=require_redis(), ratelimit_signin="4 per minute",
-                  ratelimit_key_prefix=f"pfcore-test-{uuid.uuid4().hex}")
+    shared = dict(
+        settings,
+        ratelimit_storage=require_redis(),
+        ratelimit_signin="4 per minute",
+        ratelimit_key_prefix=f"pfcore-test-{uuid.uuid4().hex}",
+    )
     first, second = create_app(shared, extra_plugins=extra_plugins), create_app(shared, extra_plugins=extra_plugins)
     try:
         for server in (first, second, first, second):
-            assert sign_in_email(Browserless(server.test_client()), "nobody@example.com", "any password").status_code == 422
+            assert (
+                sign_in_email(Browserless(server.test_client()), "nobody@example.com", "any password").status_code
+                == 422
+            )
         assert sign_in_email(Browserless(second.test_client()), STAFF, STAFF_PASSWORD).status_code == 429
     finally:
         first.extensions["pfcore.engine"].dispose()

@@ -1,4 +1,5 @@
 """Upgrade to email login (PF) and changing the login email."""
+
 from __future__ import annotations
 
 import json
@@ -8,15 +9,14 @@ from sqlalchemy import select
 
 from pfcore.db import session
 from pfcore.models import AuditEvent, Practice, User
-
 from pfcore.strategy_switches import is_off, switch
 from pfcore_plugins.login_email.models import UserOff as EmailOff
 from pfcore_plugins.login_pac.models import UserOff as PacOff
 
-from .support.records import user_row as _user
 from .support.apps import Browserless
-from .support.journeys import sign_in_pac, last_link, sign_in_email
+from .support.journeys import last_link, sign_in_email, sign_in_pac
 from .support.records import add_active_user, audit_rows
+from .support.records import user_row as _user
 from .support.servers import body_of
 
 EMAIL = "kim@sunrise.example.com"
@@ -27,8 +27,16 @@ PASSWORD = "tulips under the april rain"
 
 @pytest.fixture
 def kim(app, admin_web):
-    return add_active_user(app, first_name="Kim", last_name="Lee", email=EMAIL, username="klee", password=PASSWORD,
-                           access_level=3, phone=PHONE)
+    return add_active_user(
+        app,
+        first_name="Kim",
+        last_name="Lee",
+        email=EMAIL,
+        username="klee",
+        password=PASSWORD,
+        access_level=3,
+        phone=PHONE,
+    )
 
 
 def _pac(app):
@@ -55,20 +63,26 @@ def _practice_id_off(app, user_id) -> None:
 def test_upgrade_needs_the_current_password_and_a_free_email(app, kim, admin_web):
     web = Browserless(app.test_client())
     _pac_sign_in(app, web)
-    wrong = web.post("/login-email/upgrade", {"email": "kim.lee@example.com", "current": "not my password"}, page="/account")
+    wrong = web.post(
+        "/login-email/upgrade", {"email": "kim.lee@example.com", "current": "not my password"}, page="/account"
+    )
     assert wrong.status_code == 422 and "not your current password" in wrong.get_data(as_text=True)
-    taken = web.post("/login-email/upgrade", {"email": "GRACE@sunrise.example.com", "current": PASSWORD}, page="/account")
+    taken = web.post(
+        "/login-email/upgrade", {"email": "GRACE@sunrise.example.com", "current": PASSWORD}, page="/account"
+    )
     assert taken.status_code == 422 and "already in use by another user" in taken.get_data(as_text=True)
 
 
 def test_change_login_email_needs_the_new_address_link_and_a_phone_code(app, kim, inbox, texts):
     web = Browserless(app.test_client())
     sign_in_email(web, EMAIL, PASSWORD)
-    mismatch = web.post("/account/email", {"email": "new@example.com", "confirm_email": "other@example.com"},
-                        page="/account")
+    mismatch = web.post(
+        "/account/email", {"email": "new@example.com", "confirm_email": "other@example.com"}, page="/account"
+    )
     assert mismatch.status_code == 422 and "not the same" in mismatch.get_data(as_text=True)
-    response = web.post("/account/email", {"email": "New@Example.com", "confirm_email": "new@example.com"},
-                        page="/account")
+    response = web.post(
+        "/account/email", {"email": "New@Example.com", "confirm_email": "new@example.com"}, page="/account"
+    )
     assert response.status_code == 200
     notice = inbox.wait_for(EMAIL)[-1]
     assert "new@example.com" in notice.get_payload(decode=True).decode()
@@ -107,11 +121,13 @@ def test_administrator_changes_a_users_email_and_addresses_used_anywhere_are_ref
     other = Browserless(app.test_client())
     signup(other, practice_name="Other clinic", email="owner@other.example.com")
     detail = f"/settings/users/{kim}"
-    taken = admin_web.htmx_post(f"{detail}/email", {"email": "owner@other.example.com",
-                                                    "confirm_email": "owner@other.example.com"}, page=detail)
+    taken = admin_web.htmx_post(
+        f"{detail}/email", {"email": "owner@other.example.com", "confirm_email": "owner@other.example.com"}, page=detail
+    )
     assert taken.status_code == 422 and "already in use by another user" in taken.get_data(as_text=True)
-    ok = admin_web.htmx_post(f"{detail}/email", {"email": "kim@new.example.com", "confirm_email": "kim@new.example.com"},
-                             page=detail)
+    ok = admin_web.htmx_post(
+        f"{detail}/email", {"email": "kim@new.example.com", "confirm_email": "kim@new.example.com"}, page=detail
+    )
     assert ok.status_code == 200 and "We sent a confirmation link" in ok.get_data(as_text=True)
     link = last_link(inbox, "kim@new.example.com", "/account/email-change/")
     web = Browserless(app.test_client())
@@ -124,11 +140,14 @@ def test_administrator_changes_a_users_email_and_addresses_used_anywhere_are_ref
 def test_an_address_claimed_meanwhile_is_refused_at_completion(app, admin_web, kim, inbox, texts):
     web = Browserless(app.test_client())
     sign_in_email(web, EMAIL, PASSWORD)
-    web.post("/account/email", {"email": "contested@example.com", "confirm_email": "contested@example.com"},
-             page="/account")
+    web.post(
+        "/account/email", {"email": "contested@example.com", "confirm_email": "contested@example.com"}, page="/account"
+    )
     link = last_link(inbox, "contested@example.com", "/account/email-change/")
-    admin_web.post("/settings/users/new", {"first_name": "Zed", "last_name": "Other", "email": "contested@example.com",
-                                           "access_level": "1"})
+    admin_web.post(
+        "/settings/users/new",
+        {"first_name": "Zed", "last_name": "Other", "email": "contested@example.com", "access_level": "1"},
+    )
     web.post(link, {"channel": "sms"})
     web.post(link + "/code", {"code": texts.last_code(PHONE)})
     response = web.post(link)
@@ -141,6 +160,7 @@ def test_an_address_claimed_meanwhile_is_refused_at_completion(app, admin_web, k
 # verified phone; Practice ID login and the old address work until the change completes.
 # Only a user still on Practice ID login is offered the upgrade.
 
+
 def _ask_upgrade(app, inbox, email=NEW_EMAIL):
     web = Browserless(app.test_client())
     assert _pac_sign_in(app, web).status_code == 302
@@ -150,8 +170,7 @@ def _ask_upgrade(app, inbox, email=NEW_EMAIL):
     return web, last_link(inbox, email, "/account/")
 
 
-def test_upgrade_needs_a_phone_code_tells_the_old_address_and_practice_id_works_until_confirmed(app, kim, inbox,
-                                                                                               texts):
+def test_upgrade_needs_a_phone_code_tells_the_old_address_and_practice_id_works_until_confirmed(app, kim, inbox, texts):
     web, link = _ask_upgrade(app, inbox)
     notice = inbox.wait_for(EMAIL)[-1]
     assert notice["Subject"] == "Your pfcore login email is being changed"

@@ -8,6 +8,7 @@ makes the others unusable; sign-in by email finds only the accepted user;
 practice names carry no links; and an invitee can report an invitation they
 did not expect.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,8 +53,11 @@ def _add(web, **changes):
 
 def _links(inbox, address=ADDRESS) -> list[str]:
     """Every invitation link sent to ``address``, oldest first."""
-    return [re.search(r"http://pfcore\.test(/invitation/[^\s]+)", body_of(m)).group(1)
-            for m in inbox.wait_for(address) if "/invitation/" in body_of(m)]
+    return [
+        re.search(r"http://pfcore\.test(/invitation/[^\s]+)", body_of(m)).group(1)
+        for m in inbox.wait_for(address)
+        if "/invitation/" in body_of(m)
+    ]
 
 
 def _accept(app, invitee: Browserless, link: str, pac: str, phone="+14155550177", username="xexample"):
@@ -66,9 +70,18 @@ def test_a_pending_invitation_does_not_stop_another_practice_signing_up_with_the
     squatter = _second_practice(app)
     assert _add(squatter).status_code == 302
     owner = Browserless(app.test_client())
-    response = owner.post("/signup", {
-        "practice_name": "Real Clinic", "first_name": "Xavier", "last_name": "Example", "email": "X@Example.org",
-        "phone": "415-555-0199", "specialty": "Family medicine", "password": PASSWORD})
+    response = owner.post(
+        "/signup",
+        {
+            "practice_name": "Real Clinic",
+            "first_name": "Xavier",
+            "last_name": "Example",
+            "email": "X@Example.org",
+            "phone": "415-555-0199",
+            "specialty": "Family medicine",
+            "password": PASSWORD,
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     assert [u.status for u in _users_with(app, ADDRESS)] == ["invited", "active"]
 
@@ -175,10 +188,22 @@ def test_changing_a_login_email_to_an_address_with_pending_invitations_is_allowe
 
 # --- the database's own rule -------------------------------------------------
 
+
 def _insert(app, practice_id: int, status: str, email=ADDRESS):
     with app.app_context():
-        session().add(User(practice_id=practice_id, first_name="X", last_name="Y", email=email, status=status,
-                           access_level=1, is_admin=False, session_generation=0, created_at=utcnow()))
+        session().add(
+            User(
+                practice_id=practice_id,
+                first_name="X",
+                last_name="Y",
+                email=email,
+                status=status,
+                access_level=1,
+                is_admin=False,
+                session_generation=0,
+                created_at=utcnow(),
+            )
+        )
         session().commit()
 
 
@@ -199,10 +224,19 @@ def test_the_database_reserves_an_address_once_across_practices_and_once_per_pra
 
 # --- practice names ------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [
-    "Click http://evil.example/login now", "Visit www.evil.com", "evil.com clinic", "Mail help@evil.org",
-    "Sunrise EVIL.COM", "https://x.y", "Clinic at bit.ly/abc",
-])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Click http://evil.example/login now",
+        "Visit www.evil.com",
+        "evil.com clinic",
+        "Mail help@evil.org",
+        "Sunrise EVIL.COM",
+        "https://x.y",
+        "Clinic at bit.ly/abc",
+    ],
+)
 def test_practice_names_with_links_or_addresses_are_refused_at_sign_up(app, web, name):
     response = web.post("/signup", dict(SIGNUP, practice_name=name))
     assert response.status_code == 422
@@ -222,13 +256,26 @@ def test_ordinary_practice_names_with_dots_are_accepted(app, web, name):
 def test_the_command_line_refuses_a_practice_name_with_a_link(app):
     from pfcore.cli import cli
 
-    result = app.test_cli_runner().invoke(cli, ["create-practice", "--name", "go to evil.com", "--admin-email",
-                                                "a@b.example.org", "--admin-first-name", "A", "--admin-last-name", "B"])
+    result = app.test_cli_runner().invoke(
+        cli,
+        [
+            "create-practice",
+            "--name",
+            "go to evil.com",
+            "--admin-email",
+            "a@b.example.org",
+            "--admin-first-name",
+            "A",
+            "--admin-last-name",
+            "B",
+        ],
+    )
     assert result.exit_code != 0
     assert "cannot contain a web address" in result.output
 
 
 # --- reporting an unexpected invitation ------------------------------------
+
 
 def test_an_invitee_reports_an_unexpected_invitation(app, inbox):
     squatter = _second_practice(app)
@@ -258,8 +305,10 @@ def test_an_invitee_reports_an_unexpected_invitation(app, inbox):
 
 
 def test_reported_invitations_page_is_for_the_operator_only(app):
-    assert app.test_client().get("/operator/reported-invitations",
-                                 environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 404
+    assert (
+        app.test_client().get("/operator/reported-invitations", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code
+        == 404
+    )
 
 
 def test_the_report_link_does_nothing_for_a_used_link(app, admin_web, inbox):

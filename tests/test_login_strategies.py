@@ -2,6 +2,7 @@
 strategy plugin's per-practice setting ``allowed`` (Settings > Plugins), and the
 per-user switch ("Upgrade to email login" turns Practice ID sign-in off) is kept
 in the strategy plugins' own tables, asked through ``login_strategy_allows``."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,9 @@ def _how_you_log_in(web) -> str:
 
 
 def test_a_practice_that_switches_practice_id_sign_in_off_no_longer_shows_or_accepts_it(app, admin_web):
-    add_active_user(app, first_name="Kim", last_name="Lee", email=EMAIL, username="klee", password=PASSWORD,
-                    phone="+14155550177")
+    add_active_user(
+        app, first_name="Kim", last_name="Lee", email=EMAIL, username="klee", password=PASSWORD, phone="+14155550177"
+    )
     kim = Browserless(app.test_client())
     assert sign_in_pac(kim, _pac(app), "klee", PASSWORD).status_code == 302
     before = _how_you_log_in(kim)
@@ -66,12 +68,15 @@ def test_a_practice_that_switches_practice_id_sign_in_off_no_longer_shows_or_acc
 
 
 def test_a_practice_that_switches_email_sign_in_off_refuses_it_and_offers_no_upgrade(app, admin_web):
-    add_active_user(app, first_name="Kim", last_name="Lee", email=EMAIL, username="klee", password=PASSWORD,
-                    phone="+14155550177")
+    add_active_user(
+        app, first_name="Kim", last_name="Lee", email=EMAIL, username="klee", password=PASSWORD, phone="+14155550177"
+    )
     admin_web.post("/settings/plugins/login_email/settings", {}, page="/settings/plugins")
     refused = sign_in_email(Browserless(app.test_client()), EMAIL, PASSWORD)
     assert refused.status_code == 422
-    assert json.loads(audit_rows(app, "signin.failure")[-1].details)["reason"] == "email sign-in is off for this practice"
+    assert (
+        json.loads(audit_rows(app, "signin.failure")[-1].details)["reason"] == "email sign-in is off for this practice"
+    )
     kim = Browserless(app.test_client())
     assert sign_in_pac(kim, _pac(app), "klee", PASSWORD).status_code == 302
     shown = _how_you_log_in(kim)
@@ -84,17 +89,23 @@ def test_the_other_practice_keeps_its_strategies(app, admin_web):
     other = Browserless(app.test_client())
     data = dict(SIGNUP, practice_name="Other Clinic", email="admin@other.example.com")
     assert other.post("/signup", data).status_code == 302
-    assert sign_in_email(Browserless(app.test_client()), "admin@other.example.com", SIGNUP["password"]).status_code == 302
+    assert (
+        sign_in_email(Browserless(app.test_client()), "admin@other.example.com", SIGNUP["password"]).status_code == 302
+    )
 
 
 def test_the_migration_moves_the_old_per_user_switches_into_the_strategy_plugins(fresh_app):  # noqa: F811
     upgrade(fresh_app, "0010_outbox_phone_caps")
     engine = fresh_app.extensions["pfcore.engine"]
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO practices (id, name, pac, pac_rotated_at, specialty, phone, email, timezone, "
-            "subscription_status, created_at, settings) VALUES (1, 'Clinic', 'PAC0000001', '2026-12-01 10:00:00', '', "
-            "'', '', 'UTC', 'trial', '2026-12-01 10:00:00', '{}')"))
+        connection.execute(
+            text(
+                "INSERT INTO practices (id, name, pac, pac_rotated_at, specialty, phone, email, timezone, "
+                "subscription_status, created_at, settings) "
+                "VALUES (1, 'Clinic', 'PAC0000001', '2026-12-01 10:00:00', '', "
+                "'', '', 'UTC', 'trial', '2026-12-01 10:00:00', '{}')"
+            )
+        )
         for user_id, email in ((1, "upgraded@example.org"), (2, "both@example.org"), (3, "no-email@example.org")):
             connection.execute(text(_user_sql(user_id, 1, email, "active")))
         connection.execute(text("UPDATE users SET pac_login_enabled = :off WHERE id = 1"), {"off": False})
@@ -104,14 +115,21 @@ def test_the_migration_moves_the_old_per_user_switches_into_the_strategy_plugins
     with engine.begin() as connection:
         assert connection.execute(text("SELECT user_id, practice_id FROM login_pac_users_off")).all() == [(1, 1)]
         assert connection.execute(text("SELECT user_id, practice_id FROM login_email_users_off")).all() == [(3, 1)]
-        columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(users)")} \
-            if engine.dialect.name == "sqlite" else set(connection.scalars(text(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'")))
+        columns = (
+            {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(users)")}
+            if engine.dialect.name == "sqlite"
+            else set(
+                connection.scalars(
+                    text("SELECT column_name FROM information_schema.columns WHERE table_name = 'users'")
+                )
+            )
+        )
         assert not {"pac_login_enabled", "email_login_enabled"} & columns
     downgrade(fresh_app, "0011_plugin_settings")  # and back: the columns again, with the switches
     with engine.begin() as connection:
-        assert connection.execute(text("SELECT id, pac_login_enabled, email_login_enabled FROM users ORDER BY id")
-                                  ).all() == [(1, False, True), (2, True, True), (3, True, False)]
+        assert connection.execute(
+            text("SELECT id, pac_login_enabled, email_login_enabled FROM users ORDER BY id")
+        ).all() == [(1, False, True), (2, True, True), (3, True, False)]
 
 
 def test_the_core_names_no_login_strategy():

@@ -3,6 +3,7 @@ skipped, reused or taken to another browser; browser trust; the practice's
 policy; step-up before sensitive changes.
 
 Every test runs on SQLite and on PostgreSQL (the ``app`` fixture)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,15 +16,16 @@ from pfcore.db import session
 from pfcore.models import Practice, PracticePlugin, TrustedBrowser, User
 from pfcore.security import mfa
 
-from .support.records import user_row as _user, audit_rows as _events
+from .fixture_plugins import badge_pin
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, last_link, latest_texted_code, sign_in_email
 from .support.records import add_active_user
-from .fixture_plugins import badge_pin
+from .support.records import audit_rows as _events
+from .support.records import user_row as _user
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
 NEW_PASSWORD = "a quiet harbor at midnight"
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -34,8 +36,16 @@ def settings(settings):
 @pytest.fixture
 def pat(app, admin_web) -> int:
     """An active user of the practice with a verified phone."""
-    return add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
-                           access_level=2, phone=PHONE)
+    return add_active_user(
+        app,
+        first_name="Pat",
+        last_name="Doe",
+        email=EMAIL,
+        username="pdoe",
+        password=PASSWORD,
+        access_level=2,
+        phone=PHONE,
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -94,12 +104,18 @@ def _trust_cookie(web, user_id) -> str | None:
 
 # --- no skipping the step -----------------------------------------------------------------------
 
+
 def test_factor_pages_without_a_pending_sign_in_lead_back_to_sign_in(app, pat, texts):
     signed_in_before = len(_events(app, "signin.success"))
     web = Browserless(app.test_client())
-    for path, data in (("/mfa-sms/sms", {"code": "123456"}), ("/mfa-sms/sms", {"action": "send"}),
-                       ("/mfa-sms/voice", {"code": "123456"}), ("/mfa-sms/enrol", {"phone": PHONE, "channel": "sms"}),
-                       ("/mfa-sms/enrol/code", {"code": "123456"}), ("/mfa-recovery/", {"code": "ABCDE-FGHJK"})):
+    for path, data in (
+        ("/mfa-sms/sms", {"code": "123456"}),
+        ("/mfa-sms/sms", {"action": "send"}),
+        ("/mfa-sms/voice", {"code": "123456"}),
+        ("/mfa-sms/enrol", {"phone": PHONE, "channel": "sms"}),
+        ("/mfa-sms/enrol/code", {"code": "123456"}),
+        ("/mfa-recovery/", {"code": "ABCDE-FGHJK"}),
+    ):
         response = web.post(path, data)
         assert response.status_code == 302, path
         assert response.headers["Location"].endswith(("/signin", "/mfa-sms/enrol")), path
@@ -157,6 +173,7 @@ def test_a_finished_pending_sign_in_cannot_be_reused(app, pat, texts):
 
 # --- required enrolment ---------------------------------------------------------------------------
 
+
 def test_a_new_practices_administrator_must_enrol_and_that_finishes_the_sign_in(app, admin_web, texts):
     _sign_out(admin_web)
     web = Browserless(app.test_client())
@@ -174,6 +191,7 @@ def test_a_new_practices_administrator_must_enrol_and_that_finishes_the_sign_in(
 
 
 # --- browser trust ---------------------------------------------------------------------------------
+
 
 def test_a_trusted_browser_skips_the_factor_for_thirty_days(app, pat, texts):
     with time_machine.travel(NOW, tick=False) as traveller:
@@ -200,7 +218,7 @@ def test_trusted_browsers_are_listed_on_my_account_and_can_be_removed(app, pat, 
     with app.app_context():
         browser = session().scalars(select(TrustedBrowser).where(TrustedBrowser.user_id == pat)).one()
     page = web.get("/account").get_data(as_text=True)
-    assert "Trusted browsers" in page and f'/account/trusted-browsers/{browser.id}/remove' in page
+    assert "Trusted browsers" in page and f"/account/trusted-browsers/{browser.id}/remove" in page
     assert browser.created_at.strftime("%Y-%m-%d %H:%M") in page
     _sign_in_trusting(app)  # a second trusted browser of the same user
     with app.app_context():
@@ -270,8 +288,9 @@ def test_an_administrators_phone_reset_clears_the_phone_and_the_trusted_browsers
 
 
 def test_a_phone_reset_without_a_phone_is_refused(app, admin_web):
-    plain = add_active_user(app, first_name="Lee", last_name="Roe", email="lee@sunrise.example.com", username="lroe",
-                            password=PASSWORD)
+    plain = add_active_user(
+        app, first_name="Lee", last_name="Roe", email="lee@sunrise.example.com", username="lroe", password=PASSWORD
+    )
     detail = f"/settings/users/{plain}"
     response = admin_web.htmx_post(f"{detail}/reset-phone", page=detail)
     assert response.status_code == 422 and "no verification phone" in response.get_data(as_text=True)
@@ -292,6 +311,7 @@ def test_after_a_phone_reset_a_user_with_another_factor_uses_that_one(app, pat, 
 
 
 # --- the practice's policy ------------------------------------------------------------------------
+
 
 def test_not_required_and_no_factor_signs_straight_in(app, admin_web):
     _sign_out(admin_web)
@@ -361,6 +381,7 @@ def test_a_security_key_required_for_administrators_without_a_security_key_plugi
 
 
 # --- step-up ------------------------------------------------------------------------------------------
+
 
 def test_setting_up_a_phone_long_after_sign_in_needs_the_password_again(app, pat, texts):
     with time_machine.travel(NOW, tick=False) as traveller:

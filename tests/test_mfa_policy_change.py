@@ -11,6 +11,7 @@ their old factor, and a user with no factor at all enrols after the password
 as before.
 
 Every test runs on SQLite and on PostgreSQL (the ``app`` fixture)."""
+
 from __future__ import annotations
 
 import re
@@ -75,11 +76,13 @@ def _set_up_app(web):
     with frozen(moment):
         html = web.get("/mfa-totp/setup").get_data(as_text=True)
         secret = shown_secret(html)
-        return web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": setup_token(html),
-                                            "code": code_at(secret, moment)})
+        return web.post(
+            "/mfa-totp/setup", {"action": "confirm", "setup_token": setup_token(html), "code": code_at(secret, moment)}
+        )
 
 
 # --- the finding ---------------------------------------------------------------------------------
+
 
 def test_a_text_code_user_cannot_set_up_the_app_with_the_password_alone(app, pat, texts):
     _set_policy(app, **APP_ONLY)
@@ -96,8 +99,9 @@ def test_a_text_code_user_cannot_set_up_the_app_with_the_password_alone(app, pat
 
             secret = totp.new_secret()
             token = otp.setup_token(pat, secret)
-        forged = thief.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token,
-                                                "code": code_at(secret, moment)})
+        forged = thief.post(
+            "/mfa-totp/setup", {"action": "confirm", "setup_token": token, "code": code_at(secret, moment)}
+        )
         assert forged.status_code == 302 and forged.headers["Location"].endswith("/signin")
     assert _authenticator(app, pat) is None
     assert not _signed_in(thief)
@@ -172,6 +176,7 @@ def test_a_recovery_code_proves_the_old_factor_too(app, pat, texts):
 
 # --- what stays as it was --------------------------------------------------------------------------
 
+
 def test_the_administrators_setup_link_still_works_without_the_old_factor(app, pat, texts, admin_web, inbox):
     _set_policy(app, **APP_ONLY)
     detail = f"/settings/users/{pat}"
@@ -192,8 +197,9 @@ def test_the_administrators_setup_link_still_works_without_the_old_factor(app, p
 
 def test_a_user_with_no_factor_at_all_still_sets_up_the_app_after_the_password(app, admin_web):
     _set_policy(app, **APP_ONLY)
-    newcomer = add_active_user(app, first_name="Lee", last_name="Roe", email="lee@sunrise.example.com",
-                               username="lroe", password=PASSWORD)
+    newcomer = add_active_user(
+        app, first_name="Lee", last_name="Roe", email="lee@sunrise.example.com", username="lroe", password=PASSWORD
+    )
     web = _stop_at_enrolment(app, email="lee@sunrise.example.com")
     assert "Confirm it's you first" not in web.get("/signin/enroll").get_data(as_text=True)
     done = _set_up_app(web)

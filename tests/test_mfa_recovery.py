@@ -2,6 +2,7 @@
 hashed, that finish a sign-in when the usual factor is out of reach.
 
 Every test runs on SQLite and on PostgreSQL (the ``app`` fixture)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,16 +15,16 @@ from sqlalchemy import select
 
 from pfcore.db import session
 from pfcore.models import Practice, PracticePlugin, User
-from pfcore_plugins.mfa_recovery.recovery_codes import ALPHABET
 from pfcore_plugins.mfa_recovery.models import RecoveryCode
+from pfcore_plugins.mfa_recovery.recovery_codes import ALPHABET
 
-from .support.records import audit_rows as _events
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, latest_texted_code, sign_in_email
 from .support.records import add_active_user
+from .support.records import audit_rows as _events
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 CODE_RE = re.compile(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>")
 
 
@@ -34,8 +35,16 @@ def settings(settings):
 
 @pytest.fixture
 def pat(app, admin_web) -> int:
-    return add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
-                           access_level=2, phone=PHONE)
+    return add_active_user(
+        app,
+        first_name="Pat",
+        last_name="Doe",
+        email=EMAIL,
+        username="pdoe",
+        password=PASSWORD,
+        access_level=2,
+        phone=PHONE,
+    )
 
 
 def _rows(app, user_id) -> list[RecoveryCode]:
@@ -74,6 +83,7 @@ def _use(web, code: str):
 
 
 # --- generating -----------------------------------------------------------------------------
+
 
 def test_ten_codes_are_shown_once_and_stored_only_hashed(app, pat, texts):
     web = _sign_in_by_text(app)
@@ -140,6 +150,7 @@ def test_codes_need_a_signed_in_user(app, pat):
 
 # --- signing in with a code -------------------------------------------------------------------
 
+
 def test_a_recovery_code_finishes_the_sign_in_once(app, pat, texts):
     web = _sign_in_by_text(app)
     codes = _generate(web)
@@ -173,7 +184,9 @@ def test_a_recovery_code_finishes_the_sign_in_once(app, pat, texts):
     assert failure.outcome == "failure" and '"reason":"codealreadyused"' in failure.details.replace(" ", "")
     assert codes[0] not in failure.details
     wrong = _use(web, "ABCDE-FGHJK")
-    assert wrong.status_code == 422 and '"reason":"wrongcode"' in _events(app, "mfa.failure")[-1].details.replace(" ", "")
+    assert wrong.status_code == 422 and '"reason":"wrongcode"' in _events(app, "mfa.failure")[-1].details.replace(
+        " ", ""
+    )
     with app.app_context():
         assert session().get(User, pat).failed_sign_ins == 2, "wrong codes count toward the lock-out"
     assert _use(web, codes[1]).headers["Location"].endswith("/dashboard")
@@ -286,4 +299,7 @@ def test_switched_off_the_plugin_offers_nothing(app, pat, texts, admin_web):
     assert "Use a recovery code" not in web.get("/signin/verify").get_data(as_text=True)
     assert _use(web, codes[0]).status_code == 302 and not _signed_in(web)
     with app.app_context():
-        assert session().scalars(select(PracticePlugin).where(PracticePlugin.plugin_name == "mfa_recovery")).first() is None
+        assert (
+            session().scalars(select(PracticePlugin).where(PracticePlugin.plugin_name == "mfa_recovery")).first()
+            is None
+        )

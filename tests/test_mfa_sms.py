@@ -2,6 +2,7 @@
 user with no verified phone verifies one during sign-in (PF "security code").
 
 Every test runs on SQLite and on PostgreSQL (the ``app`` fixture)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,28 +15,38 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import OutboxMessage, User
 
-from .support.records import user_row as _user, audit_rows as _events
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, latest_texted_code, sign_in_email
 from .support.records import add_active_user
+from .support.records import audit_rows as _events
+from .support.records import user_row as _user
 
 EMAIL, PASSWORD, PHONE = "pat@sunrise.example.com", "tulips under the april rain", "+14155550188"
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
 def settings(settings):
     # The pending sign-in outlives the code here, so that the code's own limits show
     # (the pending sign-in's expiry is tested in test_mfa_pipeline.py).
-    return dict(settings, ratelimit_codes="1000 per minute", ratelimit_signin="1000 per minute",
-                pending_sign_in_minutes=60)
+    return dict(
+        settings, ratelimit_codes="1000 per minute", ratelimit_signin="1000 per minute", pending_sign_in_minutes=60
+    )
 
 
 @pytest.fixture
 def pat(app, admin_web) -> int:
     """An active user of the practice with a verified phone."""
-    return add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD,
-                           access_level=2, phone=PHONE)
+    return add_active_user(
+        app,
+        first_name="Pat",
+        last_name="Doe",
+        email=EMAIL,
+        username="pdoe",
+        password=PASSWORD,
+        access_level=2,
+        phone=PHONE,
+    )
 
 
 def _stopped_at_the_factor(app) -> Browserless:
@@ -51,12 +62,15 @@ def _signed_in(web) -> bool:
 
 # --- the code finishes the sign-in ---------------------------------------------------------
 
+
 def test_a_verified_phone_stops_the_sign_in_until_a_texted_code(app, pat, texts):
     web = _stopped_at_the_factor(app)
     dashboard = web.get("/dashboard")
     assert dashboard.status_code == 302 and "/signin" in dashboard.headers["Location"], "no session before the code"
     choose = web.get("/signin/verify").get_data(as_text=True)
-    assert 'href="/mfa-sms/sms">Text me a code</a>' in choose and 'href="/mfa-sms/voice">Call me with a code</a>' in choose
+    assert (
+        'href="/mfa-sms/sms">Text me a code</a>' in choose and 'href="/mfa-sms/voice">Call me with a code</a>' in choose
+    )
     offer = web.get("/mfa-sms/sms").get_data(as_text=True)
     assert "***0188" in offer and PHONE not in offer
     sent = web.post("/mfa-sms/sms", {"action": "send"})
@@ -114,7 +128,9 @@ def test_five_wrong_codes_spend_the_code_are_audited_and_count_toward_the_lock_o
         for left in (4, 3, 2, 1):
             response = web.post("/mfa-sms/sms", {"code": wrong})
             assert response.status_code == 422
-            assert f"That code is not right. {left} {'try' if left == 1 else 'tries'} left." in response.get_data(as_text=True)
+            assert f"That code is not right. {left} {'try' if left == 1 else 'tries'} left." in response.get_data(
+                as_text=True
+            )
         fifth = web.post("/mfa-sms/sms", {"code": wrong})
         assert "no tries are left" in fifth.get_data(as_text=True)
         spent = web.post("/mfa-sms/sms", {"code": code})
@@ -185,6 +201,7 @@ def test_asking_for_another_code_is_limited(app, pat, texts):
 
 # --- required enrolment -------------------------------------------------------------------------
 
+
 def test_a_new_practices_administrator_verifies_a_phone_at_the_next_sign_in(app, admin_web, texts):
     """The first administrator signed up without a verified phone: the practice requires a factor."""
     admin_web.post("/signout", page="/dashboard")
@@ -192,7 +209,9 @@ def test_a_new_practices_administrator_verifies_a_phone_at_the_next_sign_in(app,
     response = sign_in_email(web, SIGNUP["email"], SIGNUP["password"], second_factor=False)
     assert response.status_code == 302 and response.headers["Location"].endswith("/signin/enroll")
     assert web.get("/dashboard").status_code == 302
-    assert web.get("/signin/verify").headers["Location"].endswith("/signin/enroll"), "nothing to choose before enrolling"
+    assert web.get("/signin/verify").headers["Location"].endswith("/signin/enroll"), (
+        "nothing to choose before enrolling"
+    )
     enroll = web.get("/signin/enroll").get_data(as_text=True)
     assert 'href="/mfa-sms/enrol">Verify a phone for codes by text or call</a>' in enroll
     assert "recovery code" not in enroll.lower(), "recovery codes alone are not a second factor"
@@ -200,7 +219,9 @@ def test_a_new_practices_administrator_verifies_a_phone_at_the_next_sign_in(app,
     asked = web.post("/mfa-sms/enrol", {"phone": "415-555-0150", "channel": "sms"})
     assert asked.status_code == 302 and asked.headers["Location"].endswith("/mfa-sms/enrol/code")
     assert texts.wait_for("+14155550150")[-1]["channel"] == "sms"
-    wrong = web.post("/mfa-sms/enrol/code", {"code": "000000" if texts.last_code("+14155550150") != "000000" else "111111"})
+    wrong = web.post(
+        "/mfa-sms/enrol/code", {"code": "000000" if texts.last_code("+14155550150") != "000000" else "111111"}
+    )
     assert wrong.status_code == 422 and not _signed_in(web)
     done = web.post("/mfa-sms/enrol/code", {"code": texts.last_code("+14155550150")})
     assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")

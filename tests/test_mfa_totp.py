@@ -2,6 +2,7 @@
 set-up from My account and during sign-in, sign-in with a code, removal, and
 attempts to skip the second factor. Codes are computed with pyotp at a fixed
 time (time-machine), never by waiting."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,11 +30,13 @@ from .support.records import add_active_user, audit_rows
 
 EMAIL, PASSWORD = SIGNUP["email"], SIGNUP["password"]
 STAFF, STAFF_PASSWORD = "sam@sunrise.example.com", "tulips under the april rain"
+
+
 # A fixed clock, 10 seconds into a time step (a little ahead of the real time).
 def next_step_moment() -> dt.datetime:
     """10 seconds into the time step after the next: a moment to freeze at that is still ahead of
     the clock (a frozen moment behind the links and sign-ins a test made is not a real clock)."""
-    return dt.datetime.fromtimestamp((int(time.time()) // 30 + 2) * 30 + 10, dt.timezone.utc)
+    return dt.datetime.fromtimestamp((int(time.time()) // 30 + 2) * 30 + 10, dt.UTC)
 
 
 T0 = next_step_moment()
@@ -51,9 +54,11 @@ def frozen(moment: dt.datetime = T0):
 
 # --- helpers ----------------------------------------------------------------------
 
+
 def staff_user(app) -> int:
-    return add_active_user(app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff",
-                           password=STAFF_PASSWORD)
+    return add_active_user(
+        app, first_name="Sam", last_name="Staff", email=STAFF, username="sstaff", password=STAFF_PASSWORD
+    )
 
 
 def enrol_directly(app, user_id: int, secret: str, last_used_step: int = STEP - 10) -> None:
@@ -71,8 +76,9 @@ def authenticator(app, user_id: int) -> TotpAuthenticator | None:
 
 def set_last_used_step(app, user_id: int, step: int) -> None:
     with app.app_context():
-        session().execute(update(TotpAuthenticator).where(TotpAuthenticator.user_id == user_id)
-                          .values(last_used_step=step))
+        session().execute(
+            update(TotpAuthenticator).where(TotpAuthenticator.user_id == user_id).values(last_used_step=step)
+        )
         session().commit()
 
 
@@ -107,6 +113,7 @@ def setup_token(html: str) -> str:
 
 # --- codes: drift and single use (unit, fixed clock) -----------------------------------
 
+
 def test_codes_one_step_either_side_are_accepted_two_steps_are_not(app, admin_web):
     user_id, secret = staff_user(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
@@ -132,8 +139,12 @@ def test_codes_agree_with_an_independent_implementation(app, admin_web):
     user_id, secret = staff_user(app), totp.new_secret()
     enrol_directly(app, user_id, secret)
     moment = T0 - dt.timedelta(seconds=30)
-    code = subprocess.run(["oathtool", "--totp", "-b", "-N", f"@{int(moment.timestamp())}", secret],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    code = subprocess.run(
+        ["oathtool", "--totp", "-b", "-N", f"@{int(moment.timestamp())}", secret],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert code == code_at(secret, moment)
     with frozen():
         assert use(app, user_id, code).ok and authenticator(app, user_id).last_used_step == STEP - 1
@@ -167,6 +178,7 @@ def test_two_servers_cannot_both_accept_the_same_code(app, admin_web):
 
 
 # --- encryption at rest ------------------------------------------------------------------
+
 
 def test_the_secret_is_stored_encrypted_under_the_configured_key(app, admin_web, settings):
     user_id, secret = staff_user(app), totp.new_secret()
@@ -202,13 +214,14 @@ def test_after_a_key_rotation_a_used_secret_is_re_encrypted_with_the_new_key(app
     new = {"secret_key": "unused", "totp_encryption_key": "the-new-key-abcdefghijklmnop"}
     rotated = create_app(dict(settings, totp_encryption_key="the-new-key-abcdefghijklmnop," + settings["secret_key"]))
     try:
-        assert use(rotated, user_id, code_at(secret, dt.datetime.now(dt.timezone.utc))).ok
+        assert use(rotated, user_id, code_at(secret, dt.datetime.now(dt.UTC))).ok
     finally:
         rotated.extensions["pfcore.engine"].dispose()
     assert otp.decrypt_secret(authenticator(app, user_id).encrypted_secret, new) == secret
 
 
 # --- set-up from My account ----------------------------------------------------------------
+
 
 def test_set_up_from_my_account_needs_the_password_and_a_right_first_code(app, admin_web):
     web, user_id = admin_web, admin_id(app)
@@ -226,14 +239,16 @@ def test_set_up_from_my_account_needs_the_password_and_a_right_first_code(app, a
         assert shown.status_code == 200
         secret, token = shown_secret(html), setup_token(html)
         assert len(secret) == 32 and re.search(r'id="totp-secret">(\w{4} ){7}\w{4}</code>', html), "groups of 4"
-        svg = html[html.index("<svg"):html.index("</svg>")]
-        assert "style" not in svg.lower() and "<script" not in svg and "http" not in svg.replace(
-            'xmlns="http://www.w3.org/2000/svg"', ""), "inline SVG, allowed by the CSP"
+        svg = html[html.index("<svg") : html.index("</svg>")]
+        assert (
+            "style" not in svg.lower()
+            and "<script" not in svg
+            and "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
+        ), "inline SVG, allowed by the CSP"
         assert "QR code for your authenticator app" in svg
         assert authenticator(app, user_id) is None, "nothing saved before the first code"
 
-        bad = web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token,
-                                           "code": code_at(secret, T0, 3)})
+        bad = web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token, "code": code_at(secret, T0, 3)})
         assert bad.status_code == 422 and "That code is not right." in bad.get_data(as_text=True)
         assert shown_secret(bad.get_data(as_text=True)) == secret, "the same key to try again"
         assert authenticator(app, user_id) is None
@@ -268,8 +283,9 @@ def test_an_old_setup_page_expires(app, admin_web):
     with frozen(T0 - dt.timedelta(minutes=16)), app.app_context():
         token = otp.setup_token(admin_id(app), secret)  # shown 16 minutes ago
     with frozen():
-        response = admin_web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token,
-                                                      "code": code_at(secret, T0)})
+        response = admin_web.post(
+            "/mfa-totp/setup", {"action": "confirm", "setup_token": token, "code": code_at(secret, T0)}
+        )
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and "too old" in html and shown_secret(html) != secret
     assert authenticator(app, admin_id(app)) is None
@@ -294,7 +310,7 @@ def test_setting_up_again_replaces_the_authenticator_only_after_the_new_first_co
 def test_set_up_and_removal_need_a_recent_password_step_up(app, admin_web):
     web = admin_web
     enrol_directly(app, admin_id(app), totp.new_secret())
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
     with time_machine.travel(later):
         response = web.get("/mfa-totp/setup")
         assert response.status_code == 302 and "/account/confirm" in response.headers["Location"]
@@ -304,6 +320,7 @@ def test_set_up_and_removal_need_a_recent_password_step_up(app, admin_web):
 
 
 # --- sign-in with a code ---------------------------------------------------------------------
+
 
 def test_sign_in_with_a_code_from_the_app_once_per_code(app, admin_web):
     user_id, secret = admin_id(app), totp.new_secret()
@@ -344,8 +361,7 @@ def test_wrong_codes_count_toward_the_lock_out(app, admin_web):
     web = Browserless(app.test_client())
     with frozen():
         sign_in_email(web, EMAIL, PASSWORD, second_factor=False)
-        wrong = next(f"{n:06d}" for n in range(1000) if f"{n:06d}" not in
-                     {code_at(secret, T0, s) for s in (-1, 0, 1)})
+        wrong = next(f"{n:06d}" for n in range(1000) if f"{n:06d}" not in {code_at(secret, T0, s) for s in (-1, 0, 1)})
         for _ in range(5):
             assert web.post("/mfa-totp/", {"code": wrong}).status_code == 422
         locked = web.post("/mfa-totp/", {"code": code_at(secret, T0)})
@@ -355,6 +371,7 @@ def test_wrong_codes_count_toward_the_lock_out(app, admin_web):
 
 
 # --- removal --------------------------------------------------------------------------------
+
 
 def test_remove_needs_the_password(app, admin_web):
     web, user_id = admin_web, admin_id(app)
@@ -370,6 +387,7 @@ def test_remove_needs_the_password(app, admin_web):
 
 
 # --- required set-up during sign-in ------------------------------------------------------------
+
 
 def test_a_new_practices_administrator_sets_up_the_app_to_finish_signing_in(app, admin_web):
     web = admin_web
@@ -387,8 +405,10 @@ def test_a_new_practices_administrator_sets_up_the_app_to_finish_signing_in(app,
         wrong = web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token, "code": code_at(secret, T0, 4)})
         assert wrong.status_code == 422 and authenticator(app, admin_id(app)) is None
         assert web.get("/dashboard").status_code == 302
-        done = web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": token, "code": code_at(secret, T0),
-                                            "trust_browser": "1"})
+        done = web.post(
+            "/mfa-totp/setup",
+            {"action": "confirm", "setup_token": token, "code": code_at(secret, T0), "trust_browser": "1"},
+        )
         assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
         assert web.get("/dashboard").status_code == 200
     assert authenticator(app, admin_id(app)).last_used_step == STEP
@@ -398,6 +418,7 @@ def test_a_new_practices_administrator_sets_up_the_app_to_finish_signing_in(app,
 
 
 # --- attempts to skip ---------------------------------------------------------------------------
+
 
 def test_the_challenge_and_set_up_need_the_right_half_finished_sign_in(app, admin_web):
     stranger = Browserless(app.test_client())
@@ -483,8 +504,11 @@ def test_rfc_6238_is_written_once_for_staff_and_portal():
     from pfcore_plugins.patient_portal import portal_totp
 
     plugins = Path(__file__).resolve().parent.parent / "plugins"
-    copies = [str(path.relative_to(plugins)) for path in plugins.rglob("*.py")
-              if re.search(r"pyotp\.TOTP\(|generate_otp\(", path.read_text(encoding="utf-8"))]
+    copies = [
+        str(path.relative_to(plugins))
+        for path in plugins.rglob("*.py")
+        if re.search(r"pyotp\.TOTP\(|generate_otp\(", path.read_text(encoding="utf-8"))
+    ]
     assert copies == [], f"RFC 6238 written again in {copies}"
     secret, moment = totp.new_secret(), T0.timestamp()
     code = pyotp.TOTP(secret).at(moment)

@@ -5,6 +5,7 @@ The ceremonies are the real ones: the server's options, "none" attestations,
 ES256 assertions, verified by py_webauthn against the deployment's origin
 (``base_url`` http://pfcore.test, RP id pfcore.test).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,9 @@ from pfcore.db import session
 from pfcore.models import LoginSession, Practice, User
 from pfcore_plugins.mfa_webauthn.models import WebAuthnChallenge, WebAuthnCredential
 
-from .support.records import audit_rows
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, latest_texted_code, sign_in_email
-from .support.records import add_active_user
+from .support.records import add_active_user, audit_rows
 from .support.webauthn_authenticator import SoftAuthenticator, b64url
 
 ORIGIN = "http://pfcore.test"
@@ -30,6 +30,7 @@ SIGN_IN_FAILED = "Those sign-in details did not work. Check them and try again."
 
 
 # --- helpers ------------------------------------------------------------------------
+
 
 @pytest.fixture
 def generous_limits():
@@ -59,8 +60,15 @@ def register_options(web: Browserless, name="Blue USB key", kind="security_key",
     return response, response.get_json()
 
 
-def add_key(web: Browserless, authenticator: SoftAuthenticator, name="Blue USB key", kind="security_key",
-            page=KEYS, extra: dict | None = None, **create):
+def add_key(
+    web: Browserless,
+    authenticator: SoftAuthenticator,
+    name="Blue USB key",
+    kind="security_key",
+    page=KEYS,
+    extra: dict | None = None,
+    **create,
+):
     response, answer = register_options(web, name, kind, page)
     assert response.status_code == 200, answer
     credential = authenticator.create(answer["options"], **create)
@@ -118,6 +126,7 @@ def signed_in(web: Browserless) -> bool:
 
 # --- adding, listing and removing keys -------------------------------------------------
 
+
 def test_a_user_adds_named_security_keys_and_sees_them_listed(app, admin_web, key):
     web = admin_web
     html = web.get("/account").get_data(as_text=True)
@@ -143,7 +152,9 @@ def test_a_user_adds_named_security_keys_and_sees_them_listed(app, admin_web, ke
     assert "Security key added." in page and "Blue USB key" in page and "Spare key" in page and "Never" in page
     rows = stored_keys(app)
     assert [(r.name, r.discoverable, r.sign_count, r.transports) for r in rows] == [
-        ("Blue USB key", False, 0, ["usb"]), ("Spare key", False, 0, ["usb"])]
+        ("Blue USB key", False, 0, ["usb"]),
+        ("Spare key", False, 0, ["usb"]),
+    ]
     assert rows[0].user_handle == rows[1].user_handle, "one user handle per user"
     added = audit_rows(app, "mfa.webauthn_added")
     assert len(added) == 2 and '"name":"Blue USB key"' in added[0].details
@@ -164,7 +175,9 @@ def test_removing_a_key_needs_the_password_again(app, admin_web, key):
     add_key(web, key)
     key_id = stored_keys(app)[0].id
     forget_recent_auth(app)
-    response = web.post(f"/mfa-webauthn/keys/{key_id}/remove", page=KEYS, headers={"Referer": f"http://localhost{KEYS}"})
+    response = web.post(
+        f"/mfa-webauthn/keys/{key_id}/remove", page=KEYS, headers={"Referer": f"http://localhost{KEYS}"}
+    )
     assert response.status_code == 302 and "/account/confirm" in response.headers["Location"]
     assert len(stored_keys(app)) == 1
     # Adding needs it too.
@@ -181,8 +194,15 @@ def test_removing_a_key_needs_the_password_again(app, admin_web, key):
 def test_nobody_removes_or_sees_another_users_keys(app, admin_web, key, client):
     add_key(admin_web, key)
     key_id = stored_keys(app)[0].id
-    add_active_user(app, first_name="Nora", last_name="Nurse", email="nora@sunrise.example.com", username="nnurse",
-                    password="violet kettle marching quietly", phone="+14155550123")
+    add_active_user(
+        app,
+        first_name="Nora",
+        last_name="Nurse",
+        email="nora@sunrise.example.com",
+        username="nnurse",
+        password="violet kettle marching quietly",
+        phone="+14155550123",
+    )
     other = Browserless(app.test_client())
     sign_in_email(other, "nora@sunrise.example.com", "violet kettle marching quietly")
     assert "No security keys yet." in other.get(KEYS).get_data(as_text=True)
@@ -198,6 +218,7 @@ def test_signed_out_browsers_cannot_add_keys(app, client):
 
 
 # --- the second factor at sign-in --------------------------------------------------------
+
 
 def test_signing_in_with_a_security_key(app, admin_web, key):
     web = admin_web
@@ -262,7 +283,10 @@ def test_a_replayed_registration_is_refused(app, admin_web, key):
     web = admin_web
     response, answer_ = register_options(web)
     options = answer_["options"]
-    assert web.post("/mfa-webauthn/register", {"credential": json.dumps(key.create(options))}, page=KEYS).status_code == 200
+    assert (
+        web.post("/mfa-webauthn/register", {"credential": json.dumps(key.create(options))}, page=KEYS).status_code
+        == 200
+    )
     other = SoftAuthenticator(ORIGIN, resident=False)
     again = web.post("/mfa-webauthn/register", {"credential": json.dumps(other.create(options))}, page=KEYS)
     assert again.status_code == 422 and "expired" in again.get_json()["error"]
@@ -297,8 +321,11 @@ def test_a_challenge_bound_to_another_session_is_refused(app, admin_web, key):
 def test_a_wrong_origin_is_refused(app, admin_web, key):
     web = admin_web
     response, answer_ = register_options(web)
-    phished = web.post("/mfa-webauthn/register",
-                       {"credential": json.dumps(key.create(answer_["options"], origin="http://pfcore.evil"))}, page=KEYS)
+    phished = web.post(
+        "/mfa-webauthn/register",
+        {"credential": json.dumps(key.create(answer_["options"], origin="http://pfcore.evil"))},
+        page=KEYS,
+    )
     assert phished.status_code == 422 and stored_keys(app) == []
     assert "origin" in audit_rows(app, "mfa.webauthn_registration_failed")[-1].details
     key.credentials.clear()
@@ -317,13 +344,31 @@ def test_another_relying_party_is_refused(app, admin_web, key):
     assert refused.status_code == 422 and "RP ID" in audit_rows(app, "mfa.webauthn_registration_failed")[-1].details
 
 
-@pytest.mark.parametrize("credential", [
-    "", "not json", "[]", "{}", '{"response": {}}', '{"response": {"clientDataJSON": "!!!"}}',
-    json.dumps({"response": {"clientDataJSON": b64url(b'{"challenge": 7}')}}),
-    json.dumps({"response": {"clientDataJSON": b64url(b'{"challenge": "abc"}')}}),
-    "x" * 70_000,
-], ids=["empty", "not-json", "list", "empty-object", "no-client-data", "bad-base64", "challenge-not-text",
-        "unknown-challenge", "too-large"])
+@pytest.mark.parametrize(
+    "credential",
+    [
+        "",
+        "not json",
+        "[]",
+        "{}",
+        '{"response": {}}',
+        '{"response": {"clientDataJSON": "!!!"}}',
+        json.dumps({"response": {"clientDataJSON": b64url(b'{"challenge": 7}')}}),
+        json.dumps({"response": {"clientDataJSON": b64url(b'{"challenge": "abc"}')}}),
+        "x" * 70_000,
+    ],
+    ids=[
+        "empty",
+        "not-json",
+        "list",
+        "empty-object",
+        "no-client-data",
+        "bad-base64",
+        "challenge-not-text",
+        "unknown-challenge",
+        "too-large",
+    ],
+)
 def test_bad_input_is_answered_with_a_clear_error_never_500(app, admin_web, key, credential):
     web = admin_web
     register_options(web)
@@ -366,6 +411,7 @@ def test_the_factor_pages_need_a_half_finished_sign_in(app, client, admin_web, k
 
 
 # --- security keys required for administrators ----------------------------------------------
+
 
 def test_an_administrator_without_a_key_must_add_one_during_sign_in(app, admin_web, key):
     web = admin_web
@@ -443,8 +489,9 @@ def test_a_security_key_proves_the_old_factor_when_the_practice_allows_only_the_
     with frozen(moment):
         html = web.get("/mfa-totp/setup").get_data(as_text=True)
         secret = shown_secret(html)
-        done = web.post("/mfa-totp/setup", {"action": "confirm", "setup_token": setup_token(html),
-                                            "code": code_at(secret, moment)})
+        done = web.post(
+            "/mfa-totp/setup", {"action": "confirm", "setup_token": setup_token(html), "code": code_at(secret, moment)}
+        )
     assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
     assert signed_in(web)
 
@@ -481,6 +528,7 @@ def test_a_practice_policy_without_security_keys_offers_none(app, admin_web):
 
 
 # --- passwordless sign-in with a passkey ----------------------------------------------------
+
 
 def test_a_passkey_signs_in_without_a_password_where_the_practice_allows_it(app, admin_web, phone):
     web = admin_web
@@ -559,15 +607,28 @@ def test_challenges_expire(app, admin_web, key):
         session().execute(update(WebAuthnChallenge).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
         session().commit()
     late = web.post("/mfa-webauthn/register", {"credential": json.dumps(key.create(answer_["options"]))}, page=KEYS)
-    assert late.status_code == 422 and "challenge expired" in audit_rows(app, "mfa.webauthn_registration_failed")[-1].details
+    assert (
+        late.status_code == 422
+        and "challenge expired" in audit_rows(app, "mfa.webauthn_registration_failed")[-1].details
+    )
 
 
 def _mutations(credential: dict) -> list[tuple[str, dict]]:
     """Broken copies of a real credential: wrong types, truncated and random bytes in every field."""
     broken = []
     for field in list(credential["response"]) + ["id", "rawId", "type"]:
-        for value in (None, 7, ["x"], {"a": 1}, "", "%%%", "é", b64url(b"\xa1\x00" * 40),
-                      b64url(b"\x00" * 37), b64url(b"\xff" * 300)):
+        for value in (
+            None,
+            7,
+            ["x"],
+            {"a": 1},
+            "",
+            "%%%",
+            "é",
+            b64url(b"\xa1\x00" * 40),
+            b64url(b"\x00" * 37),
+            b64url(b"\xff" * 300),
+        ):
             copy = json.loads(json.dumps(credential))
             if field in copy["response"]:
                 if field in ("clientDataJSON", "transports"):

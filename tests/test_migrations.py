@@ -1,4 +1,5 @@
 """Alembic migrations and the models agree, on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from pfcore.cli import cli
 from pfcore.db import Base
 from pfcore.schema import alembic_config, differences, upgrade
-
 
 
 def table_names(app) -> set[str]:
@@ -48,7 +48,9 @@ def test_upgrade_is_idempotent_and_keeps_data(fresh_app):
     upgrade(fresh_app)
     engine = fresh_app.extensions["pfcore.engine"]
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO audit_chain_heads (chain_id, seq, hash) VALUES (7, 0, :h)"), {"h": "0" * 64})
+        connection.execute(
+            text("INSERT INTO audit_chain_heads (chain_id, seq, hash) VALUES (7, 0, :h)"), {"h": "0" * 64}
+        )
     upgrade(fresh_app)
     upgrade(fresh_app)
     with engine.connect() as connection:
@@ -88,9 +90,11 @@ def test_the_app_runs_on_the_migrated_database(fresh_app):
 
 
 def _user_sql(user_id: int, practice_id: int, email: str, status: str) -> str:
-    return ("INSERT INTO users (id, practice_id, first_name, last_name, email, access_level, is_admin, status, "
-            "session_generation, created_at) VALUES "
-            f"({user_id}, {practice_id}, 'X', 'Y', '{email}', 1, false, '{status}', 0, '2026-12-01 10:00:00')")
+    return (
+        "INSERT INTO users (id, practice_id, first_name, last_name, email, access_level, is_admin, status, "
+        "session_generation, created_at) VALUES "
+        f"({user_id}, {practice_id}, 'X', 'Y', '{email}', 1, false, '{status}', 0, '2026-12-01 10:00:00')"
+    )
 
 
 def test_login_email_reservation_upgrades_a_database_with_users_and_links(fresh_app):
@@ -100,21 +104,30 @@ def test_login_email_reservation_upgrades_a_database_with_users_and_links(fresh_
     engine = fresh_app.extensions["pfcore.engine"]
     with engine.begin() as connection:
         for practice_id in (1, 2, 3):
-            connection.execute(text(
-                "INSERT INTO practices (id, name, pac, pac_rotated_at, specialty, phone, email, timezone, "
-                "subscription_status, created_at, settings) VALUES (:id, :name, :pac, '2026-12-01 10:00:00', '', "
-                "'', '', 'UTC', 'trial', '2026-12-01 10:00:00', '{}')"),
-                {"id": practice_id, "name": f"Clinic {practice_id}", "pac": f"PAC000000{practice_id}"})
+            connection.execute(
+                text(
+                    "INSERT INTO practices (id, name, pac, pac_rotated_at, specialty, phone, email, timezone, "
+                    "subscription_status, created_at, settings) VALUES (:id, :name, :pac, '2026-12-01 10:00:00', '', "
+                    "'', '', 'UTC', 'trial', '2026-12-01 10:00:00', '{}')"
+                ),
+                {"id": practice_id, "name": f"Clinic {practice_id}", "pac": f"PAC000000{practice_id}"},
+            )
         connection.execute(text(_user_sql(1, 1, "owner@one.example.org", "active")))
         connection.execute(text(_user_sql(2, 1, "x@example.org", "invited")))
-        connection.execute(text(
-            "INSERT INTO user_tokens (practice_id, user_id, purpose, token_hash, created_at, expires_at, state) "
-            "VALUES (1, 2, 'invitation', :hash, '2026-12-01 10:00:00', '2026-12-08 10:00:00', '{}')"), {"hash": "a" * 64})
+        connection.execute(
+            text(
+                "INSERT INTO user_tokens (practice_id, user_id, purpose, token_hash, created_at, expires_at, state) "
+                "VALUES (1, 2, 'invitation', :hash, '2026-12-01 10:00:00', '2026-12-08 10:00:00', '{}')"
+            ),
+            {"hash": "a" * 64},
+        )
     upgrade(fresh_app)
     assert differences(fresh_app) == []
     with engine.begin() as connection:
         assert connection.execute(text("SELECT id, email, status FROM users ORDER BY id")).all() == [
-            (1, "owner@one.example.org", "active"), (2, "x@example.org", "invited")]
+            (1, "owner@one.example.org", "active"),
+            (2, "x@example.org", "invited"),
+        ]
         assert connection.scalar(text("SELECT user_id FROM user_tokens")) == 2
         connection.execute(text(_user_sql(3, 2, "x@example.org", "invited")))  # another practice's invitation
         connection.execute(text(_user_sql(4, 3, "x@example.org", "active")))  # the one who accepted

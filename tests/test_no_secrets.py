@@ -1,4 +1,5 @@
 """Nothing records a password, a code or a link token: not the audit log, not the logs."""
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,17 @@ def test_flows_leave_no_secret_in_the_audit_log_or_the_logs(app, admin_web, inbo
     reset_code_phone = "+14155550123"
     complete_reset(app, invitee, reset_link, reset_code_phone, "an entirely new phrase to remember")
     reset_code = latest_code(app, reset_code_phone)
-    secrets = [SIGNUP["password"], PASSWORD, "a wrong password guess", "an entirely new phrase to remember", code,
-               reset_code, link.rsplit("/", 1)[1], reset_link.rsplit("/", 1)[1], _practice(app).pac]
+    secrets = [
+        SIGNUP["password"],
+        PASSWORD,
+        "a wrong password guess",
+        "an entirely new phrase to remember",
+        code,
+        reset_code,
+        link.rsplit("/", 1)[1],
+        reset_link.rsplit("/", 1)[1],
+        _practice(app).pac,
+    ]
     with app.app_context():
         recorded = " ".join(f"{e.details} {e.object_id} {e.actor_label}" for e in session().scalars(select(AuditEvent)))
         assert len(recorded) > 500

@@ -1,6 +1,7 @@
 """The operator's side: the example systemd units in config/ start what the
 guide says, the guide covers each topic, and ``pfcore serve`` prepares the
 metrics folder of prometheus_client's multiprocess mode."""
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,9 @@ def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
     return sections
 
 
-@pytest.mark.parametrize("name, command", [("pfcore.service", serve_command), ("pfcore-worker.service", worker_command)])
+@pytest.mark.parametrize(
+    "name, command", [("pfcore.service", serve_command), ("pfcore-worker.service", worker_command)]
+)
 def test_example_systemd_units_parse_and_start_a_pfcore_command_with_valid_options(name, command):
     unit = parse_unit(REPO / "config" / name)
     assert set(unit) == {"Unit", "Service", "Install"}
@@ -61,8 +64,9 @@ def test_example_systemd_units_parse_and_start_a_pfcore_command_with_valid_optio
 
 def test_the_app_server_unit_gives_the_metrics_folder_a_writable_home():
     service = parse_unit(REPO / "config" / "pfcore.service")["Service"]
-    (folder,) = [value.split("=", 1)[1] for value in service["Environment"]
-                 if value.startswith("PROMETHEUS_MULTIPROC_DIR=")]
+    (folder,) = [
+        value.split("=", 1)[1] for value in service["Environment"] if value.startswith("PROMETHEUS_MULTIPROC_DIR=")
+    ]
     assert folder.startswith(f"/run/{service['RuntimeDirectory'][0]}/")
     assert "--bind" in service["ExecStart"][0] and "127.0.0.1:" in service["ExecStart"][0], "behind the proxy"
 
@@ -70,12 +74,34 @@ def test_the_app_server_unit_gives_the_metrics_folder_a_writable_home():
 def test_the_operators_guide_covers_each_topic():
     guide = GUIDE.read_text()
     headings = re.findall(r"^#{2,3} (.+)$", guide, re.MULTILINE)
-    for topic in ("Install", "Configuration", "TLS", "PostgreSQL", "Redis", "Migrations on upgrade", "Backups",
-                  "Restore", "Monitoring", "Logs", "Sizing", "systemd"):
+    for topic in (
+        "Install",
+        "Configuration",
+        "TLS",
+        "PostgreSQL",
+        "Redis",
+        "Migrations on upgrade",
+        "Backups",
+        "Restore",
+        "Monitoring",
+        "Logs",
+        "Sizing",
+        "systemd",
+    ):
         assert any(topic.lower() in heading.lower() for heading in headings), f"no section on {topic}"
-    for needle in ("pg_dump", "pg_restore", "pfcore backup", "pfcore audit verify", "PROMETHEUS_MULTIPROC_DIR",
-                   "X-Request-ID", "log_format", "bench/", "pfcore db upgrade", "config/nginx/",
-                   "pfcore-proxy.conf"):
+    for needle in (
+        "pg_dump",
+        "pg_restore",
+        "pfcore backup",
+        "pfcore audit verify",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "X-Request-ID",
+        "log_format",
+        "bench/",
+        "pfcore db upgrade",
+        "config/nginx/",
+        "pfcore-proxy.conf",
+    ):
         assert needle in guide, needle
 
 
@@ -100,10 +126,13 @@ def test_serve_makes_a_temporary_metrics_folder_and_gunicorn_removes_it_at_exit(
     assert not folder.exists()
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"PFCORE_ENV": "production"}, "production mode needs a secret key"),
-    ({"PFCORE_LOG_FORMAT": "xml"}, "log_format must be one of plain, json"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"PFCORE_ENV": "production"}, "production mode needs a secret key"),
+        ({"PFCORE_LOG_FORMAT": "xml"}, "log_format must be one of plain, json"),
+    ],
+)
 def test_serve_refuses_a_configuration_its_workers_could_not_start_with(tmp_path, env, message):
     from click.testing import CliRunner
 
@@ -119,11 +148,19 @@ def test_serve_takes_address_workers_and_timeout_from_the_config_file_the_enviro
     from pfcore.config import load_settings
 
     assert gunicorn_options(load_settings({})) == [
-        "--bind", "127.0.0.1:8000", "--workers", str((os.cpu_count() or 1) * 2 + 1), "--timeout", "30"]
+        "--bind",
+        "127.0.0.1:8000",
+        "--workers",
+        str((os.cpu_count() or 1) * 2 + 1),
+        "--timeout",
+        "30",
+    ]
     config = tmp_path / "pfcore.toml"
     config.write_text('bind = "0.0.0.0:9000"\nworkers = 3\nworker_timeout_seconds = 90\n')
     from_file = load_settings({"PFCORE_CONFIG": str(config)})
     assert gunicorn_options(from_file) == ["--bind", "0.0.0.0:9000", "--workers", "3", "--timeout", "90"]
-    from_env = load_settings({"PFCORE_CONFIG": str(config), "PFCORE_WORKERS": "7", "PFCORE_WORKER_TIMEOUT_SECONDS": "45"})
+    from_env = load_settings(
+        {"PFCORE_CONFIG": str(config), "PFCORE_WORKERS": "7", "PFCORE_WORKER_TIMEOUT_SECONDS": "45"}
+    )
     assert gunicorn_options(from_env) == ["--bind", "0.0.0.0:9000", "--workers", "7", "--timeout", "45"]
     assert gunicorn_options(from_env, bind="127.0.0.1:1", workers=2)[:4] == ["--bind", "127.0.0.1:1", "--workers", "2"]

@@ -1,5 +1,6 @@
 """The outbox: written with the change, delivered after commit, exactly once,
 retried with back-off and finally marked failed. A real SMTP server receives."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -182,7 +183,9 @@ def test_pfcore_outbox_deliver_sends_what_is_due(app, smtp, inbox):
         assert "Sent 0, failed 0." in result.output
     assert sorted(r[0] for r in inbox.recipients) == ["one@example.com", "two@example.com"]
     with app.app_context():
-        assert session().scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")) == 2
+        assert (
+            session().scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")) == 2
+        )
 
 
 def test_no_transaction_is_held_open_while_talking_to_the_mail_server(app, settings, inbox, monkeypatch):
@@ -210,9 +213,12 @@ def test_no_transaction_is_held_open_while_talking_to_the_mail_server(app, setti
                 other.close()
         else:
             with engine.connect() as connection:
-                idle = connection.scalar(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"))
+                idle = connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                    )
+                )
             observed.append("writable" if idle == 0 else f"{idle} connection(s) idle in transaction")
         return real_send(message, smtp_settings)
 

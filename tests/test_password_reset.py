@@ -1,4 +1,5 @@
 """Forgot password: emailed single-use link, a code to the verified phone, then the new password."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,9 @@ NEW = "a quiet harbor at midnight"
 
 @pytest.fixture
 def staff(app, admin_web):
-    return add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=OLD,
-                           access_level=2, phone=PHONE)
+    return add_active_user(
+        app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=OLD, access_level=2, phone=PHONE
+    )
 
 
 def _request_link(web, inbox, email=EMAIL):
@@ -100,7 +102,7 @@ def test_the_link_expires_after_an_hour(app, staff, inbox):
     web = Browserless(app.test_client())
     _request_link(web, inbox)
     link = last_link(inbox, EMAIL, "/password-reset/")
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=61)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=61)):
         response = web.client.get(link)
         assert response.status_code == 410 and "expired" in response.get_data(as_text=True)
 

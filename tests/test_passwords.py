@@ -1,4 +1,5 @@
 """Password rules (NIST SP 800-63B) and hashing."""
+
 from __future__ import annotations
 
 from pfcore.security import passwords

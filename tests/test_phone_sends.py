@@ -9,6 +9,7 @@ deployment's countries and only mobiles and landlines. Over HTTP, on SQLite
 and PostgreSQL; the race for the last slot on PostgreSQL with separate
 connections.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,7 +32,9 @@ from .support.apps import Browserless
 from .support.journeys import SIGNUP, sign_in_email, signup
 from .support.records import add_active_user, audit_rows
 
-USER_HOUR = "You have asked for many codes by text or call in the last hour. Wait an hour, or use another way to verify."
+USER_HOUR = (
+    "You have asked for many codes by text or call in the last hour. Wait an hour, or use another way to verify."
+)
 USER_DAY = "You have asked for many codes by text or call today. Try again tomorrow"
 NUMBER_HOUR = "That phone number has received many codes in the last hour. Wait an hour"
 NUMBER_DAY = "That phone number has received many codes today. Try again tomorrow"
@@ -44,13 +47,17 @@ VICTIM = "+14155550177"
 def settings(settings):
     # The per-address limits are what a pumper gets around with many addresses:
     # lifted here, so that only the caps of this finding stand in the way.
-    return dict(settings, ratelimit_codes="100000 per minute", ratelimit_signin="100000 per minute",
-                pending_sign_in_minutes=60 * 24 * 3)
+    return dict(
+        settings,
+        ratelimit_codes="100000 per minute",
+        ratelimit_signin="100000 per minute",
+        pending_sign_in_minutes=60 * 24 * 3,
+    )
 
 
 def _clock():
     """Time stands still (from a moment after the fixtures' real time) until the test moves it."""
-    return time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1), tick=False)
+    return time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), tick=False)
 
 
 def _enrolling(app, email: str = SIGNUP["email"], password: str = SIGNUP["password"]) -> Browserless:
@@ -75,8 +82,9 @@ def _phone_sends(app, **where) -> int:
 
 def _refusals(app) -> list[str]:
     """The reasons of the audited refusals, oldest first."""
-    return [re.search(r'"reason":\s*"([a-z_]+)"', event.details).group(1)
-            for event in audit_rows(app, "phone.send_refused")]
+    return [
+        re.search(r'"reason":\s*"([a-z_]+)"', event.details).group(1) for event in audit_rows(app, "phone.send_refused")
+    ]
 
 
 def _refused_metric(app, reason: str) -> float:
@@ -94,6 +102,7 @@ def _refused_with(response, message: str) -> bool:
 
 
 # --- the finding: one account, many numbers ------------------------------------------------------
+
 
 def test_one_account_can_no_longer_make_pfcore_text_28_numbers(app, admin_web, texts):
     """The review's reproduction: the enrolment, asked again and again with new numbers."""
@@ -161,8 +170,15 @@ class TestPracticeCaps:
     def test_the_per_practice_caps_hold_for_an_hour_and_a_day_and_only_for_that_practice(self, app, admin_web, texts):
         staff = []
         for n in range(7):
-            add_active_user(app, first_name="Staff", last_name=f"Member{n}", email=f"staff{n}@sunrise.example.com",
-                            username=f"staff{n}", password=SIGNUP["password"], phone=f"+1415555{200 + n:04d}")
+            add_active_user(
+                app,
+                first_name="Staff",
+                last_name=f"Member{n}",
+                email=f"staff{n}@sunrise.example.com",
+                username=f"staff{n}",
+                password=SIGNUP["password"],
+                phone=f"+1415555{200 + n:04d}",
+            )
             staff.append(f"staff{n}@sunrise.example.com")
 
         def ask_for_a_code(email):
@@ -181,8 +197,9 @@ class TestPracticeCaps:
             other = Browserless(app.test_client())
             signup(other, practice_name="Other Clinic", email="owner@other.example.com")
             other.post("/signout", page="/dashboard")
-            assert _enrol(_enrolling(app, "owner@other.example.com"), "+14155550299").status_code == 302, \
+            assert _enrol(_enrolling(app, "owner@other.example.com"), "+14155550299").status_code == 302, (
                 "another practice has its own caps"
+            )
             traveller.shift(dt.timedelta(hours=23))
             assert ask_for_a_code(staff[6]).status_code == 200
         assert _refusals(app) == ["practice_hour", "practice_day"]
@@ -191,16 +208,23 @@ class TestPracticeCaps:
 
 # --- which numbers -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("phone", "message"), [
-    ("+44 7400 123456", "pfcore does not text or call numbers in the United Kingdom. "
-                        "Use a number in the United States or Canada."),
-    ("+33 6 12 34 56 78", "pfcore does not text or call numbers in France."),
-    ("+1 900 555 0100", "That is a premium-rate number: pfcore sends codes only to mobile phones and landlines."),
-    ("+1 888 555 0100", "That is a toll-free number"),
-    ("+1 500 555 0100", "That is a personal forwarding number"),
-])
-def test_the_enrolment_refuses_other_countries_and_premium_numbers_when_they_are_typed(app, admin_web, texts,
-                                                                                      phone, message):
+
+@pytest.mark.parametrize(
+    ("phone", "message"),
+    [
+        (
+            "+44 7400 123456",
+            "pfcore does not text or call numbers in the United Kingdom. Use a number in the United States or Canada.",
+        ),
+        ("+33 6 12 34 56 78", "pfcore does not text or call numbers in France."),
+        ("+1 900 555 0100", "That is a premium-rate number: pfcore sends codes only to mobile phones and landlines."),
+        ("+1 888 555 0100", "That is a toll-free number"),
+        ("+1 500 555 0100", "That is a personal forwarding number"),
+    ],
+)
+def test_the_enrolment_refuses_other_countries_and_premium_numbers_when_they_are_typed(
+    app, admin_web, texts, phone, message
+):
     admin_web.post("/signout", page="/dashboard")
     response = _enrol(_enrolling(app), phone)
     assert response.status_code == 422 and message in response.get_data(as_text=True)
@@ -234,8 +258,15 @@ class TestMoreCountries:
 
 def test_a_stored_number_of_another_country_is_refused_when_a_code_is_sent(app, admin_web, texts):
     """A phone verified before the rules (or before a country was taken off the list) gets no code."""
-    add_active_user(app, first_name="Abroad", last_name="User", email="abroad@sunrise.example.com",
-                    username="abroad", password=SIGNUP["password"], phone="+447400123456")
+    add_active_user(
+        app,
+        first_name="Abroad",
+        last_name="User",
+        email="abroad@sunrise.example.com",
+        username="abroad",
+        password=SIGNUP["password"],
+        phone="+447400123456",
+    )
     web = Browserless(app.test_client())
     sign_in_email(web, "abroad@sunrise.example.com", SIGNUP["password"], second_factor=False)
     response = web.post("/mfa-sms/voice", {"action": "send"})
@@ -247,15 +278,18 @@ def test_a_stored_number_of_another_country_is_refused_when_a_code_is_sent(app, 
     assert _refused_metric(app, "country") == 1
 
 
-@pytest.mark.parametrize(("number", "channel", "allowed"), [
-    ("+14155550100", "sms", True),
-    ("+16135550100", "voice", True),
-    ("+19005550100", "voice", False),  # premium rate
-    ("+18005550100", "sms", False),  # toll free
-    ("+15005550100", "sms", False),  # personal number
-    ("+15555550100", "sms", False),  # not a valid number: its kind is UNKNOWN
-    ("+442079460000", "voice", False),  # a country not allowed
-])
+@pytest.mark.parametrize(
+    ("number", "channel", "allowed"),
+    [
+        ("+14155550100", "sms", True),
+        ("+16135550100", "voice", True),
+        ("+19005550100", "voice", False),  # premium rate
+        ("+18005550100", "sms", False),  # toll free
+        ("+15005550100", "sms", False),  # personal number
+        ("+15555550100", "sms", False),  # not a valid number: its kind is UNKNOWN
+        ("+442079460000", "voice", False),  # a country not allowed
+    ],
+)
 def test_the_number_rules(number, channel, allowed):
     problem = reachability_problem(number, ["US", "CA"], channel)
     assert (problem is None) is allowed, problem
@@ -265,6 +299,7 @@ def test_the_number_rules(number, channel, allowed):
 
 
 # --- every flow goes through the gate -------------------------------------------------------------
+
 
 def test_the_invitation_phone_step_refuses_a_premium_number_and_is_capped(app, admin_web, inbox, texts):
     from .support.journeys import last_link
@@ -293,8 +328,15 @@ class TestPasswordReset:
     def test_the_reset_code_counts_against_the_user(self, app, admin_web, inbox, texts):
         from .support.journeys import last_link
 
-        add_active_user(app, first_name="Pat", last_name="Doe", email="pat@sunrise.example.com", username="pdoe",
-                        password=SIGNUP["password"], phone="+14155550188")
+        add_active_user(
+            app,
+            first_name="Pat",
+            last_name="Doe",
+            email="pat@sunrise.example.com",
+            username="pdoe",
+            password=SIGNUP["password"],
+            phone="+14155550188",
+        )
         web = Browserless(app.test_client())
         web.post("/password/forgot", {"email": "pat@sunrise.example.com"})
         link = last_link(inbox, "pat@sunrise.example.com", "/password-reset/")
@@ -311,17 +353,25 @@ class TestPortalRegistration:
         return dict(settings, phone_sends_per_number_hour=1)
 
     def test_the_portal_code_counts_against_the_number(self, app, admin_web, texts):
-        from .support.records import add_patient
         from .support.portal import BIRTH_DATE, PATIENT_PHONE, US_BIRTH_DATE, invite
+        from .support.records import add_patient
 
-        patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
-                              email="pat@example.com", phone=PATIENT_PHONE)
+        patient = add_patient(
+            app,
+            first_name="Pat",
+            last_name="Jones",
+            date_of_birth=BIRTH_DATE,
+            email="pat@example.com",
+            phone=PATIENT_PHONE,
+        )
         token, _pin = invite(app, patient)
         patient_web = Browserless(app.test_client())
 
         def send():
-            return patient_web.post(f"/portal/register/{token}/phone", {
-                "phone": "(415) 555-0123", "date_of_birth": US_BIRTH_DATE, "channel": "sms"})
+            return patient_web.post(
+                f"/portal/register/{token}/phone",
+                {"phone": "(415) 555-0123", "date_of_birth": US_BIRTH_DATE, "channel": "sms"},
+            )
 
         with _clock() as traveller:
             assert send().status_code == 302
@@ -344,8 +394,13 @@ def test_a_text_or_call_is_never_queued_around_the_gate(app):
         with pytest.raises(phone_sends.SendRefused):
             phone_sends.admit("sms", "+19005550100", practice_id=1, purpose="premium")
         app.config["PFCORE"]["phone_sends_per_number_hour"] = 1
-        messaging.queue("sms", "+14155550111", "admitted", practice_id=1,
-                        permit=phone_sends.admit("sms", "+14155550111", practice_id=1, purpose="test"))
+        messaging.queue(
+            "sms",
+            "+14155550111",
+            "admitted",
+            practice_id=1,
+            permit=phone_sends.admit("sms", "+14155550111", practice_id=1, purpose="test"),
+        )
         with pytest.raises(phone_sends.SendRefused, match="That phone number has received many codes"):
             phone_sends.admit("sms", "+14155550111", practice_id=1, purpose="test")
         permit = phone_sends.admit("sms", "+14155550100", practice_id=1, purpose="test")
@@ -353,8 +408,13 @@ def test_a_text_or_call_is_never_queued_around_the_gate(app):
         with pytest.raises(ValueError, match="permit"):
             messaging.queue("sms", "+14155550100", "again", practice_id=1, permit=permit)
         with pytest.raises(ValueError, match="permit"):
-            messaging.queue("sms", "+14155550199", "elsewhere", practice_id=1,
-                            permit=phone_sends.admit("sms", "+14155550122", practice_id=1, purpose="test"))
+            messaging.queue(
+                "sms",
+                "+14155550199",
+                "elsewhere",
+                practice_id=1,
+                permit=phone_sends.admit("sms", "+14155550122", practice_id=1, purpose="test"),
+            )
         session().rollback()
 
 
@@ -373,12 +433,15 @@ def test_a_refused_alert_text_keeps_the_change_it_accompanies(app, admin_web):
     assert _refusals(app) == ["number_type"]
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"phone_sends_per_user_hour": 0}, "phone_sends_per_user_hour must be a whole number of at least 1"),
-    ({"phone_sends_per_number_day": "many"}, "phone_sends_per_number_day must be a whole number"),
-    ({"phone_countries": []}, "phone_countries must list at least one country code"),
-    ({"phone_countries": ["US", "XX"]}, "unknown country codes ['XX']"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"phone_sends_per_user_hour": 0}, "phone_sends_per_user_hour must be a whole number of at least 1"),
+        ({"phone_sends_per_number_day": "many"}, "phone_sends_per_number_day must be a whole number"),
+        ({"phone_countries": []}, "phone_countries must list at least one country code"),
+        ({"phone_countries": ["US", "XX"]}, "unknown country codes ['XX']"),
+    ],
+)
 def test_bad_settings_stop_the_start(tmp_path, change, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         create_app({"instance_path": str(tmp_path), "secret_key": "x", **change})
@@ -391,6 +454,7 @@ def test_country_codes_may_be_given_in_small_letters(tmp_path):
 
 
 # --- two app servers at once ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("scope", ["number", "practice"])
 def test_sends_at_the_same_moment_never_pass_the_cap(app, admin_web, database_url, monkeypatch, scope):

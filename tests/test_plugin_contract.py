@@ -3,6 +3,7 @@ deployment offers, and the dependency rules when a practice switches them.
 
 The plugins used here live in tests/fixture_plugins/; most break one rule.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -20,25 +21,38 @@ from pfcore.db import session
 from pfcore.models import AuditEvent, PracticePlugin
 from pfcore.plugins import PluginError, PluginRegistry
 
+from .fixture_plugins import (
+    bad_name,
+    dep_addon,
+    dep_addon_on,
+    dep_base,
+    duplicate_name,
+    missing_dependency,
+    misspelt_hook,
+    no_info,
+    stray_templates,
+    ui_parts,
+    wrong_arguments,
+    wrong_blueprint_name,
+    wrong_url_prefix,
+)
 from .support.apps import Browserless
 from .support.journeys import signup
-from .fixture_plugins import (
-    bad_name, dep_addon, dep_addon_on, dep_base, duplicate_name, missing_dependency, misspelt_hook, no_info, stray_templates,
-    ui_parts, wrong_arguments, wrong_blueprint_name, wrong_url_prefix,
-)
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def start(tmp_path, *plugins, **settings):
     """Create an app (no database needed to start) and dispose of it again."""
-    app = create_app(dict({"instance_path": str(tmp_path), "secret_key": "test"}, **settings),
-                     extra_plugins=list(plugins))
+    app = create_app(
+        dict({"instance_path": str(tmp_path), "secret_key": "test"}, **settings), extra_plugins=list(plugins)
+    )
     app.extensions["pfcore.engine"].dispose()
     return app
 
 
 # --- refusing to start ----------------------------------------------------------
+
 
 def test_a_misspelt_hook_implementation_refuses_to_start(tmp_path):
     with pytest.raises(pluggy.PluginValidationError, match=r"unknown hook 'nav_item' in plugin"):
@@ -144,6 +158,7 @@ def test_a_plugin_keeping_the_contract_starts(tmp_path):
 
 # --- available to practices -------------------------------------------------------
 
+
 @pytest.fixture
 def extra_plugins() -> list:
     return [ui_parts, dep_base, dep_addon]
@@ -161,8 +176,10 @@ def enabled(app) -> set[str]:
 @pytest.fixture
 def limited_app(settings):
     """A deployment that offers its practices only the two login plugins and dep_base."""
-    application = create_app(dict(settings, plugins_available=["login_pac", "login_email", "dep_base"]),
-                             extra_plugins=[ui_parts, dep_base, dep_addon])
+    application = create_app(
+        dict(settings, plugins_available=["login_pac", "login_email", "dep_base"]),
+        extra_plugins=[ui_parts, dep_base, dep_addon],
+    )
     yield application
     application.extensions["pfcore.engine"].dispose()
 
@@ -213,9 +230,15 @@ def test_switching_a_plugin_is_audited(app, admin_web):
     switch(admin_web, "ui_parts", False)
     switch(admin_web, "ui_parts", True)
     with app.app_context():
-        events = session().scalars(select(AuditEvent).where(AuditEvent.object_type == "plugin")
-                                   .order_by(AuditEvent.id)).all()
-    assert [(e.action, e.object_id) for e in events] == [("plugin.disabled", "ui_parts"), ("plugin.enabled", "ui_parts")]
+        events = (
+            session()
+            .scalars(select(AuditEvent).where(AuditEvent.object_type == "plugin").order_by(AuditEvent.id))
+            .all()
+        )
+    assert [(e.action, e.object_id) for e in events] == [
+        ("plugin.disabled", "ui_parts"),
+        ("plugin.enabled", "ui_parts"),
+    ]
 
 
 def test_a_plugin_on_by_default_whose_dependency_is_off_by_default_starts_off():
@@ -227,6 +250,7 @@ def test_a_plugin_on_by_default_whose_dependency_is_off_by_default_starts_off():
 
 # --- pfcore plugins ---------------------------------------------------------------
 
+
 def test_pfcore_plugins_lists_installed_plugins_their_state_and_hooks(tmp_path):
     app = start(tmp_path, ui_parts, dep_base, dep_addon, plugins_available=["login_pac", "login_email", "ui_parts"])
     result = app.test_cli_runner().invoke(cli, ["plugins"])
@@ -237,6 +261,10 @@ def test_pfcore_plugins_lists_installed_plugins_their_state_and_hooks(tmp_path):
     assert "ui_parts 1.0: UI parts [available, on for new practices, enabled by 0 of 0 practices]" in lines
     assert "dep_addon 0: Add-on feature [not available, off for new practices, enabled by 0 of 0 practices]" in lines
     assert "  needs: dep_base" in lines
-    parts_hooks = lines[lines.index("ui_parts 1.0: UI parts [available, on for new practices, enabled by 0 of 0 practices]") + 1]
-    assert parts_hooks == ("  hooks: dashboard_tiles, login_info_items, nav_items, register_blueprints, settings_tiles, "
-                           "signin_notices, user_detail_sections, user_table_columns")
+    parts_hooks = lines[
+        lines.index("ui_parts 1.0: UI parts [available, on for new practices, enabled by 0 of 0 practices]") + 1
+    ]
+    assert parts_hooks == (
+        "  hooks: dashboard_tiles, login_info_items, nav_items, register_blueprints, settings_tiles, "
+        "signin_notices, user_detail_sections, user_table_columns"
+    )

@@ -7,6 +7,7 @@ none. Hooks that answer for a practice are asked only while that practice has
 the plugin switched on (Settings > Plugins), so most tests also switch the
 plugin off and see its contribution go.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,17 +24,42 @@ from pfcore.db import session
 from pfcore.models import AuditEvent, LoginSession, OutboxMessage, Practice, User
 from pfcore.plugins import PluginRegistry
 
-from .support.records import audit_rows
+from .fixture_plugins import (
+    badge_pin,
+    break_glass,
+    card_billing,
+    chart_extras,
+    deny_audit,
+    events_log,
+    frozen_admins,
+    gauges,
+    grant_audit,
+    hello_cli,
+    login_badge,
+    sms_backup,
+    sms_primary,
+    terms_step,
+    ui_parts,
+)
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, last_link, pass_second_factor, sign_in_email, signup
-from .fixture_plugins import card_billing, chart_extras, gauges
-from .fixture_plugins import (
-    badge_pin, break_glass, deny_audit, events_log, frozen_admins, grant_audit, hello_cli, login_badge, sms_backup,
-    sms_primary, terms_step, ui_parts,
-)
+from .support.records import audit_rows
 
-FIXTURE_PLUGINS = [ui_parts, grant_audit, deny_audit, sms_primary, sms_backup, break_glass, events_log, hello_cli,
-                   terms_step, login_badge, badge_pin, chart_extras, frozen_admins]
+FIXTURE_PLUGINS = [
+    ui_parts,
+    grant_audit,
+    deny_audit,
+    sms_primary,
+    sms_backup,
+    break_glass,
+    events_log,
+    hello_cli,
+    terms_step,
+    login_badge,
+    badge_pin,
+    chart_extras,
+    frozen_admins,
+]
 NURSE = {"first_name": "Nora", "last_name": "Nurse", "email": "nora@sunrise.example.com", "access_level": "2"}
 NURSE_PASSWORD = "violet kettle marching quietly"
 NURSE_PHONE = "+14155550123"
@@ -67,6 +93,7 @@ def _fresh_records():
 
 
 # --- helpers ------------------------------------------------------------------
+
 
 def switch(web: Browserless, name: str, on: bool):
     """Switch a plugin on or off in Settings > Plugins, as an administrator does."""
@@ -110,15 +137,19 @@ def verify_phone(app, invitee: Browserless, link: str, phone: str = NURSE_PHONE)
     response = invitee.post(link + "/phone", {"phone": phone, "channel": "sms"})
     assert response.status_code == 302, response.get_data(as_text=True)
     with app.app_context():
-        text = session().scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone)
-                                 .order_by(OutboxMessage.id.desc())).first()
+        text = (
+            session()
+            .scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone).order_by(OutboxMessage.id.desc()))
+            .first()
+        )
     code = re.search(r"\b(\d{6})\b", text.body).group(1)
     assert invitee.post(link + "/phone/code", {"code": code}).status_code == 302
 
 
 def choose_password(invitee: Browserless, link: str, username: str = "nnurse", csrf_page: str | None = None):
-    return invitee.post(link + "/account", {"username": username, "password": NURSE_PASSWORD,
-                                            "confirm": NURSE_PASSWORD}, page=csrf_page)
+    return invitee.post(
+        link + "/account", {"username": username, "password": NURSE_PASSWORD, "confirm": NURSE_PASSWORD}, page=csrf_page
+    )
 
 
 def active_nurse(app, admin_web, inbox) -> Browserless:
@@ -131,6 +162,7 @@ def active_nurse(app, admin_web, inbox) -> Browserless:
 
 
 # --- the UI shell -------------------------------------------------------------
+
 
 @covers("nav_items")
 def test_nav_items_show_in_the_top_navigation_only_while_the_plugin_is_on(app, admin_web):
@@ -155,7 +187,7 @@ def test_settings_tiles_show_on_settings_beside_the_core_tiles_only_while_on(app
 def test_dashboard_tiles_show_on_the_dashboard_only_while_on(app, admin_web):
     html = page(admin_web, "/dashboard")
     assert "Parts dashboard" in html
-    assert '<p class=parts-body>Sunrise Family Clinic</p>' in html
+    assert "<p class=parts-body>Sunrise Family Clinic</p>" in html
     switched(admin_web, "ui_parts", False)
     html = page(admin_web, "/dashboard")
     assert "Parts dashboard" not in html and "EHR Users" in html
@@ -185,8 +217,8 @@ def test_user_detail_sections_show_on_a_users_page_only_while_on(app, admin_web)
 def test_login_info_items_add_lines_to_the_login_info_section_only_while_on(app, admin_web):
     admin = one(app, User, User.email == SIGNUP["email"])
     html = page(admin_web, f"/settings/users/{admin.id}")
-    login_info = html[html.index(">Login info</h2>"):]
-    login_info = login_info[:login_info.index("</section>")]
+    login_info = html[html.index(">Login info</h2>") :]
+    login_info = login_info[: login_info.index("</section>")]
     assert f"<dt>Parts badge</dt><dd><code>badge-{admin.id}</code></dd>" in login_info
     switched(admin_web, "ui_parts", False)
     assert "Parts badge" not in page(admin_web, f"/settings/users/{admin.id}")
@@ -241,12 +273,15 @@ def test_register_blueprints_pages_keep_their_own_sign_in_rules(app, web):
 
 # --- signing in ---------------------------------------------------------------
 
+
 @covers("login_strategies")
 def test_login_strategies_offer_a_way_in_that_works_while_the_practice_has_it_on(app, admin_web):
     web = admin_web
     web.post("/signout", page="/dashboard")
     response = web.get("/signin")
-    assert response.status_code == 302 and response.headers["Location"].startswith("/login-badge/"), "lowest order first"
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login-badge/"), (
+        "lowest order first"
+    )
     html = page(web, "/login-email/")
     assert '<a href="/login-badge/">Staff badge</a>' in html
     credentials = {"email": SIGNUP["email"], "password": SIGNUP["password"]}
@@ -411,6 +446,7 @@ def test_user_signed_in_may_set_flags_on_the_session(app, admin_web):
 
 # --- permissions --------------------------------------------------------------
 
+
 @covers("permission_allowed")
 def test_permission_allowed_any_deny_wins_even_over_the_core_default(app, admin_web):
     assert '<a href="/reports/audit">Reports</a>' in page(admin_web, "/dashboard")
@@ -447,12 +483,15 @@ def test_permission_allowed_can_refuse_a_change_of_one_users_privileges(app, adm
     assert refused.status_code == 403 and "Administrators are frozen" in refused.get_data(as_text=True)
     theirs = f"/settings/users/{nurse.id}"
     assert admin_web.htmx_post(f"{theirs}/access-level", {"access_level": "3"}, page=theirs).status_code == 200
-    assert one(app, User, User.id == grace.id).access_level == 4 and one(app, User, User.id == nurse.id).access_level == 3
+    assert (
+        one(app, User, User.id == grace.id).access_level == 4 and one(app, User, User.id == nurse.id).access_level == 3
+    )
     [event] = audit_rows(app, "user.change_refused")
     assert event.outcome == "failure" and event.object_id == str(grace.id)
 
 
 # --- lifecycle events ---------------------------------------------------------
+
 
 @covers("practice_created")
 def test_practice_created_is_told_of_the_new_practice_and_its_administrator(app, web):
@@ -486,6 +525,7 @@ def test_user_status_changed_on_accepting_deactivating_and_reactivating(app, adm
 
 # --- audit and messaging ------------------------------------------------------
 
+
 def glass_broken(event) -> bool:
     return audit.event_dimensions(event).get("break_glass", False)
 
@@ -509,8 +549,13 @@ def test_audit_event_dimensions_land_on_the_audit_rows_of_the_request(app, admin
     header, *lines = csv_text.strip().splitlines()
     assert header.endswith(",break_glass") and sorted(line.endswith(",true") for line in lines) == [False, True]
     with app.app_context():
-        flagged = session().scalars(select(AuditEvent.action).where(
-            audit.with_dimension(rotations[0].practice_id, "break_glass", (True,)))).all()
+        flagged = (
+            session()
+            .scalars(
+                select(AuditEvent.action).where(audit.with_dimension(rotations[0].practice_id, "break_glass", (True,)))
+            )
+            .all()
+        )
     assert {"practice.pac_rotated", "signin.success"} <= set(flagged) and flagged.count("practice.pac_rotated") == 1
     switched(admin_web, "break_glass", False)
     admin_web.post("/settings/users/pac", page="/settings/users")
@@ -538,8 +583,9 @@ def test_deliver_message_the_first_sender_that_answers_delivers(app, inbox, text
     assert counts == {"sent": 4, "failed": 1}
     assert sms_primary.SENT == [("+14155550101", "Your code is 123456")], "tryfirst, and it answered"
     assert sms_backup.SENT == [("+447700900123", "Your code is 654321")], "asked only when the first said None"
-    assert [(m["channel"], m["to"]) for m in texts.messages] == [("voice", "+14155550101")], \
+    assert [(m["channel"], m["to"]) for m in texts.messages] == [("voice", "+14155550101")], (
         "both plugins said None: the core's sender (trylast) delivered"
+    )
     assert inbox.wait_for("someone@example.com"), "and the core's SMTP sender still delivers email"
     with app.app_context():
         messages = session().scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
@@ -562,6 +608,7 @@ def test_deliver_message_a_sender_that_raises_fails_the_attempt_to_be_retried(ap
 
 
 # --- start-up -----------------------------------------------------------------
+
 
 @pytest.fixture
 def bare_app(tmp_path):
@@ -596,8 +643,9 @@ def test_run_jobs_runs_each_plugins_periodic_work_from_pfcore_jobs_run(app):
 
 @covers("metrics_gauges")
 @pytest.mark.parametrize("extra_plugins", [[gauges]])
-def test_metrics_gauges_are_read_at_each_scrape_and_a_failing_one_is_left_out(app, settings, admin_web,
-                                                                               extra_plugins, caplog):
+def test_metrics_gauges_are_read_at_each_scrape_and_a_failing_one_is_left_out(
+    app, settings, admin_web, extra_plugins, caplog
+):
     from .fixture_plugins import bad_gauge
 
     def scrape() -> str:
@@ -631,10 +679,10 @@ def test_register_commands_is_not_asked_of_a_plugin_the_deployment_did_not_make_
 
 # --- the rule ------------------------------------------------------------------
 
+
 @covers("license_purchase")
 @pytest.mark.parametrize("extra_plugins", [[card_billing]])
-def test_license_purchase_a_billing_plugin_charges_or_refuses_before_the_default_records(app, admin_web,
-                                                                                          extra_plugins):
+def test_license_purchase_a_billing_plugin_charges_or_refuses_before_the_default_records(app, admin_web, extra_plugins):
     from pfcore_plugins.licensing.models import LicenseOrder, LicenseSlot
 
     def slot_count():
@@ -659,6 +707,7 @@ def test_license_purchase_a_billing_plugin_charges_or_refuses_before_the_default
 
 
 # --- charts and the audit report ----------------------------------------------
+
 
 def chart_with_encounter(app, admin_web) -> tuple[int, str]:
     from .support.records import add_patient
@@ -691,7 +740,9 @@ def test_chart_note_signed_is_heard_in_the_signing_transaction(app, admin_web):
     assert admin_web.post(f"{encounter}/sign", {}, page=encounter).status_code == 200
     [heard] = audit_rows(app, "chart_extras.note_signed_heard")
     [signed] = audit_rows(app, "charts.note_signed")
-    assert audit.event_dimensions(heard)["patient_id"] == patient_id and heard.seq == signed.seq + 1  # same transaction, right after
+    assert (
+        audit.event_dimensions(heard)["patient_id"] == patient_id and heard.seq == signed.seq + 1
+    )  # same transaction, right after
 
 
 @covers("permission_denied_reason")

@@ -1,6 +1,7 @@
 """Plugin settings: declared by the plugin (``PluginInfo.settings``), set for the
 deployment in ``[plugins.<name>]`` or ``PFCORE_PLUGINS__<NAME>__<SETTING>``
 (a bad value stops the start, naming it), and per practice in Settings > Plugins."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,9 +18,9 @@ from pfcore.models import AuditEvent, Practice, PracticePluginSetting
 from pfcore.plugin_settings import plugin_setting
 from pfcore.resources import resource_path
 
+from .fixture_plugins import tuned
 from .support.apps import Browserless
 from .support.journeys import signup
-from .fixture_plugins import tuned
 from .test_cli import clean_environment, console_script
 
 SETTINGS_PAGE = "/settings/plugins"
@@ -32,8 +33,11 @@ def extra_plugins() -> list:
 
 def start(tmp_path, environ=None, **settings):
     """An app (no database needed to start), disposed of again."""
-    app = create_app(dict({"instance_path": str(tmp_path / "instance"), "secret_key": "test"}, **settings),
-                     environ=environ or {}, extra_plugins=[tuned])
+    app = create_app(
+        dict({"instance_path": str(tmp_path / "instance"), "secret_key": "test"}, **settings),
+        environ=environ or {},
+        extra_plugins=[tuned],
+    )
     app.extensions["pfcore.engine"].dispose()
     return app
 
@@ -45,6 +49,7 @@ def deployment_value(app, plugin, name):
 
 # --- the deployment's values ---------------------------------------------------------------
 
+
 def test_the_core_defaults_hold_no_plugin_setting():
     default = (resource_path("config") / "default.toml").read_text()
     for moved in ("emergency_access_hours", "trial_days", "portal_"):
@@ -53,10 +58,18 @@ def test_the_core_defaults_hold_no_plugin_setting():
 
 def test_declared_defaults_then_the_plugins_table_then_the_environment(tmp_path):
     config = tmp_path / "pfcore.toml"
-    config.write_text('[plugins.emergency_access]\nhours = 8\n\n[plugins.tuned]\ngreeting = "Hi"\n'
-                      'reminder_days = 5\n\n[plugins.patient_portal]\nsession_idle_minutes = 20\n')
-    app = start(tmp_path, {"PFCORE_CONFIG": str(config), "PFCORE_PLUGINS__TUNED__GREETING": "Howdy",
-                           "PFCORE_PLUGINS__LICENSING__TRIAL_DAYS": "14"})
+    config.write_text(
+        '[plugins.emergency_access]\nhours = 8\n\n[plugins.tuned]\ngreeting = "Hi"\n'
+        "reminder_days = 5\n\n[plugins.patient_portal]\nsession_idle_minutes = 20\n"
+    )
+    app = start(
+        tmp_path,
+        {
+            "PFCORE_CONFIG": str(config),
+            "PFCORE_PLUGINS__TUNED__GREETING": "Howdy",
+            "PFCORE_PLUGINS__LICENSING__TRIAL_DAYS": "14",
+        },
+    )
     assert deployment_value(app, "emergency_access", "hours") == 8  # file
     assert deployment_value(app, "tuned", "greeting") == "Howdy"  # environment over file
     assert deployment_value(app, "licensing", "trial_days") == 14  # environment, read as the declared int
@@ -66,22 +79,42 @@ def test_declared_defaults_then_the_plugins_table_then_the_environment(tmp_path)
     assert deployment_value(app, "tuned", "loud") is False
 
 
-@pytest.mark.parametrize("file, environ, message", [
-    ('[plugins.emergency_access]\nhours = "eight"\n', {},
-     r"^plugins\.emergency_access\.hours must be a whole number, not 'eight'$"),
-    ('[plugins.emergency_access]\nhours = 0\n', {}, r"plugins\.emergency_access\.hours must be at least 1, not 0"),
-    ('[plugins.emergency_access]\nhours = true\n', {}, r"plugins\.emergency_access\.hours must be a whole number"),
-    ('[plugins.tuned]\ncolour = "red"\n', {}, r"plugins\.tuned\.colour must be one of 'blue', 'green', not 'red'"),
-    ('[plugins.tuned]\ngreeting = "Good morning to you all"\n', {},
-     r"plugins\.tuned\.greeting must be at most 20 characters long"),
-    ('[plugins.emergency_access]\nhour = 8\n', {}, r"plugins\.emergency_access\.hour: plugin 'emergency_access' has no setting 'hour' \(its settings: hours\)"),
-    ('[plugins.emergncy_access]\nhours = 8\n', {}, r"\[plugins\.emergncy_access\]: no installed plugin is named"),
-    ('', {"PFCORE_PLUGINS__EMERGENCY_ACCESS__HOURS": "lots"},
-     r"PFCORE_PLUGINS__EMERGENCY_ACCESS__HOURS must be a whole number, not 'lots'"),
-    ('', {"PFCORE_PLUGINS__TUNED__LOUD": "maybe"}, r"PFCORE_PLUGINS__TUNED__LOUD must be true or false"),
-    ('', {"PFCORE_PLUGINS__PATIENT_PORTAL__PIN_KEY": "x"}, r"PFCORE_PLUGINS__PATIENT_PORTAL__PIN_KEY: plugin "
-                                                            r"'patient_portal' has no setting 'pin_key'"),
-])
+@pytest.mark.parametrize(
+    "file, environ, message",
+    [
+        (
+            '[plugins.emergency_access]\nhours = "eight"\n',
+            {},
+            r"^plugins\.emergency_access\.hours must be a whole number, not 'eight'$",
+        ),
+        ("[plugins.emergency_access]\nhours = 0\n", {}, r"plugins\.emergency_access\.hours must be at least 1, not 0"),
+        ("[plugins.emergency_access]\nhours = true\n", {}, r"plugins\.emergency_access\.hours must be a whole number"),
+        ('[plugins.tuned]\ncolour = "red"\n', {}, r"plugins\.tuned\.colour must be one of 'blue', 'green', not 'red'"),
+        (
+            '[plugins.tuned]\ngreeting = "Good morning to you all"\n',
+            {},
+            r"plugins\.tuned\.greeting must be at most 20 characters long",
+        ),
+        (
+            "[plugins.emergency_access]\nhour = 8\n",
+            {},
+            r"plugins\.emergency_access\.hour: plugin 'emergency_access' has no setting 'hour' \(its settings: hours\)",
+        ),
+        ("[plugins.emergncy_access]\nhours = 8\n", {}, r"\[plugins\.emergncy_access\]: no installed plugin is named"),
+        (
+            "",
+            {"PFCORE_PLUGINS__EMERGENCY_ACCESS__HOURS": "lots"},
+            r"PFCORE_PLUGINS__EMERGENCY_ACCESS__HOURS must be a whole number, not 'lots'",
+        ),
+        ("", {"PFCORE_PLUGINS__TUNED__LOUD": "maybe"}, r"PFCORE_PLUGINS__TUNED__LOUD must be true or false"),
+        (
+            "",
+            {"PFCORE_PLUGINS__PATIENT_PORTAL__PIN_KEY": "x"},
+            r"PFCORE_PLUGINS__PATIENT_PORTAL__PIN_KEY: plugin "
+            r"'patient_portal' has no setting 'pin_key'",
+        ),
+    ],
+)
 def test_a_bad_value_stops_the_start_naming_the_setting(tmp_path, file, environ, message):
     config = tmp_path / "pfcore.toml"
     config.write_text(file)
@@ -98,14 +131,18 @@ def test_a_secret_is_not_repeated_in_the_message(tmp_path):
 
 def test_the_console_script_reports_a_bad_plugin_setting_plainly(tmp_path):
     env = dict(clean_environment(tmp_path), PFCORE_PLUGINS__EMERGENCY_ACCESS__HOURS="0")
-    completed = subprocess.run([console_script(), "plugins"], capture_output=True, text=True, timeout=60,
-                               cwd=tmp_path, env=env)
+    completed = subprocess.run(
+        [console_script(), "plugins"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+    )
     assert completed.returncode == 2
-    assert ("Error: cannot start pfcore: PFCORE_PLUGINS__EMERGENCY_ACCESS__HOURS must be at least 1, not 0"
-            in completed.stderr)
+    assert (
+        "Error: cannot start pfcore: PFCORE_PLUGINS__EMERGENCY_ACCESS__HOURS must be at least 1, not 0"
+        in completed.stderr
+    )
 
 
 # --- the moved settings take effect ----------------------------------------------------------
+
 
 @pytest.fixture
 def settings(settings):
@@ -120,6 +157,7 @@ def test_the_trial_lasts_the_licensing_plugins_trial_days(app, web):
 
 
 # --- per practice: Settings > Plugins ---------------------------------------------------------
+
 
 def page(web) -> str:
     return web.get(SETTINGS_PAGE).get_data(as_text=True)
@@ -143,10 +181,17 @@ def test_an_administrator_changes_the_practices_settings_audited(app, admin_web)
     response = save(admin_web, reminder_days="7", loud="1", colour="green")
     assert response.status_code == 200
     assert "Tuned feature: settings saved." in response.get_data(as_text=True)
-    assert stored(app) == {(1, "tuned", "reminder_days"): 7, (1, "tuned", "loud"): True, (1, "tuned", "colour"): "green"}
+    assert stored(app) == {
+        (1, "tuned", "reminder_days"): 7,
+        (1, "tuned", "loud"): True,
+        (1, "tuned", "colour"): "green",
+    }
     with app.app_context():
-        events = session().scalars(select(AuditEvent).where(AuditEvent.action == "plugin.setting_changed")
-                                   .order_by(AuditEvent.id)).all()
+        events = (
+            session()
+            .scalars(select(AuditEvent).where(AuditEvent.action == "plugin.setting_changed").order_by(AuditEvent.id))
+            .all()
+        )
         assert [(e.practice_id, e.object_id, json.loads(e.details)) for e in events] == [
             (1, "tuned", {"setting": "reminder_days", "old": 3, "new": 7}),
             (1, "tuned", {"setting": "loud", "old": False, "new": True}),
@@ -159,11 +204,14 @@ def test_an_administrator_changes_the_practices_settings_audited(app, admin_web)
     assert stored(app)[(1, "tuned", "loud")] is False
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"reminder_days": "31", "colour": "blue"}, "Reminder days must be at most 30."),
-    ({"reminder_days": "soon", "colour": "blue"}, "Reminder days must be a whole number."),
-    ({"reminder_days": "3", "colour": "red"}, "Colour must be one of &#39;blue&#39;, &#39;green&#39;."),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"reminder_days": "31", "colour": "blue"}, "Reminder days must be at most 30."),
+        ({"reminder_days": "soon", "colour": "blue"}, "Reminder days must be a whole number."),
+        ({"reminder_days": "3", "colour": "red"}, "Colour must be one of &#39;blue&#39;, &#39;green&#39;."),
+    ],
+)
 def test_a_bad_value_is_refused_with_the_form_again(app, admin_web, values, message):
     response = save(admin_web, **values)
     html = response.get_data(as_text=True)

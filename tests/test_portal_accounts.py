@@ -2,6 +2,7 @@
 the optional authenticator app, the records of every practice that enrolled
 the account, downloads with digests, the activity log, and the wall between
 portal and staff sessions. Over HTTP, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import base64
@@ -18,11 +19,23 @@ from pfcore_plugins.patient_portal.models import PortalAccount, PortalSession
 
 from .support.apps import Browserless
 from .support.journeys import SIGNUP, last_link
-from .support.records import add_patient, audit_rows
 from .support.portal import (
-    BIRTH_DATE, GENERIC_FAILURE, NO_ACCESS, PASSWORD, PATIENT_PHONE, add_entry, change_invitation,
-    first_practice_id, invite, link_ids, portal_sign_in, register, rows, second_practice,
+    BIRTH_DATE,
+    GENERIC_FAILURE,
+    NO_ACCESS,
+    PASSWORD,
+    PATIENT_PHONE,
+    add_entry,
+    change_invitation,
+    first_practice_id,
+    invite,
+    link_ids,
+    portal_sign_in,
+    register,
+    rows,
+    second_practice,
 )
+from .support.records import add_patient, audit_rows
 
 USERNAME = "pat@example.com"
 
@@ -32,13 +45,14 @@ def body(response) -> str:
 
 
 def later(**delta) -> time_machine.travel:
-    return time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(**delta), tick=False)
+    return time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(**delta), tick=False)
 
 
 @pytest.fixture
 def patient(admin_web, app) -> int:
-    return add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
-                       email="pat@example.com", phone=PATIENT_PHONE)
+    return add_patient(
+        app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE, email="pat@example.com", phone=PATIENT_PHONE
+    )
 
 
 @pytest.fixture
@@ -55,6 +69,7 @@ def account(app) -> PortalAccount:
 
 
 # --- sign-in, sign-out, lock-out ---------------------------------------------------------------
+
 
 def test_sign_in_and_out_with_a_portal_session_of_its_own(app, portal):
     browser = Browserless(app.test_client())
@@ -114,12 +129,15 @@ def test_a_portal_session_ends_after_fifteen_idle_minutes_and_after_twelve_hours
 
 # --- password reset --------------------------------------------------------------------------
 
+
 def test_password_reset_by_emailed_link_ends_every_session(app, portal, inbox):
     stranger = Browserless(app.test_client())
     unknown = stranger.post("/portal/password-reset", {"email": "nobody@example.com"})
     known = stranger.post("/portal/password-reset", {"email": "PAT@example.com"})
     assert unknown.status_code == known.status_code == 200
-    assert "If a portal account uses that email" in body(unknown) and "If a portal account uses that email" in body(known)
+    assert "If a portal account uses that email" in body(unknown) and "If a portal account uses that email" in body(
+        known
+    )
     path = last_link(inbox, "pat@example.com", "/portal/password-reset/")
     assert len(inbox.to("nobody@example.com")) == 0
     refused = stranger.post(path, {"password": "short", "confirm": "short"})
@@ -145,20 +163,24 @@ def test_a_password_reset_unlocks_the_account(app, portal, inbox):
     for _ in range(5):
         portal_sign_in(browser, USERNAME, "not my password")
     browser.post("/portal/password-reset", {"email": "pat@example.com"})
-    browser.post(last_link(inbox, "pat@example.com", "/portal/password-reset/"),
-                 {"password": "new harbor lights", "confirm": "new harbor lights"})
+    browser.post(
+        last_link(inbox, "pat@example.com", "/portal/password-reset/"),
+        {"password": "new harbor lights", "confirm": "new harbor lights"},
+    )
     assert portal_sign_in(browser, USERNAME, "new harbor lights").status_code == 302
 
 
 # --- authenticator app ---------------------------------------------------------------------
+
 
 def set_up_app(portal) -> str:
     page = portal.post("/portal/authenticator", {"action": "start", "password": PASSWORD})
     assert page.status_code == 200 and "<svg" in body(page)
     secret = re.search(r'id="portal-totp-secret">([A-Z2-7 ]+)<', body(page)).group(1).replace(" ", "")
     setup_token = re.search(r'name="setup_token" value="([^"]+)"', body(page)).group(1)
-    response = portal.post("/portal/authenticator", {"action": "confirm", "setup_token": setup_token,
-                                                      "code": pyotp.TOTP(secret).now()})
+    response = portal.post(
+        "/portal/authenticator", {"action": "confirm", "setup_token": setup_token, "code": pyotp.TOTP(secret).now()}
+    )
     assert response.status_code == 302
     return secret
 
@@ -195,29 +217,73 @@ def test_removing_the_app_needs_the_password(app, portal):
 
 # --- records ---------------------------------------------------------------------------------
 
+
 def chart(app, patient: int) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
-    add_entry(app, patient, "medication", {"name": "Lisinopril 10 mg", "instructions": "once a day", "status": "active"})
+    now = dt.datetime.now(dt.UTC)
+    add_entry(
+        app, patient, "medication", {"name": "Lisinopril 10 mg", "instructions": "once a day", "status": "active"}
+    )
     add_entry(app, patient, "problem", {"name": "Essential hypertension", "code": "I10", "status": "active"})
     add_entry(app, patient, "allergy", {"substance": "Penicillin", "reaction": "Hives", "severity": "moderate"})
     add_entry(app, patient, "immunization", {"vaccine": "Tdap", "given_on": "2020-05-01", "lot": "L1"})
-    add_entry(app, patient, "appointment", {"starts_at": (now + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
-                                             "reason": "Blood pressure check", "provider": "Dr Hopper"},
-              occurred_at=now + dt.timedelta(days=7))
-    add_entry(app, patient, "appointment", {"starts_at": (now - dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"),
-                                             "reason": "Annual physical", "provider": "Dr Hopper"},
-              occurred_at=now - dt.timedelta(days=30))
-    add_entry(app, patient, "lab_result", {"test": "Hemoglobin A1c", "value": "5.4", "unit": "%",
-                                            "reference_range": "4.0-5.6", "collected_on": "2024-01-10"}, shared=True)
-    add_entry(app, patient, "lab_result", {"test": "Secret panel", "value": "42", "unit": "",
-                                            "reference_range": "", "collected_on": "2024-01-11"}, shared=False)
+    add_entry(
+        app,
+        patient,
+        "appointment",
+        {
+            "starts_at": (now + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
+            "reason": "Blood pressure check",
+            "provider": "Dr Hopper",
+        },
+        occurred_at=now + dt.timedelta(days=7),
+    )
+    add_entry(
+        app,
+        patient,
+        "appointment",
+        {
+            "starts_at": (now - dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"),
+            "reason": "Annual physical",
+            "provider": "Dr Hopper",
+        },
+        occurred_at=now - dt.timedelta(days=30),
+    )
+    add_entry(
+        app,
+        patient,
+        "lab_result",
+        {
+            "test": "Hemoglobin A1c",
+            "value": "5.4",
+            "unit": "%",
+            "reference_range": "4.0-5.6",
+            "collected_on": "2024-01-10",
+        },
+        shared=True,
+    )
+    add_entry(
+        app,
+        patient,
+        "lab_result",
+        {"test": "Secret panel", "value": "42", "unit": "", "reference_range": "", "collected_on": "2024-01-11"},
+        shared=False,
+    )
 
 
 def test_the_portal_shows_the_record_and_only_shared_lab_results(app, portal, patient):
     chart(app, patient)
     page = body(portal.get("/portal/"))
-    for text in ("Lisinopril 10 mg", "Essential hypertension", "Penicillin", "Tdap", "Blood pressure check",
-                 "Annual physical", "Upcoming appointments", "Past appointments", "Hemoglobin A1c"):
+    for text in (
+        "Lisinopril 10 mg",
+        "Essential hypertension",
+        "Penicillin",
+        "Tdap",
+        "Blood pressure check",
+        "Annual physical",
+        "Upcoming appointments",
+        "Past appointments",
+        "Hemoglobin A1c",
+    ):
         assert text in page
     assert page.index("Blood pressure check") < page.index("Annual physical")
     assert "Secret panel" not in page
@@ -236,7 +302,9 @@ def test_download_digests_match_the_bytes(app, portal, patient):
         data = response.get_data()
         assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment;")
         assert hashlib.sha256(data).hexdigest() == shown
-        assert response.headers["Repr-Digest"] == f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+        assert (
+            response.headers["Repr-Digest"] == f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+        )
         text = data.decode()
         assert "Lisinopril 10 mg" in text and "Secret panel" not in text
         if fmt == "json":
@@ -258,8 +326,14 @@ def test_activity_lists_staff_chart_views_and_the_patients_own(app, portal, pati
     practice_id = first_practice_id(app)
     with app.test_request_context():
         staff = session().query(User).filter(User.email == SIGNUP["email"]).one()
-        audit.record("charts.chart_viewed", practice_id=practice_id, dimensions={"patient_id": patient},
-                     object_type="patient", object_id=patient, actor=staff)
+        audit.record(
+            "charts.chart_viewed",
+            practice_id=practice_id,
+            dimensions={"patient_id": patient},
+            object_type="patient",
+            object_id=patient,
+            actor=staff,
+        )
         audit.record("charts.note_signed", practice_id=practice_id, dimensions={"patient_id": patient}, actor=staff)
         session().commit()
     portal.get("/portal/")  # a view of their own
@@ -272,14 +346,18 @@ def test_activity_lists_staff_chart_views_and_the_patients_own(app, portal, pati
 
 # --- whose records ---------------------------------------------------------------------------
 
+
 def test_a_revoked_link_shows_only_the_ask_your_doctor_message(app, portal, patient):
     chart(app, patient)
     link_id = link_ids(app, USERNAME)[0]
     change_invitation(app, first_practice_id(app), patient, "revoke")
     page = body(portal.get("/portal/"))
     assert NO_ACCESS in page and "Lisinopril" not in page and "Pat Jones" not in page
-    for path in (f"/portal/records/{link_id}/download", f"/portal/records/{link_id}/file/json",
-                 f"/portal/records/{link_id}/activity"):
+    for path in (
+        f"/portal/records/{link_id}/download",
+        f"/portal/records/{link_id}/file/json",
+        f"/portal/records/{link_id}/activity",
+    ):
         response = portal.get(path)
         assert response.status_code == 403 and NO_ACCESS in body(response) and "Lisinopril" not in body(response)
 
@@ -291,8 +369,12 @@ def test_patient_a_cannot_open_patient_b_records_by_id(app, portal, patient):
     token, pin = invite(app, other, email="bea@example.com")
     register(bea, token, pin, username="bea@example.com", birth_date="01/02/1975")
     bea_link = link_ids(app, "bea@example.com")[0]
-    for path in (f"/portal/records/{bea_link}/download", f"/portal/records/{bea_link}/file/json",
-                 f"/portal/records/{bea_link}/file/html", f"/portal/records/{bea_link}/activity"):
+    for path in (
+        f"/portal/records/{bea_link}/download",
+        f"/portal/records/{bea_link}/file/json",
+        f"/portal/records/{bea_link}/file/html",
+        f"/portal/records/{bea_link}/activity",
+    ):
         response = portal.get(path)
         assert response.status_code == 404 and "Warfarin" not in body(response) and "Bea" not in body(response)
     assert "Warfarin" not in body(portal.get("/portal/"))
@@ -301,8 +383,9 @@ def test_patient_a_cannot_open_patient_b_records_by_id(app, portal, patient):
 
 def test_an_account_sees_another_practice_only_once_linked(app, portal, patient):
     harbor = second_practice(app)
-    twin = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE, practice_id=harbor,
-                       email="pat@example.com")
+    twin = add_patient(
+        app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE, practice_id=harbor, email="pat@example.com"
+    )
     add_entry(app, twin, "allergy", {"substance": "Latex", "reaction": "Rash", "severity": "mild"})
     assert "Harbor Pediatrics" not in body(portal.get("/portal/")) and "Latex" not in body(portal.get("/portal/"))
     token, pin = invite(app, twin, practice_id=harbor)
@@ -316,6 +399,7 @@ def test_an_account_sees_another_practice_only_once_linked(app, portal, patient)
 
 
 # --- portal and staff sessions never mix ----------------------------------------------------------
+
 
 def test_a_portal_session_never_reaches_staff_pages(app, portal):
     token = portal.client.get_cookie("pfcore_portal").value

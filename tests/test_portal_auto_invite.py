@@ -2,6 +2,7 @@
 signing chart notes" is on signs a note (through the chart's Sign button), and
 for an encounter left unsigned, 30 days after the visit (`pfcore jobs run`).
 Only patients aged 18 to 85 with an email and a phone who were never invited."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,7 +23,7 @@ from .support.records import add_active_user, add_patient, audit_rows
 from .support.servers import body_of
 
 # 16:00 UTC is noon in New York, the practices' time zone: "today" is 2025-06-15 everywhere.
-NOW = dt.datetime(2025, 6, 15, 16, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 6, 15, 16, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2025, 6, 15)
 EMAIL = "pat.adult@example.net"
 PHONE = "+14155550142"
@@ -44,28 +45,45 @@ class Clinic:
 
     def set_auto_invite(self, user_id: int, on: bool = True) -> None:
         """Through Settings > Patient communications > PHR invite, as the administrator."""
-        response = self.admin.post("/patient-portal/settings/phr-invite",
-                                   {"users": [str(user_id)], "may_invite": [str(user_id)],
-                                    "auto_invite": [str(user_id)] if on else []})
+        response = self.admin.post(
+            "/patient-portal/settings/phr-invite",
+            {"users": [str(user_id)], "may_invite": [str(user_id)], "auto_invite": [str(user_id)] if on else []},
+        )
         assert response.status_code == 302
 
     def patient(self, *, born: str = "1980-04-12", email: str = EMAIL, phone: str = PHONE) -> int:
-        return add_patient(self.app, first_name="Pat", last_name="Adult", date_of_birth=born, email=email,
-                           phone=phone, practice_id=self.practice_id)
+        return add_patient(
+            self.app,
+            first_name="Pat",
+            last_name="Adult",
+            date_of_birth=born,
+            email=email,
+            phone=phone,
+            practice_id=self.practice_id,
+        )
 
     def encounter(self, patient_id: int, provider_id: int, visit: dt.date = TODAY, signed: bool = False) -> int:
         with self.app.app_context():
-            row = Encounter(practice_id=self.practice_id, patient_id=patient_id, provider_id=provider_id,
-                            visit_date=visit, reason="Annual physical", subjective="Feels well.",
-                            signed_at=NOW if signed else None, signed_by_id=provider_id if signed else None)
+            row = Encounter(
+                practice_id=self.practice_id,
+                patient_id=patient_id,
+                provider_id=provider_id,
+                visit_date=visit,
+                reason="Annual physical",
+                subjective="Feels well.",
+                signed_at=NOW if signed else None,
+                signed_by_id=provider_id if signed else None,
+            )
             session().add(row)
             session().commit()
             return row.id
 
     def sign(self, patient_id: int, encounter_id: int, web: Browserless | None = None):
         """The chart's Sign button."""
-        return (web or self.admin).post(f"/charts/patients/{patient_id}/encounters/{encounter_id}/sign",
-                                        page=f"/charts/patients/{patient_id}/encounters/{encounter_id}")
+        return (web or self.admin).post(
+            f"/charts/patients/{patient_id}/encounters/{encounter_id}/sign",
+            page=f"/charts/patients/{patient_id}/encounters/{encounter_id}",
+        )
 
 
 @pytest.fixture
@@ -94,6 +112,7 @@ def run_jobs(app) -> list[str]:
 
 # --- on signing -------------------------------------------------------------------------------------
 
+
 def test_signing_a_note_invites_the_patient_at_once_when_the_signers_auto_invite_is_on(clinic, inbox):
     clinic.set_auto_invite(clinic.admin_id)
     patient_id = clinic.patient()
@@ -119,20 +138,30 @@ def test_signing_invites_nobody_when_the_signers_auto_invite_is_off(clinic):
 
 
 def test_the_signers_setting_decides_not_someone_elses(clinic):
-    sam_id = add_active_user(clinic.app, first_name="Sam", last_name="Signer", email="sam@sunrise.example.com",
-                             username="ssigner", password=PASSWORD, access_level=3)
+    sam_id = add_active_user(
+        clinic.app,
+        first_name="Sam",
+        last_name="Signer",
+        email="sam@sunrise.example.com",
+        username="ssigner",
+        password=PASSWORD,
+        access_level=3,
+    )
     clinic.set_auto_invite(sam_id)
     patient_id = clinic.patient()
     assert clinic.sign(patient_id, clinic.encounter(patient_id, sam_id)).status_code == 200
     assert invitations_of(clinic.app) == [], "Grace signed, and her auto-invite is off"
 
 
-@pytest.mark.parametrize("born, invited", [
-    ("2007-06-16", False),  # 17: turns 18 tomorrow
-    ("2007-06-15", True),   # 18 today
-    ("1939-06-16", True),   # 85: turns 86 tomorrow
-    ("1939-06-15", False),  # 86 today
-])
+@pytest.mark.parametrize(
+    "born, invited",
+    [
+        ("2007-06-16", False),  # 17: turns 18 tomorrow
+        ("2007-06-15", True),  # 18 today
+        ("1939-06-16", True),  # 85: turns 86 tomorrow
+        ("1939-06-15", False),  # 86 today
+    ],
+)
 def test_auto_invite_applies_to_patients_aged_18_to_85(clinic, born, invited):
     clinic.set_auto_invite(clinic.admin_id)
     patient_id = clinic.patient(born=born)
@@ -165,8 +194,16 @@ def test_a_patient_invited_before_is_left_to_staff(clinic, inbox):
 
 
 def test_a_refused_signature_invites_nobody(clinic):
-    lev_id = add_active_user(clinic.app, first_name="Lev", last_name="One", email="lev@sunrise.example.com",
-                             username="lone", password=PASSWORD, access_level=1, phone="+14155550177")
+    lev_id = add_active_user(
+        clinic.app,
+        first_name="Lev",
+        last_name="One",
+        email="lev@sunrise.example.com",
+        username="lone",
+        password=PASSWORD,
+        access_level=1,
+        phone="+14155550177",
+    )
     clinic.set_auto_invite(lev_id)
     lev = Browserless(clinic.app.test_client())
     sign_in_email(lev, "lev@sunrise.example.com", PASSWORD)
@@ -176,6 +213,7 @@ def test_a_refused_signature_invites_nobody(clinic):
 
 
 # --- 30 days after an unsigned visit: `pfcore jobs run` ---------------------------------------------
+
 
 def test_an_unsigned_encounter_invites_30_days_after_the_visit_not_29(clinic, inbox):
     clinic.set_auto_invite(clinic.admin_id)
@@ -195,8 +233,15 @@ def test_an_unsigned_encounter_invites_30_days_after_the_visit_not_29(clinic, in
 
 
 def test_the_encounters_provider_decides(clinic):
-    sam_id = add_active_user(clinic.app, first_name="Sam", last_name="Signer", email="sam@sunrise.example.com",
-                             username="ssigner", password=PASSWORD, access_level=3)
+    sam_id = add_active_user(
+        clinic.app,
+        first_name="Sam",
+        last_name="Signer",
+        email="sam@sunrise.example.com",
+        username="ssigner",
+        password=PASSWORD,
+        access_level=3,
+    )
     clinic.set_auto_invite(clinic.admin_id)  # Grace's is on, but Sam saw the patient
     patient_id = clinic.patient()
     clinic.encounter(patient_id, sam_id, visit=TODAY - dt.timedelta(days=45))
@@ -207,8 +252,15 @@ def test_the_encounters_provider_decides(clinic):
 
 
 def test_an_inactive_providers_setting_no_longer_invites(clinic):
-    sam_id = add_active_user(clinic.app, first_name="Sam", last_name="Signer", email="sam@sunrise.example.com",
-                             username="ssigner", password=PASSWORD, access_level=3)
+    sam_id = add_active_user(
+        clinic.app,
+        first_name="Sam",
+        last_name="Signer",
+        email="sam@sunrise.example.com",
+        username="ssigner",
+        password=PASSWORD,
+        access_level=3,
+    )
     clinic.set_auto_invite(sam_id)
     with clinic.app.app_context():
         session().get(User, sam_id).status = "inactive"
@@ -238,17 +290,30 @@ def test_a_practice_without_the_portal_is_left_alone(clinic, app):
 
     other = Browserless(app.test_client())
     signup(other, practice_name="Harbour Clinic", email="owner@harbour.example.com")
-    assert other.post("/settings/plugins/patient_portal", {"enabled": "0"},
-                      page="/settings/plugins").status_code == 200
+    assert other.post("/settings/plugins/patient_portal", {"enabled": "0"}, page="/settings/plugins").status_code == 200
     with app.app_context():
         hal = session().scalars(select(User).where(User.email == "owner@harbour.example.com")).one()
         session().add(InviteSettings(user_id=hal.id, practice_id=hal.practice_id, may_invite=True, auto_invite=True))
         session().commit()
-    theirs = add_patient(app, first_name="Hana", last_name="Harbour", date_of_birth="1970-01-01", email="h@example.net",
-                         phone="+14155550143", practice_id=hal.practice_id)
+    theirs = add_patient(
+        app,
+        first_name="Hana",
+        last_name="Harbour",
+        date_of_birth="1970-01-01",
+        email="h@example.net",
+        phone="+14155550143",
+        practice_id=hal.practice_id,
+    )
     with app.app_context():
-        session().add(Encounter(practice_id=hal.practice_id, patient_id=theirs, provider_id=hal.id,
-                                visit_date=TODAY - dt.timedelta(days=60), reason="Checkup"))
+        session().add(
+            Encounter(
+                practice_id=hal.practice_id,
+                patient_id=theirs,
+                provider_id=hal.id,
+                visit_date=TODAY - dt.timedelta(days=60),
+                reason="Checkup",
+            )
+        )
         session().commit()
 
     assert "Patient portal: auto-invited 1 patient." in run_jobs(app)

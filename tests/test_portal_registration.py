@@ -3,6 +3,7 @@ identity by date of birth + PIN or by phone + date of birth + a code, five
 wrong answers lock the invitation, then "Create account" or "Link to existing
 account". Over HTTP, on SQLite and PostgreSQL, with the real SMTP server and
 SMS webhook receiver."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,18 +15,35 @@ from pfcore_plugins.patient_portal.models import Invitation, PhoneCode, PortalAc
 
 from .support.apps import Browserless
 from .support.journeys import last_link
-from .support.records import add_patient, audit_rows
 from .support.portal import (
-    BIRTH_DATE, EXPIRED, GENERIC_FAILURE, LOCKED, PASSWORD, PATIENT_PHONE, US_BIRTH_DATE, change_invitation,
-    code_from, create_account, first_practice_id, invite, invitation_row, link_ids, portal_sign_in, register,
-    rows, second_practice, verify_with_pin,
+    BIRTH_DATE,
+    EXPIRED,
+    GENERIC_FAILURE,
+    LOCKED,
+    PASSWORD,
+    PATIENT_PHONE,
+    US_BIRTH_DATE,
+    change_invitation,
+    code_from,
+    create_account,
+    first_practice_id,
+    invitation_row,
+    invite,
+    link_ids,
+    portal_sign_in,
+    register,
+    rows,
+    second_practice,
+    verify_with_pin,
 )
+from .support.records import add_patient, audit_rows
 
 
 @pytest.fixture
 def patient(admin_web, app) -> int:
-    return add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
-                       email="pat@example.com", phone=PATIENT_PHONE)
+    return add_patient(
+        app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE, email="pat@example.com", phone=PATIENT_PHONE
+    )
 
 
 @pytest.fixture
@@ -44,9 +62,11 @@ def body(response) -> str:
 
 # --- date of birth + PIN ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("birth_date", [US_BIRTH_DATE, BIRTH_DATE])
-def test_patient_registers_with_birth_date_and_pin_and_lands_on_the_portal(app, patient, patient_web, inbox,
-                                                                          birth_date):
+def test_patient_registers_with_birth_date_and_pin_and_lands_on_the_portal(
+    app, patient, patient_web, inbox, birth_date
+):
     token, pin = invite(app, patient)
     assert last_link(inbox, "pat@example.com", "/portal/register/") == f"/portal/register/{token}"
     page = patient_web.get(f"/portal/register/{token}")
@@ -135,8 +155,11 @@ def test_a_used_link_shows_the_expired_message(app, patient, patient_web):
     token, pin = invite(app, patient)
     register(patient_web, token, pin)
     stranger = Browserless(app.test_client())
-    for response in (stranger.get(f"/portal/register/{token}"), verify_with_pin(stranger, token, pin),
-                     patient_web.get(f"/portal/register/{token}/create")):
+    for response in (
+        stranger.get(f"/portal/register/{token}"),
+        verify_with_pin(stranger, token, pin),
+        patient_web.get(f"/portal/register/{token}/create"),
+    ):
         assert response.status_code == 410
         assert EXPIRED in body(response)
     assert len(rows(app, PortalLink)) == 1
@@ -165,16 +188,18 @@ def test_an_unknown_link_says_expired_with_404(app, patient_web):
 
 def test_a_link_past_its_days_shows_the_expired_message(app, patient, patient_web):
     token, pin = invite(app, patient)
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=31)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=31)):
         response = verify_with_pin(patient_web, token, pin)
     assert response.status_code == 410 and EXPIRED in body(response)
 
 
 # --- phone + date of birth + code -------------------------------------------------------
 
+
 def send_code(web, token, phone="(415) 555-0123", birth_date=US_BIRTH_DATE, channel="sms"):
-    return web.post(f"/portal/register/{token}/phone", {"phone": phone, "date_of_birth": birth_date,
-                                                         "channel": channel})
+    return web.post(
+        f"/portal/register/{token}/phone", {"phone": phone, "date_of_birth": birth_date, "channel": channel}
+    )
 
 
 def test_patient_registers_with_a_texted_code(app, patient, patient_web, texts):
@@ -242,7 +267,7 @@ def test_a_code_expires_after_ten_minutes(app, patient, patient_web, texts):
     token, _pin = invite(app, patient)
     send_code(patient_web, token)
     code = code_from(texts.messages[-1])
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10, seconds=5)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10, seconds=5)):
         response = patient_web.post(f"/portal/register/{token}/code", {"code": code})
     assert response.status_code == 422 and "expired" in body(response)
     assert patient_web.get(f"/portal/register/{token}/account").status_code == 302
@@ -261,6 +286,7 @@ def test_five_wrong_codes_lock_the_invitation(app, patient, patient_web, texts):
 
 # --- the identity step belongs to this browser ---------------------------------------------
 
+
 def test_the_verified_step_is_bound_to_the_browser_and_lasts_thirty_minutes(app, patient, patient_web):
     token, pin = invite(app, patient)
     verify_with_pin(patient_web, token, pin)
@@ -270,11 +296,12 @@ def test_the_verified_step_is_bound_to_the_browser_and_lasts_thirty_minutes(app,
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/portal/register/{token}")
     assert create_account(other, token, "thief").status_code == 302
     assert rows(app, PortalAccount) == []
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=31)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=31)):
         assert patient_web.get(f"/portal/register/{token}/create").status_code == 302
 
 
 # --- the account -----------------------------------------------------------------------------
+
 
 def verified(app, patient_web, patient) -> str:
     token, pin = invite(app, patient)
@@ -317,8 +344,9 @@ def test_link_a_second_practice_to_an_existing_account(app, patient, patient_web
     token, pin = invite(app, patient)
     register(patient_web, token, pin, username="pat.jones")
     harbor = second_practice(app)
-    other_patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE,
-                                practice_id=harbor, phone=PATIENT_PHONE)
+    other_patient = add_patient(
+        app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE, practice_id=harbor, phone=PATIENT_PHONE
+    )
     token2, pin2 = invite(app, other_patient, practice_id=harbor)
     browser = Browserless(app.test_client())
     assert verify_with_pin(browser, token2, pin2).status_code == 302
@@ -341,8 +369,10 @@ def test_a_revoked_patient_invited_again_registers_again(app, patient, patient_w
     token2, pin2 = invite(app, patient)
     browser = Browserless(app.test_client())
     assert verify_with_pin(browser, token2, pin2).status_code == 302
-    assert browser.post(f"/portal/register/{token2}/link",
-                        {"username": "pat.jones", "password": PASSWORD}).status_code == 302
+    assert (
+        browser.post(f"/portal/register/{token2}/link", {"username": "pat.jones", "password": PASSWORD}).status_code
+        == 302
+    )
     link = rows(app, PortalLink)[0]
     assert link.revoked_at is None and len(rows(app, PortalLink)) == 1
     assert "Pat Jones" in body(browser.get("/portal/"))

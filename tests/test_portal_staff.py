@@ -3,6 +3,7 @@ status in the chart, inviting (prefilled, checked, confirmed), the PIN in the
 Access code column and never in the email, Resend / Cancel invite / Revoke
 access, "May invite patients", Settings > Patient communications > PHR invite,
 and another practice's staff finding nothing."""
+
 from __future__ import annotations
 
 import html
@@ -38,12 +39,14 @@ class Clinic:
 
 @pytest.fixture
 def clinic(app, admin_web) -> Clinic:
-    patient_id = add_patient(app, first_name="Maria", last_name="Lopez", date_of_birth="1980-04-12",
-                             email=PATIENT_EMAIL, phone=PATIENT_PHONE)
+    patient_id = add_patient(
+        app, first_name="Maria", last_name="Lopez", date_of_birth="1980-04-12", email=PATIENT_EMAIL, phone=PATIENT_PHONE
+    )
     return Clinic(app, admin_web, patient_id)
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def page_text(web: Browserless, path: str) -> str:
     response = web.get(path)
@@ -52,22 +55,29 @@ def page_text(web: Browserless, path: str) -> str:
 
 
 def review(web: Browserless, clinic: Clinic, email=PATIENT_EMAIL, phone=PATIENT_PHONE):
-    return web.post(clinic.url("invite/review"), {"email": email, "phone": phone, "seen": seen(clinic)},
-                    page=clinic.url("invite"))
+    return web.post(
+        clinic.url("invite/review"), {"email": email, "phone": phone, "seen": seen(clinic)}, page=clinic.url("invite")
+    )
 
 
 def seen(clinic: Clinic) -> str:
     with clinic.app.app_context():
-        newest = session().scalars(select(Invitation.id).where(Invitation.patient_id == clinic.patient_id)
-                                   .order_by(Invitation.id.desc())).first()
+        newest = (
+            session()
+            .scalars(
+                select(Invitation.id).where(Invitation.patient_id == clinic.patient_id).order_by(Invitation.id.desc())
+            )
+            .first()
+        )
     return str(newest or 0)
 
 
 def invite(web: Browserless, clinic: Clinic, email=PATIENT_EMAIL, phone=PATIENT_PHONE):
     """The whole journey: the form, the confirmation, "Invite"."""
     assert review(web, clinic, email, phone).status_code == 200
-    return web.post(clinic.url("invite"), {"email": email, "phone": phone, "seen": seen(clinic)},
-                    page=clinic.url("invite"))
+    return web.post(
+        clinic.url("invite"), {"email": email, "phone": phone, "seen": seen(clinic)}, page=clinic.url("invite")
+    )
 
 
 def shown_pin(web: Browserless, clinic: Clinic) -> str | None:
@@ -92,8 +102,11 @@ def outbox_count(app) -> int:
 def enrol(app, patient_id: int, email: str = PATIENT_EMAIL) -> None:
     """The patient registered already (setup: the patient side is tested elsewhere)."""
     with app.app_context():
-        patient_practice = session().execute(text("SELECT practice_id FROM charts_patients WHERE id = :id"),
-                                             {"id": patient_id}).scalar_one()
+        patient_practice = (
+            session()
+            .execute(text("SELECT practice_id FROM charts_patients WHERE id = :id"), {"id": patient_id})
+            .scalar_one()
+        )
         account = PortalAccount(username=email, email=email, password_hash="x")
         session().add(account)
         session().flush()
@@ -103,8 +116,15 @@ def enrol(app, patient_id: int, email: str = PATIENT_EMAIL) -> None:
 
 def staff(app, *, may_invite: bool | None = None) -> Browserless:
     """A signed-in Level 1 user of the first practice (front desk), with "May invite patients" as given."""
-    user_id = add_active_user(app, first_name="Otto", last_name="Desk", email=STAFF_EMAIL, username="odesk",
-                              password=PASSWORD, phone="+14155550124")
+    user_id = add_active_user(
+        app,
+        first_name="Otto",
+        last_name="Desk",
+        email=STAFF_EMAIL,
+        username="odesk",
+        password=PASSWORD,
+        phone="+14155550124",
+    )
     if may_invite is not None:
         with app.app_context():
             practice_id = session().get(User, user_id).practice_id
@@ -118,12 +138,16 @@ def staff(app, *, may_invite: bool | None = None) -> Browserless:
 
 # --- the chart header and Actions menu -----------------------------------------------------------
 
+
 def test_the_chart_header_shows_each_enrolment_status_and_the_actions_menu_offers_the_invite(clinic):
     chart = f"/charts/patients/{clinic.patient_id}"
     body = page_text(clinic.admin, chart)
     header = body.split('<div id="chart-dialog">')[0]
-    assert re.search(r'Patient portal</dt>\s*<dd><span id="portal-status"><a href="[^"]+/invite"[^>]*>'
-                     r'Invite to patient portal</a>', header), header
+    assert re.search(
+        r'Patient portal</dt>\s*<dd><span id="portal-status"><a href="[^"]+/invite"[^>]*>'
+        r"Invite to patient portal</a>",
+        header,
+    ), header
     assert f'<a href="/patient-portal/patients/{clinic.patient_id}/invite">Invite to patient portal</a>' in header
     assert f'<a href="/patient-portal/patients/{clinic.patient_id}/">Patient portal enrolment</a>' in header
 
@@ -160,28 +184,33 @@ def test_clicking_the_status_from_the_chart_answers_the_panel_alone_for_the_dial
 
 # --- inviting ---------------------------------------------------------------------------------
 
+
 def test_the_invite_form_is_prefilled_from_the_patients_profile(clinic):
     body = page_text(clinic.admin, clinic.url("invite"))
     assert "Invite Maria Lopez to the patient portal" in body
     assert re.search(rf'<input[^>]* id="email"[^>]* value="{re.escape(PATIENT_EMAIL)}"', body)
     assert re.search(r'<input[^>]* id="phone"[^>]* value="\+1 415-555-0142"', body)
-    assert "<button type=\"submit\" class=\"primary\">Invite to patient portal</button>" in body
+    assert '<button type="submit" class="primary">Invite to patient portal</button>' in body
 
 
-@pytest.mark.parametrize("email, phone, message", [
-    ("maria.example.net", PATIENT_PHONE, "Enter a valid email address"),
-    ("", PATIENT_PHONE, "Enter the patient&#39;s email."),
-    (PATIENT_EMAIL, "555-01", "That phone number is not valid"),
-    (PATIENT_EMAIL, "call me maybe", "That does not look like a phone number"),
-    # The registration texts or calls this number: only numbers pfcore may text or call.
-    (PATIENT_EMAIL, "1-900-555-0100", "That is a premium-rate number"),
-    (PATIENT_EMAIL, "+44 7400 123456", "pfcore does not text or call numbers in the United Kingdom."),
-])
+@pytest.mark.parametrize(
+    "email, phone, message",
+    [
+        ("maria.example.net", PATIENT_PHONE, "Enter a valid email address"),
+        ("", PATIENT_PHONE, "Enter the patient&#39;s email."),
+        (PATIENT_EMAIL, "555-01", "That phone number is not valid"),
+        (PATIENT_EMAIL, "call me maybe", "That does not look like a phone number"),
+        # The registration texts or calls this number: only numbers pfcore may text or call.
+        (PATIENT_EMAIL, "1-900-555-0100", "That is a premium-rate number"),
+        (PATIENT_EMAIL, "+44 7400 123456", "pfcore does not text or call numbers in the United Kingdom."),
+    ],
+)
 def test_a_bad_email_or_phone_answers_422_with_the_message_and_saves_nothing(clinic, email, phone, message):
     before = outbox_count(clinic.app)
     for step in ("invite/review", "invite"):
-        response = clinic.admin.post(clinic.url(step), {"email": email, "phone": phone, "seen": "0"},
-                                     page=clinic.url("invite"))
+        response = clinic.admin.post(
+            clinic.url(step), {"email": email, "phone": phone, "seen": "0"}, page=clinic.url("invite")
+        )
         assert response.status_code == 422, step
         assert message in response.get_data(as_text=True), step
     assert invitation_rows(clinic.app) == []
@@ -195,8 +224,11 @@ def test_the_edited_email_and_phone_are_used_and_the_phone_is_optional(clinic, i
     (row,) = invitation_rows(clinic.app)
     assert (row.email, row.phone) == ("maria.new@example.net", "")
     inbox.wait_for("maria.new@example.net")
-    response = clinic.admin.post(clinic.url("invite/review"), {"email": PATIENT_EMAIL, "phone": "(415) 555-0199",
-                                                               "seen": seen(clinic)}, page=clinic.url("invite"))
+    response = clinic.admin.post(
+        clinic.url("invite/review"),
+        {"email": PATIENT_EMAIL, "phone": "(415) 555-0199", "seen": seen(clinic)},
+        page=clinic.url("invite"),
+    )
     assert 'name="phone" value="+14155550199"' in response.get_data(as_text=True), "checked and kept as E.164"
 
 
@@ -243,7 +275,7 @@ def test_the_pin_is_stored_encrypted_and_compared_with_pin_matches(clinic):
         row = session().scalars(select(Invitation)).one()
         assert invitations.pin_matches(row, pin)
         assert invitations.pin_matches(row, f" {pin} ")
-        wrong = f"{(int(pin) + 1) % 10 ** 6:06d}"
+        wrong = f"{(int(pin) + 1) % 10**6:06d}"
         assert not invitations.pin_matches(row, wrong)
         assert not invitations.pin_matches(row, "")
         assert not invitations.pin_matches(row, None)
@@ -251,8 +283,9 @@ def test_the_pin_is_stored_encrypted_and_compared_with_pin_matches(clinic):
 
 def test_an_htmx_invite_answers_with_the_panel_and_the_new_header_status(clinic, inbox):
     review(clinic.admin, clinic)
-    response = clinic.admin.htmx_post(clinic.url("invite"), {"email": PATIENT_EMAIL, "phone": PATIENT_PHONE,
-                                                             "seen": "0"}, page=clinic.url("invite"))
+    response = clinic.admin.htmx_post(
+        clinic.url("invite"), {"email": PATIENT_EMAIL, "phone": PATIENT_PHONE, "seen": "0"}, page=clinic.url("invite")
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and body.lstrip().startswith('<section id="portal-enrolment"')
     assert PIN_RE.search(body) and "Give the patient the access code below" in body
@@ -263,14 +296,16 @@ def test_an_htmx_invite_answers_with_the_panel_and_the_new_header_status(clinic,
 def test_an_invite_confirmed_after_someone_else_changed_the_enrolment_is_not_sent(clinic, inbox):
     review(clinic.admin, clinic)
     invite(clinic.admin, clinic)
-    stale = clinic.admin.post(clinic.url("invite"), {"email": PATIENT_EMAIL, "phone": PATIENT_PHONE, "seen": "0"},
-                              page=clinic.url("invite"))
+    stale = clinic.admin.post(
+        clinic.url("invite"), {"email": PATIENT_EMAIL, "phone": PATIENT_PHONE, "seen": "0"}, page=clinic.url("invite")
+    )
     assert stale.status_code == 409
     assert "changed this patient&#39;s enrolment meanwhile" in stale.get_data(as_text=True)
     assert len(invitation_rows(clinic.app)) == 1
 
 
 # --- resend, cancel, revoke ---------------------------------------------------------------------
+
 
 def test_resend_keeps_the_pin_and_the_old_link_stops_working(clinic, inbox):
     invite(clinic.admin, clinic)
@@ -326,7 +361,7 @@ def test_cancelling_twice_says_there_is_nothing_to_cancel(clinic):
 def test_revoke_access_of_an_enrolled_patient_and_invite_again(clinic, inbox):
     enrol(clinic.app, clinic.patient_id)
     panel = page_text(clinic.admin, clinic.url())
-    assert "Enrolled on" in panel and ">Revoke access</button>" in panel and "hx-confirm=\"Revoke the patient" in panel
+    assert "Enrolled on" in panel and ">Revoke access</button>" in panel and 'hx-confirm="Revoke the patient' in panel
     assert clinic.admin.get(clinic.url("invite")).get_data(as_text=True).count("is already enrolled") == 1
     response = clinic.admin.post(clinic.url("revoke"), page=clinic.url())
     assert response.status_code == 302 and response.headers["Location"].endswith("?done=revoked")
@@ -348,6 +383,7 @@ def test_revoke_access_of_an_enrolled_patient_and_invite_again(clinic, inbox):
 
 # --- who may ------------------------------------------------------------------------------------
 
+
 def test_a_user_who_may_not_invite_is_refused_with_403_and_sees_no_buttons(clinic):
     otto = staff(clinic.app, may_invite=False)
     invite(clinic.admin, clinic)
@@ -355,8 +391,9 @@ def test_a_user_who_may_not_invite_is_refused_with_403_and_sees_no_buttons(clini
     assert response.status_code == 403
     assert "Your administrator has not allowed you to invite patients" in response.get_data(as_text=True)
     for step in ("invite/review", "invite", "resend", "cancel", "revoke"):
-        response = otto.post(clinic.url(step), {"email": PATIENT_EMAIL, "phone": PATIENT_PHONE, "seen": seen(clinic)},
-                             page="/dashboard")
+        response = otto.post(
+            clinic.url(step), {"email": PATIENT_EMAIL, "phone": PATIENT_PHONE, "seen": seen(clinic)}, page="/dashboard"
+        )
         assert response.status_code == 403, step
     panel = page_text(otto, clinic.url())
     assert "Invited" in panel and PIN_RE.search(panel) is None
@@ -381,8 +418,11 @@ def test_staff_of_another_practice_find_nothing_on_any_portal_page_of_the_patien
     views_before = len(audit_rows(app, "patient_portal.enrolment_viewed"))
     other = Browserless(app.test_client())
     signup(other, practice_name="Harbour Clinic", email="owner@harbour.example.com")
-    endpoints = [rule for rule in app.url_map.iter_rules()
-                 if rule.endpoint.startswith("patient_portal.") and "patient_id" in rule.arguments]
+    endpoints = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("patient_portal.") and "patient_id" in rule.arguments
+    ]
     assert len(endpoints) >= 6
     for rule in endpoints:
         path = rule.rule.replace("<patient_id>", str(clinic.patient_id))
@@ -390,8 +430,9 @@ def test_staff_of_another_practice_find_nothing_on_any_portal_page_of_the_patien
             if method == "GET":
                 response = other.get(path)
             else:
-                response = other.post(path, {"email": "eve@evil.example.com", "phone": "", "seen": "1"},
-                                      page="/dashboard")
+                response = other.post(
+                    path, {"email": "eve@evil.example.com", "phone": "", "seen": "1"}, page="/dashboard"
+                )
             assert response.status_code == 404, (method, path, response.status_code)
             assert PATIENT_EMAIL not in response.get_data(as_text=True)
     assert [r.status for r in invitation_rows(app)] == ["invited"]
@@ -414,13 +455,17 @@ def test_the_settings_tile_leads_to_the_phr_invite_tab(clinic):
 
 
 def test_an_administrator_changes_the_invite_settings_and_the_change_is_audited(clinic):
-    otto_id = add_active_user(clinic.app, first_name="Otto", last_name="Desk", email=STAFF_EMAIL, username="odesk",
-                              password=PASSWORD)
+    otto_id = add_active_user(
+        clinic.app, first_name="Otto", last_name="Desk", email=STAFF_EMAIL, username="odesk", password=PASSWORD
+    )
     body = page_text(clinic.admin, SETTINGS)
     assert LOCK_LABEL not in body and '<button type="submit" class="primary">Save settings</button>' in body
     assert re.search(rf'name="may_invite" value="{otto_id}" aria-label="May invite patients: Otto Desk" checked>', body)
-    assert re.search(rf'name="auto_invite" value="{otto_id}" aria-label="Auto-invite when signing chart notes: '
-                     rf'Otto Desk">', body), "auto-invite is off by default"
+    assert re.search(
+        rf'name="auto_invite" value="{otto_id}" aria-label="Auto-invite when signing chart notes: '
+        rf'Otto Desk">',
+        body,
+    ), "auto-invite is off by default"
     with clinic.app.app_context():
         grace_id = session().scalars(select(User.id).where(User.email == SIGNUP["email"])).one()
     form = {"users": [str(otto_id), str(grace_id)], "may_invite": [str(grace_id)], "auto_invite": [str(otto_id)]}
@@ -457,8 +502,9 @@ def test_other_users_see_the_invite_settings_read_only_with_a_lock_and_cannot_sa
 def test_the_invite_settings_list_only_the_practices_active_users(clinic, app):
     other = Browserless(app.test_client())
     signup(other, practice_name="Harbour Clinic", email="owner@harbour.example.com", first_name="Hal")
-    add_active_user(app, first_name="Ina", last_name="Gone", email="ina@sunrise.example.com", username="igone",
-                    password=PASSWORD)
+    add_active_user(
+        app, first_name="Ina", last_name="Gone", email="ina@sunrise.example.com", username="igone", password=PASSWORD
+    )
     with app.app_context():
         session().execute(text("UPDATE users SET status = 'inactive' WHERE email = 'ina@sunrise.example.com'"))
         session().commit()

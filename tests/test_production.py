@@ -1,5 +1,6 @@
 """Production and scale-out: the worker loop, several deliverers at once,
 trusted proxies, /metrics and the database going away for a moment."""
+
 from __future__ import annotations
 
 import threading
@@ -32,6 +33,7 @@ def outbox(app) -> list[OutboxMessage]:
 
 
 # -- several workers ---------------------------------------------------------
+
 
 def test_two_workers_at_once_deliver_each_of_forty_messages_exactly_once(app, inbox):
     recipients = [f"patient{i}@example.com" for i in range(40)]
@@ -117,10 +119,14 @@ def test_worker_stops_cleanly_on_sigterm(app, monkeypatch):
 
 # -- trusted proxies -------------------------------------------------------------
 
+
 def _remote_addr_app(settings, **changes):
     application = create_app(dict(settings, **changes))
-    application.add_url_rule("/_test/remote-addr", "test_remote_addr",
-                             lambda: {"addr": request.remote_addr, "scheme": request.scheme, "host": request.host})
+    application.add_url_rule(
+        "/_test/remote-addr",
+        "test_remote_addr",
+        lambda: {"addr": request.remote_addr, "scheme": request.scheme, "host": request.host},
+    )
     return application
 
 
@@ -128,8 +134,10 @@ def _remote_addr_app(settings, **changes):
 def test_without_trusted_proxies_x_forwarded_for_is_ignored(settings):
     application = _remote_addr_app(settings)
     answer = application.test_client().get(
-        "/_test/remote-addr", environ_base={"REMOTE_ADDR": "192.0.2.7"},
-        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"})
+        "/_test/remote-addr",
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+    )
     assert answer.json == {"addr": "192.0.2.7", "scheme": "http", "host": "localhost"}
     application.extensions["pfcore.engine"].dispose()
 
@@ -138,9 +146,14 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(settings):
 def test_one_trusted_proxy_uses_the_last_forwarded_hop_and_never_the_host(settings):
     application = _remote_addr_app(settings, trusted_proxies=1)
     answer = application.test_client().get(
-        "/_test/remote-addr", environ_base={"REMOTE_ADDR": "10.0.0.2"},
-        headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https",
-                 "X-Forwarded-Host": "evil.example"})
+        "/_test/remote-addr",
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        headers={
+            "X-Forwarded-For": "198.51.100.1, 203.0.113.9",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "evil.example",
+        },
+    )
     assert answer.json == {"addr": "203.0.113.9", "scheme": "https", "host": "localhost"}
     application.extensions["pfcore.engine"].dispose()
 
@@ -157,8 +170,13 @@ def test_audited_failed_sign_in_records_the_forwarded_address_only_behind_a_trus
             response = sign_in_email(browser, "nobody@example.com", "not the password", second_factor=False)
             assert response.status_code == 422
             with application.app_context():
-                event = session().scalars(select(AuditEvent).where(AuditEvent.action == "signin.failure")
-                                          .order_by(AuditEvent.id.desc())).first()
+                event = (
+                    session()
+                    .scalars(
+                        select(AuditEvent).where(AuditEvent.action == "signin.failure").order_by(AuditEvent.id.desc())
+                    )
+                    .first()
+                )
             assert event.ip == expected
     finally:
         plain.extensions["pfcore.engine"].dispose()
@@ -166,6 +184,7 @@ def test_audited_failed_sign_in_records_the_forwarded_address_only_behind_a_trus
 
 
 # -- /metrics ---------------------------------------------------------------------
+
 
 def sample(text: str, name: str) -> float:
     for line in text.splitlines():
@@ -231,6 +250,7 @@ def test_metrics_token_is_required_when_set_and_metrics_are_off_in_production_wi
 
 
 # -- the database goes away -------------------------------------------------------
+
 
 def _unreachable_database(app, tmp_path) -> str:
     if app.extensions["pfcore.engine"].dialect.name == "postgresql":

@@ -1,5 +1,6 @@
 """pfcore.api is the one door for plugins (issue #17): every name it exports is
 documented in docs/plugins.md, and the docs name nothing it does not export."""
+
 from __future__ import annotations
 
 import re

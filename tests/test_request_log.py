@@ -1,6 +1,7 @@
 """Request ids on every answer, and with ``log_format = "json"`` one JSON line
 per request on standard output (pfcore/request_log.py). Under gunicorn:
 tests/test_scale_out.py."""
+
 from __future__ import annotations
 
 import json
@@ -79,10 +80,12 @@ def test_the_signed_in_user_is_named_and_emailed_link_tokens_are_left_out(json_a
     fetch(web.client, "/dashboard")
     (line,) = lines(capsys)
     assert line["path"] == "/dashboard" and line["status"] == 200 and isinstance(line["user_id"], int)
-    for path, shown in (("/invitation/AbCdEf123456", "/invitation/<token>"),
-                        ("/invitation/AbCdEf123456/account", "/invitation/<token>/account"),
-                        ("/password-reset/AbCdEf123456/verify/code", "/password-reset/<token>/verify/code"),
-                        ("/account/email-change/AbCdEf123456", "/account/email-change/<token>")):
+    for path, shown in (
+        ("/invitation/AbCdEf123456", "/invitation/<token>"),
+        ("/invitation/AbCdEf123456/account", "/invitation/<token>/account"),
+        ("/password-reset/AbCdEf123456/verify/code", "/password-reset/<token>/verify/code"),
+        ("/account/email-change/AbCdEf123456", "/account/email-change/<token>"),
+    ):
         fetch(web.client, path)
         (line,) = lines(capsys)
         assert line["path"] == shown, line

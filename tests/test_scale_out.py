@@ -6,6 +6,7 @@ They share sessions, half-finished sign-ins, lock-outs, rate limits and
 audit chains; /metrics adds up every worker of an instance (prometheus_client
 multiprocess mode); the JSON request log has one line per request.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -27,9 +28,9 @@ from pfcore import audit, create_app
 from pfcore.db import session
 from pfcore.models import AuditEvent, User
 
+from .support.database import create_postgres_database, drop_postgres_database
 from .support.journeys import SIGNUP
 from .support.live_server import HttpBrowser, Proxy, ServerProcess, pfcore_command, service_env, sign_in_email
-from .support.database import create_postgres_database, drop_postgres_database
 from .support.servers import free_port, require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -70,26 +71,40 @@ def cluster(tmp_path_factory, smtp, sms_webhook_server):
 
         upgrade(app)
         env = service_env(
-            PFCORE_ENV="production", PFCORE_SECRET_KEY=SECRET, PFCORE_DATABASE_URL=database_url,
-            PFCORE_RATELIMIT_STORAGE=redis_url, PFCORE_RATELIMIT_KEY_PREFIX=key_prefix,
-            PFCORE_RATELIMIT_SIGNIN=f"{SIGNIN_LIMIT} per minute", PFCORE_TRUSTED_PROXIES="1",
-            PFCORE_SMTP_HOST="127.0.0.1", PFCORE_SMTP_PORT=str(smtp.port), PFCORE_SMS_SENDER="webhook",
-            PFCORE_SMS_WEBHOOK_URL=sms_webhook_server.url, PFCORE_SMS_WEBHOOK_TOKEN=sms_webhook_server.token,
-            PFCORE_BASE_URL="https://pfcore.example.test", PFCORE_LOG_FORMAT="json",
+            PFCORE_ENV="production",
+            PFCORE_SECRET_KEY=SECRET,
+            PFCORE_DATABASE_URL=database_url,
+            PFCORE_RATELIMIT_STORAGE=redis_url,
+            PFCORE_RATELIMIT_KEY_PREFIX=key_prefix,
+            PFCORE_RATELIMIT_SIGNIN=f"{SIGNIN_LIMIT} per minute",
+            PFCORE_TRUSTED_PROXIES="1",
+            PFCORE_SMTP_HOST="127.0.0.1",
+            PFCORE_SMTP_PORT=str(smtp.port),
+            PFCORE_SMS_SENDER="webhook",
+            PFCORE_SMS_WEBHOOK_URL=sms_webhook_server.url,
+            PFCORE_SMS_WEBHOOK_TOKEN=sms_webhook_server.token,
+            PFCORE_BASE_URL="https://pfcore.example.test",
+            PFCORE_LOG_FORMAT="json",
             PFCORE_METRICS_TOKEN=METRICS_TOKEN,
         )
         for name in ("a", "b"):
             port = free_port()
             instance = folder / f"instance-{name}"
             instance.mkdir()
-            servers.append(ServerProcess(
-                [pfcore_command(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"], port=port,
-                env=dict(env, PFCORE_INSTANCE_PATH=str(instance)), cwd=folder, log=folder / f"server-{name}.log",
-            ).start())
+            servers.append(
+                ServerProcess(
+                    [pfcore_command(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+                    port=port,
+                    env=dict(env, PFCORE_INSTANCE_PATH=str(instance)),
+                    cwd=folder,
+                    log=folder / f"server-{name}.log",
+                ).start()
+            )
         for server in servers:
             server.wait_until_up()
-        yield Cluster(servers=servers, app=app, env=env, texts=sms_webhook_server, redis_url=redis_url,
-                      key_prefix=key_prefix)
+        yield Cluster(
+            servers=servers, app=app, env=env, texts=sms_webhook_server, redis_url=redis_url, key_prefix=key_prefix
+        )
     finally:
         for server in servers:
             server.stop()
@@ -109,8 +124,12 @@ def _forget_redis_keys(redis_url: str, prefix: str) -> None:
 
 def sign_up(cluster: Cluster, client: str, n: int) -> tuple[HttpBrowser, dict]:
     """A practice signed up over HTTP on server 0; its administrator is signed in there."""
-    data = dict(SIGNUP, practice_name=f"Scale-out Clinic {n}", email=f"admin{n}@scale{n}.example.com",
-                phone=f"415-555-01{n:02d}")
+    data = dict(
+        SIGNUP,
+        practice_name=f"Scale-out Clinic {n}",
+        email=f"admin{n}@scale{n}.example.com",
+        phone=f"415-555-01{n:02d}",
+    )
     browser = cluster.browser(client)
     answer = browser.submit("/signup", data)
     assert answer.status == 302, answer.text[:2000]
@@ -165,33 +184,41 @@ def test_a_session_made_on_one_server_works_on_the_other_and_sign_out_on_one_end
 
 # --- lock-out ---------------------------------------------------------------------
 
+
 def test_failed_sign_ins_spread_over_both_servers_lock_the_account(cluster):
     _, data = sign_up(cluster, "203.0.113.21", 2)
     guesser = cluster.browser("203.0.113.22")
     for attempt in range(5):  # alternate: 3 on server A, 2 on server B
         answer = cluster.other(guesser, attempt % 2).submit(
-            "/login-email/", {"email": data["email"], "password": f"wrong guess number {attempt}"})
+            "/login-email/", {"email": data["email"], "password": f"wrong guess number {attempt}"}
+        )
         assert answer.status == 422, (attempt, answer.status)
     user = user_by_email(cluster, data["email"])
     assert user.failed_sign_ins == 5 and user.locked_until is not None
     for server in (0, 1):  # the right password is refused on both until the lock ends
         answer = cluster.other(guesser, server).submit(
-            "/login-email/", {"email": data["email"], "password": data["password"]})
+            "/login-email/", {"email": data["email"], "password": data["password"]}
+        )
         assert answer.status == 422 and "Those sign-in details did not work" in answer.text, server
     with cluster.app.app_context():
-        locks = session().scalars(select(AuditEvent).where(AuditEvent.action == "user.locked",
-                                                           AuditEvent.object_id == str(user.id))).all()
+        locks = (
+            session()
+            .scalars(select(AuditEvent).where(AuditEvent.action == "user.locked", AuditEvent.object_id == str(user.id)))
+            .all()
+        )
     assert [json.loads(event.details)["failures"] for event in locks] == [5]
 
 
 # --- rate limits ---------------------------------------------------------------------
+
 
 def test_rate_limits_count_across_both_servers(cluster):
     client = cluster.browser("203.0.113.31")
 
     def attempt(server: int):
         return cluster.other(client, server).submit(
-            "/login-email/", {"email": "nobody@scale.example.com", "password": "not a real account"})
+            "/login-email/", {"email": "nobody@scale.example.com", "password": "not a real account"}
+        )
 
     for number in range(SIGNIN_LIMIT):  # alternating: each server alone saw only half
         answer = attempt(number % 2)
@@ -201,11 +228,13 @@ def test_rate_limits_count_across_both_servers(cluster):
         assert limited.status == 429, (server, limited.status)
     # The limit is per client address: another address is not affected.
     other = cluster.browser("203.0.113.32", server=1).submit(
-        "/login-email/", {"email": "nobody@scale.example.com", "password": "not a real account"})
+        "/login-email/", {"email": "nobody@scale.example.com", "password": "not a real account"}
+    )
     assert other.status == 422
 
 
 # --- audit chains under concurrent writes ---------------------------------------------
+
 
 def test_audit_chains_stay_intact_under_concurrent_writes_to_both_servers(cluster):
     admin, data = sign_up(cluster, "203.0.113.41", 4)
@@ -219,9 +248,15 @@ def test_audit_chains_stay_intact_under_concurrent_writes_to_both_servers(cluste
         try:
             browser = cluster.other(admin, server)
             start.wait()
-            added = browser.submit("/settings/users/new", {
-                "first_name": "Writer", "last_name": f"Number{server}{number}",
-                "email": f"writer{server}{number}@scale4.example.com", "access_level": "1"})
+            added = browser.submit(
+                "/settings/users/new",
+                {
+                    "first_name": "Writer",
+                    "last_name": f"Number{server}{number}",
+                    "email": f"writer{server}{number}@scale4.example.com",
+                    "access_level": "1",
+                },
+            )
             answers.append(("user.created", added.status))
             user_id = re.search(r"/settings/users/(\d+)", added.location).group(1)
             detail = f"/settings/users/{user_id}"
@@ -232,8 +267,9 @@ def test_audit_chains_stay_intact_under_concurrent_writes_to_both_servers(cluste
         except BaseException as exc:  # noqa: BLE001  (reported below)
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(server, number))
-               for server in (0, 1) for number in range(per_server)]
+    threads = [
+        threading.Thread(target=writer, args=(server, number)) for server in (0, 1) for number in range(per_server)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -243,21 +279,34 @@ def test_audit_chains_stay_intact_under_concurrent_writes_to_both_servers(cluste
     assert Counter(action for action, status in answers if status in (200, 302)) == expected
     with cluster.app.app_context():
         practice_id = user_by_email(cluster, data["email"]).practice_id
-        stored = Counter(dict(session().execute(
-            select(AuditEvent.action, func.count()).where(AuditEvent.practice_id == practice_id,
-                                                          AuditEvent.action.in_(list(expected)))
-            .group_by(AuditEvent.action)).all()))
+        stored = Counter(
+            dict(
+                session()
+                .execute(
+                    select(AuditEvent.action, func.count())
+                    .where(AuditEvent.practice_id == practice_id, AuditEvent.action.in_(list(expected)))
+                    .group_by(AuditEvent.action)
+                )
+                .all()
+            )
+        )
         result = audit.verify(session())
     assert stored == expected + Counter({"user.created": 1})  # and the administrator, at sign-up
     assert result.intact, [problem.describe() for problem in result.problems]
     # The operator's check, as cron runs it.
-    verify = subprocess.run([pfcore_command(), "audit", "verify"], capture_output=True, text=True, timeout=120,
-                            env=dict(cluster.env, PFCORE_INSTANCE_PATH=str(Path(cluster.servers[0].cwd) / "cli")))
+    verify = subprocess.run(
+        [pfcore_command(), "audit", "verify"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(cluster.env, PFCORE_INSTANCE_PATH=str(Path(cluster.servers[0].cwd) / "cli")),
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "Audit log intact" in verify.stdout
 
 
 # --- /metrics over several workers, and the request log ---------------------------------
+
 
 def _scrape(server: ServerProcess) -> str:
     answer = HttpBrowser(server.base_url).get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
@@ -279,8 +328,9 @@ def _log_lines(server: ServerProcess, wanted: set[str] = frozenset()) -> list[di
     """
     deadline = time.monotonic() + 30
     while True:
-        lines = [json.loads(line) for line in server.output().splitlines()
-                 if line.startswith("{") and '"request_id"' in line]
+        lines = [
+            json.loads(line) for line in server.output().splitlines() if line.startswith("{") and '"request_id"' in line
+        ]
         if wanted <= {line["request_id"] for line in lines} or time.monotonic() > deadline:
             return lines
         time.sleep(0.05)
@@ -340,11 +390,17 @@ def test_json_request_log_under_gunicorn_one_line_per_request_with_the_proxy_cli
     line = lines[request_id]
     assert set(line) >= {"time", "request_id", "method", "path", "status", "duration_ms", "user_id", "remote_addr"}
     assert (line["method"], line["path"], line["status"], line["user_id"], line["remote_addr"]) == (
-        "GET", "/settings/users", 200, user_id, "203.0.113.51")
+        "GET",
+        "/settings/users",
+        200,
+        user_id,
+        "203.0.113.51",
+    )
     assert lines[generated]["user_id"] is None and lines[generated]["path"] == "/healthz"
     assert "hide-me" not in cluster.servers[1].output()
-    assert not any(" /healthz HTTP/1.1" in text for text in cluster.servers[1].output().splitlines()), \
+    assert not any(" /healthz HTTP/1.1" in text for text in cluster.servers[1].output().splitlines()), (
         "the JSON log replaces gunicorn's access log"
+    )
 
 
 def test_serve_runs_gthread_workers_that_take_a_connection_only_when_free(cluster):

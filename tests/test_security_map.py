@@ -1,5 +1,6 @@
 """docs/security.md (the standards map, issue #10 item 9): every test it names
 exists, and every requirement family it must cover has at least one row."""
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,8 @@ ROW_IDS = [m.group(1).strip() for m in re.finditer(r"^\|([^|\n]*)\|", DOC, re.MU
 
 FAMILIES = (
     [rf"V{chapter}\.\d+\.\d+\b" for chapter in (6, 7, 8, 3)]
-    + [rf"170\.315\(d\)\({n}\)(?!\d)" for n in range(1, 14)] + [r"170\.315\(e\)\(1\)"]
+    + [rf"170\.315\(d\)\({n}\)(?!\d)" for n in range(1, 14)]
+    + [r"170\.315\(e\)\(1\)"]
     + [rf"164\.312\({p}\)" for p in "abcde"]
 )
 
@@ -28,8 +30,9 @@ def test_the_map_names_tests():
 def test_every_named_test_exists(path, name):
     source = ROOT / path
     assert source.is_file(), f"docs/security.md names {path}, which does not exist"
-    assert re.search(rf"^\s*(async\s+)?def {name}\(", source.read_text(encoding="utf-8"), re.MULTILINE), \
+    assert re.search(rf"^\s*(async\s+)?def {name}\(", source.read_text(encoding="utf-8"), re.MULTILINE), (
         f"docs/security.md names {path}::{name}, which {path} does not define"
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)

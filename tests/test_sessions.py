@@ -7,6 +7,7 @@ What ends a token (sign-out, password change and reset, deactivation, idle
 lock, absolute lifetime) is shown in tests/test_idle_lock.py,
 tests/test_signup_and_signin.py, tests/test_account.py and tests/test_users.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -80,10 +81,12 @@ def _signed_in_as(app, token: str) -> str | None:
 
 
 def _staff(app) -> None:
-    add_active_user(app, first_name="Vic", last_name="Tim", email=VICTIM, username="vic", password=PASSWORD,
-                    phone="+14155550161")
-    add_active_user(app, first_name="Mal", last_name="Lory", email=ATTACKER, username="mal", password=PASSWORD,
-                    phone="+14155550162")
+    add_active_user(
+        app, first_name="Vic", last_name="Tim", email=VICTIM, username="vic", password=PASSWORD, phone="+14155550161"
+    )
+    add_active_user(
+        app, first_name="Mal", last_name="Lory", email=ATTACKER, username="mal", password=PASSWORD, phone="+14155550162"
+    )
 
 
 def _sign_in(app, email: str, planted: str | None = None) -> Browserless:
@@ -96,6 +99,7 @@ def _sign_in(app, email: str, planted: str | None = None) -> Browserless:
 
 
 # --- where tokens come from ---------------------------------------------------------------------------------------
+
 
 def test_a_session_token_is_256_bits_from_the_secrets_module_and_only_its_hash_is_stored(app, web, token_spy):
     assert "secrets.token_urlsafe(32)" in inspect.getsource(tokens.new_token)
@@ -124,6 +128,7 @@ def test_a_portal_session_token_is_256_bits_from_the_secrets_module(app, admin_w
 
 # --- no fixation: a token from before sign-in is never the one after --------------------------------------------
 
+
 def test_sign_in_never_adopts_a_session_token_planted_in_the_browser(app, admin_web):
     """Planted before sign-in: a random token-shaped value, the victim's own ended session, another
     user's ended session and another user's live session. Each sign-in gets a token of its own;
@@ -137,8 +142,12 @@ def test_sign_in_never_adopts_a_session_token_planted_in_the_browser(app, admin_
     victim_before = _sign_in(app, VICTIM)
     victim_ended = _cookie(victim_before)
     victim_before.post("/signout", page="/dashboard")
-    planted_values = {"random": secrets.token_urlsafe(32), "victim's ended session": victim_ended,
-                      "another user's ended session": attacker_ended, "another user's live session": attacker_live}
+    planted_values = {
+        "random": secrets.token_urlsafe(32),
+        "victim's ended session": victim_ended,
+        "another user's ended session": attacker_ended,
+        "another user's live session": attacker_live,
+    }
     seen = set(planted_values.values())
     for what, planted in planted_values.items():
         victim = _sign_in(app, VICTIM, planted=planted)
@@ -148,8 +157,11 @@ def test_sign_in_never_adopts_a_session_token_planted_in_the_browser(app, admin_
         assert _signed_in_as(app, token) == VICTIM
         assert _signed_in_as(app, planted) is None, f"the planted session ({what}) still opens"
     with app.app_context():
-        replaced = session().scalars(select(LoginSession).where(
-            LoginSession.token_hash == tokens.token_hash(attacker_live))).one()
+        replaced = (
+            session()
+            .scalars(select(LoginSession).where(LoginSession.token_hash == tokens.token_hash(attacker_live)))
+            .one()
+        )
     assert replaced.ended_reason == "replaced", "a live session the browser carried is ended, never adopted"
 
 
@@ -171,8 +183,9 @@ def test_step_up_re_authentication_issues_a_new_token_and_the_old_one_stops_work
     before = _cookie(victim)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
     with time_machine.travel(later):
-        asked = victim.post("/account/email", {"email": "new@example.com", "confirm_email": "new@example.com"},
-                            page="/account")
+        asked = victim.post(
+            "/account/email", {"email": "new@example.com", "confirm_email": "new@example.com"}, page="/account"
+        )
         assert asked.status_code == 302 and "/account/confirm" in asked.headers["Location"]
         assert _cookie(victim) == before, "asking for the password changes nothing yet"
         right = victim.post("/account/confirm", {"password": PASSWORD, "next": "/account"})
@@ -185,6 +198,7 @@ def test_step_up_re_authentication_issues_a_new_token_and_the_old_one_stops_work
 
 
 # --- the portal -----------------------------------------------------------------------------------------------------
+
 
 def _portal_patient(app, username: str, *, first_name: str = "Pat", planted: str | None = None) -> Browserless:
     """A patient of the first practice, invited and registered: the browser is signed in to the portal."""
@@ -225,8 +239,11 @@ def test_portal_sign_in_never_adopts_a_planted_portal_token(app, admin_web):
     registered = _cookie(victim, PORTAL_COOKIE)
     assert registered != planted_at_registration, "registration signs in under a token of its own"
     victim.post("/portal/signout", page="/portal/authenticator")
-    planted_values = {"random": secrets.token_urlsafe(32), "victim's ended session": registered,
-                      "another patient's live session": attacker_live}
+    planted_values = {
+        "random": secrets.token_urlsafe(32),
+        "victim's ended session": registered,
+        "another patient's live session": attacker_live,
+    }
     seen = set(planted_values.values())
     for what, planted in planted_values.items():
         browser = Browserless(app.test_client())

@@ -1,4 +1,5 @@
 """Sign-up, the PAC, and signing in with each login strategy."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

@@ -14,6 +14,7 @@ passes ``nginx -t``.
 
 On SQLite and on PostgreSQL (one server for both tests of each).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -56,14 +57,17 @@ def nginx_binary() -> str:
 
 # --- the attack ----------------------------------------------------------------------------------------------------
 
+
 class SlowClients:
     """``count`` connections to ``port``, each sending one more byte every 2-3 s, all from one thread: half of
     them of an endless request header, half of a form's body once its headers are sent whole (a selector
     notices the connections the server answers or closes; they are opened again, as an attacker would)."""
 
     HEADER = f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\nX-Slow: ".encode()
-    BODY_HEADERS = (f"POST /signup HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                    f"Content-Length: 100000\r\n\r\n").encode()
+    BODY_HEADERS = (
+        f"POST /signup HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: 100000\r\n\r\n"
+    ).encode()
 
     def __init__(self, port: int, count: int = ATTACKERS):
         self.port = port
@@ -78,7 +82,7 @@ class SlowClients:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "SlowClients":
+    def __enter__(self) -> SlowClients:
         for _ in range(self.count):
             self._open()
         self._thread.start()
@@ -127,7 +131,7 @@ class SlowClients:
                 if when > now or connection not in self.sent:
                     continue
                 position = self.sent[connection]
-                byte = b"a" if connection in self.bodies else (self.HEADER[position:position + 1] or b"a")
+                byte = b"a" if connection in self.bodies else (self.HEADER[position : position + 1] or b"a")
                 try:
                     connection.send(byte)
                 except OSError:
@@ -139,6 +143,7 @@ class SlowClients:
 
 
 # --- pfcore serve and nginx ------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module", params=DATABASES)
 def pfcore_serve(request, tmp_path_factory, sqlite_template, smtp, sms_webhook_server):
@@ -185,10 +190,13 @@ http {{
 """)
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Nginx":
+    def start(self) -> Nginx:
         with open(self.folder / "stderr.log", "ab") as output:  # where nginx says what stops it starting
-            self.process = subprocess.Popen([nginx_binary(), "-p", str(self.folder), "-c",
-                                             str(self.folder / "nginx.conf")], stdout=output, stderr=output)
+            self.process = subprocess.Popen(
+                [nginx_binary(), "-p", str(self.folder), "-c", str(self.folder / "nginx.conf")],
+                stdout=output,
+                stderr=output,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -236,6 +244,7 @@ def timed_get(browser: HttpBrowser, path: str) -> float:
 
 
 # --- the tests -------------------------------------------------------------------------------------------------------
+
 
 def test_slow_clients_hold_every_worker_of_pfcore_serve_alone(pfcore_serve):
     """Why production runs behind the proxy: straight at gunicorn, the slow clients take every worker (each
@@ -296,8 +305,12 @@ error_log {tmp_path}/error.log;
 events {{}}
 http {{ include {tmp_path}/pfcore.conf; }}
 """)
-    result = subprocess.run([nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr + (tmp_path / "error.log").read_text()
 
 
@@ -309,12 +322,20 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pfcore.example.org")])
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now)
-                   .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     certificate_path, key_path = folder / "fullchain.pem", folder / "privkey.pem"
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return certificate_path, key_path

@@ -7,6 +7,7 @@ session's last-seen time) is run again with the lock and its write is kept;
 a view marked ``@writes_on_get`` takes the lock at once; POSTs and code run
 outside a request keep ``BEGIN IMMEDIATE``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -53,7 +54,7 @@ def test_a_page_load_answers_while_another_process_holds_the_write_lock(app, adm
 def test_a_page_load_that_writes_runs_again_with_the_lock_and_keeps_its_write(app, admin_web):
     with app.app_context():
         before = session().scalars(select(LoginSession.last_seen_at)).one()
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=2), tick=False):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2), tick=False):
         with recorded_sql(app) as sent:
             response = admin_web.get("/settings/users")
     assert response.status_code == 200 and "Grace Hopper" in response.get_data(as_text=True)
@@ -84,8 +85,11 @@ def test_a_view_marked_as_writing_takes_the_lock_at_once(app, admin_web):
 
 def test_posts_and_code_outside_requests_keep_begin_immediate(app, admin_web):
     with recorded_sql(app) as sent:
-        admin_web.post("/account/password", {"current_password": "wrong", "new_password": "x",
-                                             "confirm_password": "x"}, page="/account")
+        admin_web.post(
+            "/account/password",
+            {"current_password": "wrong", "new_password": "x", "confirm_password": "x"},
+            page="/account",
+        )
         with app.test_request_context("/settings/users"):  # a GET context, but not through the app's entry
             session().execute(select(LoginSession.id)).all()
             session().commit()

@@ -2,6 +2,7 @@
 email within 24 hours (either order) holds everything needed to take the account
 over (review finding 12): the other administrators, the user's old address and
 old phone are told, and the dashboard shows it to administrators for 7 days."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,12 +28,29 @@ NOTICE = "reset the verification phone of Pat Doe and changed their login email"
 
 
 def _people(app) -> int:
-    add_active_user(app, first_name="Ada", last_name="Admin", email=ADA_EMAIL, username="aadmin", password=PASSWORD,
-                    is_admin=True, access_level=4, phone="+14155550177")
-    add_active_user(app, first_name="Otto", last_name="Other", email=OTTO_EMAIL, username="oother", password=PASSWORD,
-                    phone="+14155550166")
-    return add_active_user(app, first_name="Pat", last_name="Doe", email=PAT_EMAIL, username="pdoe",
-                           password=PASSWORD, phone=PAT_PHONE)
+    add_active_user(
+        app,
+        first_name="Ada",
+        last_name="Admin",
+        email=ADA_EMAIL,
+        username="aadmin",
+        password=PASSWORD,
+        is_admin=True,
+        access_level=4,
+        phone="+14155550177",
+    )
+    add_active_user(
+        app,
+        first_name="Otto",
+        last_name="Other",
+        email=OTTO_EMAIL,
+        username="oother",
+        password=PASSWORD,
+        phone="+14155550166",
+    )
+    return add_active_user(
+        app, first_name="Pat", last_name="Doe", email=PAT_EMAIL, username="pdoe", password=PASSWORD, phone=PAT_PHONE
+    )
 
 
 def _reset_phone(admin: Browserless, pat: int):
@@ -48,9 +66,16 @@ def _change_email(admin: Browserless, pat: int, email: str = THIEF_EMAIL):
 
 def _alerts(app) -> list[OutboxMessage]:
     with app.app_context():
-        return list(session().scalars(select(OutboxMessage).where(
-            OutboxMessage.subject.in_(("", "Security alert: an account could be taken over")),
-            OutboxMessage.body.contains("within 24 hours")).order_by(OutboxMessage.id)))
+        return list(
+            session().scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.subject.in_(("", "Security alert: an account could be taken over")),
+                    OutboxMessage.body.contains("within 24 hours"),
+                )
+                .order_by(OutboxMessage.id)
+            )
+        )
 
 
 def _dashboard(web: Browserless) -> str:
@@ -67,14 +92,18 @@ def _signed_in(app, email: str, password: str = PASSWORD) -> Browserless:
 
 
 def test_phone_reset_then_email_change_tells_the_other_admins_the_old_address_and_the_old_phone(
-        app, admin_web, inbox, texts):
+    app, admin_web, inbox, texts
+):
     pat = _people(app)
     _reset_phone(admin_web, pat)
     assert _alerts(app) == [], "a phone reset alone is the ordinary lost-phone case"
     _change_email(admin_web, pat)
     alerts = _alerts(app)
     assert sorted((m.channel, m.recipient) for m in alerts) == [
-        ("email", ADA_EMAIL), ("email", PAT_EMAIL), ("sms", PAT_PHONE)], "not the acting administrator"
+        ("email", ADA_EMAIL),
+        ("email", PAT_EMAIL),
+        ("sms", PAT_PHONE),
+    ], "not the acting administrator"
     for message in alerts:
         assert "Grace Hopper" in message.body and THIEF_EMAIL in message.body
     assert "Grace Hopper" in body_of(inbox.wait_for(ADA_EMAIL)[-1])
@@ -91,13 +120,16 @@ def test_email_change_then_phone_reset_is_caught_too(app, admin_web, texts):
     assert _alerts(app) == []
     _reset_phone(admin_web, pat)
     assert sorted((m.channel, m.recipient) for m in _alerts(app)) == [
-        ("email", ADA_EMAIL), ("email", PAT_EMAIL), ("sms", PAT_PHONE)]
+        ("email", ADA_EMAIL),
+        ("email", PAT_EMAIL),
+        ("sms", PAT_PHONE),
+    ]
     assert len(audit_rows(app, "user.takeover_alert")) == 1
 
 
 def test_more_than_24_hours_apart_is_no_alert(app, admin_web):
     pat = _people(app)
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc), tick=True) as clock:
+    with time_machine.travel(dt.datetime.now(dt.UTC), tick=True) as clock:
         _reset_phone(admin_web, pat)
         clock.shift(dt.timedelta(hours=24, minutes=5))
         _change_email(_signed_in(app, SIGNUP["email"], SIGNUP["password"]), pat)
@@ -106,7 +138,7 @@ def test_more_than_24_hours_apart_is_no_alert(app, admin_web):
 
 def test_the_dashboard_shows_it_to_administrators_for_seven_days(app, admin_web):
     pat = _people(app)
-    start = dt.datetime.now(dt.timezone.utc)
+    start = dt.datetime.now(dt.UTC)
     with time_machine.travel(start, tick=True) as clock:
         _reset_phone(admin_web, pat)
         _change_email(admin_web, pat)

@@ -1,5 +1,6 @@
 """Links in templates are built once per app and then remembered (pfcore/web/urls.py):
 the remembered link must be exactly what Flask's url_for builds, every time."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,16 +19,19 @@ def test_templates_use_the_remembering_url_for(app):
     assert app.jinja_env.globals["url_for"] is urls.template_url_for
 
 
-@pytest.mark.parametrize("endpoint, values", [
-    ("core.user_detail", {"user_id": 7}),
-    ("core.user_detail", {"user_id": "7"}),
-    ("core.audit_report", {}),
-    ("core.audit_report", {"emergency": 1}),
-    ("core.audit_report", {"emergency": True}),
-    ("core.audit_report", {"user": 3, "action": "signin.success"}),
-    ("core.signin", {"next": "/settings/users?fragment=1&x=<b>"}),
-    ("core.signin", {"next": None}),
-])
+@pytest.mark.parametrize(
+    "endpoint, values",
+    [
+        ("core.user_detail", {"user_id": 7}),
+        ("core.user_detail", {"user_id": "7"}),
+        ("core.audit_report", {}),
+        ("core.audit_report", {"emergency": 1}),
+        ("core.audit_report", {"emergency": True}),
+        ("core.audit_report", {"user": 3, "action": "signin.success"}),
+        ("core.signin", {"next": "/settings/users?fragment=1&x=<b>"}),
+        ("core.signin", {"next": None}),
+    ],
+)
 def test_a_remembered_link_is_the_link_flask_builds(links, endpoint, values):
     with links.test_request_context("/"):
         first = urls.template_url_for(endpoint, **values)
@@ -57,11 +61,13 @@ def test_the_script_root_is_part_of_the_link(links):
 
 def test_external_links_anchors_and_unhashable_values_go_to_flask(links):
     with links.test_request_context("/", base_url="https://pfcore.example.org"):
-        assert urls.template_url_for("core.audit_report", _external=True) == \
-            "https://pfcore.example.org" + url_for("core.audit_report")
+        assert urls.template_url_for("core.audit_report", _external=True) == "https://pfcore.example.org" + url_for(
+            "core.audit_report"
+        )
         assert urls.template_url_for("core.audit_report", _anchor="results").endswith("#results")
-        assert urls.template_url_for("core.audit_report", action=["a", "b"]) == \
-            url_for("core.audit_report", action=["a", "b"])
+        assert urls.template_url_for("core.audit_report", action=["a", "b"]) == url_for(
+            "core.audit_report", action=["a", "b"]
+        )
     assert not links.extensions.get("pfcore.links")  # none of these was remembered
 
 
@@ -74,6 +80,7 @@ def test_the_remembered_links_are_bounded(links, monkeypatch):
     monkeypatch.setattr(urls, "MAX_LINKS", 5)
     with links.test_request_context("/"):
         for user_id in range(12):
-            assert urls.template_url_for("core.user_detail", user_id=user_id) == \
-                url_for("core.user_detail", user_id=user_id)
+            assert urls.template_url_for("core.user_detail", user_id=user_id) == url_for(
+                "core.user_detail", user_id=user_id
+            )
     assert len(links.extensions["pfcore.links"]) <= 5

@@ -2,6 +2,7 @@
 ``scoped_delete``) touch one practice's rows only, like ``scoped_select`` reads
 them: switching a plugin off (a DELETE) in one practice leaves every other
 practice's switch alone."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -28,20 +29,35 @@ def switches(app) -> dict[int, set[str]]:
 
 
 def test_scoped_update_and_delete_change_one_practices_rows_only(app, admin_web):
-    signup(Browserless(app.test_client()), practice_name="Other Clinic", email="olga@other.example.com",
-           first_name="Olga")
+    signup(
+        Browserless(app.test_client()), practice_name="Other Clinic", email="olga@other.example.com", first_name="Olga"
+    )
     ids = practice_ids(app)
     mine, other = ids["Sunrise Family Clinic"], ids["Other Clinic"]
     before = switches(app)
     assert "charts" in before[mine] and "charts" in before[other]
     with app.app_context():
-        changed = session().execute(scoped_update(PracticePlugin, mine).where(PracticePlugin.plugin_name == "charts")
-                                    .values(enabled_at=func.current_timestamp())).rowcount
-        deleted = session().execute(scoped_delete(PracticePlugin, mine)
-                                    .where(PracticePlugin.plugin_name == "charts")).rowcount
+        changed = (
+            session()
+            .execute(
+                scoped_update(PracticePlugin, mine)
+                .where(PracticePlugin.plugin_name == "charts")
+                .values(enabled_at=func.current_timestamp())
+            )
+            .rowcount
+        )
+        deleted = (
+            session()
+            .execute(scoped_delete(PracticePlugin, mine).where(PracticePlugin.plugin_name == "charts"))
+            .rowcount
+        )
         session().commit()
-        assert session().scalar(scoped_select(PracticePlugin, other, func.count())
-                                .where(PracticePlugin.plugin_name == "charts")) == 1
+        assert (
+            session().scalar(
+                scoped_select(PracticePlugin, other, func.count()).where(PracticePlugin.plugin_name == "charts")
+            )
+            == 1
+        )
     assert (changed, deleted) == (1, 1)
     after = switches(app)
     assert after[mine] == before[mine] - {"charts"}
@@ -50,8 +66,9 @@ def test_scoped_update_and_delete_change_one_practices_rows_only(app, admin_web)
 
 def test_switching_a_plugin_off_deletes_only_the_own_practices_switch(app, admin_web):
     """pfcore/web/settings.py deletes the switch through scoped_delete."""
-    signup(Browserless(app.test_client()), practice_name="Other Clinic", email="olga@other.example.com",
-           first_name="Olga")
+    signup(
+        Browserless(app.test_client()), practice_name="Other Clinic", email="olga@other.example.com", first_name="Olga"
+    )
     ids = practice_ids(app)
     before = switches(app)
     response = admin_web.post("/settings/plugins/licensing", {"enabled": "0"}, page="/settings/plugins")

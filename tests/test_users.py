@@ -1,4 +1,5 @@
 """Settings > Users: the PAC, adding and inviting users, administrator actions."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,8 +11,8 @@ from sqlalchemy import select
 from pfcore.db import session
 from pfcore.models import LoginSession, Practice, User
 
-from .support.records import audit_rows as _actions
 from .support.journeys import SIGNUP, last_link, sign_in_email, sign_in_pac, signup
+from .support.records import audit_rows as _actions
 from .support.servers import body_of
 
 NEW_USER = {"first_name": "Nora", "last_name": "Nurse", "email": "nora@sunrise.example.com", "access_level": "2"}
@@ -34,8 +35,9 @@ def add_user(web, **changes):
     return response
 
 
-def accept_invitation(app, client_web, inbox, email=NEW_USER["email"], username=None, password=PASSWORD, texts=None,
-                      phone="+14155550123"):
+def accept_invitation(
+    app, client_web, inbox, email=NEW_USER["email"], username=None, password=PASSWORD, texts=None, phone="+14155550123"
+):
     link = last_link(inbox, email, "/invitation/")
     pac = _practice(app).pac
     response = client_web.post(link, {"pac": pac})
@@ -53,8 +55,13 @@ def latest_code(app, destination: str) -> str:
     from pfcore.models import OutboxMessage
 
     with app.app_context():
-        message = session().scalars(select(OutboxMessage).where(OutboxMessage.recipient == destination)
-                                    .order_by(OutboxMessage.id.desc())).first()
+        message = (
+            session()
+            .scalars(
+                select(OutboxMessage).where(OutboxMessage.recipient == destination).order_by(OutboxMessage.id.desc())
+            )
+            .first()
+        )
     return re.search(r"is (\d{6})", message.body).group(1)
 
 
@@ -168,7 +175,7 @@ def test_used_and_expired_invitation_links_say_so(app, admin_web, inbox):
 
     add_user(admin_web, email="late@sunrise.example.com")
     late_link = last_link(inbox, "late@sunrise.example.com", "/invitation/")
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7, minutes=1)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=7, minutes=1)):
         assert app.test_client().get(late_link).status_code == 410
     assert app.test_client().get(late_link).status_code == 200
 
@@ -181,7 +188,10 @@ def test_rotating_the_pac_stops_the_old_one_at_once_and_is_audited(app, admin_we
     assert new != old and new in html and "<html" not in html
     web2 = __import__("tests.conftest", fromlist=["Browserless"]).Browserless(app.test_client())
     admin = _user(app, SIGNUP["email"])
-    assert web2.post("/login-pac/", {"pac": old, "username": admin.username, "password": SIGNUP["password"]}).status_code == 422
+    assert (
+        web2.post("/login-pac/", {"pac": old, "username": admin.username, "password": SIGNUP["password"]}).status_code
+        == 422
+    )
     assert sign_in_pac(web2, new, admin.username, SIGNUP["password"]).status_code == 302
     assert _actions(app, "practice.pac_rotated")
 
@@ -226,8 +236,11 @@ def test_deactivate_ends_every_session_at_once_and_reactivate_restores_access(ap
     assert response.status_code == 200 and "User deactivated" in response.get_data(as_text=True)
     assert invitee.get("/dashboard").status_code == 302
     with app.app_context():
-        open_sessions = session().scalars(select(LoginSession).where(
-            LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))).all()
+        open_sessions = (
+            session()
+            .scalars(select(LoginSession).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None)))
+            .all()
+        )
     assert open_sessions == []
     assert sign_in_email(invitee, NEW_USER["email"], PASSWORD).status_code == 422
     admin_web.htmx_post(f"{page}/reactivate", page=page)
@@ -287,8 +300,9 @@ def test_another_practices_user_id_answers_404(app, admin_web, inbox):
     other_admin = _user(app, "owner@other.example.com")
     assert admin_web.get(f"/settings/users/{other_admin.id}").status_code == 404
     for action in ("deactivate", "reactivate", "admin", "access-level", "reset-password", "resend"):
-        response = admin_web.htmx_post(f"/settings/users/{other_admin.id}/{action}", {"admin": "0", "access_level": "1"},
-                                       page="/settings/users")
+        response = admin_web.htmx_post(
+            f"/settings/users/{other_admin.id}/{action}", {"admin": "0", "access_level": "1"}, page="/settings/users"
+        )
         assert response.status_code == 404, action
     assert admin_web.get("/settings/users/not-a-number").status_code == 404
     assert _user(app, "owner@other.example.com").status == "active"

@@ -7,20 +7,20 @@ Revision ID: 0007_audit_actions
 Revises: 0006_users_by_name
 Create Date: 2026-11-24 10:05:00
 """
+
 from alembic import op
 
-
-revision = '0007_audit_actions'
-down_revision = '0006_users_by_name'
+revision = "0007_audit_actions"
+down_revision = "0006_users_by_name"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_practice_action', ['practice_id', 'action'], unique=False)
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_practice_action", ["practice_id", "action"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_practice_action')
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_practice_action")

@@ -16,57 +16,65 @@ Revision ID: 0008_login_email_reservation
 Revises: 0007_audit_actions
 Create Date: 2026-12-07 20:00:00
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 import pfcore.models
 
-
-revision = '0008_login_email_reservation'
-down_revision = '0007_audit_actions'
+revision = "0008_login_email_reservation"
+down_revision = "0007_audit_actions"
 branch_labels = None
 depends_on = None
 
 RESERVED = sa.text("status != 'invited'")
 # The name PostgreSQL gave the unnamed UNIQUE (email) of 0001; on SQLite the batch
 # copy names the reflected constraint by this convention so it can be dropped.
-POSTGRESQL_NAME = 'users_email_key'
+POSTGRESQL_NAME = "users_email_key"
 SQLITE_NAMES = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == 'sqlite':
-        with op.batch_alter_table('users', naming_convention=SQLITE_NAMES) as batch_op:
-            batch_op.drop_constraint('uq_users_email', type_='unique')
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table("users", naming_convention=SQLITE_NAMES) as batch_op:
+            batch_op.drop_constraint("uq_users_email", type_="unique")
     else:
-        op.drop_constraint(POSTGRESQL_NAME, 'users', type_='unique')
-    op.create_index('uq_users_reserved_email', 'users', ['email'], unique=True,
-                    sqlite_where=RESERVED, postgresql_where=RESERVED)
-    op.create_index('uq_users_practice_email', 'users', ['practice_id', 'email'], unique=True)
-    op.create_table('invitation_reports',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('practice_id', sa.Integer(), nullable=False),
-    sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('email', sa.String(length=254), nullable=False),
-    sa.Column('reported_at', pfcore.models.UTCDateTime(), nullable=False),
-    sa.Column('ip', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], ),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
-    sa.PrimaryKeyConstraint('id')
+        op.drop_constraint(POSTGRESQL_NAME, "users", type_="unique")
+    op.create_index(
+        "uq_users_reserved_email", "users", ["email"], unique=True, sqlite_where=RESERVED, postgresql_where=RESERVED
     )
-    with op.batch_alter_table('invitation_reports', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_invitation_reports_practice_id'), ['practice_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_invitation_reports_user_id'), ['user_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_invitation_reports_reported_at'), ['reported_at'], unique=False)
+    op.create_index("uq_users_practice_email", "users", ["practice_id", "email"], unique=True)
+    op.create_table(
+        "invitation_reports",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("reported_at", pfcore.models.UTCDateTime(), nullable=False),
+        sa.Column("ip", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("invitation_reports", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_invitation_reports_practice_id"), ["practice_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_invitation_reports_user_id"), ["user_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_invitation_reports_reported_at"), ["reported_at"], unique=False)
 
 
 def downgrade() -> None:
     """Back to one address per user everywhere: fails while two practices invite one address."""
-    op.drop_table('invitation_reports')
-    op.drop_index('uq_users_practice_email', table_name='users')
-    op.drop_index('uq_users_reserved_email', table_name='users')
-    if op.get_bind().dialect.name == 'sqlite':
-        with op.batch_alter_table('users', naming_convention=SQLITE_NAMES) as batch_op:
-            batch_op.create_unique_constraint('uq_users_email', ['email'])
+    op.drop_table("invitation_reports")
+    op.drop_index("uq_users_practice_email", table_name="users")
+    op.drop_index("uq_users_reserved_email", table_name="users")
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table("users", naming_convention=SQLITE_NAMES) as batch_op:
+            batch_op.create_unique_constraint("uq_users_email", ["email"])
     else:
-        op.create_unique_constraint(POSTGRESQL_NAME, 'users', ['email'])
+        op.create_unique_constraint(POSTGRESQL_NAME, "users", ["email"])

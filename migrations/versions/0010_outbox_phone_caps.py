@@ -8,29 +8,29 @@ Revision ID: 0010_outbox_phone_caps
 Revises: 0009_pending_old_factor_proved
 Create Date: 2026-12-07 20:00:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-
-revision = '0010_outbox_phone_caps'
-down_revision = '0009_pending_old_factor_proved'
+revision = "0010_outbox_phone_caps"
+down_revision = "0009_pending_old_factor_proved"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('user_id', sa.Integer(), nullable=True))
-        batch_op.drop_index('ix_outbox_messages_practice_id')
-        batch_op.create_index('ix_outbox_practice_created', ['practice_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_outbox_user_created', ['user_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_outbox_recipient_created', ['recipient', 'created_at'], unique=False)
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("user_id", sa.Integer(), nullable=True))
+        batch_op.drop_index("ix_outbox_messages_practice_id")
+        batch_op.create_index("ix_outbox_practice_created", ["practice_id", "created_at"], unique=False)
+        batch_op.create_index("ix_outbox_user_created", ["user_id", "created_at"], unique=False)
+        batch_op.create_index("ix_outbox_recipient_created", ["recipient", "created_at"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_recipient_created')
-        batch_op.drop_index('ix_outbox_user_created')
-        batch_op.drop_index('ix_outbox_practice_created')
-        batch_op.create_index('ix_outbox_messages_practice_id', ['practice_id'], unique=False)
-        batch_op.drop_column('user_id')
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_recipient_created")
+        batch_op.drop_index("ix_outbox_user_created")
+        batch_op.drop_index("ix_outbox_practice_created")
+        batch_op.create_index("ix_outbox_messages_practice_id", ["practice_id"], unique=False)
+        batch_op.drop_column("user_id")

@@ -6,6 +6,7 @@ too few for a plain hash), valid ``code_valid_minutes``, used once. Wrong
 entries count against the challenge, not the code: resending a new code
 keeps the count, and after ``code_max_attempts`` the challenge is spent.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,13 +58,24 @@ def start(user: User, *, purpose: str, channel: str, destination: str, what: str
         raise ValueError(channel)
     permit = _admit(user, purpose, channel, destination)
     now = utcnow()
-    for old in session().scalars(select(VerificationCode).where(
-        VerificationCode.user_id == user.id, VerificationCode.purpose == purpose, VerificationCode.used_at.is_(None)
-    )):
+    for old in session().scalars(
+        select(VerificationCode).where(
+            VerificationCode.user_id == user.id, VerificationCode.purpose == purpose, VerificationCode.used_at.is_(None)
+        )
+    ):
         old.used_at = now
     challenge = VerificationCode(
-        practice_id=user.practice_id, user_id=user.id, purpose=purpose, channel=channel, destination=destination,
-        code_hash="", created_at=now, last_sent_at=now, expires_at=now, sends=0, attempts=0,
+        practice_id=user.practice_id,
+        user_id=user.id,
+        purpose=purpose,
+        channel=channel,
+        destination=destination,
+        code_hash="",
+        created_at=now,
+        last_sent_at=now,
+        expires_at=now,
+        sends=0,
+        attempts=0,
     )
     session().add(challenge)
     session().flush()
@@ -92,22 +104,36 @@ def start_for_link(link: UserToken, user: User, *, channel: str, what: str) -> C
     return CheckResult(True)
 
 
-TOO_MANY_FOR_LINK = ("Too many codes were sent for this link. Ask for a new link later, "
-                     "or ask your practice administrator.")
-TOO_MANY_FOR_USER = ("Too many codes were sent to your phone in the last hour. Try again later, "
-                     "or ask your practice administrator.")
+TOO_MANY_FOR_LINK = (
+    "Too many codes were sent for this link. Ask for a new link later, or ask your practice administrator."
+)
+TOO_MANY_FOR_USER = (
+    "Too many codes were sent to your phone in the last hour. Try again later, or ask your practice administrator."
+)
 
 
 def _opened_in_last_hour(user: User, purpose: str) -> int:
     session().scalars(for_update(select(User.id).where(User.id == user.id))).one()
-    return session().scalar(select(func.count()).select_from(VerificationCode).where(
-        VerificationCode.user_id == user.id, VerificationCode.purpose == purpose,
-        VerificationCode.created_at > utcnow() - dt.timedelta(hours=1)))
+    return session().scalar(
+        select(func.count())
+        .select_from(VerificationCode)
+        .where(
+            VerificationCode.user_id == user.id,
+            VerificationCode.purpose == purpose,
+            VerificationCode.created_at > utcnow() - dt.timedelta(hours=1),
+        )
+    )
 
 
 def _refuse_challenge(link: UserToken, user: User, reason: str, message: str) -> CheckResult:
-    audit.record("code.challenge_refused", practice_id=link.practice_id, outcome="failure", object_type="user",
-                 object_id=user.id, details={"purpose": link.purpose, "reason": reason})
+    audit.record(
+        "code.challenge_refused",
+        practice_id=link.practice_id,
+        outcome="failure",
+        object_type="user",
+        object_id=user.id,
+        details={"purpose": link.purpose, "reason": reason},
+    )
     return CheckResult(False, message)
 
 
@@ -150,11 +176,26 @@ def _send(challenge: VerificationCode, user: User, what: str, permit) -> None:
         body = f"Your pfcore security code is {spoken}. Again: {spoken}."
     else:
         body = f"Your pfcore security code to {what} is {code}. It expires in {minutes} minutes. Never share it."
-    messaging.queue(challenge.channel, challenge.destination, body, subject="Your pfcore security code",
-                    practice_id=challenge.practice_id, permit=permit)
-    audit.record("code.sent", practice_id=challenge.practice_id, object_type="user", object_id=user.id,
-                 details={"purpose": challenge.purpose, "channel": challenge.channel,
-                          "to": mask(challenge.destination), "send": challenge.sends})
+    messaging.queue(
+        challenge.channel,
+        challenge.destination,
+        body,
+        subject="Your pfcore security code",
+        practice_id=challenge.practice_id,
+        permit=permit,
+    )
+    audit.record(
+        "code.sent",
+        practice_id=challenge.practice_id,
+        object_type="user",
+        object_id=user.id,
+        details={
+            "purpose": challenge.purpose,
+            "channel": challenge.channel,
+            "to": mask(challenge.destination),
+            "send": challenge.sends,
+        },
+    )
 
 
 def check(challenge: VerificationCode, code: str, user: User) -> CheckResult:
@@ -167,25 +208,47 @@ def check(challenge: VerificationCode, code: str, user: User) -> CheckResult:
         return CheckResult(False, "That code has expired. Ask for a new one.")
     if len(code) == 6 and hmac.compare_digest(_code_hash(challenge.id, code), challenge.code_hash):
         challenge.used_at = utcnow()
-        audit.record("code.verified", practice_id=challenge.practice_id, object_type="user", object_id=user.id,
-                     details={"purpose": challenge.purpose, "channel": challenge.channel})
+        audit.record(
+            "code.verified",
+            practice_id=challenge.practice_id,
+            object_type="user",
+            object_id=user.id,
+            details={"purpose": challenge.purpose, "channel": challenge.channel},
+        )
         return CheckResult(True)
     challenge.attempts += 1
     left = settings["code_max_attempts"] - challenge.attempts
-    audit.record("code.failed", practice_id=challenge.practice_id, outcome="failure", object_type="user",
-                 object_id=user.id, details={"purpose": challenge.purpose, "attempt": challenge.attempts})
+    audit.record(
+        "code.failed",
+        practice_id=challenge.practice_id,
+        outcome="failure",
+        object_type="user",
+        object_id=user.id,
+        details={"purpose": challenge.purpose, "attempt": challenge.attempts},
+    )
     if left <= 0:
         challenge.used_at = utcnow()
         return CheckResult(False, "That code is not right, and no tries are left. Start again.", wrong_code=True)
-    return CheckResult(False, f"That code is not right. {left} {'try' if left == 1 else 'tries'} left.",
-                       wrong_code=True)
+    return CheckResult(
+        False, f"That code is not right. {left} {'try' if left == 1 else 'tries'} left.", wrong_code=True
+    )
 
 
 def open_challenge(user_id: int, purpose: str) -> VerificationCode | None:
     """The user's newest unspent challenge for ``purpose``, locked for update."""
-    return session().scalars(for_update(
-        select(VerificationCode).where(VerificationCode.user_id == user_id, VerificationCode.purpose == purpose,
-                                       VerificationCode.used_at.is_(None))
-        .order_by(VerificationCode.id.desc()).limit(1)
-    )).one_or_none()
-
+    return (
+        session()
+        .scalars(
+            for_update(
+                select(VerificationCode)
+                .where(
+                    VerificationCode.user_id == user_id,
+                    VerificationCode.purpose == purpose,
+                    VerificationCode.used_at.is_(None),
+                )
+                .order_by(VerificationCode.id.desc())
+                .limit(1)
+            )
+        )
+        .one_or_none()
+    )

@@ -7,6 +7,7 @@ decrypts, to rotate); when it is empty, a key is derived from the app's
 ``secret_key``. Each ``purpose`` gets its own key (HKDF-SHA256 info), so a
 value encrypted for one use cannot be decrypted as another.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,8 +19,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
 def _derive(material: str, purpose: str) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=f"pfcore {purpose}".encode()).derive(material.encode("utf-8"))
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"pfcore {purpose}".encode()).derive(
+        material.encode("utf-8")
+    )
     return Fernet(base64.urlsafe_b64encode(key))
 
 

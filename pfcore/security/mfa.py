@@ -22,20 +22,22 @@ finishes with the new factor. Recovery codes are the user's own factor and
 count as that proof. After an administrator reset the user's factors, the
 setup link is the way in instead.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, g, redirect, request, session as flask_session, url_for
+from flask import current_app, g, redirect, request, url_for
+from flask import session as flask_session
 from sqlalchemy import select, update
 
 from .. import audit
 from ..contrib import flatten
 from ..db import for_update, session
 from ..models import PendingSignIn, TrustedBrowser, User, UserToken, utcnow
-from .sessions import prefixed, queue_cookie
+
 # Step-up stamps live with the session; mfa.has_recent_auth & co. stay importable from here.
-from .sessions import has_recent_auth, mark_recent_auth, recent_auth_flags  # noqa: F401
+from .sessions import has_recent_auth, mark_recent_auth, prefixed, queue_cookie, recent_auth_flags  # noqa: F401
 from .sign_in_finish import finish_sign_in
 from .throttling import hold, is_locked, register_failure, register_success
 from .tokens import LINK_BROWSER_KEY, link_step_done, new_token, token_hash
@@ -53,6 +55,7 @@ def _hooks(practice):
 
 
 # --- policy and factors ---------------------------------------------------
+
 
 def policy(practice) -> dict:
     """The practice's second-factor policy (Settings > Sign-in security)."""
@@ -77,8 +80,11 @@ def old_factors(user: User) -> list:
 
 
 def enrolled_factors(user: User, *, phishing_resistant_only: bool = False) -> list:
-    return [f for f in offered_factors(user) if f.is_enrolled(user)
-            and (f.phishing_resistant or not phishing_resistant_only)]
+    return [
+        f
+        for f in offered_factors(user)
+        if f.is_enrolled(user) and (f.phishing_resistant or not phishing_resistant_only)
+    ]
 
 
 def has_real_factor(user: User, *, phishing_resistant_only: bool = False, factors: list | None = None) -> bool:
@@ -90,8 +96,11 @@ def has_real_factor(user: User, *, phishing_resistant_only: bool = False, factor
     """
     if factors is None:
         factors = offered_factors(user)
-    return any(f.is_enrolled(user) for f in factors
-               if f.counts_as_enrolment and (f.phishing_resistant or not phishing_resistant_only))
+    return any(
+        f.is_enrolled(user)
+        for f in factors
+        if f.counts_as_enrolment and (f.phishing_resistant or not phishing_resistant_only)
+    )
 
 
 def needs_phishing_resistant(user: User) -> bool:
@@ -103,6 +112,7 @@ def demanded_by_plugin(user: User) -> bool:
 
 
 # --- the pipeline ---------------------------------------------------------
+
 
 def _needed(user: User) -> tuple[bool, bool, bool]:
     """(needed, demanded by a plugin, security key required) for this sign-in.
@@ -116,8 +126,9 @@ def _needed(user: User) -> tuple[bool, bool, bool]:
     if user.id not in cache:
         factors = offered_factors(user)  # the plugins are asked once
         demanded, strict = demanded_by_plugin(user), needs_phishing_resistant(user)
-        needed = bool(factors) and (demanded or strict or policy(user.practice)["required"]
-                                    or has_real_factor(user, factors=factors))
+        needed = bool(factors) and (
+            demanded or strict or policy(user.practice)["required"] or has_real_factor(user, factors=factors)
+        )
         cache[user.id] = (needed, demanded, strict)
     return cache[user.id]
 
@@ -142,8 +153,13 @@ def _trust_skips(user: User, demanded: bool, strict: bool) -> bool:
     A browser without the user's trust cookie is not trusted: then the factor
     plugins are not asked about the user's factors at all.
     """
-    return (not demanded and not strict and _trust_token(user) is not None and has_real_factor(user)
-            and _trusted_browser(user))
+    return (
+        not demanded
+        and not strict
+        and _trust_token(user) is not None
+        and has_real_factor(user)
+        and _trusted_browser(user)
+    )
 
 
 def after_first_factor(user: User, *, method: str, next_path: str):
@@ -169,14 +185,25 @@ def start_second_factor(user: User, *, method: str, next_path: str):
     token = new_token()
     now = utcnow()
     pending = PendingSignIn(
-        token_hash=token_hash(token), user_id=user.id, practice_id=user.practice_id, method=method, created_at=now,
+        token_hash=token_hash(token),
+        user_id=user.id,
+        practice_id=user.practice_id,
+        method=method,
+        created_at=now,
         expires_at=now + dt.timedelta(minutes=_settings()["pending_sign_in_minutes"]),
-        must_enroll=not has_real_factor(user, phishing_resistant_only=strict), needs_phishing_resistant=strict,
+        must_enroll=not has_real_factor(user, phishing_resistant_only=strict),
+        needs_phishing_resistant=strict,
         next_path=next_path[:500],
     )
     session().add(pending)
-    audit.record("signin.first_factor", practice_id=user.practice_id, actor=user, object_type="user",
-                 object_id=user.id, details={"method": method, "must_enroll": pending.must_enroll})
+    audit.record(
+        "signin.first_factor",
+        practice_id=user.practice_id,
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        details={"method": method, "must_enroll": pending.must_enroll},
+    )
     session().commit()
     queue_cookie(PENDING_COOKIE, token, max_age=_settings()["pending_sign_in_minutes"] * 60)
     return redirect(url_for("core.signin_enroll" if pending.must_enroll else "core.signin_verify"))
@@ -189,8 +216,11 @@ def load_pending() -> PendingSignIn | None:
     token = request.cookies.get(prefixed(PENDING_COOKIE))
     pending = None
     if token and len(token) <= 200:
-        pending = session().scalars(for_update(
-            select(PendingSignIn).where(PendingSignIn.token_hash == token_hash(token)))).one_or_none()
+        pending = (
+            session()
+            .scalars(for_update(select(PendingSignIn).where(PendingSignIn.token_hash == token_hash(token))))
+            .one_or_none()
+        )
         if pending is not None and (pending.used_at is not None or pending.expires_at <= utcnow()):
             pending = None
     g._pfcore_pending = pending
@@ -251,8 +281,14 @@ def second_factor_passed(factor: str):
     pending.used_at = utcnow()
     queue_cookie(PENDING_COOKIE, None)
     register_success(user)
-    audit.record("mfa.success", practice_id=user.practice_id, actor=user, object_type="user", object_id=user.id,
-                 details={"factor": factor})
+    audit.record(
+        "mfa.success",
+        practice_id=user.practice_id,
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        details={"factor": factor},
+    )
     if request.form.get("trust_browser") == "1":
         trust_this_browser(user)
     finish_sign_in(user, method=f"{pending.method}+{factor}")
@@ -264,8 +300,14 @@ def _old_factor_proved(user: User, pending: PendingSignIn, factor: str):
     an allowed one (in this half-finished sign-in only). No session yet."""
     pending.old_factor_proved = factor
     register_success(user)
-    audit.record("mfa.old_factor_proved", practice_id=user.practice_id, actor=user, object_type="user",
-                 object_id=user.id, details={"factor": factor})
+    audit.record(
+        "mfa.old_factor_proved",
+        practice_id=user.practice_id,
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        details={"factor": factor},
+    )
     session().commit()
     return redirect(url_for("core.signin_enroll"))
 
@@ -276,8 +318,15 @@ def second_factor_failed(factor: str, reason: str) -> None:
     if user is None:
         return
     register_failure(user)
-    audit.record("mfa.failure", practice_id=user.practice_id, outcome="failure", actor=user, object_type="user",
-                  object_id=user.id, details={"factor": factor, "reason": reason})
+    audit.record(
+        "mfa.failure",
+        practice_id=user.practice_id,
+        outcome="failure",
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        details={"factor": factor, "reason": reason},
+    )
     session().commit()
 
 
@@ -298,8 +347,9 @@ def enrolment_blocked(user: User, pending: PendingSignIn) -> str | None:
     """
     if user.factor_reset_at is not None:
         return None if setup_link_opened(user) is not None else SETUP_LINK
-    if pending.old_factor_proved is None and any(f.is_enrolled(user) for f in _plugin_factors(user)
-                                                 if f.counts_as_enrolment):
+    if pending.old_factor_proved is None and any(
+        f.is_enrolled(user) for f in _plugin_factors(user) if f.counts_as_enrolment
+    ):
         return OLD_FACTOR
     return None
 
@@ -307,8 +357,12 @@ def enrolment_blocked(user: User, pending: PendingSignIn) -> str | None:
 def proving_old_factor() -> bool:
     """Is this browser's half-finished sign-in at the proof of an old factor (``OLD_FACTOR``)?"""
     pending, user = load_pending(), pending_user()
-    return (pending is not None and user is not None and pending.must_enroll
-            and enrolment_blocked(user, pending) == OLD_FACTOR)
+    return (
+        pending is not None
+        and user is not None
+        and pending.must_enroll
+        and enrolment_blocked(user, pending) == OLD_FACTOR
+    )
 
 
 def enrolling_user() -> tuple[User | None, PendingSignIn | None]:
@@ -341,14 +395,20 @@ def enrolled_during_sign_in(factor: str):
 
 def setup_link_opened(user: User):
     """The administrator's unused setup link for ``user`` that this browser opened, if any."""
-    rows = session().scalars(select(UserToken).where(
-        UserToken.user_id == user.id, UserToken.purpose == "factor_setup", UserToken.used_at.is_(None),
-        UserToken.expires_at > utcnow()))
+    rows = session().scalars(
+        select(UserToken).where(
+            UserToken.user_id == user.id,
+            UserToken.purpose == "factor_setup",
+            UserToken.used_at.is_(None),
+            UserToken.expires_at > utcnow(),
+        )
+    )
     key = flask_session.get(LINK_BROWSER_KEY)
     return next((row for row in rows if link_step_done(row, "setup", key)), None)
 
 
 # --- browser trust --------------------------------------------------------
+
 
 def _trust_cookie(user: User) -> str:
     return f"pfcore_trust_{user.id}"
@@ -358,14 +418,26 @@ def trust_this_browser(user: User) -> None:
     days = _settings()["browser_trust_days"]
     token = new_token()
     now = utcnow()
-    session().add(TrustedBrowser(
-        token_hash=token_hash(token), user_id=user.id, practice_id=user.practice_id, created_at=now,
-        expires_at=now + dt.timedelta(days=days), ip=(request.remote_addr or "")[:64],
-        user_agent=request.headers.get("User-Agent", "")[:400],
-    ))
+    session().add(
+        TrustedBrowser(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            practice_id=user.practice_id,
+            created_at=now,
+            expires_at=now + dt.timedelta(days=days),
+            ip=(request.remote_addr or "")[:64],
+            user_agent=request.headers.get("User-Agent", "")[:400],
+        )
+    )
     queue_cookie(_trust_cookie(user), token, max_age=days * 86400)
-    audit.record("mfa.browser_trusted", practice_id=user.practice_id, actor=user, object_type="user",
-                 object_id=user.id, details={"days": days})
+    audit.record(
+        "mfa.browser_trusted",
+        practice_id=user.practice_id,
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        details={"days": days},
+    )
 
 
 def _trust_token(user: User) -> str | None:
@@ -378,9 +450,18 @@ def _trusted_browser(user: User, touch: bool = True) -> bool:
     token = _trust_token(user)
     if token is None:
         return False
-    row = session().scalars(select(TrustedBrowser).where(
-        TrustedBrowser.token_hash == token_hash(token), TrustedBrowser.user_id == user.id,
-        TrustedBrowser.removed_at.is_(None), TrustedBrowser.expires_at > utcnow())).one_or_none()
+    row = (
+        session()
+        .scalars(
+            select(TrustedBrowser).where(
+                TrustedBrowser.token_hash == token_hash(token),
+                TrustedBrowser.user_id == user.id,
+                TrustedBrowser.removed_at.is_(None),
+                TrustedBrowser.expires_at > utcnow(),
+            )
+        )
+        .one_or_none()
+    )
     if row is None:
         return False
     if touch:
@@ -389,9 +470,17 @@ def _trusted_browser(user: User, touch: bool = True) -> bool:
 
 
 def trusted_browsers(user: User) -> list[TrustedBrowser]:
-    return list(session().scalars(select(TrustedBrowser).where(
-        TrustedBrowser.user_id == user.id, TrustedBrowser.removed_at.is_(None),
-        TrustedBrowser.expires_at > utcnow()).order_by(TrustedBrowser.created_at.desc())))
+    return list(
+        session().scalars(
+            select(TrustedBrowser)
+            .where(
+                TrustedBrowser.user_id == user.id,
+                TrustedBrowser.removed_at.is_(None),
+                TrustedBrowser.expires_at > utcnow(),
+            )
+            .order_by(TrustedBrowser.created_at.desc())
+        )
+    )
 
 
 def remove_trusted_browsers(user: User, reason: str, browser_id: int | None = None) -> int:
@@ -401,6 +490,11 @@ def remove_trusted_browsers(user: User, reason: str, browser_id: int | None = No
         statement = statement.where(TrustedBrowser.id == browser_id)
     removed = session().execute(statement.values(removed_at=utcnow())).rowcount
     if removed:
-        audit.record("mfa.browser_trust_removed", practice_id=user.practice_id, object_type="user", object_id=user.id,
-                     details={"reason": reason, "count": removed})
+        audit.record(
+            "mfa.browser_trust_removed",
+            practice_id=user.practice_id,
+            object_type="user",
+            object_id=user.id,
+            details={"reason": reason, "count": removed},
+        )
     return removed

@@ -4,6 +4,7 @@ The hasher uses at least OWASP's argon2id parameters (19 MiB, 2 passes).
 ``verify_or_dummy`` always computes one hash, so an unknown account takes
 as long to refuse as a known one.
 """
+
 from __future__ import annotations
 
 import gzip

@@ -5,6 +5,7 @@ any explicit deny wins, then any allow; with no allow the answer is no.
 The core's own answer (administrators may do the administrative actions) is
 a ``trylast`` hook implementation, so a plugin can grant or deny beside it.
 """
+
 from __future__ import annotations
 
 from functools import wraps
@@ -41,7 +42,8 @@ def why_not(user, action: str, target=None) -> str | None:
         return None
     registry = current_app.extensions["pfcore.plugins"]
     return registry.hook(user.practice).permission_denied_reason(
-        practice=user.practice, user=user, action=action, target=target)
+        practice=user.practice, user=user, action=action, target=target
+    )
 
 
 def require(action: str):

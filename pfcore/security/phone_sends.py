@@ -31,6 +31,7 @@ A refusal is an exception (``SendRefused``) with a message for the person;
 refusal (``phone.send_refused``), counts it in the metric
 ``pfcore_phone_sends_refused_total`` and commits.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -65,8 +66,10 @@ def _message(scope: str, window: str) -> str:
         return f"You have asked for many codes by text or call {IN_WINDOW[window]}. {later}"
     if scope == "number":
         return f"That phone number has received many codes {IN_WINDOW[window]}. {later}"
-    return (f"Your practice has sent as many codes by text or call as it may {IN_WINDOW[window]}. {later} "
-            "Your practice administrator can tell you more.")
+    return (
+        f"Your practice has sent as many codes by text or call as it may {IN_WINDOW[window]}. {later} "
+        "Your practice administrator can tell you more."
+    )
 
 
 class SendRefused(Exception):
@@ -76,9 +79,19 @@ class SendRefused(Exception):
     ``practice_day``, ``number_hour``...).
     """
 
-    def __init__(self, reason: str, message: str, *, channel: str, destination: str, practice_id: int | None,
-                 user_id: int | None, purpose: str, dimensions: dict | None = None,
-                 subject: tuple[str, object] | None = None):
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        channel: str,
+        destination: str,
+        practice_id: int | None,
+        user_id: int | None,
+        purpose: str,
+        dimensions: dict | None = None,
+        subject: tuple[str, object] | None = None,
+    ):
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -106,8 +119,16 @@ class Permit:
         self.spent = True
 
 
-def admit(channel: str, destination: str, *, practice_id: int | None, purpose: str, user_id: int | None = None,
-          dimensions: dict | None = None, subject: tuple[str, object] | None = None) -> Permit:
+def admit(
+    channel: str,
+    destination: str,
+    *,
+    practice_id: int | None,
+    purpose: str,
+    user_id: int | None = None,
+    dimensions: dict | None = None,
+    subject: tuple[str, object] | None = None,
+) -> Permit:
     """Check and count a text or call about to be queued; a ``Permit`` for it, or ``SendRefused``.
 
     ``user_id`` is the user the code is for (counted by the per-user caps);
@@ -122,17 +143,28 @@ def admit(channel: str, destination: str, *, practice_id: int | None, purpose: s
     settings = current_app.config["PFCORE"]
 
     def refused(reason: str, message: str) -> SendRefused:
-        return SendRefused(reason, message, channel=channel, destination=destination, practice_id=practice_id,
-                           user_id=user_id, purpose=purpose, dimensions=dimensions, subject=subject)
+        return SendRefused(
+            reason,
+            message,
+            channel=channel,
+            destination=destination,
+            practice_id=practice_id,
+            user_id=user_id,
+            purpose=purpose,
+            dimensions=dimensions,
+            subject=subject,
+        )
 
     problem = reachability_problem(destination, settings["phone_countries"], channel)
     if problem:
         raise refused(*problem)
     _lock(practice_id, destination)
     now = utcnow()
-    for scope, column, value in (("user", OutboxMessage.user_id, user_id),
-                                 ("practice", OutboxMessage.practice_id, practice_id),
-                                 ("number", OutboxMessage.recipient, destination)):
+    for scope, column, value in (
+        ("user", OutboxMessage.user_id, user_id),
+        ("practice", OutboxMessage.practice_id, practice_id),
+        ("number", OutboxMessage.recipient, destination),
+    ):
         if value is None:
             continue
         counts = _recent_sends(column, value, now)
@@ -147,17 +179,23 @@ def _lock(practice_id: int | None, destination: str) -> None:
     if session().get_bind().dialect.name != "postgresql":
         return  # SQLite: the transaction holds the write lock since BEGIN IMMEDIATE
     audit.lock_chain(practice_id)
-    session().execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:number))"),
-                      {"space": LOCK_NUMBER, "number": destination})
+    session().execute(
+        text("SELECT pg_advisory_xact_lock(:space, hashtext(:number))"), {"space": LOCK_NUMBER, "number": destination}
+    )
 
 
 def _recent_sends(column, value, now: dt.datetime) -> dict[str, int]:
     """Texts and calls in the outbox for ``column == value`` in the last hour and day."""
     hour_ago, day_ago = now - WINDOWS["hour"], now - WINDOWS["day"]
-    day, hour = session().execute(
-        select(func.count(), func.coalesce(func.sum(case((OutboxMessage.created_at > hour_ago, 1), else_=0)), 0))
-        .where(column == value, OutboxMessage.channel.in_(PHONE_CHANNELS), OutboxMessage.created_at > day_ago)
-    ).one()
+    day, hour = (
+        session()
+        .execute(
+            select(
+                func.count(), func.coalesce(func.sum(case((OutboxMessage.created_at > hour_ago, 1), else_=0)), 0)
+            ).where(column == value, OutboxMessage.channel.in_(PHONE_CHANNELS), OutboxMessage.created_at > day_ago)
+        )
+        .one()
+    )
     return {"day": day, "hour": hour}
 
 
@@ -173,10 +211,20 @@ def record_refusal(refused: SendRefused, *, keep_changes: bool = False) -> None:
     if not keep_changes:
         session().rollback()
     object_type, object_id = refused.subject
-    audit.record("phone.send_refused", practice_id=refused.practice_id, outcome="failure",
-                 object_type=object_type, object_id=object_id, dimensions=refused.dimensions,
-                 details={"reason": refused.reason, "channel": refused.channel, "to": mask(refused.destination),
-                          "purpose": refused.purpose})
+    audit.record(
+        "phone.send_refused",
+        practice_id=refused.practice_id,
+        outcome="failure",
+        object_type=object_type,
+        object_id=object_id,
+        dimensions=refused.dimensions,
+        details={
+            "reason": refused.reason,
+            "channel": refused.channel,
+            "to": mask(refused.destination),
+            "purpose": refused.purpose,
+        },
+    )
     metrics.count("phone_sends_refused", reason=refused.reason)
     if not keep_changes:
         session().commit()
@@ -194,11 +242,11 @@ def check_settings(settings: dict) -> None:
                 raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
     countries = settings.get("phone_countries")
     if not isinstance(countries, list) or not countries:
-        raise ConfigError("phone_countries must list at least one country code, like [\"US\", \"CA\"]")
+        raise ConfigError('phone_countries must list at least one country code, like ["US", "CA"]')
     countries = settings["phone_countries"] = [str(code).strip().upper() for code in countries]
     unknown = [code for code in countries if code not in phonenumbers.SUPPORTED_REGIONS]
     if unknown:
-        raise ConfigError(f"phone_countries: unknown country codes {unknown} (use ISO 3166 codes like \"US\", \"CA\")")
+        raise ConfigError(f'phone_countries: unknown country codes {unknown} (use ISO 3166 codes like "US", "CA")')
 
 
 def init_app(app) -> None:

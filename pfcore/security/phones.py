@@ -6,6 +6,7 @@ and of a kind a person answers (``reachability_problem``). Texting or
 calling premium-rate, shared-cost or toll-free numbers is how "SMS pumping"
 turns a free sign-up into money for whoever runs those numbers.
 """
+
 from __future__ import annotations
 
 import phonenumbers
@@ -68,20 +69,25 @@ def reachability_problem(number, countries, channel: str | None) -> tuple[str, s
     if region is None:  # not a valid number of any country: its kind is UNKNOWN too
         return "number_type", UNKNOWN_KIND
     if region not in countries:
-        return "country", (f"pfcore does not text or call numbers in {_country_name(number) or 'that country'}. "
-                           f"Use a number in {country_names(countries)}.")
+        return "country", (
+            f"pfcore does not text or call numbers in {_country_name(number) or 'that country'}. "
+            f"Use a number in {country_names(countries)}."
+        )
     kind = phonenumbers.number_type(number)
     if kind in TYPES_BY_CHANNEL[channel]:
         return None
     if channel == "sms" and kind in CALLABLE_TYPES:
-        return "number_type", "That number is a landline, which cannot receive texts. Choose a call, or use a mobile number."
+        return (
+            "number_type",
+            "That number is a landline, which cannot receive texts. Choose a call, or use a mobile number.",
+        )
     if kind in KIND_NAMES:
         return "number_type", f"That is {KIND_NAMES[kind]}: pfcore sends codes only to mobile phones and landlines."
     return "number_type", UNKNOWN_KIND
 
 
 def country_names(countries) -> str:
-    """"the United States or Canada": the allowed countries as people read them."""
+    """ "the United States or Canada": the allowed countries as people read them."""
     names = [_country_name(phonenumbers.example_number(region)) or region for region in countries]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 

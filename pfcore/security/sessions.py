@@ -9,6 +9,7 @@ After the practice's idle timeout a session is locked, not ended (ONC
 until the user's password unlocks it, which also issues a new token, as
 does confirming the password for a sensitive change (step-up).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,10 +38,15 @@ def start_session(user: User, flags: dict | None = None) -> LoginSession:
     token = new_token()
     now = utcnow()
     login_session = LoginSession(
-        token_hash=token_hash(token), user_id=user.id, practice_id=user.practice_id,
-        user_generation=user.session_generation, created_at=now, last_seen_at=now,
+        token_hash=token_hash(token),
+        user_id=user.id,
+        practice_id=user.practice_id,
+        user_generation=user.session_generation,
+        created_at=now,
+        last_seen_at=now,
         expires_at=now + dt.timedelta(hours=settings["session_absolute_hours"]),
-        ip=(request.remote_addr or "")[:64], user_agent=request.headers.get("User-Agent", "")[:400],
+        ip=(request.remote_addr or "")[:64],
+        user_agent=request.headers.get("User-Agent", "")[:400],
         flags=dict(flags or {}),
     )
     session().add(login_session)
@@ -66,7 +72,8 @@ def is_idle(user: User, login_session: LoginSession, now: dt.datetime) -> bool:
 # Asked on every request: the statement is built once (SQLAlchemy caches its SQL). It reads
 # the practice's enabled plugins too, which every signed-in request needs next.
 _OPEN_SESSION_BY_TOKEN = (
-    select(LoginSession, User, enabled_plugin_names(User.practice_id)).join(User, User.id == LoginSession.user_id)
+    select(LoginSession, User, enabled_plugin_names(User.practice_id))
+    .join(User, User.id == LoginSession.user_id)
     .where(LoginSession.token_hash == bindparam("token_hash"), LoginSession.ended_at.is_(None))
 )
 
@@ -114,8 +121,13 @@ def lock_if_idle(user: User, login_session: LoginSession) -> bool:
 def lock_session(login_session: LoginSession, *, reason: str) -> None:
     """Lock the screen: the session stays, but only the password opens it again."""
     login_session.locked_at = utcnow()
-    audit.record("session.locked", practice_id=login_session.practice_id, object_type="login_session",
-                 object_id=login_session.id, details={"reason": reason})
+    audit.record(
+        "session.locked",
+        practice_id=login_session.practice_id,
+        object_type="login_session",
+        object_id=login_session.id,
+        details={"reason": reason},
+    )
 
 
 def unlock_session(login_session: LoginSession) -> None:
@@ -127,8 +139,12 @@ def unlock_session(login_session: LoginSession) -> None:
     renew_token(login_session)
     login_session.locked_at = None
     login_session.last_seen_at = utcnow()
-    audit.record("session.unlocked", practice_id=login_session.practice_id, object_type="login_session",
-                 object_id=login_session.id)
+    audit.record(
+        "session.unlocked",
+        practice_id=login_session.practice_id,
+        object_type="login_session",
+        object_id=login_session.id,
+    )
 
 
 def renew_token(login_session: LoginSession) -> None:
@@ -141,12 +157,18 @@ def renew_token(login_session: LoginSession) -> None:
 
 def open_sessions(user: User) -> list[LoginSession]:
     """The user's sessions that still work (locked ones included), most recent first."""
-    return list(session().scalars(
-        select(LoginSession)
-        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None),
-               LoginSession.expires_at > utcnow(), LoginSession.user_generation == user.session_generation)
-        .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
-    ))
+    return list(
+        session().scalars(
+            select(LoginSession)
+            .where(
+                LoginSession.user_id == user.id,
+                LoginSession.ended_at.is_(None),
+                LoginSession.expires_at > utcnow(),
+                LoginSession.user_generation == user.session_generation,
+            )
+            .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
+        )
+    )
 
 
 def end_session(login_session: LoginSession, reason: str) -> None:
@@ -201,6 +223,7 @@ def apply_cookie(response):
 
 
 # --- step-up ----------------------------------------------------------------
+
 
 def recent_auth_flags() -> dict:
     """The session flags of a user who just proved who they are (step-up, sign-in)."""

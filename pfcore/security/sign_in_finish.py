@@ -7,9 +7,11 @@ sign-in is audited. It sits below ``signin`` (which orchestrates a password
 sign-in) and ``mfa`` (which finishes one after the second factor), so neither
 has to import the other back.
 """
+
 from __future__ import annotations
 
-from flask import current_app, g, session as flask_session
+from flask import current_app, g
+from flask import session as flask_session
 from flask_wtf.csrf import generate_csrf
 
 from .. import audit, metrics
@@ -37,8 +39,14 @@ def finish_sign_in(user: User, *, method: str):
     g.pfcore_user = user
     g.pfcore_login_session = login_session
     g.pfcore_audit_dimensions = request_audit_dimensions(user, login_session)
-    audit.record("signin.success", practice_id=user.practice_id, actor=user, object_type="user",
-                 object_id=user.id, details={"method": method})
+    audit.record(
+        "signin.success",
+        practice_id=user.practice_id,
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        details={"method": method},
+    )
     session().commit()
     metrics.count("sign_ins")
     return login_session

@@ -11,6 +11,7 @@ account checks -> asks ``mfa.second_factor_skipped`` -> either
 session at once (``finish_sign_in``: plugins, session, audit). ``mfa`` never
 calls back into this module: both build on ``sign_in_finish``.
 """
+
 from __future__ import annotations
 
 from flask import current_app
@@ -21,6 +22,7 @@ from ..db import engine, session
 from ..models import User
 from ..text import has_control_characters
 from . import mfa, passwords, throttling
+
 # finish_sign_in, new_csrf_seed and request_audit_dimensions are this pipeline's last step, for
 # strategies, pages and plugins (pfcore.api) to import from here.
 from .sign_in_finish import finish_sign_in, new_csrf_seed, request_audit_dimensions  # noqa: F401
@@ -28,13 +30,22 @@ from .sign_in_finish import finish_sign_in, new_csrf_seed, request_audit_dimensi
 GENERIC_FAILURE = "Those sign-in details did not work. Check them and try again."
 
 
-def record_failure(*, method: str, reason: str, practice_id: int | None, user: User | None = None, identifier: str = ""):
+def record_failure(
+    *, method: str, reason: str, practice_id: int | None, user: User | None = None, identifier: str = ""
+):
     """Audit a failed sign-in; the caller shows GENERIC_FAILURE whatever the reason."""
     details = {"method": method, "reason": reason}
     if identifier:
         details["identifier"] = identifier[:254]
-    audit.record("signin.failure", practice_id=practice_id, outcome="failure", actor=user,
-                 object_type="user" if user else "", object_id=user.id if user else "", details=details)
+    audit.record(
+        "signin.failure",
+        practice_id=practice_id,
+        outcome="failure",
+        actor=user,
+        object_type="user" if user else "",
+        object_id=user.id if user else "",
+        details=details,
+    )
     session().commit()
     metrics.count("sign_in_failures")
 
@@ -48,8 +59,16 @@ def may_sign_in(user: User | None) -> str | None:
     return None
 
 
-def password_sign_in(user: User | None, password: str, *, method: str, practice_id: int | None, identifier: str,
-                     plugin_name: str, next_path: str):
+def password_sign_in(
+    user: User | None,
+    password: str,
+    *,
+    method: str,
+    practice_id: int | None,
+    identifier: str,
+    plugin_name: str,
+    next_path: str,
+):
     """The shared first factor of password strategies.
 
     One argon2 verification for every attempt (a dummy one for unknown
@@ -85,8 +104,13 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
         if reason is None and not strategy_allows(user.practice, user, plugin_name):
             reason = f"{method} sign-in is off for this user"
     if reason:
-        record_failure(method=method, reason=reason, practice_id=user.practice_id if user else practice_id,
-                       user=user, identifier=identifier)
+        record_failure(
+            method=method,
+            reason=reason,
+            practice_id=user.practice_id if user else practice_id,
+            user=user,
+            identifier=identifier,
+        )
         return None
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
@@ -98,6 +122,7 @@ def password_sign_in(user: User | None, password: str, *, method: str, practice_
 
 
 # --- which strategies a practice and a user may use -------------------------------------------
+
 
 def all_strategies() -> list:
     """Every available plugin's ``LoginStrategy``, in order (the sign-in page's tabs)."""
@@ -138,7 +163,12 @@ def safe_next(path: str | None, default: str) -> str:
     URL, so "/<tab>/evil.example" would lead off-site (found by
     tests/sweeps/test_fuzz_forms.py).
     """
-    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path \
-            and not has_control_characters(path):
+    if (
+        path
+        and path.startswith("/")
+        and not path.startswith("//")
+        and "\\" not in path
+        and not has_control_characters(path)
+    ):
         return path
     return default

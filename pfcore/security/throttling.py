@@ -17,6 +17,7 @@ Per client address: Flask-Limiter limits on sign-in, reset and code
 endpoints. Views mark themselves with ``@rate_limited("signin")``; the app
 applies the configured limit to every marked view, core or plugin.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,8 +39,12 @@ MAX_LOCK_MINUTES = 15
 # The account locked for the rest of the transaction (FOR UPDATE OF users: not its practice,
 # which User joins; SQLite renders no FOR UPDATE) and read as it is now, not as this session
 # last saw it. Built once: asked at every password sign-in (docs/performance.md, P1).
-_HELD_USER = (select(User).where(User.id == bindparam("user_id")).with_for_update(of=User)
-              .execution_options(populate_existing=True))
+_HELD_USER = (
+    select(User)
+    .where(User.id == bindparam("user_id"))
+    .with_for_update(of=User)
+    .execution_options(populate_existing=True)
+)
 
 
 def hold(user_id: int) -> User | None:
@@ -66,22 +71,42 @@ def lock_minutes(failures: int) -> int:
 
 def register_failure(user: User) -> None:
     """Count a wrong password for ``user`` and lock the account when it is due."""
-    failures = session().execute(
-        update(User).where(User.id == user.id).values(failed_sign_ins=User.failed_sign_ins + 1)
-        .returning(User.failed_sign_ins)
-    ).scalar_one()
+    failures = (
+        session()
+        .execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_sign_ins=User.failed_sign_ins + 1)
+            .returning(User.failed_sign_ins)
+        )
+        .scalar_one()
+    )
     user.failed_sign_ins = failures
     if failures >= HARD_LOCK_AT and not user.locked_out:
         user.locked_out = True
         user.locked_until = None
-        audit.record("user.locked", practice_id=user.practice_id, outcome="failure", object_type="user",
-                     object_id=user.id, actor=user, details={"failures": failures, "until": "unlocked"})
+        audit.record(
+            "user.locked",
+            practice_id=user.practice_id,
+            outcome="failure",
+            object_type="user",
+            object_id=user.id,
+            actor=user,
+            details={"failures": failures, "until": "unlocked"},
+        )
         metrics.count("lockouts")
     elif FIRST_LOCK_AT <= failures < HARD_LOCK_AT:
         minutes = lock_minutes(failures)
         user.locked_until = utcnow() + dt.timedelta(minutes=minutes)
-        audit.record("user.locked", practice_id=user.practice_id, outcome="failure", object_type="user",
-                     object_id=user.id, actor=user, details={"failures": failures, "minutes": minutes})
+        audit.record(
+            "user.locked",
+            practice_id=user.practice_id,
+            outcome="failure",
+            object_type="user",
+            object_id=user.id,
+            actor=user,
+            details={"failures": failures, "minutes": minutes},
+        )
         metrics.count("lockouts")
 
 
@@ -117,8 +142,10 @@ def locked_message(user: User) -> str | None:
     """What a signed-in user reads when a form that asks for their password refuses it
     for the lock (None when the account is not locked)."""
     if user.locked_out:
-        return ("Too many wrong passwords: your account is locked. Log out, then reset your password "
-                "or ask a practice administrator to unlock it.")
+        return (
+            "Too many wrong passwords: your account is locked. Log out, then reset your password "
+            "or ask a practice administrator to unlock it."
+        )
     if is_locked(user):
         return "Too many wrong passwords. Wait a few minutes and try again, or log out."
     return None
@@ -129,8 +156,13 @@ def unlock(user: User, *, reason: str) -> None:
     was_locked = is_locked(user) or user.failed_sign_ins
     register_success(user)
     if was_locked:
-        audit.record("user.unlocked", practice_id=user.practice_id, object_type="user", object_id=user.id,
-                     details={"reason": reason})
+        audit.record(
+            "user.unlocked",
+            practice_id=user.practice_id,
+            object_type="user",
+            object_id=user.id,
+            details={"reason": reason},
+        )
 
 
 def lock_description(user: User) -> str:
@@ -162,9 +194,14 @@ def rate_limited(kind: str):
 
 def init_app(app) -> Limiter:
     settings = app.config["PFCORE"]
-    limiter = Limiter(get_remote_address, app=app, storage_uri=settings["ratelimit_storage"],
-                      strategy="moving-window", headers_enabled=True,
-                      key_prefix=settings["ratelimit_key_prefix"])
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=settings["ratelimit_storage"],
+        strategy="moving-window",
+        headers_enabled=True,
+        key_prefix=settings["ratelimit_key_prefix"],
+    )
     app.extensions["pfcore.limiter"] = limiter
     return limiter
 

@@ -1,5 +1,6 @@
 """Random tokens for cookies and links: 256 bits from the CSPRNG, stored as SHA-256;
 and the steps of an emailed link done in one browser (invitation, reset, factor setup)."""
+
 from __future__ import annotations
 
 import hashlib

@@ -12,6 +12,7 @@ A set-up page carries the new secret in a hidden field, encrypted with the
 caller's Fernet box and bound to its owner, for 15 minutes: nothing is stored
 until the first code proves the app has the secret.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,7 +38,7 @@ def new_secret() -> str:
 
 def grouped(secret: str) -> str:
     """The secret in groups of 4 for typing: ``ABCD EFGH ...``."""
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 def _totp(secret: str) -> pyotp.TOTP:
@@ -52,9 +53,18 @@ def qr_svg(uri: str) -> Markup:
     """The QR code of ``uri`` as inline SVG: no style attribute, no script (the CSP allows neither)."""
     import segno  # only the set-up pages draw one
 
-    return Markup(segno.make(uri, error="m", micro=False).svg_inline(
-        scale=5, border=4, dark="#000", light="#fff", svgclass="totp-qr", lineclass=None, omitsize=True,
-        title="QR code for your authenticator app"))
+    return Markup(
+        segno.make(uri, error="m", micro=False).svg_inline(
+            scale=5,
+            border=4,
+            dark="#000",
+            light="#fff",
+            svgclass="totp-qr",
+            lineclass=None,
+            omitsize=True,
+            title="QR code for your authenticator app",
+        )
+    )
 
 
 def normalise(code: str) -> str:
@@ -76,8 +86,9 @@ def matching_steps(secret: str, code: str, now: float | None = None) -> list[int
     if not CODE_RE.match(code):
         return []
     totp, step = _totp(secret), current_step(now)
-    return [s for s in range(step - DRIFT_STEPS, step + DRIFT_STEPS + 1)
-            if hmac.compare_digest(totp.generate_otp(s), code)]
+    return [
+        s for s in range(step - DRIFT_STEPS, step + DRIFT_STEPS + 1) if hmac.compare_digest(totp.generate_otp(s), code)
+    ]
 
 
 def seal_setup_secret(box: MultiFernet, owner_key: str, owner_id: int, secret: str) -> str:

@@ -1,4 +1,5 @@
 """The core's web layer: one blueprint (``core``) split into view modules by area."""
+
 from __future__ import annotations
 
 from flask import current_app, g, request, send_from_directory
@@ -11,13 +12,28 @@ from ..db import close_session
 from ..security.mfa import proving_old_factor
 from ..security.permissions import can
 from ..security.phone_sends import SendRefused, record_refusal
-from ..security.phones import country_names, display as phone_display
+from ..security.phones import country_names
+from ..security.phones import display as phone_display
 from ..security.sessions import idle_minutes
 from ..security.throttling import lock_description
+
 # The view modules add their routes to the blueprint ``core`` as they are imported.
 from . import (  # noqa: F401  (routes)
-    account, audit_report, auth, browsers, dashboard, email_change, lock, mfa, operator, password_reset, phone,
-    request_hooks, security_settings, settings, users,
+    account,
+    audit_report,
+    auth,
+    browsers,
+    dashboard,
+    email_change,
+    lock,
+    mfa,
+    operator,
+    password_reset,
+    phone,
+    request_hooks,
+    security_settings,
+    settings,
+    users,
 )
 from .auth import login_strategies
 from .blueprint import core
@@ -44,13 +60,17 @@ def install(app, login_manager) -> None:
     # The factor pages leave out "Trust this browser" while an old factor only opens a set-up.
     app.jinja_env.globals["proving_old_factor"] = proving_old_factor
     # "the United States or Canada": where codes by text or call may go (setting phone_countries).
-    app.jinja_env.globals["phone_code_countries"] = lambda: country_names(current_app.config["PFCORE"]["phone_countries"])
+    app.jinja_env.globals["phone_code_countries"] = lambda: country_names(
+        current_app.config["PFCORE"]["phone_countries"]
+    )
     # ``can("action")`` in templates: may the signed-in user do it?
     app.jinja_env.globals["can"] = lambda action, target=None: can(g.get("pfcore_user"), action, target)
     # Form macros as globals: a block rendered alone (htmx partial) does not
     # run the template's top-level imports.
     macros = app.jinja_env.get_template("macros.html").module
-    app.jinja_env.globals.update({name: getattr(macros, name) for name in ("field", "checkbox", "form_errors", "alert")})
+    app.jinja_env.globals.update(
+        {name: getattr(macros, name) for name in ("field", "checkbox", "form_errors", "alert")}
+    )
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     # Connection-level failures only; a bug such as an IntegrityError stays a 500.
@@ -97,8 +117,9 @@ def _layout_context() -> dict:
         "current_user": user,
         "idle_seconds": idle_minutes(user.practice) * 60,
         "nav": _Lazy(lambda: flatten(hooks.nav_items(practice=user.practice, user=user))),
-        "notices": _Lazy(lambda: flatten(hooks.signin_notices(practice=user.practice, user=user,
-                                                              login_session=login_session))),
+        "notices": _Lazy(
+            lambda: flatten(hooks.signin_notices(practice=user.practice, user=user, login_session=login_session))
+        ),
         "stylesheets": _Lazy(lambda: flatten(hooks.stylesheets(practice=user.practice, user=user))),
     }
 
@@ -129,8 +150,12 @@ class _Lazy:
 
 
 def _csrf_error(error):
-    return render("error.html", status=400, title="Form expired",
-                  message="This form expired or did not come from pfcore. Reload the page and try again.")
+    return render(
+        "error.html",
+        status=400,
+        title="Form expired",
+        message="This form expired or did not come from pfcore. Reload the page and try again.",
+    )
 
 
 _MESSAGES = {
@@ -158,7 +183,11 @@ def _database_error(error: OperationalError | InterfaceError):
     # Draw the page without the signed-in frame: it would ask the database again.
     g.pfcore_user = None
     g.pfcore_login_session = None
-    response = render("error.html", status=503, title="Database unavailable",
-                      message="The database is not answering. Try again in a moment.")
+    response = render(
+        "error.html",
+        status=503,
+        title="Database unavailable",
+        message="The database is not answering. Try again in a moment.",
+    )
     response.headers["Retry-After"] = "10"
     return response

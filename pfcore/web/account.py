@@ -1,4 +1,5 @@
 """My account: the signed-in user's own security settings."""
+
 from __future__ import annotations
 
 from flask import current_app, g
@@ -24,8 +25,10 @@ def account_page(status=200, **context):
     user = g.pfcore_user
     allowed, off = user_strategies(user)
     # "You log in with <one strategy's how>, or with your email": the login email last.
-    context["login_allowed"] = sorted((strategy for strategy in allowed if strategy.how),
-                                      key=lambda strategy: (strategy.by_login_email, strategy.order))
+    context["login_allowed"] = sorted(
+        (strategy for strategy in allowed if strategy.how),
+        key=lambda strategy: (strategy.by_login_email, strategy.order),
+    )
     context["login_off"] = [strategy for strategy in off if strategy.how]
     hooks = current_app.extensions["pfcore.plugins"].hook(user.practice)
     context["login_sections"] = flatten(hooks.login_method_sections(practice=user.practice, user=user))
@@ -48,8 +51,14 @@ def current_password_accepted(user, field, failed_action: str) -> bool:
     if reason is None:
         return True
     field.errors = [throttling.locked_message(user) or WRONG_CURRENT_PASSWORD]
-    audit.record(failed_action, practice_id=user.practice_id, outcome="failure", object_type="user",
-                 object_id=user.id, details={"reason": reason})
+    audit.record(
+        failed_action,
+        practice_id=user.practice_id,
+        outcome="failure",
+        object_type="user",
+        object_id=user.id,
+        details={"reason": reason},
+    )
     session().commit()
     return False
 
@@ -70,17 +79,24 @@ def change_password():
     if form.validate():
         if current_password_accepted(user, form.current, "user.password_change_failed"):
             try:
-                accounts.check_new_password(form.password.data, user_fields=[user.first_name, user.last_name, user.email,
-                                                                              user.username or ""],
-                                            practice_name=user.practice.name)
+                accounts.check_new_password(
+                    form.password.data,
+                    user_fields=[user.first_name, user.last_name, user.email, user.username or ""],
+                    practice_name=user.practice.name,
+                )
             except accounts.AccountError as error:
                 session().commit()  # the current password was right: its cleared lock-out counter stays
                 form.password.errors = [error.message]
             else:
                 user.password_hash = hash_password(form.password.data)
                 ended = end_other_sessions(user, g.pfcore_login_session, "password_changed")
-                audit.record("user.password_changed", practice_id=user.practice_id, object_type="user",
-                             object_id=user.id, details={"other_sessions_ended": ended})
+                audit.record(
+                    "user.password_changed",
+                    practice_id=user.practice_id,
+                    object_type="user",
+                    object_id=user.id,
+                    details={"other_sessions_ended": ended},
+                )
                 session().commit()
                 return account_page(message="Your password was changed. You were signed out on every other browser.")
     return account_page(status=422, password_form=form)

@@ -1,9 +1,10 @@
 """Reports > Audit log: filter, sort, keyset paging with htmx, CSV, verify."""
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from flask import Response, current_app, g, request, url_for
 from wtforms.fields.choices import SelectChoice
@@ -43,8 +44,12 @@ def _filter_from_request(*, choices: bool = True) -> tuple[AuditFilterForm, audi
     form = AuditFilterForm(request.args)
     if choices:
         users = accounts.users_of(practice_id)
-        form.user.choices = [SelectChoice("", "Anyone")] + [SelectChoice(str(u.id), f"{u.full_name} ({u.email})") for u in users]
-        form.action.choices = [SelectChoice("", "Any")] + [SelectChoice(a, a) for a in audit.distinct_actions(session(), practice_id)]
+        form.user.choices = [SelectChoice("", "Anyone")] + [
+            SelectChoice(str(u.id), f"{u.full_name} ({u.email})") for u in users
+        ]
+        form.action.choices = [SelectChoice("", "Any")] + [
+            SelectChoice(a, a) for a in audit.distinct_actions(session(), practice_id)
+        ]
     errors = []
     flt = audit.ReportFilter(sort=request.args.get("sort", "time"), descending=request.args.get("dir", "desc") != "asc")
     if flt.sort not in audit.SORTABLE:
@@ -97,12 +102,15 @@ def dimension_marks(events, dimensions: list[AuditDimension]) -> dict[int, Dimen
     labels: dict[str, dict] = {}
     for dimension in columns:
         seen = {audit.dimension_text(v[dimension.name]) for v in values.values() if dimension.name in v}
-        labels[dimension.name] = (dimension.describe(g.pfcore_user.practice, seen) or {}) if seen and dimension.describe else {}
+        labels[dimension.name] = (
+            (dimension.describe(g.pfcore_user.practice, seen) or {}) if seen and dimension.describe else {}
+        )
     marks = {}
     for event_id, found in values.items():
         marks[event_id] = DimensionMarks(
             badges=[d for d in dimensions if d.shown == "badge" and found.get(d.name)],
-            cells=[_cell(labels[d.name], found.get(d.name)) for d in columns])
+            cells=[_cell(labels[d.name], found.get(d.name)) for d in columns],
+        )
     return marks
 
 
@@ -156,10 +164,21 @@ def audit_report():
     extra_filters = plugin_filters()
     query_args = link_args(extra_filters)
     dimensions = practice_dimensions()
-    return render("audit_report.html", form=form, events=events, next_cursor=next_cursor, flt=flt, errors=errors,
-                  block=block, extra_filters=extra_filters, dimension_marks=dimension_marks(events, dimensions),
-                  dimension_headings=[("dimension-" + d.name, d.label) for d in dimensions if d.shown == "column"],
-                  status=422 if errors else 200, query_args=query_args, sort_links=_sort_links(flt, query_args))
+    return render(
+        "audit_report.html",
+        form=form,
+        events=events,
+        next_cursor=next_cursor,
+        flt=flt,
+        errors=errors,
+        block=block,
+        extra_filters=extra_filters,
+        dimension_marks=dimension_marks(events, dimensions),
+        dimension_headings=[("dimension-" + d.name, d.label) for d in dimensions if d.shown == "column"],
+        status=422 if errors else 200,
+        query_args=query_args,
+        sort_links=_sort_links(flt, query_args),
+    )
 
 
 def _sort_links(flt: audit.ReportFilter, query_args: Callable[..., dict]) -> dict[str, str]:
@@ -178,10 +197,14 @@ def audit_export():
     if errors:
         return render("error.html", status=422, title="Check the dates", message=" ".join(errors))
     practice_id = g.pfcore_user.practice_id
-    audit.record("audit.exported", practice_id=practice_id, object_type="audit_log",
-                 details={k: str(v) for k, v in vars(flt).items() if v not in (None, "", False)})
+    audit.record(
+        "audit.exported",
+        practice_id=practice_id,
+        object_type="audit_log",
+        details={k: str(v) for k, v in vars(flt).items() if v not in (None, "", False)},
+    )
     session().commit()
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     names = tuple(d.name for d in practice_dimensions())
     lines = audit.csv_lines(read_only_session(), practice_id, flt, names)
     response = Response(lines, mimetype="text/csv")
@@ -195,12 +218,24 @@ def audit_verify():
     practice_id = g.pfcore_user.practice_id
     # The practice's chain, and its newest signed checkpoint (a chain cut short is found too).
     result = audit.verify(session(), [practice_id], checkpoints=audit_checkpoints.load(current_app.config["PFCORE"]))
-    problem = (result.problems[0].describe() if result.problems
-               else result.checkpoint_problems[0] if result.checkpoint_problems else "")
-    audit.record("audit.verified", practice_id=practice_id, object_type="audit_log",
-                 outcome="success" if result.intact else "failure",
-                 details={"events_checked": result.events_checked, "problem": problem,
-                          "checkpoint": bool(result.chains_with_checkpoint)})
+    problem = (
+        result.problems[0].describe()
+        if result.problems
+        else result.checkpoint_problems[0]
+        if result.checkpoint_problems
+        else ""
+    )
+    audit.record(
+        "audit.verified",
+        practice_id=practice_id,
+        object_type="audit_log",
+        outcome="success" if result.intact else "failure",
+        details={
+            "events_checked": result.events_checked,
+            "problem": problem,
+            "checkpoint": bool(result.chains_with_checkpoint),
+        },
+    )
     session().commit()
     return render("audit_verify.html", result=result, block="verify_result")
 
@@ -220,5 +255,6 @@ def failed_sign_ins():
     for event in events:
         if event.action == "signin.failure":
             by_user[event.actor_label or "unknown"] = by_user.get(event.actor_label or "unknown", 0) + 1
-    return render("failed_sign_ins.html", events=events[:500], by_user=sorted(by_user.items(), key=lambda kv: -kv[1]),
-                  since=since)
+    return render(
+        "failed_sign_ins.html", events=events[:500], by_user=sorted(by_user.items(), key=lambda kv: -kv[1]), since=since
+    )

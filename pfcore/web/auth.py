@@ -1,16 +1,19 @@
 """Signing up, signing in and out, accepting invitations, password-reset links."""
+
 from __future__ import annotations
 
 import secrets
 from functools import wraps
 
-from flask import current_app, g, redirect, request, session as flask_session, url_for
+from flask import current_app, g, redirect, request, url_for
+from flask import session as flask_session
 
 from .. import accounts, audit, invitation_reports
 from ..db import session
 from ..plugins import flatten
 from ..security.sessions import end_session
-from ..security.signin import all_strategies as login_strategies, finish_sign_in
+from ..security.signin import all_strategies as login_strategies
+from ..security.signin import finish_sign_in
 from ..security.throttling import rate_limited
 from ..security.tokens import LINK_BROWSER_KEY, link_step_done
 from .blueprint import core
@@ -111,8 +114,12 @@ def signup():
         if form.validate():
             try:
                 practice, admin = accounts.create_practice(
-                    name=form.practice_name.data, specialty=form.specialty.data, phone=form.phone.data,
-                    email=form.email.data, first_name=form.first_name.data, last_name=form.last_name.data,
+                    name=form.practice_name.data,
+                    specialty=form.specialty.data,
+                    phone=form.phone.data,
+                    email=form.email.data,
+                    first_name=form.first_name.data,
+                    last_name=form.last_name.data,
                     password=form.password.data,
                 )
             except accounts.AccountError as error:

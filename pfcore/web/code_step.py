@@ -1,5 +1,6 @@
 """The "enter the code we sent you" step, shared by every flow that sends one
 (invitation phone, password reset, login email change)."""
+
 from __future__ import annotations
 
 from flask import redirect, request, url_for
@@ -19,14 +20,22 @@ LOCKED_OUT = "Too many wrong tries: your account is locked. Ask your practice ad
 
 
 def _page(challenge, form, *, endpoint: str, token: str, start_over: str | None, status=200, message=None):
-    return render("verify_code.html", status=status, form=form, message=message, channel=challenge.channel,
-                  masked=codes.mask(challenge.destination),
-                  action=url_for(f"{endpoint}_code", token=token),
-                  resend_action=url_for(f"{endpoint}_resend", token=token), start_over=start_over)
+    return render(
+        "verify_code.html",
+        status=status,
+        form=form,
+        message=message,
+        channel=challenge.channel,
+        masked=codes.mask(challenge.destination),
+        action=url_for(f"{endpoint}_code", token=token),
+        resend_action=url_for(f"{endpoint}_resend", token=token),
+        start_over=start_over,
+    )
 
 
-def enter_code(user, *, purpose: str, endpoint: str, token: str, start_over: str, on_success,
-               lockout: str | None = None):
+def enter_code(
+    user, *, purpose: str, endpoint: str, token: str, start_over: str, on_success, lockout: str | None = None
+):
     """GET shows the code form; POST checks it and calls ``on_success()`` (which returns the response).
 
     With ``lockout`` (ACCOUNT_LOCK or TIMED_LOCK) a wrong code counts as a failed
@@ -61,8 +70,14 @@ def _lock_refusal(user, lockout: str | None, purpose: str) -> str | None:
         message = LOCKED_WAIT
     else:
         return None
-    audit.record("code.failed", practice_id=user.practice_id, outcome="failure", object_type="user",
-                 object_id=user.id, details={"purpose": purpose, "reason": "account locked"})
+    audit.record(
+        "code.failed",
+        practice_id=user.practice_id,
+        outcome="failure",
+        object_type="user",
+        object_id=user.id,
+        details={"purpose": purpose, "reason": "account locked"},
+    )
     return message
 
 
@@ -73,12 +88,19 @@ def resend_code(user, *, purpose: str, what: str, endpoint: str, token: str, sta
         return redirect(start_over)
     result = codes.resend(challenge, user, what)
     session().commit()
-    return _page(challenge, CodeForm(formdata=None), endpoint=endpoint, token=token, start_over=start_over,
-                 status=200 if result.ok else 429, message=result.message)
+    return _page(
+        challenge,
+        CodeForm(formdata=None),
+        endpoint=endpoint,
+        token=token,
+        start_over=start_over,
+        status=200 if result.ok else 429,
+        message=result.message,
+    )
 
 
 def choose_channel(user, *, link, what: str, action: str, code_url: str, intro: str):
-    """"Verify it's you": text or call a code to the user's verified phone, for an emailed ``link``.
+    """ "Verify it's you": text or call a code to the user's verified phone, for an emailed ``link``.
 
     GET shows the choice; POST with ``channel`` sends the code and goes to ``code_url``,
     within the link's and the user's caps on challenges (``codes.start_for_link``).
@@ -95,8 +117,9 @@ def choose_channel(user, *, link, what: str, action: str, code_url: str, intro: 
             if result.ok:
                 return redirect(code_url)
             error, status = result.message, 429  # this link's or this user's challenges are used up
-    return render("verify_choose.html", action=action, intro=intro, masked=codes.mask(user.phone), error=error,
-                  status=status)
+    return render(
+        "verify_choose.html", action=action, intro=intro, masked=codes.mask(user.phone), error=error, status=status
+    )
 
 
 def has_verified_phone(user) -> bool:

@@ -1,4 +1,5 @@
 """The dashboard and the Settings page: tiles contributed through hooks."""
+
 from __future__ import annotations
 
 from flask import current_app, g

@@ -7,9 +7,11 @@ phone, and the old address is told; the old address works until then.
 asked with the current password, and completes here too: the strategy
 plugins then turn themselves off or on for the user (``user_login_upgraded``).
 """
+
 from __future__ import annotations
 
-from flask import g, redirect, request, session as flask_session, url_for
+from flask import g, redirect, request, url_for
+from flask import session as flask_session
 from flask_login import login_required
 
 from .. import accounts, takeover_alerts
@@ -38,8 +40,10 @@ WHAT = "confirm your new login email"
 def change_own_email():
     form = ChangeEmailForm()
     if form.validate() and request_change(g.pfcore_user, form, upgrade=False):
-        return account_page(message=f"We sent a link to {accounts.normalise_email(form.email.data)}. "
-                                    "Your current email works until you confirm.")
+        return account_page(
+            message=f"We sent a link to {accounts.normalise_email(form.email.data)}. "
+            "Your current email works until you confirm."
+        )
     return account_page(status=422, email_form=form)
 
 
@@ -59,17 +63,24 @@ def _confirm_new_email(row, *, action: str):
     """GET asks to confirm (mail scanners follow links); POST completes the change."""
     upgrade = bool(row.state.get("upgrade"))
     if request.method == "GET":
-        return render("account/confirm_link.html", email=row.state["new_email"], action=action,
-                      title="Confirm your login email" if upgrade else "Confirm your new login email",
-                      button="Use this email to log in" if upgrade else "Change my login email")
+        return render(
+            "account/confirm_link.html",
+            email=row.state["new_email"],
+            action=action,
+            title="Confirm your login email" if upgrade else "Confirm your new login email",
+            button="Use this email to log in" if upgrade else "Change my login email",
+        )
     try:
         user = accounts.complete_new_email(row)
     except accounts.AccountError as error:
         session().rollback()
         return render("link_expired.html", status=409, message=error.message)
     session().commit()
-    return render("account/login_email_done.html", email=user.email,
-                  replaced=accounts.upgrade_replaces_label(user.practice) if upgrade else "")
+    return render(
+        "account/login_email_done.html",
+        email=user.email,
+        replaced=accounts.upgrade_replaces_label(user.practice) if upgrade else "",
+    )
 
 
 @core.post("/settings/users/<user_id>/email")
@@ -85,8 +96,12 @@ def change_user_email(user_id):
             session().rollback()
             return user_page(user, status=422, error=error.message, block="actions")
         session().commit()
-        return user_page(user, message=f"We sent a confirmation link to {accounts.normalise_email(form.email.data)}. "
-                                     "The current email works until the user confirms.", block="actions")
+        return user_page(
+            user,
+            message=f"We sent a confirmation link to {accounts.normalise_email(form.email.data)}. "
+            "The current email works until the user confirms.",
+            block="actions",
+        )
     errors = " ".join(e for field in form for e in field.errors)
     return user_page(user, status=422, error=errors or "Enter the new email twice.", block="actions")
 
@@ -98,9 +113,14 @@ def confirm_email_change(token, row):
     user = session().get(User, row.user_id)
     here = url_for("core.confirm_email_change", token=token)
     if has_verified_phone(user) and not link_step_done(row, "code", flask_session.get(LINK_BROWSER_KEY)):
-        return choose_channel(user, link=row, what=WHAT, action=here,
-                              code_url=url_for("core.confirm_email_change_code", token=token),
-                              intro=f"To make {row.state['new_email']} your login email:")
+        return choose_channel(
+            user,
+            link=row,
+            what=WHAT,
+            action=here,
+            code_url=url_for("core.confirm_email_change_code", token=token),
+            intro=f"To make {row.state['new_email']} your login email:",
+        )
     return _confirm_new_email(row, action=here)
 
 
@@ -112,15 +132,26 @@ def confirm_email_change_code(token, row):
         mark_link_step(row, "code", link_browser_key())
         return redirect(url_for("core.confirm_email_change", token=token))
 
-    return enter_code(session().get(User, row.user_id), purpose=CHANGE, endpoint="core.confirm_email_change",
-                      token=token, start_over=url_for("core.confirm_email_change", token=token), on_success=verified,
-                      lockout=ACCOUNT_LOCK)
+    return enter_code(
+        session().get(User, row.user_id),
+        purpose=CHANGE,
+        endpoint="core.confirm_email_change",
+        token=token,
+        start_over=url_for("core.confirm_email_change", token=token),
+        on_success=verified,
+        lockout=ACCOUNT_LOCK,
+    )
 
 
 @core.post("/account/email-change/<token>/resend")
 @rate_limited("codes")
 @link_token(CHANGE)
 def confirm_email_change_resend(token, row):
-    return resend_code(session().get(User, row.user_id), purpose=CHANGE, what=WHAT,
-                       endpoint="core.confirm_email_change", token=token,
-                       start_over=url_for("core.confirm_email_change", token=token))
+    return resend_code(
+        session().get(User, row.user_id),
+        purpose=CHANGE,
+        what=WHAT,
+        endpoint="core.confirm_email_change",
+        token=token,
+        start_over=url_for("core.confirm_email_change", token=token),
+    )

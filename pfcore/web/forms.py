@@ -1,10 +1,11 @@
 """The core's forms. Field labels are what people read and what tests find."""
+
 from __future__ import annotations
 
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
 
 from ..models import ACCESS_LEVELS
@@ -20,9 +21,18 @@ def show_account_error(form, error) -> None:
     else:
         form.form_errors.append(error.message)
 
+
 SPECIALTIES = [
-    "Family medicine", "Internal medicine", "Pediatrics", "Obstetrics and gynecology", "Cardiology",
-    "Dermatology", "Psychiatry", "Orthopedics", "Chiropractic", "Other",
+    "Family medicine",
+    "Internal medicine",
+    "Pediatrics",
+    "Obstetrics and gynecology",
+    "Cardiology",
+    "Dermatology",
+    "Psychiatry",
+    "Orthopedics",
+    "Chiropractic",
+    "Other",
 ]
 USERNAME_RULE = Regexp(r"^[A-Za-z0-9._-]+$", message="Use letters, digits, dots, dashes and underscores only.")
 
@@ -50,8 +60,11 @@ class PhoneNumber:
         settings = current_app.config["PFCORE"]
         if field.data:
             try:
-                field.data = (phones.for_codes(field.data, settings) if self.for_codes
-                              else phones.to_e164(field.data, settings["phone_default_region"]))
+                field.data = (
+                    phones.for_codes(field.data, settings)
+                    if self.for_codes
+                    else phones.to_e164(field.data, settings["phone_default_region"])
+                )
             except phones.PhoneError as problem:
                 raise ValidationError(str(problem)) from None
 
@@ -75,12 +88,23 @@ def _name_field(label: str):
 
 
 class SignupForm(FlaskForm):
-    practice_name = StringField("Practice name", validators=[_required("the practice name"), Length(max=200), NoControlCharacters()])
+    practice_name = StringField(
+        "Practice name", validators=[_required("the practice name"), Length(max=200), NoControlCharacters()]
+    )
     first_name = _name_field("First name")
     last_name = _name_field("Last name")
     email = EmailField("Email", validators=[_required("your email"), Length(max=254), EmailAddress()])
-    phone = TelField("Phone", validators=[_required("a contact phone"), Length(max=40), Regexp(r"^[0-9+().\- ]{7,40}$", message="Enter a phone number, like 415-555-0100.")])
-    specialty = SelectField("Specialty", choices=[SelectChoice(s, s) for s in SPECIALTIES], validators=[_required("a specialty")])
+    phone = TelField(
+        "Phone",
+        validators=[
+            _required("a contact phone"),
+            Length(max=40),
+            Regexp(r"^[0-9+().\- ]{7,40}$", message="Enter a phone number, like 415-555-0100."),
+        ],
+    )
+    specialty = SelectField(
+        "Specialty", choices=[SelectChoice(s, s) for s in SPECIALTIES], validators=[_required("a specialty")]
+    )
     password = PasswordField("Password", validators=[_required("a password")])
 
 
@@ -88,13 +112,19 @@ class AddUserForm(FlaskForm):
     first_name = _name_field("First name")
     last_name = _name_field("Last name")
     email = EmailField("Login email", validators=[_required("a login email"), Length(max=254), EmailAddress()])
-    access_level = SelectField("Access level", coerce=int, choices=[SelectChoice(k, v) for k, v in ACCESS_LEVELS.items()],
-                               validators=[DataRequired(message="Choose an access level.")])
+    access_level = SelectField(
+        "Access level",
+        coerce=int,
+        choices=[SelectChoice(k, v) for k, v in ACCESS_LEVELS.items()],
+        validators=[DataRequired(message="Choose an access level.")],
+    )
     is_admin = BooleanField("Administrator")
 
 
 class AccessLevelForm(FlaskForm):
-    access_level = SelectField("Access level", coerce=int, choices=[SelectChoice(k, v) for k, v in ACCESS_LEVELS.items()])
+    access_level = SelectField(
+        "Access level", coerce=int, choices=[SelectChoice(k, v) for k, v in ACCESS_LEVELS.items()]
+    )
 
 
 class PracticeCodeForm(FlaskForm):
@@ -102,7 +132,10 @@ class PracticeCodeForm(FlaskForm):
 
 
 class ChooseUsernamePasswordForm(FlaskForm):
-    username = StringField("Username", validators=[_required("a username"), Length(min=3, max=64, message="Use 3 to 64 characters."), USERNAME_RULE])
+    username = StringField(
+        "Username",
+        validators=[_required("a username"), Length(min=3, max=64, message="Use 3 to 64 characters."), USERNAME_RULE],
+    )
     password = PasswordField("Password", validators=[_required("a password")])
     confirm = PasswordField("Confirm password", validators=[_required("the password again")])
 
@@ -130,7 +163,11 @@ class AuditFilterForm(FlaskForm):
     end = StringField("To", validators=[Optional()])
     user = SelectField("User", validators=[Optional()], coerce=str)
     action = SelectField("Action", validators=[Optional()], coerce=str)
-    outcome = SelectField("Outcome", choices=[SelectChoice("", "Any"), SelectChoice("success", "Success"), SelectChoice("failure", "Failure")], validators=[Optional()])
+    outcome = SelectField(
+        "Outcome",
+        choices=[SelectChoice("", "Any"), SelectChoice("success", "Success"), SelectChoice("failure", "Failure")],
+        validators=[Optional()],
+    )
 
 
 class PhoneForm(FlaskForm):
@@ -156,10 +193,16 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class ChangeEmailForm(FlaskForm):
-    email = EmailField("New login email", id="new-email",
-                       validators=[_required("the new login email"), Length(max=254), EmailAddress()])
-    confirm_email = EmailField("Confirm new login email", id="new-email-confirm",
-                               validators=[_required("the new login email again"), Length(max=254)])
+    email = EmailField(
+        "New login email",
+        id="new-email",
+        validators=[_required("the new login email"), Length(max=254), EmailAddress()],
+    )
+    confirm_email = EmailField(
+        "Confirm new login email",
+        id="new-email-confirm",
+        validators=[_required("the new login email again"), Length(max=254)],
+    )
 
     def validate_confirm_email(self, field):
         if (field.data or "").strip().lower() != (self.email.data or "").strip().lower():

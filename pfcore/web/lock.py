@@ -5,6 +5,7 @@ The request hooks send every request of a locked session here; unlocking
 issues a new session token. Wrong passwords count toward the account
 lock-out like failed sign-ins, so the lock screen is no way round it.
 """
+
 from __future__ import annotations
 
 from flask import g, redirect, request, url_for
@@ -82,8 +83,14 @@ def _check_password(user, password: str) -> str | None:
     reason = throttling.password_attempt(user, password)
     if reason is None:
         return None
-    audit.record("session.unlock_failed", practice_id=user.practice_id, outcome="failure",
-                 object_type="login_session", object_id=g.pfcore_login_session.id, details={"reason": reason})
+    audit.record(
+        "session.unlock_failed",
+        practice_id=user.practice_id,
+        outcome="failure",
+        object_type="login_session",
+        object_id=g.pfcore_login_session.id,
+        details={"reason": reason},
+    )
     session().commit()
     return throttling.locked_message(user) or WRONG_PASSWORD
 

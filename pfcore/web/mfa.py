@@ -1,6 +1,7 @@
 """Second-factor pages of the core: choose a factor, required enrolment,
 trusted browsers, step-up ("confirm it's you") and the administrator's
 "Reset verification phone". The factors themselves are plugins."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -34,8 +35,9 @@ def signin_verify():
         return redirect(url_for("core.signin"))
     if pending.must_enroll:
         return redirect(url_for("core.signin_enroll"))
-    return render("mfa/choose.html", factors=mfa.usable_factors(user, pending), user=user,
-                  strict=pending.needs_phishing_resistant)
+    return render(
+        "mfa/choose.html", factors=mfa.usable_factors(user, pending), user=user, strict=pending.needs_phishing_resistant
+    )
 
 
 @core.get("/signin/enroll")
@@ -51,12 +53,23 @@ def signin_enroll():
     if blocked == mfa.SETUP_LINK:
         return render("mfa/enroll.html", factors=[], user=user, strict=False, needs_setup_link=True)
     if blocked == mfa.OLD_FACTOR:
-        return render("mfa/choose.html", factors=mfa.usable_factors(user, pending), user=user,
-                      strict=pending.needs_phishing_resistant, proving=True)
-    factors = [f for f in mfa.offered_factors(user) if f.enroll_endpoint and f.counts_as_enrolment
-               and (f.phishing_resistant or not pending.needs_phishing_resistant)]
-    return render("mfa/enroll.html", factors=_one_per_setup(factors), user=user,
-                  strict=pending.needs_phishing_resistant)
+        return render(
+            "mfa/choose.html",
+            factors=mfa.usable_factors(user, pending),
+            user=user,
+            strict=pending.needs_phishing_resistant,
+            proving=True,
+        )
+    factors = [
+        f
+        for f in mfa.offered_factors(user)
+        if f.enroll_endpoint
+        and f.counts_as_enrolment
+        and (f.phishing_resistant or not pending.needs_phishing_resistant)
+    ]
+    return render(
+        "mfa/enroll.html", factors=_one_per_setup(factors), user=user, strict=pending.needs_phishing_resistant
+    )
 
 
 def _one_per_setup(factors: list) -> list:
@@ -71,6 +84,7 @@ def _one_per_setup(factors: list) -> list:
 
 # --- step-up -------------------------------------------------------------------
 
+
 def recent_auth_required(view):
     """Sensitive changes need a password entered within the last few minutes."""
 
@@ -79,7 +93,9 @@ def recent_auth_required(view):
         if mfa.has_recent_auth(g.get("pfcore_login_session")):
             return view(*args, **kwargs)
         back = request.full_path if request.method == "GET" else (request.referrer or url_for("core.account_security"))
-        target = url_for("core.confirm_identity", next=safe_next(_same_site_path(back), url_for("core.account_security")))
+        target = url_for(
+            "core.confirm_identity", next=safe_next(_same_site_path(back), url_for("core.account_security"))
+        )
         if request.headers.get("HX-Request") == "true":
             response = core_response("", 401)
             response.headers["HX-Redirect"] = target
@@ -134,8 +150,13 @@ def confirm_identity():
             return redirect(next_path)
         if right is False:
             register_failure(user)
-        audit.record("session.step_up_failed", practice_id=user.practice_id, outcome="failure", object_type="user",
-                     object_id=user.id)
+        audit.record(
+            "session.step_up_failed",
+            practice_id=user.practice_id,
+            outcome="failure",
+            object_type="user",
+            object_id=user.id,
+        )
         session().commit()
         return render("mfa/confirm.html", next=next_path, error="That password is not right.", status=422)
     return render("mfa/confirm.html", next=next_path)
@@ -143,9 +164,13 @@ def confirm_identity():
 
 # --- My account sections --------------------------------------------------------
 
+
 def factors_section(user) -> Section:
-    html = Markup(render_template("mfa/account_factors.html", factors=mfa.offered_factors(user), user=user,
-                                  policy=mfa.policy(user.practice)))
+    html = Markup(
+        render_template(
+            "mfa/account_factors.html", factors=mfa.offered_factors(user), user=user, policy=mfa.policy(user.practice)
+        )
+    )
     return Section("Second factors", html, order=10)
 
 
@@ -167,6 +192,7 @@ def remove_trusted_browser(browser_id):
 
 # --- administrator -------------------------------------------------------------
 
+
 @core.post("/settings/users/<user_id>/reset-phone")
 @require("users.manage")
 def reset_user_phone(user_id):
@@ -182,12 +208,20 @@ def reset_user_phone(user_id):
     if needs_link:
         user.factor_reset_at = utcnow()
     # The old number is kept in the event: it is told if a change of login email follows.
-    audit.record("user.phone_reset", practice_id=user.practice_id, object_type="user", object_id=user.id,
-                 details={"setup_link_needed": needs_link, "previous_phone": previous_phone})
+    audit.record(
+        "user.phone_reset",
+        practice_id=user.practice_id,
+        object_type="user",
+        object_id=user.id,
+        details={"setup_link_needed": needs_link, "previous_phone": previous_phone},
+    )
     takeover_alerts.check(user, g.pfcore_user)
     session().commit()
-    message = ("Verification phone reset. The user has no other second factor: send them a setup link."
-               if needs_link else "Verification phone reset. The user sets up a new one after their other factor.")
+    message = (
+        "Verification phone reset. The user has no other second factor: send them a setup link."
+        if needs_link
+        else "Verification phone reset. The user sets up a new one after their other factor."
+    )
     return user_page(user, message=message, block="actions")
 
 
@@ -208,8 +242,11 @@ def open_setup_link(token):
     row = accounts.find_token(token, "factor_setup")
     if row is None:
         session().rollback()
-        return render("link_expired.html", status=410,
-                      message="This setup link has expired or was already used. Ask your practice administrator.")
+        return render(
+            "link_expired.html",
+            status=410,
+            message="This setup link has expired or was already used. Ask your practice administrator.",
+        )
     mark_link_step(row, "setup", link_browser_key())
     session().commit()
     return render("mfa/setup_link.html")

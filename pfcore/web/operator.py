@@ -1,5 +1,6 @@
 """Operator pages: the health check and, in development, the outbox and the
 invitations their recipients reported (in production: ``pfcore reported-invitations``)."""
+
 from __future__ import annotations
 
 from flask import abort, current_app, jsonify, request

@@ -1,9 +1,11 @@
 """Resetting a forgotten password: an emailed single-use link (1 hour), then a
 code to the verified phone, then the new password. Administrators start the
 same flow with "Reset password" on a user. No security questions (NIST)."""
+
 from __future__ import annotations
 
-from flask import redirect, request, session as flask_session, url_for
+from flask import redirect, request, url_for
+from flask import session as flask_session
 
 from .. import accounts
 from ..db import session
@@ -18,8 +20,7 @@ from .rendering import render, render_form_errors
 
 PURPOSE = "password_reset"
 WHAT = "reset your password"
-SENT = ("If an account uses that email, we sent it a link to reset the password. "
-        "The link works once, for 1 hour.")
+SENT = "If an account uses that email, we sent it a link to reset the password. The link works once, for 1 hour."
 
 
 @core.route("/password/forgot", methods=["GET", "POST"])
@@ -68,9 +69,14 @@ def password_reset_verify(token, row):
     user = session().get(User, row.user_id)
     if not has_verified_phone(user):
         return redirect(url_for("core.password_reset", token=token))
-    return choose_channel(user, link=row, what=WHAT, action=url_for("core.password_reset_verify", token=token),
-                          code_url=url_for("core.password_reset_verify_code", token=token),
-                          intro="Before you choose a new password:")
+    return choose_channel(
+        user,
+        link=row,
+        what=WHAT,
+        action=url_for("core.password_reset_verify", token=token),
+        code_url=url_for("core.password_reset_verify_code", token=token),
+        intro="Before you choose a new password:",
+    )
 
 
 @core.route("/password-reset/<token>/verify/code", methods=["GET", "POST"])
@@ -84,15 +90,26 @@ def password_reset_verify_code(token, row):
         return redirect(url_for("core.password_reset", token=token))
 
     # A reset is the way out of the lock that lasts until unlocked: only a timed lock waits here.
-    return enter_code(user, purpose=PURPOSE, endpoint="core.password_reset_verify", token=token,
-                      start_over=url_for("core.password_reset_verify", token=token), on_success=verified,
-                      lockout=TIMED_LOCK)
+    return enter_code(
+        user,
+        purpose=PURPOSE,
+        endpoint="core.password_reset_verify",
+        token=token,
+        start_over=url_for("core.password_reset_verify", token=token),
+        on_success=verified,
+        lockout=TIMED_LOCK,
+    )
 
 
 @core.post("/password-reset/<token>/verify/resend")
 @rate_limited("codes")
 @link_token(PURPOSE)
 def password_reset_verify_resend(token, row):
-    return resend_code(session().get(User, row.user_id), purpose=PURPOSE, what=WHAT,
-                       endpoint="core.password_reset_verify", token=token,
-                       start_over=url_for("core.password_reset_verify", token=token))
+    return resend_code(
+        session().get(User, row.user_id),
+        purpose=PURPOSE,
+        what=WHAT,
+        endpoint="core.password_reset_verify",
+        token=token,
+        start_over=url_for("core.password_reset_verify", token=token),
+    )

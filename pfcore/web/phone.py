@@ -1,6 +1,7 @@
 """The invitation's phone step (seed 003): a verification phone, a code by text
 or call, then on to the password. Registered as a core ``invitation_steps``
 answer, so plugins can add steps beside it."""
+
 from __future__ import annotations
 
 from flask import current_app, redirect, request, url_for
@@ -53,17 +54,35 @@ def invitation_phone(token, user):
 def invitation_phone_code(token, user):
     def phone_verified():
         user.phone_verified_at = utcnow()
-        audit.record("user.phone_verified", practice_id=user.practice_id, actor=user, object_type="user",
-                     object_id=user.id, details={"phone": codes.mask(user.phone)})
+        audit.record(
+            "user.phone_verified",
+            practice_id=user.practice_id,
+            actor=user,
+            object_type="user",
+            object_id=user.id,
+            details={"phone": codes.mask(user.phone)},
+        )
         return redirect(url_for("core.invitation_account", token=token))
 
-    return enter_code(user, purpose=PURPOSE, endpoint="core.invitation_phone", token=token,
-                      start_over=url_for("core.invitation_phone", token=token), on_success=phone_verified)
+    return enter_code(
+        user,
+        purpose=PURPOSE,
+        endpoint="core.invitation_phone",
+        token=token,
+        start_over=url_for("core.invitation_phone", token=token),
+        on_success=phone_verified,
+    )
 
 
 @core.post("/invitation/<token>/phone/resend")
 @rate_limited("codes")
 @invitation_step
 def invitation_phone_resend(token, user):
-    return resend_code(user, purpose=PURPOSE, what=WHAT, endpoint="core.invitation_phone", token=token,
-                       start_over=url_for("core.invitation_phone", token=token))
+    return resend_code(
+        user,
+        purpose=PURPOSE,
+        what=WHAT,
+        endpoint="core.invitation_phone",
+        token=token,
+        start_over=url_for("core.invitation_phone", token=token),
+    )

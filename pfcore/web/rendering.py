@@ -4,6 +4,7 @@ A page template defines ``{% block %}``s. A partial htmx request gets just the
 named block (jinja2-fragments), everything else the full page, so the two
 can never drift apart.
 """
+
 from __future__ import annotations
 
 from flask import make_response, render_template, request, url_for
@@ -45,9 +46,15 @@ def password_sign_in_page(form, template: str, *, find_user, method: str, plugin
         return render(template, form=form, next=next_path)
     if form.validate():
         user, practice_id, identifier = find_user(form)
-        response = password_sign_in(user, form.password.data, method=method, practice_id=practice_id,
-                                    identifier=identifier, plugin_name=plugin_name,
-                                    next_path=safe_next(next_path, url_for("core.dashboard")))
+        response = password_sign_in(
+            user,
+            form.password.data,
+            method=method,
+            practice_id=practice_id,
+            identifier=identifier,
+            plugin_name=plugin_name,
+            next_path=safe_next(next_path, url_for("core.dashboard")),
+        )
         if response is not None:
             return response
         form.form_errors.append(GENERIC_FAILURE)

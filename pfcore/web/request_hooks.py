@@ -1,5 +1,6 @@
 """What happens around every request: who is signed in, which plugin pages
 the practice may see, security headers, cookies and outbox delivery."""
+
 from __future__ import annotations
 
 import secrets
@@ -63,8 +64,12 @@ def enforce_idle_lock():
         return response
     if request.method in ("GET", "HEAD"):
         return redirect(lock_url(request.full_path.rstrip("?")))
-    return render("error.html", status=401, title="Screen locked",
-                  message="Your screen is locked. Unlock it with your password and try again.")
+    return render(
+        "error.html",
+        status=401,
+        title="Screen locked",
+        message="Your screen is locked. Unlock it with your password and try again.",
+    )
 
 
 def _htmx_page() -> str | None:
@@ -130,4 +135,5 @@ class NamedFieldsRequest(Request):
             fields = self.__dict__.get(name)
             if fields is not None and None in fields:
                 self.__dict__[name] = type(fields)(
-                    [(key, value) for key, value in fields.items(multi=True) if key is not None])
+                    [(key, value) for key, value in fields.items(multi=True) if key is not None]
+                )

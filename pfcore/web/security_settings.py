@@ -1,4 +1,5 @@
 """Settings > Sign-in security: the practice's idle timeout (screen lock)."""
+
 from __future__ import annotations
 
 from flask import current_app, g, request
@@ -24,17 +25,35 @@ RANGE_MESSAGE = f"Enter a number of minutes from {MIN_IDLE_MINUTES} to {MAX_IDLE
 class IdleTimeoutForm(FlaskForm):
     minutes = IntegerField(
         "Lock the screen after this many minutes of inactivity",
-        validators=[InputRequired(message=RANGE_MESSAGE),
-                    NumberRange(MIN_IDLE_MINUTES, MAX_IDLE_MINUTES, RANGE_MESSAGE)],
+        validators=[
+            InputRequired(message=RANGE_MESSAGE),
+            NumberRange(MIN_IDLE_MINUTES, MAX_IDLE_MINUTES, RANGE_MESSAGE),
+        ],
     )
 
 
-def _page(form: IdleTimeoutForm, *, status: int = 200, message: str | None = None, block: str = "idle_form",
-          policy_message: str | None = None, policy_error: str | None = None):
+def _page(
+    form: IdleTimeoutForm,
+    *,
+    status: int = 200,
+    message: str | None = None,
+    block: str = "idle_form",
+    policy_message: str | None = None,
+    policy_error: str | None = None,
+):
     practice = g.pfcore_user.practice
-    return render("settings/security.html", block=block, status=status, form=form, message=message,
-                  limits=(MIN_IDLE_MINUTES, MAX_IDLE_MINUTES), policy=mfa.policy(practice),
-                  factor_choices=_factor_choices(), policy_message=policy_message, policy_error=policy_error)
+    return render(
+        "settings/security.html",
+        block=block,
+        status=status,
+        form=form,
+        message=message,
+        limits=(MIN_IDLE_MINUTES, MAX_IDLE_MINUTES),
+        policy=mfa.policy(practice),
+        factor_choices=_factor_choices(),
+        policy_message=policy_message,
+        policy_error=policy_error,
+    )
 
 
 def _factor_choices() -> list[tuple[str, str]]:
@@ -69,8 +88,13 @@ def _save_idle_timeout(practice, minutes: int) -> None:
     """Store the timeout in the practice's settings (a new dict, so the JSON change is saved)."""
     before = idle_minutes(practice)
     practice.settings = {**(practice.settings or {}), "idle_timeout_minutes": minutes}
-    audit.record("practice.idle_timeout_changed", practice_id=practice.id, object_type="practice",
-                 object_id=practice.id, details={"from": before, "to": minutes})
+    audit.record(
+        "practice.idle_timeout_changed",
+        practice_id=practice.id,
+        object_type="practice",
+        object_id=practice.id,
+        details={"from": before, "to": minutes},
+    )
 
 
 @core.post("/settings/security/second-factors")
@@ -82,8 +106,12 @@ def set_second_factor_policy():
     allowed = [name for name in request.form.getlist("allowed") if name in known]
     idle_form = IdleTimeoutForm(formdata=None, minutes=idle_minutes(practice))
     if not allowed:
-        return _page(idle_form, status=422, block="policy_form",
-                     policy_error="Allow at least one second factor, or people cannot sign in when one is required.")
+        return _page(
+            idle_form,
+            status=422,
+            block="policy_form",
+            policy_error="Allow at least one second factor, or people cannot sign in when one is required.",
+        )
     before = mfa.policy(practice)
     after = {
         **before,
@@ -93,7 +121,12 @@ def set_second_factor_policy():
         "passkey_sign_in": request.form.get("passkey_sign_in") == "1",
     }
     practice.settings = {**(practice.settings or {}), "mfa": after}
-    audit.record("practice.second_factor_policy_changed", practice_id=practice.id, object_type="practice",
-                 object_id=practice.id, details={"from": before, "to": after})
+    audit.record(
+        "practice.second_factor_policy_changed",
+        practice_id=practice.id,
+        object_type="practice",
+        object_id=practice.id,
+        details={"from": before, "to": after},
+    )
     session().commit()
     return _page(idle_form, block="policy_form", policy_message="Second-factor policy saved.")

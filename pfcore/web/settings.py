@@ -1,8 +1,10 @@
 """Settings > Plugins: each practice switches the available plugins on and off, and
 sets the per-practice settings the plugins it switched on declare (``PluginSetting``)."""
+
 from __future__ import annotations
 
 from flask import current_app, g, request
+
 from .. import audit, plugin_settings
 from ..db import scoped_delete, session
 from ..models import PracticePlugin, utcnow
@@ -19,8 +21,11 @@ def _plugin_rows():
     registry = _registry()
     enabled = registry.enabled_names(g.pfcore_user.practice)
     return [
-        {"info": registry.infos[name], "enabled": name in enabled,
-         "dependents": sorted(n for n in enabled if name in registry.infos[n].depends)}
+        {
+            "info": registry.infos[name],
+            "enabled": name in enabled,
+            "dependents": sorted(n for n in enabled if name in registry.infos[n].depends),
+        }
         for name in sorted(registry.available)
     ]
 
@@ -40,8 +45,13 @@ def _settings_forms(errors: dict | None = None, submitted: dict | None = None):
             value = plugin_settings.plugin_setting(practice, name, setting.name)
             if submitted and submitted.get("plugin") == name and setting.name in submitted["values"]:
                 value = submitted["values"][setting.name]
-            fields.append({"setting": setting, "value": "" if setting.secret else value,
-                           "error": (errors or {}).get((name, setting.name))})
+            fields.append(
+                {
+                    "setting": setting,
+                    "value": "" if setting.secret else value,
+                    "error": (errors or {}).get((name, setting.name)),
+                }
+            )
         forms.append({"info": registry.infos[name], "fields": fields})
     return forms
 
@@ -86,10 +96,16 @@ def change_plugin_settings(name):
             errors[(name, setting.name)] = f"{setting.label or setting.name} {problem}."
         values[setting.name] = value
     if errors:
-        return _page(status=422, error="Check the settings marked below.",
-                     settings_forms=_settings_forms(errors, {"plugin": name, "values": raw_values}))
-    changed = [setting_name for setting_name, value in values.items()
-               if plugin_settings.change(practice, name, setting_name, value)]
+        return _page(
+            status=422,
+            error="Check the settings marked below.",
+            settings_forms=_settings_forms(errors, {"plugin": name, "values": raw_values}),
+        )
+    changed = [
+        setting_name
+        for setting_name, value in values.items()
+        if plugin_settings.change(practice, name, setting_name, value)
+    ]
     session().commit()
     title = registry.infos[name].title
     return _page(message=f"{title}: settings saved." if changed else f"{title}: nothing changed.")

@@ -10,6 +10,7 @@ from a bounded dictionary. Anything unusual (an external URL, an anchor, a
 method or scheme, a value that cannot be a dictionary key) goes straight to
 Flask.
 """
+
 from __future__ import annotations
 
 from flask import current_app, has_request_context, request, url_for

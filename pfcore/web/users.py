@@ -1,5 +1,6 @@
 """Settings > Users: the PAC, the users table, add user, a user's detail page
 and the administrator's actions on a user."""
+
 from __future__ import annotations
 
 from flask import current_app, g, redirect, request, url_for
@@ -8,8 +9,8 @@ from .. import accounts, audit
 from ..db import get_in_practice, session
 from ..models import User
 from ..plugins import flatten
-from ..security.permissions import require
 from ..security import throttling
+from ..security.permissions import require
 from ..security.sessions import end_all_sessions
 from ..security.signin import safe_next
 from .blueprint import core
@@ -35,8 +36,14 @@ def _users_page(**context):
     """The users page (or its ``block``): every user, with why an invitation cannot be used."""
     practice_id = _practice().id
     users = accounts.users_of(practice_id)
-    return render("users/list.html", users=users, columns=_columns(), practice=_practice(),
-                  unusable_invitations=accounts.unusable_invitations(practice_id, users), **context)
+    return render(
+        "users/list.html",
+        users=users,
+        columns=_columns(),
+        practice=_practice(),
+        unusable_invitations=accounts.unusable_invitations(practice_id, users),
+        **context,
+    )
 
 
 @core.get("/settings/users")
@@ -63,8 +70,13 @@ def add_user():
     if form.validate():
         try:
             user = accounts.add_user(
-                _practice(), g.pfcore_user, first_name=form.first_name.data, last_name=form.last_name.data,
-                email=form.email.data, access_level=form.access_level.data, is_admin=form.is_admin.data,
+                _practice(),
+                g.pfcore_user,
+                first_name=form.first_name.data,
+                last_name=form.last_name.data,
+                email=form.email.data,
+                access_level=form.access_level.data,
+                is_admin=form.is_admin.data,
             )
         except accounts.AccountError as error:
             session().rollback()
@@ -81,8 +93,17 @@ def user_page(user: User, *, status: int = 200, error: str | None = None, messag
     ``mfa`` and ``email_change``."""
     sections = flatten(_hooks().user_detail_sections(practice=_practice(), viewer=g.pfcore_user, user=user))
     level_form = AccessLevelForm(access_level=user.access_level)
-    return render("users/detail.html", user=user, sections=sections, level_form=level_form, status=status,
-                  error=error, message=message, block=block, added=request.args.get("added"))
+    return render(
+        "users/detail.html",
+        user=user,
+        sections=sections,
+        level_form=level_form,
+        status=status,
+        error=error,
+        message=message,
+        block=block,
+        added=request.args.get("added"),
+    )
 
 
 @core.get("/settings/users/<user_id>")
@@ -115,24 +136,32 @@ def _user_action(user_id, change, done_message: str, block: str = "actions", pri
 @core.post("/settings/users/<user_id>/deactivate")
 @require(MANAGE)
 def deactivate_user(user_id):
-    return _user_action(user_id, lambda u: accounts.set_status(u, "inactive", g.pfcore_user),
-                        "User deactivated. Their sessions have ended.", privilege="status")
+    return _user_action(
+        user_id,
+        lambda u: accounts.set_status(u, "inactive", g.pfcore_user),
+        "User deactivated. Their sessions have ended.",
+        privilege="status",
+    )
 
 
 @core.post("/settings/users/<user_id>/reactivate")
 @require(MANAGE)
 def reactivate_user(user_id):
-    return _user_action(user_id, lambda u: accounts.set_status(u, "active", g.pfcore_user), "User reactivated.",
-                        privilege="status")
+    return _user_action(
+        user_id, lambda u: accounts.set_status(u, "active", g.pfcore_user), "User reactivated.", privilege="status"
+    )
 
 
 @core.post("/settings/users/<user_id>/admin")
 @require(MANAGE)
 def set_admin(user_id):
     grant = request.form.get("admin") == "1"
-    return _user_action(user_id, lambda u: accounts.set_admin(u, grant),
-                        "Administrator permission granted." if grant else "Administrator permission removed.",
-                        privilege="admin")
+    return _user_action(
+        user_id,
+        lambda u: accounts.set_admin(u, grant),
+        "Administrator permission granted." if grant else "Administrator permission removed.",
+        privilege="admin",
+    )
 
 
 @core.post("/settings/users/<user_id>/access-level")
@@ -143,8 +172,13 @@ def set_access_level(user_id):
         user = get_in_practice(User, user_id, _practice().id)
         return user_page(user, status=422, error="Choose an access level.", block="facts")
     # Only the facts change: answer htmx with them (docs/performance.md, P5).
-    return _user_action(user_id, lambda u: accounts.set_access_level(u, form.access_level.data), "Access level changed.",
-                        block="facts", privilege="access_level")
+    return _user_action(
+        user_id,
+        lambda u: accounts.set_access_level(u, form.access_level.data),
+        "Access level changed.",
+        block="facts",
+        privilege="access_level",
+    )
 
 
 @core.post("/settings/users/<user_id>/reset-password")
@@ -171,8 +205,13 @@ def sign_out_everywhere(user_id):
 
     def sign_out(user):
         ended = end_all_sessions(user, "ended_by_admin")
-        audit.record("user.signed_out_everywhere", practice_id=user.practice_id, object_type="user",
-                     object_id=user.id, details={"sessions_ended": ended})
+        audit.record(
+            "user.signed_out_everywhere",
+            practice_id=user.practice_id,
+            object_type="user",
+            object_id=user.id,
+            details={"sessions_ended": ended},
+        )
 
     return _user_action(user_id, sign_out, "User signed out on every browser.")
 

@@ -13,6 +13,7 @@ Every view and change of a chart is audited with the audit dimension
 report gets a Patient filter (``audit_filters``). Plugins that build on charts use ``api.py`` and the
 hooks in ``hookspecs.py``.
 """
+
 from __future__ import annotations
 
 from pfcore.contrib import NavItem, PluginInfo
@@ -26,7 +27,7 @@ PLUGIN = PluginInfo(
     name="charts",
     title="Charts",
     description="Patients and a minimal chart: medications, problems, allergies, immunizations, "
-                "appointments, lab results and signed encounter notes.",
+    "appointments, lab results and signed encounter notes.",
     version="1.0",
     hookspecs=chart_hookspecs,
 )

@@ -9,6 +9,7 @@ does not audit: the caller records what it shows (with ``patient_id``),
 because only it knows who is looking and why. What reads every practice at
 once (for a dependent's jobs) is in ``jobs.py``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,8 +36,18 @@ class ChartAction:
     order: int = 100
 
 
-__all__ = ["CHART_VIEWED", "ChartAction", "age", "chart_url", "first_patient_with_email", "get_patient",
-           "lock_patient", "patient_foreign_key", "patient_record", "section_titles"]
+__all__ = [
+    "CHART_VIEWED",
+    "ChartAction",
+    "age",
+    "chart_url",
+    "first_patient_with_email",
+    "get_patient",
+    "lock_patient",
+    "patient_foreign_key",
+    "patient_record",
+    "section_titles",
+]
 
 
 def get_patient(practice_id: int, patient_id) -> Patient | None:
@@ -48,16 +59,22 @@ def get_patient(practice_id: int, patient_id) -> Patient | None:
 def lock_patient(practice_id: int, patient_id: int) -> None:
     """Hold the patient's row (SELECT ... FOR UPDATE) until the transaction ends, so
     that two changes about one patient take turns. LookupError for no such patient."""
-    locked = session().execute(for_update(scoped_select(Patient, practice_id, Patient.id)
-                                          .where(Patient.id == patient_id))).scalar_one_or_none()
+    locked = (
+        session()
+        .execute(for_update(scoped_select(Patient, practice_id, Patient.id).where(Patient.id == patient_id)))
+        .scalar_one_or_none()
+    )
     if locked is None:
         raise LookupError(patient_id)
 
 
 def first_patient_with_email(practice_id: int) -> Patient | None:
     """The practice's first patient (by id) who has an email address (``pfcore demo``)."""
-    return session().scalars(scoped_select(Patient, practice_id).where(Patient.email != "")
-                             .order_by(Patient.id).limit(1)).first()
+    return (
+        session()
+        .scalars(scoped_select(Patient, practice_id).where(Patient.email != "").order_by(Patient.id).limit(1))
+        .first()
+    )
 
 
 def patient_foreign_key(**options) -> ForeignKey:
@@ -85,26 +102,50 @@ def patient_record(practice_id: int, patient_id: int, *, for_patient: bool, now:
     if patient is None:
         raise LookupError(patient_id)
     now = now or dt.datetime.now(dt.UTC)
-    rows = session().scalars(scoped_select(ChartEntry, practice_id).where(ChartEntry.patient_id == patient_id)
-                             .order_by(ChartEntry.occurred_at.desc(), ChartEntry.id.desc())).all()
+    rows = (
+        session()
+        .scalars(
+            scoped_select(ChartEntry, practice_id)
+            .where(ChartEntry.patient_id == patient_id)
+            .order_by(ChartEntry.occurred_at.desc(), ChartEntry.id.desc())
+        )
+        .all()
+    )
     record: dict = {
-        "patient": {"first_name": patient.first_name, "last_name": patient.last_name,
-                    "date_of_birth": patient.date_of_birth.isoformat(), "sex": patient.sex},
+        "patient": {
+            "first_name": patient.first_name,
+            "last_name": patient.last_name,
+            "date_of_birth": patient.date_of_birth.isoformat(),
+            "sex": patient.sex,
+        },
     }
     for spec in sections.SECTIONS.values():
-        entries = [row for row in rows if row.kind == spec.kind and (row.shared or not (for_patient and spec.shareable))]
+        entries = [
+            row for row in rows if row.kind == spec.kind and (row.shared or not (for_patient and spec.shareable))
+        ]
         items = [_entry(spec, row) for row in entries]
         if spec.kind == "appointment":
             upcoming = [i for i, row in zip(items, entries) if row.occurred_at and row.occurred_at >= now]
             record["appointments_upcoming"] = list(reversed(upcoming))
-            record["appointments_past"] = [i for i, row in zip(items, entries) if not (row.occurred_at and row.occurred_at >= now)]
+            record["appointments_past"] = [
+                i for i, row in zip(items, entries) if not (row.occurred_at and row.occurred_at >= now)
+            ]
         else:
             record[spec.slug.replace("-", "_")] = items
     if not for_patient:
-        encounters = session().scalars(scoped_select(Encounter, practice_id).where(Encounter.patient_id == patient_id)
-                                       .order_by(Encounter.visit_date.desc())).all()
-        record["encounters"] = [{"visit_date": e.visit_date.isoformat(), "reason": e.reason,
-                                 "signed": e.signed_at is not None} for e in encounters]
+        encounters = (
+            session()
+            .scalars(
+                scoped_select(Encounter, practice_id)
+                .where(Encounter.patient_id == patient_id)
+                .order_by(Encounter.visit_date.desc())
+            )
+            .all()
+        )
+        record["encounters"] = [
+            {"visit_date": e.visit_date.isoformat(), "reason": e.reason, "signed": e.signed_at is not None}
+            for e in encounters
+        ]
     return record
 
 

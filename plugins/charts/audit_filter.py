@@ -1,5 +1,6 @@
 """The patient of audit events: the audit dimension ``patient_id`` (a Patient column with
 names) and the report's Patient filter (a name or date of birth, as on the patients list)."""
+
 from __future__ import annotations
 
 from markupsafe import Markup
@@ -25,9 +26,11 @@ def describe_patients(practice, values: set[str]) -> dict[str, str]:
 
 def patient_filter(practice) -> AuditFilter:
     def render(value: str) -> Markup:
-        return Markup('<label for="audit-patient">Patient</label>'
-                      '<input type="search" id="audit-patient" name="patient" value="{}" '
-                      'placeholder="Name, MM/DD/YYYY or chart number" autocomplete="off">').format(value)
+        return Markup(
+            '<label for="audit-patient">Patient</label>'
+            '<input type="search" id="audit-patient" name="patient" value="{}" '
+            'placeholder="Name, MM/DD/YYYY or chart number" autocomplete="off">'
+        ).format(value)
 
     def narrow(report_filter, value: str) -> None:
         if not value:

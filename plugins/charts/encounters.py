@@ -5,6 +5,7 @@ plugin allows clinicians by access level, and any plugin (licensing) may
 deny; the refusal's reason comes from ``why_not``. A signed note or
 document is read-only: every change is refused, on the server.
 """
+
 from __future__ import annotations
 
 from flask import current_app
@@ -25,9 +26,13 @@ class ChartError(Exception):
 
 
 def encounters_of(patient: Patient) -> list[Encounter]:
-    return list(session().scalars(scoped_select(Encounter, patient.practice_id)
-                                  .where(Encounter.patient_id == patient.id)
-                                  .order_by(Encounter.visit_date.desc(), Encounter.id.desc())))
+    return list(
+        session().scalars(
+            scoped_select(Encounter, patient.practice_id)
+            .where(Encounter.patient_id == patient.id)
+            .order_by(Encounter.visit_date.desc(), Encounter.id.desc())
+        )
+    )
 
 
 def get_encounter(patient: Patient, encounter_id) -> Encounter | None:
@@ -35,8 +40,13 @@ def get_encounter(patient: Patient, encounter_id) -> Encounter | None:
 
 
 def documents_of(encounter: Encounter) -> list[Document]:
-    return list(session().scalars(scoped_select(Document, encounter.practice_id)
-                                  .where(Document.encounter_id == encounter.id).order_by(Document.id)))
+    return list(
+        session().scalars(
+            scoped_select(Document, encounter.practice_id)
+            .where(Document.encounter_id == encounter.id)
+            .order_by(Document.id)
+        )
+    )
 
 
 def get_document(encounter: Encounter, document_id) -> Document | None:
@@ -44,13 +54,23 @@ def get_document(encounter: Encounter, document_id) -> Document | None:
 
 
 def start(patient: Patient, form, provider) -> Encounter:
-    encounter = Encounter(practice_id=patient.practice_id, patient_id=patient.id, provider_id=provider.id,
-                          visit_date=form.visit_date.data, reason=form.reason.data.strip())
+    encounter = Encounter(
+        practice_id=patient.practice_id,
+        patient_id=patient.id,
+        provider_id=provider.id,
+        visit_date=form.visit_date.data,
+        reason=form.reason.data.strip(),
+    )
     session().add(encounter)
     session().flush()
-    audit.record("charts.encounter_created", practice_id=patient.practice_id, object_type="encounter",
-                 object_id=encounter.id, dimensions={"patient_id": patient.id},
-                 details={"visit_date": encounter.visit_date.isoformat()})
+    audit.record(
+        "charts.encounter_created",
+        practice_id=patient.practice_id,
+        object_type="encounter",
+        object_id=encounter.id,
+        dimensions={"patient_id": patient.id},
+        details={"visit_date": encounter.visit_date.isoformat()},
+    )
     return encounter
 
 
@@ -62,8 +82,14 @@ def save_note(encounter: Encounter, form) -> list[str]:
         setattr(encounter, name, form[name].data or "")
     if changed:
         encounter.updated_at = utcnow()
-        audit.record("charts.note_saved", practice_id=encounter.practice_id, object_type="encounter",
-                     object_id=encounter.id, dimensions={"patient_id": encounter.patient_id}, details={"fields": changed})
+        audit.record(
+            "charts.note_saved",
+            practice_id=encounter.practice_id,
+            object_type="encounter",
+            object_id=encounter.id,
+            dimensions={"patient_id": encounter.patient_id},
+            details={"fields": changed},
+        )
     return changed
 
 
@@ -75,13 +101,25 @@ def _sign(target: Encounter | Document, user, *, action: str, what: str) -> None
         raise ChartError(f"This {what} is already signed.")
     if not can(user, action, target):
         reason = why_not(user, action, target) or f"You may not sign this {what}."
-        audit.record("charts.sign_refused", practice_id=target.practice_id, outcome="failure", object_type=kind,
-                     object_id=target.id, dimensions={"patient_id": target.patient_id}, details={"action": action, "reason": reason})
+        audit.record(
+            "charts.sign_refused",
+            practice_id=target.practice_id,
+            outcome="failure",
+            object_type=kind,
+            object_id=target.id,
+            dimensions={"patient_id": target.patient_id},
+            details={"action": action, "reason": reason},
+        )
         raise ChartError(f"Not signed. {reason}", status=403)
     target.signed_at = utcnow()
     target.signed_by_id = user.id
-    audit.record(f"charts.{what}_signed", practice_id=target.practice_id, object_type=kind, object_id=target.id,
-                 dimensions={"patient_id": target.patient_id})
+    audit.record(
+        f"charts.{what}_signed",
+        practice_id=target.practice_id,
+        object_type=kind,
+        object_id=target.id,
+        dimensions={"patient_id": target.patient_id},
+    )
 
 
 def sign_note(patient: Patient, encounter: Encounter, user) -> None:
@@ -92,13 +130,24 @@ def sign_note(patient: Patient, encounter: Encounter, user) -> None:
 
 
 def add_document(encounter: Encounter, form, user) -> Document:
-    document = Document(practice_id=encounter.practice_id, patient_id=encounter.patient_id,
-                        encounter_id=encounter.id, title=form.title.data.strip(), body=form.body.data or "",
-                        created_by_id=user.id)
+    document = Document(
+        practice_id=encounter.practice_id,
+        patient_id=encounter.patient_id,
+        encounter_id=encounter.id,
+        title=form.title.data.strip(),
+        body=form.body.data or "",
+        created_by_id=user.id,
+    )
     session().add(document)
     session().flush()
-    audit.record("charts.document_added", practice_id=encounter.practice_id, object_type="document",
-                 object_id=document.id, dimensions={"patient_id": encounter.patient_id}, details={"encounter": encounter.id})
+    audit.record(
+        "charts.document_added",
+        practice_id=encounter.practice_id,
+        object_type="document",
+        object_id=document.id,
+        dimensions={"patient_id": encounter.patient_id},
+        details={"encounter": encounter.id},
+    )
     return document
 
 

@@ -1,4 +1,5 @@
 """Forms of the chart: patient profile, new encounter, SOAP note, document."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,16 +18,20 @@ NOTE_MAX = 20_000
 
 
 def _name(label: str):
-    return StringField(label, validators=[InputRequired(message=f"Enter the {label.lower()}."), Length(max=80),
-                                          NoControlCharacters()])
+    return StringField(
+        label, validators=[InputRequired(message=f"Enter the {label.lower()}."), Length(max=80), NoControlCharacters()]
+    )
 
 
 class PatientForm(FlaskForm):
     first_name = _name("First name")
     last_name = _name("Last name")
-    date_of_birth = DateField("Date of birth", format=DATE_FORMATS,
-                              validators=[InputRequired(message="Enter the date of birth as MM/DD/YYYY.")],
-                              render_kw={"placeholder": "MM/DD/YYYY"})
+    date_of_birth = DateField(
+        "Date of birth",
+        format=DATE_FORMATS,
+        validators=[InputRequired(message="Enter the date of birth as MM/DD/YYYY.")],
+        render_kw={"placeholder": "MM/DD/YYYY"},
+    )
     sex = SelectField("Sex", choices=SEXES, validators=[InputRequired(message="Choose the sex.")])
     email = EmailField("Email", validators=[Optional(), Length(max=254), EmailAddress()])
     phone = TelField("Phone", validators=[Optional(), Length(max=40), PhoneNumber()])
@@ -37,16 +42,22 @@ class PatientForm(FlaskForm):
 
 
 class EncounterForm(FlaskForm):
-    visit_date = DateField("Visit date", format=DATE_FORMATS,
-                           validators=[InputRequired(message="Enter the visit date as MM/DD/YYYY.")],
-                           render_kw={"placeholder": "MM/DD/YYYY"})
-    reason = StringField("Reason for visit", validators=[InputRequired(message="Enter the reason for the visit."),
-                                                         Length(max=200), NoControlCharacters()])
+    visit_date = DateField(
+        "Visit date",
+        format=DATE_FORMATS,
+        validators=[InputRequired(message="Enter the visit date as MM/DD/YYYY.")],
+        render_kw={"placeholder": "MM/DD/YYYY"},
+    )
+    reason = StringField(
+        "Reason for visit",
+        validators=[InputRequired(message="Enter the reason for the visit."), Length(max=200), NoControlCharacters()],
+    )
 
 
 def _note(label: str):
-    return TextAreaField(label, validators=[Optional(), Length(max=NOTE_MAX), NoControlCharacters(multiline=True)],
-                         render_kw={"rows": 4})
+    return TextAreaField(
+        label, validators=[Optional(), Length(max=NOTE_MAX), NoControlCharacters(multiline=True)], render_kw={"rows": 4}
+    )
 
 
 class SoapForm(FlaskForm):
@@ -57,7 +68,12 @@ class SoapForm(FlaskForm):
 
 
 class DocumentForm(FlaskForm):
-    title = StringField("Document title", validators=[InputRequired(message="Enter the document title."),
-                                                      Length(max=200), NoControlCharacters()])
-    body = TextAreaField("Text", validators=[Optional(), Length(max=NOTE_MAX), NoControlCharacters(multiline=True)],
-                         render_kw={"rows": 4})
+    title = StringField(
+        "Document title",
+        validators=[InputRequired(message="Enter the document title."), Length(max=200), NoControlCharacters()],
+    )
+    body = TextAreaField(
+        "Text",
+        validators=[Optional(), Length(max=NOTE_MAX), NoControlCharacters(multiline=True)],
+        render_kw={"rows": 4},
+    )

@@ -8,6 +8,7 @@ entry's date, for ordering and "past/upcoming") and ``shared`` (a lab result
 the patient may see). Encounters and documents have their own tables because
 they are signed and then read-only.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -65,8 +66,10 @@ class Encounter(Base):
     """A visit and its SOAP note; ``signed_at`` set means read-only."""
 
     __tablename__ = "charts_encounters"
-    __table_args__ = (Index("ix_charts_encounters_patient_date", "patient_id", "visit_date"),
-                      Index("ix_charts_encounters_unsigned", "signed_at", "visit_date"))
+    __table_args__ = (
+        Index("ix_charts_encounters_patient_date", "patient_id", "visit_date"),
+        Index("ix_charts_encounters_unsigned", "signed_at", "visit_date"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)

@@ -1,4 +1,5 @@
 """Patients: search, names for the audit report, create and update (audited)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,26 +36,39 @@ def search(practice_id: int, query: str, limit: int = SEARCH_LIMIT) -> list[Pati
     else:
         for word in [w for w in re.split(r"[\s,]+", query) if w][:3]:
             prefix = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            statement = statement.where(or_(func.lower(Patient.first_name).like(prefix, escape="\\"),
-                                            func.lower(Patient.last_name).like(prefix, escape="\\")))
+            statement = statement.where(
+                or_(
+                    func.lower(Patient.first_name).like(prefix, escape="\\"),
+                    func.lower(Patient.last_name).like(prefix, escape="\\"),
+                )
+            )
     statement = statement.order_by(Patient.last_name, Patient.first_name, Patient.id).limit(limit)
     return list(session().scalars(statement))
 
 
 def names_of(practice_id: int, patient_ids) -> dict[int, str]:
     ids = [int(i) for i in patient_ids][:1000]
-    rows = session().execute(scoped_select(Patient, practice_id, Patient.id, Patient.first_name, Patient.last_name,
-                                           Patient.date_of_birth).where(Patient.id.in_(ids)))
+    rows = session().execute(
+        scoped_select(
+            Patient, practice_id, Patient.id, Patient.first_name, Patient.last_name, Patient.date_of_birth
+        ).where(Patient.id.in_(ids))
+    )
     return {row.id: f"{row.last_name}, {row.first_name} ({row.date_of_birth.strftime('%m/%d/%Y')})" for row in rows}
 
 
 def create(practice_id: int, form, actor) -> Patient:
-    patient = Patient(practice_id=practice_id, created_by_id=actor.id,
-                      **{name: _value(form, name) for name in PROFILE_FIELDS})
+    patient = Patient(
+        practice_id=practice_id, created_by_id=actor.id, **{name: _value(form, name) for name in PROFILE_FIELDS}
+    )
     session().add(patient)
     session().flush()
-    audit.record("charts.patient_created", practice_id=practice_id, object_type="patient", object_id=patient.id,
-                 dimensions={"patient_id": patient.id})
+    audit.record(
+        "charts.patient_created",
+        practice_id=practice_id,
+        object_type="patient",
+        object_id=patient.id,
+        dimensions={"patient_id": patient.id},
+    )
     return patient
 
 
@@ -64,8 +78,14 @@ def update(patient: Patient, form) -> list[str]:
     for name in changed:
         setattr(patient, name, _value(form, name))
     if changed:
-        audit.record("charts.patient_updated", practice_id=patient.practice_id, object_type="patient",
-                     object_id=patient.id, dimensions={"patient_id": patient.id}, details={"fields": changed})
+        audit.record(
+            "charts.patient_updated",
+            practice_id=patient.practice_id,
+            object_type="patient",
+            object_id=patient.id,
+            dimensions={"patient_id": patient.id},
+            details={"fields": changed},
+        )
     return changed
 
 

@@ -5,6 +5,7 @@ declaration, so every section is added, edited and shown the same way.
 Dates are accepted as the date picker sends them (YYYY-MM-DD) and in the US
 form (MM/DD/YYYY); appointment times are the practice's local time.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,8 +30,7 @@ def text(label: str, *, required: bool = False, max_length: int = 200):
 
 def date(label: str, *, required: bool = False):
     checks = [InputRequired(message=f"Enter the {label.lower()}.")] if required else [Optional()]
-    return DateField(label, format=DATE_FORMATS, validators=checks,
-                     render_kw={"placeholder": "MM/DD/YYYY"})
+    return DateField(label, format=DATE_FORMATS, validators=checks, render_kw={"placeholder": "MM/DD/YYYY"})
 
 
 def choice(label: str, options: list[str]):
@@ -39,11 +39,11 @@ def choice(label: str, options: list[str]):
 
 @dataclass(frozen=True)
 class SectionSpec:
-    kind: str            # stored in ChartEntry.kind
-    slug: str            # in URLs
+    kind: str  # stored in ChartEntry.kind
+    slug: str  # in URLs
     title: str
-    fields: dict         # name -> unbound WTForms field
-    dated_by: str        # the field that dates the entry (ChartEntry.occurred_at)
+    fields: dict  # name -> unbound WTForms field
+    dated_by: str  # the field that dates the entry (ChartEntry.occurred_at)
     summary: tuple[str, ...]  # the fields shown in the list, in order
     shareable: bool = False
 
@@ -54,44 +54,92 @@ class SectionSpec:
         return type(f"{self.kind.title().replace('_', '')}Form", (FlaskForm,), attributes)
 
 
-SECTIONS: dict[str, SectionSpec] = {spec.slug: spec for spec in [
-    SectionSpec("medication", "medications", "Medications", {
-        "name": text("Medication", required=True),
-        "instructions": text("Instructions", max_length=300),
-        "started_on": date("Start date"),
-        "status": choice("Status", ["active", "stopped"]),
-    }, dated_by="started_on", summary=("name", "instructions", "status")),
-    SectionSpec("problem", "problems", "Problems", {
-        "name": text("Diagnosis", required=True),
-        "code": text("ICD-10 code", max_length=16),
-        "onset_on": date("Onset date"),
-        "status": choice("Status", ["active", "resolved"]),
-    }, dated_by="onset_on", summary=("name", "code", "status")),
-    SectionSpec("allergy", "allergies", "Allergies", {
-        "substance": text("Allergen", required=True),
-        "reaction": text("Reaction"),
-        "severity": choice("Severity", ["mild", "moderate", "severe"]),
-    }, dated_by="", summary=("substance", "reaction", "severity")),
-    SectionSpec("immunization", "immunizations", "Immunizations", {
-        "vaccine": text("Vaccine", required=True),
-        "given_on": date("Date given", required=True),
-        "lot": text("Lot number", max_length=40),
-    }, dated_by="given_on", summary=("vaccine", "given_on", "lot")),
-    SectionSpec("appointment", "appointments", "Appointments", {
-        "starts_at": DateTimeLocalField("Date and time", format=DATETIME_FORMATS,
-                                        validators=[InputRequired(message="Enter the date and time.")]),
-        "reason": text("Reason", required=True),
-        "provider": text("With"),
-    }, dated_by="starts_at", summary=("starts_at", "reason", "provider")),
-    SectionSpec("lab_result", "lab-results", "Lab results", {
-        "test": text("Test", required=True),
-        "value": text("Result", required=True, max_length=100),
-        "unit": text("Unit", max_length=40),
-        "reference_range": text("Reference range", max_length=60),
-        "collected_on": date("Collected on", required=True),
-    }, dated_by="collected_on", summary=("test", "value", "unit", "reference_range", "collected_on"),
-        shareable=True),
-]}
+SECTIONS: dict[str, SectionSpec] = {
+    spec.slug: spec
+    for spec in [
+        SectionSpec(
+            "medication",
+            "medications",
+            "Medications",
+            {
+                "name": text("Medication", required=True),
+                "instructions": text("Instructions", max_length=300),
+                "started_on": date("Start date"),
+                "status": choice("Status", ["active", "stopped"]),
+            },
+            dated_by="started_on",
+            summary=("name", "instructions", "status"),
+        ),
+        SectionSpec(
+            "problem",
+            "problems",
+            "Problems",
+            {
+                "name": text("Diagnosis", required=True),
+                "code": text("ICD-10 code", max_length=16),
+                "onset_on": date("Onset date"),
+                "status": choice("Status", ["active", "resolved"]),
+            },
+            dated_by="onset_on",
+            summary=("name", "code", "status"),
+        ),
+        SectionSpec(
+            "allergy",
+            "allergies",
+            "Allergies",
+            {
+                "substance": text("Allergen", required=True),
+                "reaction": text("Reaction"),
+                "severity": choice("Severity", ["mild", "moderate", "severe"]),
+            },
+            dated_by="",
+            summary=("substance", "reaction", "severity"),
+        ),
+        SectionSpec(
+            "immunization",
+            "immunizations",
+            "Immunizations",
+            {
+                "vaccine": text("Vaccine", required=True),
+                "given_on": date("Date given", required=True),
+                "lot": text("Lot number", max_length=40),
+            },
+            dated_by="given_on",
+            summary=("vaccine", "given_on", "lot"),
+        ),
+        SectionSpec(
+            "appointment",
+            "appointments",
+            "Appointments",
+            {
+                "starts_at": DateTimeLocalField(
+                    "Date and time",
+                    format=DATETIME_FORMATS,
+                    validators=[InputRequired(message="Enter the date and time.")],
+                ),
+                "reason": text("Reason", required=True),
+                "provider": text("With"),
+            },
+            dated_by="starts_at",
+            summary=("starts_at", "reason", "provider"),
+        ),
+        SectionSpec(
+            "lab_result",
+            "lab-results",
+            "Lab results",
+            {
+                "test": text("Test", required=True),
+                "value": text("Result", required=True, max_length=100),
+                "unit": text("Unit", max_length=40),
+                "reference_range": text("Reference range", max_length=60),
+                "collected_on": date("Collected on", required=True),
+            },
+            dated_by="collected_on",
+            summary=("test", "value", "unit", "reference_range", "collected_on"),
+            shareable=True,
+        ),
+    ]
+}
 BY_KIND = {spec.kind: spec for spec in SECTIONS.values()}
 
 
@@ -126,7 +174,11 @@ def occurred_at(spec: SectionSpec, data: dict, timezone: str) -> dt.datetime | N
     value = data.get(spec.dated_by) if spec.dated_by else None
     if not value:
         return None
-    local = dt.datetime.fromisoformat(value) if "T" in value else dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
+    local = (
+        dt.datetime.fromisoformat(value)
+        if "T" in value
+        else dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
+    )
     return local.replace(tzinfo=ZoneInfo(timezone)).astimezone(dt.UTC)
 
 

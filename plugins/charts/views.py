@@ -5,6 +5,7 @@ Every page or fragment that shows a patient's data records
 ``charts.chart_viewed`` (one place: ``_patient_for``), every change its own
 event, both with ``patient_id``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,8 +29,8 @@ from pfcore.api import (
 
 from . import api, encounters, entries, patients, sections
 from .encounters import ChartError
-from .permissions import EDIT, EDIT_CLINICAL, VIEW
 from .forms import DocumentForm, EncounterForm, PatientForm, SoapForm
+from .permissions import EDIT, EDIT_CLINICAL, VIEW
 
 blueprint = Blueprint("charts", __name__, url_prefix="/charts")
 
@@ -48,8 +49,14 @@ def _patient_for(patient_id):
     if patient is None:
         abort(404)
     if request.method == "GET":
-        audit.record(api.CHART_VIEWED, practice_id=patient.practice_id, object_type="patient",
-                     object_id=patient.id, dimensions={"patient_id": patient.id}, details={"view": request.endpoint})
+        audit.record(
+            api.CHART_VIEWED,
+            practice_id=patient.practice_id,
+            object_type="patient",
+            object_id=patient.id,
+            dimensions={"patient_id": patient.id},
+            details={"view": request.endpoint},
+        )
         session().commit()
     return patient
 
@@ -73,6 +80,7 @@ def _require(action: str) -> None:
 
 # --- patients ---------------------------------------------------------------------------
 
+
 @blueprint.get("/patients", endpoint="patients")
 @writes_on_get
 @login_required
@@ -81,8 +89,12 @@ def patients_list():
     query = request.args.get("q", "").strip()
     found = patients.search(_user().practice_id, query)
     if query:
-        audit.record("charts.patients_searched", practice_id=_user().practice_id, object_type="patient",
-                     details={"results": len(found)})
+        audit.record(
+            "charts.patients_searched",
+            practice_id=_user().practice_id,
+            object_type="patient",
+            details={"results": len(found)},
+        )
         session().commit()
     return render("charts/patients.html", block="results", patients=found, query=query, today=_today())
 
@@ -119,15 +131,21 @@ def edit_profile(patient_id):
 
 # --- the chart --------------------------------------------------------------------------
 
+
 def _chart_context(patient, **extra) -> dict:
     practice, user = _user().practice, _user()
     hooks = current_app.extensions["pfcore.plugins"].hook(practice)
     return dict(
-        patient=patient, age=api.age(patient, _today()), sections=sections.SECTIONS.values(),
+        patient=patient,
+        age=api.age(patient, _today()),
+        sections=sections.SECTIONS.values(),
         header_items=flatten(hooks.chart_header_items(practice=practice, user=user, patient=patient)),
         actions=flatten(hooks.chart_actions(practice=practice, user=user, patient=patient)),
-        encounters=encounters.encounters_of(patient), encounter_form=extra.pop("encounter_form", None) or EncounterForm(),
-        section_state=_section_state, **extra)
+        encounters=encounters.encounters_of(patient),
+        encounter_form=extra.pop("encounter_form", None) or EncounterForm(),
+        section_state=_section_state,
+        **extra,
+    )
 
 
 def _section_state(patient, spec, form=None, editing=None, error=None) -> dict:
@@ -136,9 +154,19 @@ def _section_state(patient, spec, form=None, editing=None, error=None) -> dict:
     rows = entries.entries_of(patient, spec)
     upcoming = [row for row in rows if row.occurred_at is not None and row.occurred_at >= now][::-1]
     past = [row for row in rows if row not in upcoming]
-    return dict(patient=patient, spec=spec, rows=rows, upcoming=upcoming, past=past, form=form, editing=editing,
-                error=error,
-                can_edit=can(_user(), _edit_action(spec)), display=sections.display, label=sections.label)
+    return dict(
+        patient=patient,
+        spec=spec,
+        rows=rows,
+        upcoming=upcoming,
+        past=past,
+        form=form,
+        editing=editing,
+        error=error,
+        can_edit=can(_user(), _edit_action(spec)),
+        display=sections.display,
+        label=sections.label,
+    )
 
 
 @blueprint.get("/patients/<patient_id>")
@@ -233,6 +261,7 @@ def share_lab_result(patient_id, entry_id):
 
 # --- encounters -------------------------------------------------------------------------
 
+
 @blueprint.post("/patients/<patient_id>/encounters")
 @login_required
 @require(EDIT_CLINICAL)
@@ -246,13 +275,31 @@ def start_encounter(patient_id):
     return redirect(url_for("charts.encounter", patient_id=patient.id, encounter_id=encounter.id))
 
 
-def _encounter_page(patient, encounter, *, status: int = 200, soap_form=None, document_form=None,
-                    error: str | None = None, message: str | None = None):
+def _encounter_page(
+    patient,
+    encounter,
+    *,
+    status: int = 200,
+    soap_form=None,
+    document_form=None,
+    error: str | None = None,
+    message: str | None = None,
+):
     people = users_by_id(patient.practice_id, (encounter.provider_id, encounter.signed_by_id))
-    return render("charts/encounter.html", status=status, patient=patient, encounter=encounter,
-                  soap_form=soap_form or SoapForm(obj=encounter), document_form=document_form or DocumentForm(),
-                  documents=encounters.documents_of(encounter), people=people, error=error, message=message,
-                  can_edit=can(_user(), EDIT_CLINICAL), age=api.age(patient, _today()))
+    return render(
+        "charts/encounter.html",
+        status=status,
+        patient=patient,
+        encounter=encounter,
+        soap_form=soap_form or SoapForm(obj=encounter),
+        document_form=document_form or DocumentForm(),
+        documents=encounters.documents_of(encounter),
+        people=people,
+        error=error,
+        message=message,
+        can_edit=can(_user(), EDIT_CLINICAL),
+        age=api.age(patient, _today()),
+    )
 
 
 def _change(patient, visit, change, done: str):

@@ -9,6 +9,7 @@ permissions like an administrator's except making the elevation permanent
 emergency actions (``summary.py``). The pages are in ``views.py``; what reads
 every practice (the automatic end, ``/metrics``) in ``jobs.py``.
 """
+
 from __future__ import annotations
 
 from flask import render_template, url_for
@@ -30,8 +31,17 @@ PLUGIN = PluginInfo(
     description="Designated users activate temporary administrator permissions in an emergency.",
     version="1.0",
     enabled_by_default=False,
-    settings=(PluginSetting("hours", int, 24, minimum=1, maximum=168, label="Hours",
-                            help="Emergency access mode ends by itself after this many hours."),),
+    settings=(
+        PluginSetting(
+            "hours",
+            int,
+            24,
+            minimum=1,
+            maximum=168,
+            label="Hours",
+            help="Emergency access mode ends by itself after this many hours.",
+        ),
+    ),
 )
 
 
@@ -53,8 +63,13 @@ def run_jobs(app):
 @hookimpl
 def metrics_gauges(app):
     """/metrics: how many activations are on now, in every practice."""
-    return [("pfcore_emergency_access_active", "Emergency access activations that are on now (all practices).",
-             count_open_activations_in_all_practices)]
+    return [
+        (
+            "pfcore_emergency_access_active",
+            "Emergency access activations that are on now (all practices).",
+            count_open_activations_in_all_practices,
+        )
+    ]
 
 
 @hookimpl
@@ -119,8 +134,14 @@ def login_info_items(practice, viewer, user):
     """PF: "Allow emergency access" is ticked in the user's Login info."""
     if not can(viewer, MANAGE):
         return []
-    html = Markup(render_template("emergency_access/user_section.html", user=user, allowed=is_designated(user),
-                                  activation=activations.open_activation(user)))
+    html = Markup(
+        render_template(
+            "emergency_access/user_section.html",
+            user=user,
+            allowed=is_designated(user),
+            activation=activations.open_activation(user),
+        )
+    )
     return [InfoItem("Emergency access", html, order=50)]
 
 

@@ -5,6 +5,7 @@ the setting ``hours``, the permission removed, or the user deactivated).
 Every query here is about one user or one practice; what reads every
 practice at once (for ``pfcore jobs run`` and ``/metrics``) is in ``jobs.py``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,12 +41,17 @@ from .summary import AUDIT_DIMENSION, send_summary, when
 FLAG = "emergency_access"
 SETTINGS_KEY = "emergency_access"  # the plugin's name: its part of ``practice.settings``
 REASON_MAX = 500
-HOW = {"user": "Deactivated by the user", "administrator": "Deactivated by an administrator",
-       "expired": "Ended automatically", "permission_removed": "Permission removed",
-       "user_deactivated": "User deactivated"}
+HOW = {
+    "user": "Deactivated by the user",
+    "administrator": "Deactivated by an administrator",
+    "expired": "Ended automatically",
+    "permission_removed": "Permission removed",
+    "user_deactivated": "User deactivated",
+}
 
 
 # --- settings ---------------------------------------------------------------------------------
+
 
 def hours() -> int:
     """How long an activation lasts: the deployment's ``[plugins.emergency_access] hours`` (24)."""
@@ -60,9 +66,12 @@ def reason_required(practice) -> bool:
 
 # Asked at every sign-in (second_factor_required) and on pages: built once, as building a
 # statement costs about as much as running it (docs/performance.md, P1).
-_LATEST_OPEN_ACTIVATION = (select(Activation).where(Activation.user_id == bindparam("user_id"),
-                                                   Activation.ended_at.is_(None))
-                           .order_by(Activation.id.desc()).limit(1))
+_LATEST_OPEN_ACTIVATION = (
+    select(Activation)
+    .where(Activation.user_id == bindparam("user_id"), Activation.ended_at.is_(None))
+    .order_by(Activation.id.desc())
+    .limit(1)
+)
 
 
 def is_open(activation: Activation | None, now: dt.datetime | None = None) -> bool:
@@ -78,8 +87,15 @@ def open_activation(user) -> Activation | None:
 
 def open_activations(practice_id: int) -> list[Activation]:
     now = utcnow()
-    rows = session().scalars(scoped_select(Activation, practice_id).where(Activation.ended_at.is_(None))
-                             .order_by(Activation.activated_at)).all()
+    rows = (
+        session()
+        .scalars(
+            scoped_select(Activation, practice_id)
+            .where(Activation.ended_at.is_(None))
+            .order_by(Activation.activated_at)
+        )
+        .all()
+    )
     return [row for row in rows if is_open(row, now)]
 
 
@@ -93,8 +109,7 @@ def elevation(user, login_session) -> Activation | None:
     cache = g.setdefault("_emergency_access_elevation", {})
     if login_session.id not in cache:
         activation = session().get(Activation, activation_id)  # an id from the server-side session
-        ok = (is_open(activation) and activation.user_id == user.id and user.status == "active"
-              and is_designated(user))
+        ok = is_open(activation) and activation.user_id == user.id and user.status == "active" and is_designated(user)
         cache[login_session.id] = activation if ok else None
     return cache[login_session.id]
 
@@ -106,9 +121,15 @@ def forget_cached_state() -> None:
 
 # --- changing ---------------------------------------------------------------------------------
 
+
 def end_elevated_sessions(activation: Activation) -> int:
-    rows = session().scalars(select(LoginSession).where(LoginSession.user_id == activation.user_id,
-                                                        LoginSession.ended_at.is_(None))).all()
+    rows = (
+        session()
+        .scalars(
+            select(LoginSession).where(LoginSession.user_id == activation.user_id, LoginSession.ended_at.is_(None))
+        )
+        .all()
+    )
     ended = 0
     for row in rows:
         if (row.flags or {}).get(FLAG) == activation.id:
@@ -124,17 +145,22 @@ def end_activation(activation: Activation, *, how: str, by=None) -> None:
     activation.ended_by_id = by.id if by is not None else None
     activation.ended_how = how
     ended = end_elevated_sessions(activation)
-    audit.record("emergency_access.deactivated", practice_id=activation.practice_id, object_type="user",
-                 object_id=activation.user_id, details={"activation": activation.id, "how": how,
-                                                        "sessions_ended": ended})
+    audit.record(
+        "emergency_access.deactivated",
+        practice_id=activation.practice_id,
+        object_type="user",
+        object_id=activation.user_id,
+        details={"activation": activation.id, "how": how, "sessions_ended": ended},
+    )
     send_summary(activation, how=how, by=by)
     forget_cached_state()
 
 
 def expire_due(practice_id: int) -> int:
     """Record the end of every activation of the practice whose time is up; returns how many."""
-    statement = scoped_select(Activation, practice_id).where(Activation.ended_at.is_(None),
-                                                             Activation.expires_at <= utcnow())
+    statement = scoped_select(Activation, practice_id).where(
+        Activation.ended_at.is_(None), Activation.expires_at <= utcnow()
+    )
     return end_expired(statement)
 
 
@@ -167,17 +193,30 @@ def set_designation(user, allow: bool, actor) -> bool:
 def activate(user, reason: str) -> Activation:
     """Start an activation: audited, administrators emailed, every session of the user ended."""
     now = utcnow()
-    activation = Activation(practice_id=user.practice_id, user_id=user.id, reason=reason, activated_at=now,
-                            expires_at=now + dt.timedelta(hours=hours()), ended_how="")
+    activation = Activation(
+        practice_id=user.practice_id,
+        user_id=user.id,
+        reason=reason,
+        activated_at=now,
+        expires_at=now + dt.timedelta(hours=hours()),
+        ended_how="",
+    )
     session().add(activation)
     session().flush()
-    audit.record("emergency_access.activated", practice_id=user.practice_id, object_type="user", object_id=user.id,
-                 details={"activation": activation.id, "reason": reason})
-    body = (f"{user.full_name} ({user.email}) activated emergency access mode at {when(now)}.\n"
-            f"Reason: {reason or 'none given'}\n\n"
-            f"Until it is deactivated (or after {hours()} hours) they hold administrator permissions, and "
-            f"their actions are marked as emergency actions in the audit log.\n"
-            f"Manage it: {current_app.config['PFCORE']['base_url']}{url_for('emergency_access.index')}\n")
+    audit.record(
+        "emergency_access.activated",
+        practice_id=user.practice_id,
+        object_type="user",
+        object_id=user.id,
+        details={"activation": activation.id, "reason": reason},
+    )
+    body = (
+        f"{user.full_name} ({user.email}) activated emergency access mode at {when(now)}.\n"
+        f"Reason: {reason or 'none given'}\n\n"
+        f"Until it is deactivated (or after {hours()} hours) they hold administrator permissions, and "
+        f"their actions are marked as emergency actions in the audit log.\n"
+        f"Manage it: {current_app.config['PFCORE']['base_url']}{url_for('emergency_access.index')}\n"
+    )
     for admin in active_admins(user.practice_id):
         messaging.queue("email", admin.email, body, subject="Emergency access activated", practice_id=user.practice_id)
     end_all_sessions(user, "emergency_access_activated")
@@ -237,6 +276,7 @@ def audit_dimensions_of_request(user, login_session) -> dict | None:
 
 # --- what an elevated user may do -------------------------------------------------------------
 
+
 class _AsAdministrator:
     """The user as the other plugins would see a practice administrator (read-only)."""
 
@@ -268,8 +308,11 @@ def allowed_in_emergency(practice, user, action, target) -> bool | None:
     # Any other action an administrator could do: ask every plugin as if the user were one.
     g._emergency_access_asking = True
     try:
-        answers = current_app.extensions["pfcore.plugins"].hook(practice).permission_allowed(
-            practice=practice, user=_AsAdministrator(user), action=action, target=target)
+        answers = (
+            current_app.extensions["pfcore.plugins"]
+            .hook(practice)
+            .permission_allowed(practice=practice, user=_AsAdministrator(user), action=action, target=target)
+        )
     finally:
         g._emergency_access_asking = False
     return True if (True in answers and False not in answers) else None
@@ -285,12 +328,15 @@ def refusal_in_emergency(user, action) -> str | None:
     """Why ``permission_denied_reason`` refused ``action`` in emergency mode (None: not this plugin)."""
     if action != CHANGE_PRIVILEGES or elevation(user, g.get("pfcore_login_session")) is None:
         return None
-    return ("In emergency access mode nobody changes their own or an administrator's administrator permission, "
-            "access level, status or emergency access. An administrator can, when you are not in emergency "
-            "access mode.")
+    return (
+        "In emergency access mode nobody changes their own or an administrator's administrator permission, "
+        "access level, status or emergency access. An administrator can, when you are not in emergency "
+        "access mode."
+    )
 
 
 # --- banners --------------------------------------------------------------------------------
+
 
 def notices(practice, user, login_session) -> list[Notice]:
     """The banners: the user's own emergency mode, and (for administrators) anyone else's."""
@@ -298,21 +344,36 @@ def notices(practice, user, login_session) -> list[Notice]:
     index = url_for("emergency_access.index")
     mine = elevation(user, login_session)
     if mine is not None:
-        found.append(Notice(
-            f"Emergency access mode is on for your account since {when(mine.started_at or mine.activated_at)}; "
-            f"it ends by itself at {when(mine.expires_at)}. Deactivate it when you are finished.",
-            level="warning",
-            links=(("Manage emergency access", index), ("View audit activity", url_for("core.audit_report", emergency=1))),
-        ))
+        found.append(
+            Notice(
+                f"Emergency access mode is on for your account since {when(mine.started_at or mine.activated_at)}; "
+                f"it ends by itself at {when(mine.expires_at)}. Deactivate it when you are finished.",
+                level="warning",
+                links=(
+                    ("Manage emergency access", index),
+                    ("View audit activity", url_for("core.audit_report", emergency=1)),
+                ),
+            )
+        )
     elif open_activation(user) is not None:
-        found.append(Notice("You activated emergency access mode. Sign out and sign in again with your second "
-                            "factor to use it.", level="warning", links=(("Manage emergency access", index),)))
+        found.append(
+            Notice(
+                "You activated emergency access mode. Sign out and sign in again with your second factor to use it.",
+                level="warning",
+                links=(("Manage emergency access", index),),
+            )
+        )
     others = [a for a in open_activations(practice.id) if a.user_id != user.id]
     if others and can(user, MANAGE):
         for activation in others:
             who = session().get(User, activation.user_id)
-            found.append(Notice(f"Emergency access is active: {who.full_name} since {when(activation.activated_at)}.",
-                                level="warning", links=(("Manage emergency access", index),)))
+            found.append(
+                Notice(
+                    f"Emergency access is active: {who.full_name} since {when(activation.activated_at)}.",
+                    level="warning",
+                    links=(("Manage emergency access", index),),
+                )
+            )
     elif others:
         found.append(Notice("Emergency access mode is active in your practice.", level="warning"))
     return found

@@ -1,5 +1,6 @@
 """Who may activate emergency access: the practice's designees (Settings >
 Emergency access, "Allow emergency access" on a user's page)."""
+
 from __future__ import annotations
 
 from markupsafe import Markup
@@ -36,17 +37,21 @@ def remove_designee(user) -> None:
     """Stop allowing ``user`` to activate emergency access (audited); an activation
     that is on is ended by the caller (``activations.set_designation``)."""
     session().execute(scoped_delete(Designee, user.practice_id).where(Designee.user_id == user.id))
-    audit.record("emergency_access.disallowed", practice_id=user.practice_id, object_type="user",
-                 object_id=user.id)
+    audit.record("emergency_access.disallowed", practice_id=user.practice_id, object_type="user", object_id=user.id)
 
 
 def settings_tiles(user) -> list[Tile]:
     """The Settings tile, for the designees and the administrators."""
     if not (is_designated(user) or can(user, MANAGE)):
         return []
-    return [Tile("Emergency access", "emergency_access.index",
-                 "Temporary administrator permissions in an emergency: who may activate them, and when they were used.",
-                 order=60)]
+    return [
+        Tile(
+            "Emergency access",
+            "emergency_access.index",
+            "Temporary administrator permissions in an emergency: who may activate them, and when they were used.",
+            order=60,
+        )
+    ]
 
 
 def user_columns(practice) -> list[UserColumn]:

@@ -1,5 +1,6 @@
 """What reads every practice at once, for ``pfcore jobs run`` and ``/metrics`` only:
 no page imports this module (an import-linter contract in pyproject.toml)."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -17,5 +18,11 @@ def expire_due_in_all_practices() -> int:
 
 def count_open_activations_in_all_practices() -> int:
     """Activations not ended and not expired, in every practice."""
-    return session().scalar(select(func.count()).select_from(Activation).where(
-        Activation.ended_at.is_(None), Activation.expires_at > utcnow())) or 0
+    return (
+        session().scalar(
+            select(func.count())
+            .select_from(Activation)
+            .where(Activation.ended_at.is_(None), Activation.expires_at > utcnow())
+        )
+        or 0
+    )

@@ -1,4 +1,5 @@
 """Emergency access: who may activate it, and every activation (the history)."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Settings > Emergency access: the pages (activate, deactivate, allow, settings)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, request, url_for
@@ -57,21 +58,40 @@ def _index(*, status: int = 200, message: str | None = None, error: str | None =
     manage = can(viewer, MANAGE)
     if not (designated or manage):
         abort(403)
-    context = {"designated": designated, "manage": manage, "mine": open_activation(viewer),
-               "elevated": elevation(viewer, g.get("pfcore_login_session")) is not None,
-               "reason_required": reason_required(practice), "hours": hours(), "message": message, "error": error,
-               "when": when, "how": HOW, "may_set_reason": can(viewer, "practice.manage")}
+    context = {
+        "designated": designated,
+        "manage": manage,
+        "mine": open_activation(viewer),
+        "elevated": elevation(viewer, g.get("pfcore_login_session")) is not None,
+        "reason_required": reason_required(practice),
+        "hours": hours(),
+        "message": message,
+        "error": error,
+        "when": when,
+        "how": HOW,
+        "may_set_reason": can(viewer, "practice.manage"),
+    }
     if manage:
-        users = {u.id: u for u in session().scalars(scoped_select(User, practice.id).order_by(User.last_name,
-                                                                                             User.first_name))}
+        users = {
+            u.id: u
+            for u in session().scalars(scoped_select(User, practice.id).order_by(User.last_name, User.first_name))
+        }
         ids = designated_ids(practice.id)
         active = {a.user_id: a for a in open_activations(practice.id)}
-        history = session().scalars(scoped_select(Activation, practice.id)
-                                    .order_by(Activation.activated_at.desc(), Activation.id.desc()).limit(200)).all()
+        history = (
+            session()
+            .scalars(
+                scoped_select(Activation, practice.id)
+                .order_by(Activation.activated_at.desc(), Activation.id.desc())
+                .limit(200)
+            )
+            .all()
+        )
         context.update(
             members=[(u, active.get(u.id)) for u in users.values() if u.id in ids],
             candidates=[u for u in users.values() if u.id not in ids and u.status != "inactive"],
-            history=history, users=users,
+            history=history,
+            users=users,
         )
     return render("emergency_access/index.html", status=status, **context)
 
@@ -79,8 +99,11 @@ def _index(*, status: int = 200, message: str | None = None, error: str | None =
 @blueprint.get("/")
 @login_required
 def index():
-    return _index(message={"deactivated": "Emergency access mode is off.",
-                           "saved": "Settings saved."}.get(request.args.get("done", "")))
+    return _index(
+        message={"deactivated": "Emergency access mode is off.", "saved": "Settings saved."}.get(
+            request.args.get("done", "")
+        )
+    )
 
 
 @blueprint.get("/activate")
@@ -88,8 +111,13 @@ def index():
 def confirm():
     if not is_designated(_viewer()):
         abort(403)
-    return render("emergency_access/activate.html", reason_required=reason_required(_viewer().practice),
-                  hours=hours(), error=None, reason="")
+    return render(
+        "emergency_access/activate.html",
+        reason_required=reason_required(_viewer().practice),
+        hours=hours(),
+        error=None,
+        reason="",
+    )
 
 
 @blueprint.post("/activate")
@@ -99,8 +127,14 @@ def activate_view():
     # The user's row, locked: two activations at once cannot both start.
     session().execute(for_update(select(User.id).where(User.id == user.id))).scalar_one()
     if not is_designated(user) or user.status != "active":
-        audit.record("emergency_access.activation_refused", practice_id=user.practice_id, outcome="failure",
-                     object_type="user", object_id=user.id, details={"reason": "not allowed"})
+        audit.record(
+            "emergency_access.activation_refused",
+            practice_id=user.practice_id,
+            outcome="failure",
+            object_type="user",
+            object_id=user.id,
+            details={"reason": "not allowed"},
+        )
         session().commit()
         abort(403)
     if open_activation(user) is not None:
@@ -114,8 +148,14 @@ def activate_view():
     elif not reason and reason_required(user.practice):
         error = "Enter the reason for emergency access."
     if error:
-        return render("emergency_access/activate.html", reason_required=reason_required(user.practice),
-                      hours=hours(), error=error, reason=reason, status=422)
+        return render(
+            "emergency_access/activate.html",
+            reason_required=reason_required(user.practice),
+            hours=hours(),
+            error=error,
+            reason=reason,
+            status=422,
+        )
     activate(user, reason)
     session().commit()
     response = redirect(url_for("core.signin"))
@@ -213,7 +253,12 @@ def save_settings():
         settings = dict(practice.settings or {})
         settings[SETTINGS_KEY] = {**(settings.get(SETTINGS_KEY) or {}), "reason_required": required}
         practice.settings = settings
-        audit.record("emergency_access.settings_changed", practice_id=practice.id, object_type="practice",
-                     object_id=practice.id, details={"reason_required": required})
+        audit.record(
+            "emergency_access.settings_changed",
+            practice_id=practice.id,
+            object_type="practice",
+            object_id=practice.id,
+            details={"reason_required": required},
+        )
         session().commit()
     return redirect(url_for("emergency_access.index", done="saved"))

@@ -10,6 +10,7 @@ decision hook (declared in ``hookspecs.py``); this plugin's own answer
 can charge a card before it. The rules live in ``licenses.py``, the pages in
 ``views.py``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,18 @@ from pfcore.contrib import NavItem, Notice, PluginInfo, PluginSetting, Section, 
 from pfcore.hookspecs import hookimpl
 
 from . import hookspecs as licensing_hookspecs
-from .licenses import (ACTIONS, CLINICIAN, EXPIRED_NOTICE, SECONDARY, ensure_slots, license_of, profile_of, reason,
-                       slots_of, subscription_expired)
+from .licenses import (
+    ACTIONS,
+    CLINICIAN,
+    EXPIRED_NOTICE,
+    SECONDARY,
+    ensure_slots,
+    license_of,
+    profile_of,
+    reason,
+    slots_of,
+    subscription_expired,
+)
 from .models import TYPE_LABELS, LicenseSlot
 
 PLUGIN = PluginInfo(
@@ -32,12 +43,22 @@ PLUGIN = PluginInfo(
     description="Clinician and Secondary licenses: who may sign notes and documents and prescribe electronically.",
     version="1.0",
     hookspecs=licensing_hookspecs,
-    settings=(PluginSetting("trial_days", int, 30, minimum=0, maximum=3650, label="Trial days",
-                            help="New practices start on a trial of this many days."),),
+    settings=(
+        PluginSetting(
+            "trial_days",
+            int,
+            30,
+            minimum=0,
+            maximum=3650,
+            label="Trial days",
+            help="New practices start on a trial of this many days.",
+        ),
+    ),
 )
 
 
 # --- hooks -------------------------------------------------------------------------
+
 
 @hookimpl
 def register_blueprints(app):
@@ -89,15 +110,27 @@ def settings_tiles(practice, user):
 
     if not can(user, "users.manage"):
         return []
-    return [Tile("Licenses", "licensing.index",
-                 "Assign and revoke Clinician and Secondary licenses; add or remove licenses.", order=15)]
+    return [
+        Tile(
+            "Licenses",
+            "licensing.index",
+            "Assign and revoke Clinician and Secondary licenses; add or remove licenses.",
+            order=15,
+        )
+    ]
 
 
 @hookimpl
 def user_table_columns(practice, viewer):
-    held = dict(session().execute(
-        scoped_select(LicenseSlot, practice.id, LicenseSlot.user_id, LicenseSlot.license_type)
-        .where(LicenseSlot.user_id.is_not(None))).all())
+    held = dict(
+        session()
+        .execute(
+            scoped_select(LicenseSlot, practice.id, LicenseSlot.user_id, LicenseSlot.license_type).where(
+                LicenseSlot.user_id.is_not(None)
+            )
+        )
+        .all()
+    )
     return [UserColumn("License", lambda user: TYPE_LABELS.get(held.get(user.id), "—"), order=50)]
 
 
@@ -108,8 +141,12 @@ def user_detail_sections(practice, viewer, user):
     if not can(viewer, "users.manage"):
         return []
     slot = license_of(user)
-    free = {t: any(s.user_id is None and s.license_type == t for s in slots_of(practice.id))
-            for t in (CLINICIAN, SECONDARY)}
-    html = Markup(render_template("licensing/section.html", user=user, slot=slot, profile=profile_of(user),
-                                  free=free, type_labels=TYPE_LABELS))
+    free = {
+        t: any(s.user_id is None and s.license_type == t for s in slots_of(practice.id)) for t in (CLINICIAN, SECONDARY)
+    }
+    html = Markup(
+        render_template(
+            "licensing/section.html", user=user, slot=slot, profile=profile_of(user), free=free, type_labels=TYPE_LABELS
+        )
+    )
     return [Section("License", html, order=40)]

@@ -2,6 +2,7 @@
 charges a card). They are added to the app's plugin manager at start-up
 (``PluginInfo.hookspecs``) and documented in docs/plugins.md like the core's.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

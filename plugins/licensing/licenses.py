@@ -1,6 +1,7 @@
 """The licensing rules: slots, assignment, purchase and removal, and why a user may
 not take a licensed action (``reason``). The hooks in ``__init__.py`` and the pages
 in ``views.py`` ask this module; every query is scoped to one practice."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -58,6 +59,7 @@ def plural(count: int, word: str, verb: str) -> str:
 
 # --- reading ---------------------------------------------------------------------
 
+
 def slots_of(practice_id: int) -> list[LicenseSlot]:
     """Every slot of the practice: Clinician first, then Secondary, oldest first."""
     rows = session().scalars(scoped_select(LicenseSlot, practice_id).order_by(LicenseSlot.id)).all()
@@ -68,34 +70,45 @@ def license_of(user) -> LicenseSlot | None:
     """The slot the user holds (read afresh: a revocation counts at the next request)."""
     if user is None or getattr(user, "id", None) is None:
         return None
-    return session().scalars(
-        scoped_select(LicenseSlot, user.practice_id).where(LicenseSlot.user_id == user.id)
-    ).one_or_none()
+    return (
+        session()
+        .scalars(scoped_select(LicenseSlot, user.practice_id).where(LicenseSlot.user_id == user.id))
+        .one_or_none()
+    )
 
 
 def profile_of(user) -> LicenseProfile | None:
-    return session().scalars(
-        scoped_select(LicenseProfile, user.practice_id).where(LicenseProfile.user_id == user.id)
-    ).one_or_none()
+    return (
+        session()
+        .scalars(scoped_select(LicenseProfile, user.practice_id).where(LicenseProfile.user_id == user.id))
+        .one_or_none()
+    )
 
 
 def counts(practice_id: int) -> tuple[int, int]:
     """(Clinician licenses purchased, Secondary licenses available to the practice)."""
-    rows = dict(session().execute(
-        scoped_select(LicenseSlot, practice_id, LicenseSlot.license_type, func.count())
-        .group_by(LicenseSlot.license_type)).all())
+    rows = dict(
+        session()
+        .execute(
+            scoped_select(LicenseSlot, practice_id, LicenseSlot.license_type, func.count()).group_by(
+                LicenseSlot.license_type
+            )
+        )
+        .all()
+    )
     return rows.get(CLINICIAN, 0), rows.get(SECONDARY, 0)
 
 
 def heading(practice_id: int) -> str:
     clinicians, secondaries = counts(practice_id)
-    return (f"Manage users with licenses ({plural(clinicians, 'Clinician', 'purchased')}, "
-            f"{plural(secondaries, 'Secondary', 'available')})")
+    return (
+        f"Manage users with licenses ({plural(clinicians, 'Clinician', 'purchased')}, "
+        f"{plural(secondaries, 'Secondary', 'available')})"
+    )
 
 
 def renewal_date(practice_id: int) -> dt.date | None:
-    return session().scalar(
-        scoped_select(LicenseOrder, practice_id, func.max(LicenseOrder.renews_on)))
+    return session().scalar(scoped_select(LicenseOrder, practice_id, func.max(LicenseOrder.renews_on)))
 
 
 def search_text():
@@ -141,11 +154,14 @@ def _matches_then_first_by_name(statement, limit: int) -> list[User]:
 
 # --- changing -------------------------------------------------------------------
 
+
 def _add_slots(practice_id: int, clinicians: int, order: LicenseOrder) -> None:
     now = utcnow()
     for license_type, number in ((CLINICIAN, clinicians), (SECONDARY, clinicians * SECONDARY_PER_CLINICIAN)):
-        session().add_all(LicenseSlot(practice_id=practice_id, license_type=license_type, order_id=order.id,
-                                      created_at=now) for _ in range(number))
+        session().add_all(
+            LicenseSlot(practice_id=practice_id, license_type=license_type, order_id=order.id, created_at=now)
+            for _ in range(number)
+        )
 
 
 def ensure_slots(practice, actor=None) -> None:
@@ -157,22 +173,41 @@ def ensure_slots(practice, actor=None) -> None:
     session().execute(for_update(select(Practice.id).where(Practice.id == practice.id))).scalar_one()
     if session().scalar(exists) is not None:
         return
-    order = LicenseOrder(practice_id=practice.id, user_id=actor.id if actor else None, quantity=TRIAL_CLINICIANS,
-                         status="trial", reference="", renews_on=None, created_at=utcnow())
+    order = LicenseOrder(
+        practice_id=practice.id,
+        user_id=actor.id if actor else None,
+        quantity=TRIAL_CLINICIANS,
+        status="trial",
+        reference="",
+        renews_on=None,
+        created_at=utcnow(),
+    )
     session().add(order)
     session().flush()
     _add_slots(practice.id, TRIAL_CLINICIANS, order)
-    audit.record("licensing.trial_started", practice_id=practice.id, object_type="practice", object_id=practice.id,
-                 details={"clinician": TRIAL_CLINICIANS, "secondary": TRIAL_CLINICIANS * SECONDARY_PER_CLINICIAN},
-                 actor=actor)
+    audit.record(
+        "licensing.trial_started",
+        practice_id=practice.id,
+        object_type="practice",
+        object_id=practice.id,
+        details={"clinician": TRIAL_CLINICIANS, "secondary": TRIAL_CLINICIANS * SECONDARY_PER_CLINICIAN},
+        actor=actor,
+    )
 
 
 def _locked_slot(practice_id: int, slot_id) -> LicenseSlot:
     slot_id = parse_id(slot_id)
     if slot_id is None:
         raise LicenseError("No such license.")
-    slot = session().scalars(for_update(scoped_select(LicenseSlot, practice_id).where(LicenseSlot.id == slot_id))
-                             .execution_options(populate_existing=True)).one_or_none()
+    slot = (
+        session()
+        .scalars(
+            for_update(scoped_select(LicenseSlot, practice_id).where(LicenseSlot.id == slot_id)).execution_options(
+                populate_existing=True
+            )
+        )
+        .one_or_none()
+    )
     if slot is None:
         raise LicenseError("No such license.")
     return slot
@@ -187,8 +222,7 @@ def assign(practice, slot_id, user_id, actor) -> LicenseSlot:
     """
     slot = _locked_slot(practice.id, slot_id)
     if slot.user_id is not None:
-        raise LicenseError("That license was just assigned. The table shows who holds each license now.",
-                           conflict=True)
+        raise LicenseError("That license was just assigned. The table shows who holds each license now.", conflict=True)
     user_id = parse_id(user_id)
     if user_id is None:
         raise LicenseError("Choose an EHR user.")
@@ -199,8 +233,10 @@ def assign(practice, slot_id, user_id, actor) -> LicenseSlot:
         raise LicenseError(f"{user.full_name} is not an active user; only active users can hold a license.")
     held = license_of(user)
     if held is not None:
-        raise LicenseError(f"{user.full_name} already holds a {TYPE_LABELS[held.license_type]}; "
-                           "a user holds at most one license.", conflict=True)
+        raise LicenseError(
+            f"{user.full_name} already holds a {TYPE_LABELS[held.license_type]}; a user holds at most one license.",
+            conflict=True,
+        )
     name = user.full_name
     try:
         # The change is made inside the savepoint: begin_nested() flushes what is pending
@@ -211,10 +247,16 @@ def assign(practice, slot_id, user_id, actor) -> LicenseSlot:
             slot.user_id, slot.assigned_at, slot.assigned_by_id = user.id, utcnow(), actor.id
             session().flush()
     except IntegrityError:
-        raise LicenseError(f"{name} was just given another license; a user holds at most one license.",
-                           conflict=True) from None
-    audit.record("licensing.assigned", practice_id=practice.id, object_type="user", object_id=user.id,
-                 details={"slot_id": slot.id, "license_type": slot.license_type, "user": user.email})
+        raise LicenseError(
+            f"{name} was just given another license; a user holds at most one license.", conflict=True
+        ) from None
+    audit.record(
+        "licensing.assigned",
+        practice_id=practice.id,
+        object_type="user",
+        object_id=user.id,
+        details={"slot_id": slot.id, "license_type": slot.license_type, "user": user.email},
+    )
     return slot
 
 
@@ -222,13 +264,17 @@ def revoke(practice, slot_id, actor) -> LicenseSlot:
     """Free the slot; its holder loses the licensed actions at their next request."""
     slot = _locked_slot(practice.id, slot_id)
     if slot.user_id is None:
-        raise LicenseError("That license was just revoked. The table shows who holds each license now.",
-                           conflict=True)
+        raise LicenseError("That license was just revoked. The table shows who holds each license now.", conflict=True)
     user = find_in_practice(User, slot.user_id, practice.id)
     slot.user_id, slot.assigned_at, slot.assigned_by_id = None, None, None
     session().flush()
-    audit.record("licensing.revoked", practice_id=practice.id, object_type="user", object_id=user.id,
-                 details={"slot_id": slot.id, "license_type": slot.license_type, "user": user.email})
+    audit.record(
+        "licensing.revoked",
+        practice_id=practice.id,
+        object_type="user",
+        object_id=user.id,
+        details={"slot_id": slot.id, "license_type": slot.license_type, "user": user.email},
+    )
     return slot
 
 
@@ -248,23 +294,49 @@ def purchase(practice, actor, quantity) -> LicenseOrder:
     if not 1 <= quantity <= MAX_PURCHASE:
         raise LicenseError(f"Enter a number of Clinician licenses from 1 to {MAX_PURCHASE}.")
     ensure_slots(practice, actor)
-    result = current_app.extensions["pfcore.plugins"].hook(practice).license_purchase(
-        practice=practice, user=actor, quantity=quantity) or {}
+    result = (
+        current_app.extensions["pfcore.plugins"]
+        .hook(practice)
+        .license_purchase(practice=practice, user=actor, quantity=quantity)
+        or {}
+    )
     status = result.get("status", "recorded")
     if status == "refused":
-        audit.record("licensing.purchase_refused", practice_id=practice.id, outcome="failure", object_type="practice",
-                     object_id=practice.id, details={"quantity": quantity, "message": result.get("message", "")})
+        audit.record(
+            "licensing.purchase_refused",
+            practice_id=practice.id,
+            outcome="failure",
+            object_type="practice",
+            object_id=practice.id,
+            details={"quantity": quantity, "message": result.get("message", "")},
+        )
         raise LicenseError(result.get("message") or "The purchase was refused.", keep=True)
-    order = LicenseOrder(practice_id=practice.id, user_id=actor.id, quantity=quantity, status=status,
-                         reference=str(result.get("reference", ""))[:200], renews_on=a_year_from(utcnow().date()),
-                         created_at=utcnow())
+    order = LicenseOrder(
+        practice_id=practice.id,
+        user_id=actor.id,
+        quantity=quantity,
+        status=status,
+        reference=str(result.get("reference", ""))[:200],
+        renews_on=a_year_from(utcnow().date()),
+        created_at=utcnow(),
+    )
     session().add(order)
     session().flush()
     _add_slots(practice.id, quantity, order)
-    audit.record("licensing.purchased", practice_id=practice.id, object_type="practice", object_id=practice.id,
-                 details={"order_id": order.id, "clinician": quantity,
-                          "secondary": quantity * SECONDARY_PER_CLINICIAN, "status": status,
-                          "reference": order.reference, "renews_on": order.renews_on.isoformat()})
+    audit.record(
+        "licensing.purchased",
+        practice_id=practice.id,
+        object_type="practice",
+        object_id=practice.id,
+        details={
+            "order_id": order.id,
+            "clinician": quantity,
+            "secondary": quantity * SECONDARY_PER_CLINICIAN,
+            "status": status,
+            "reference": order.reference,
+            "renews_on": order.renews_on.isoformat(),
+        },
+    )
     return order
 
 
@@ -280,8 +352,15 @@ def remove(practice, actor, quantity) -> dict:
     in between the check and the delete (it waits, then finds its slot gone).
     """
     ensure_slots(practice, actor)
-    locked = session().scalars(for_update(scoped_select(LicenseSlot, practice.id).order_by(LicenseSlot.id))
-                               .execution_options(populate_existing=True)).all()
+    locked = (
+        session()
+        .scalars(
+            for_update(scoped_select(LicenseSlot, practice.id).order_by(LicenseSlot.id)).execution_options(
+                populate_existing=True
+            )
+        )
+        .all()
+    )
     total = {t: [s for s in locked if s.license_type == t] for t in (CLINICIAN, SECONDARY)}
     purchased = len(total[CLINICIAN])
     try:
@@ -291,11 +370,15 @@ def remove(practice, actor, quantity) -> dict:
     if purchased <= 1:
         raise LicenseError("Your practice has 1 Clinician license; the last Clinician license cannot be removed.")
     if quantity is None or not 1 <= quantity <= purchased:
-        raise LicenseError(f"Enter a number of Clinician licenses from 1 to {purchased - 1}; "
-                           f"your practice has {_licenses(purchased, 'Clinician')}.")
+        raise LicenseError(
+            f"Enter a number of Clinician licenses from 1 to {purchased - 1}; "
+            f"your practice has {_licenses(purchased, 'Clinician')}."
+        )
     if quantity == purchased:
-        raise LicenseError(f"Your practice has {_licenses(purchased, 'Clinician')}; removing "
-                           f"{quantity} would remove the last Clinician license. At least one must remain.")
+        raise LicenseError(
+            f"Your practice has {_licenses(purchased, 'Clinician')}; removing "
+            f"{quantity} would remove the last Clinician license. At least one must remain."
+        )
     take = {CLINICIAN: quantity, SECONDARY: min(quantity * SECONDARY_PER_CLINICIAN, len(total[SECONDARY]))}
     for license_type, word in ((CLINICIAN, "Clinician"), (SECONDARY, "Secondary")):
         assigned = sum(1 for s in total[license_type] if s.user_id is not None)
@@ -304,20 +387,30 @@ def remove(practice, actor, quantity) -> dict:
             raise LicenseError(
                 f"{_licenses(assigned, word)} {'is' if assigned == 1 else 'are'} assigned; removing "
                 f"{_licenses(quantity, 'Clinician')} would leave {left} {word} slot{'' if left == 1 else 's'}. "
-                "Revoke licenses first.")
+                "Revoke licenses first."
+            )
     removed = {}
     for license_type in (CLINICIAN, SECONDARY):
-        free = [s for s in reversed(total[license_type]) if s.user_id is None][:take[license_type]]
+        free = [s for s in reversed(total[license_type]) if s.user_id is None][: take[license_type]]
         removed[license_type] = [s.id for s in free]
         for slot in free:
             session().delete(slot)
     session().flush()
     left = {t: len(total[t]) - take[t] for t in (CLINICIAN, SECONDARY)}
-    audit.record("licensing.removed", practice_id=practice.id, object_type="practice", object_id=practice.id,
-                 details={"clinician": take[CLINICIAN], "secondary": take[SECONDARY],
-                          "clinician_left": left[CLINICIAN], "secondary_left": left[SECONDARY],
-                          "slot_ids": removed[CLINICIAN] + removed[SECONDARY]},
-                 actor=actor)
+    audit.record(
+        "licensing.removed",
+        practice_id=practice.id,
+        object_type="practice",
+        object_id=practice.id,
+        details={
+            "clinician": take[CLINICIAN],
+            "secondary": take[SECONDARY],
+            "clinician_left": left[CLINICIAN],
+            "secondary_left": left[SECONDARY],
+            "slot_ids": removed[CLINICIAN] + removed[SECONDARY],
+        },
+        actor=actor,
+    )
     return {"clinician": take[CLINICIAN], "secondary": take[SECONDARY]}
 
 
@@ -342,8 +435,13 @@ def save_profile(practice, user, *, npi: str, dea: str, identity_verified: bool)
     profile.npi, profile.dea, profile.updated_at = npi, dea, utcnow()
     session().flush()
     if changed:
-        audit.record("licensing.profile_changed", practice_id=practice.id, object_type="user", object_id=user.id,
-                     details={"user": user.email, **changed})
+        audit.record(
+            "licensing.profile_changed",
+            practice_id=practice.id,
+            object_type="user",
+            object_id=user.id,
+            details={"user": user.email, **changed},
+        )
     return profile
 
 
@@ -367,19 +465,31 @@ def reason(practice, user, action: str) -> str | None:
     slot = license_of(user)
     if action == "e_prescribe":
         if slot is None or slot.license_type != CLINICIAN:
-            return f"{what} needs a Clinician license; {user.full_name} has none. An administrator assigns one under Licenses."
+            return (
+                f"{what} needs a Clinician license; {user.full_name} has none. "
+                "An administrator assigns one under Licenses."
+            )
         profile = profile_of(user)
-        missing = [label for label, ok in (
-            ("an NPI number", profile is not None and bool(profile.npi)),
-            ("a DEA number", profile is not None and bool(profile.dea)),
-            ("identity verification", profile is not None and profile.identity_verified_at is not None)) if not ok]
+        missing = [
+            label
+            for label, ok in (
+                ("an NPI number", profile is not None and bool(profile.npi)),
+                ("a DEA number", profile is not None and bool(profile.dea)),
+                ("identity verification", profile is not None and profile.identity_verified_at is not None),
+            )
+            if not ok
+        ]
         if missing:
             return f"{what} needs {', '.join(missing)} on {user.full_name}'s license profile."
         return None
     if slot is None:
-        return (f"{what} needs a Clinician or Secondary license; {user.full_name} has none. "
-                "An administrator assigns one under Licenses.")
+        return (
+            f"{what} needs a Clinician or Secondary license; {user.full_name} has none. "
+            "An administrator assigns one under Licenses."
+        )
     if action == "sign_soap_note" and user.access_level != 4:
-        return (f"{what} needs access level 4 ({ACCESS_LEVELS[4].split(', ', 1)[1]}) as well as a license; "
-                f"{user.full_name} is {user.access_level_label}.")
+        return (
+            f"{what} needs access level 4 ({ACCESS_LEVELS[4].split(', ', 1)[1]}) as well as a license; "
+            f"{user.full_name} is {user.access_level_label}."
+        )
     return None

@@ -1,5 +1,6 @@
 """Licensing tables: one row per license slot, the purchase orders, and the
 per-user credentials (NPI, DEA, identity verification) that e-prescribing needs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,8 +13,7 @@ from pfcore.api import Base, UTCDateTime, utcnow
 # The indexes of the license search on the core users table exist on one database each
 # (the trigram index on PostgreSQL, migration licensing_0002; the names and emails on
 # SQLite, licensing_0003): no model describes them.
-Base.metadata.info.setdefault("indexes_outside_models", set()).update({"ix_users_search_trgm",
-                                                                       "ix_users_search_cover"})
+Base.metadata.info.setdefault("indexes_outside_models", set()).update({"ix_users_search_trgm", "ix_users_search_cover"})
 
 CLINICIAN = "clinician"
 SECONDARY = "secondary"

@@ -1,5 +1,6 @@
 """Account > Licenses: the table of license slots, assigning (search as you type),
 revoking, buying more; and the license section's forms on a user's page."""
+
 from __future__ import annotations
 
 from flask import Blueprint, g, redirect, request, url_for
@@ -60,8 +61,14 @@ def _row(practice_id: int, slot_id: int):
 
 def _context(**extra):
     practice = _practice()
-    return dict(practice=practice, rows=_rows(practice.id), heading=heading(practice.id),
-                renews_on=renewal_date(practice.id), type_labels=TYPE_LABELS, **extra)
+    return dict(
+        practice=practice,
+        rows=_rows(practice.id),
+        heading=heading(practice.id),
+        renews_on=renewal_date(practice.id),
+        type_labels=TYPE_LABELS,
+        **extra,
+    )
 
 
 def _row_response(slot_id: int, template: str = "licensing/_row.html", **extra):
@@ -71,8 +78,9 @@ def _row_response(slot_id: int, template: str = "licensing/_row.html", **extra):
 
 def _table(status: int, error: str | None = None, message: str | None = None):
     """The whole table (after a conflict): htmx swaps it in place of the row that was clicked."""
-    response = render("licensing/index.html", block="licenses_table", status=status,
-                      **_context(error=error, message=message))
+    response = render(
+        "licensing/index.html", block="licenses_table", status=status, **_context(error=error, message=message)
+    )
     if is_partial_request():
         response.headers["HX-Retarget"] = "#licenses-table"
         response.headers["HX-Reswap"] = "outerHTML"
@@ -85,11 +93,17 @@ def _table(status: int, error: str | None = None, message: str | None = None):
 def index():
     ensure_slots(_practice(), g.pfcore_user)
     session().commit()
-    done = {"purchased": "Licenses added.", "removed": "Licenses removed.",
-            "user_added": "User added. Assign them a license below."}
+    done = {
+        "purchased": "Licenses added.",
+        "removed": "Licenses removed.",
+        "user_added": "User added. Assign them a license below.",
+    }
     message = next((text for key, text in done.items() if request.args.get(key)), None)
-    return render("licensing/index.html", block="licenses_table" if request.args.get("fragment") else None,
-                  **_context(message=message))
+    return render(
+        "licensing/index.html",
+        block="licenses_table" if request.args.get("fragment") else None,
+        **_context(message=message),
+    )
 
 
 @blueprint.get("/slots/<slot_id>")
@@ -119,8 +133,9 @@ def assign_form(slot_id):
     if slot.user_id is not None:
         return _table(409, error="That license was just assigned. The table shows who holds each license now.")
     query = request.args.get("q", "")[:100]
-    context = dict(row=_row(practice.id, slot.id), q=query, found=candidates(practice.id, query),
-                   type_labels=TYPE_LABELS)
+    context = dict(
+        row=_row(practice.id, slot.id), q=query, found=candidates(practice.id, query), type_labels=TYPE_LABELS
+    )
     if is_partial_request():
         return _finish(render_block("licensing/_assign_row.html", "row", **context))
     return render("licensing/assign.html", **context)
@@ -136,8 +151,16 @@ def search(slot_id):
     if not is_partial_request():
         return redirect(url_for("licensing.assign_form", slot_id=slot.id, q=query))
     # The candidates block only names the slot: no row number to count at every keystroke.
-    return _finish(render_block("licensing/_assign_row.html", "candidates", row={"slot": slot}, q=query,
-                                found=candidates(practice.id, query), type_labels=TYPE_LABELS))
+    return _finish(
+        render_block(
+            "licensing/_assign_row.html",
+            "candidates",
+            row={"slot": slot},
+            q=query,
+            found=candidates(practice.id, query),
+            type_labels=TYPE_LABELS,
+        )
+    )
 
 
 def _change(change, slot_id):
@@ -178,16 +201,27 @@ def revoke_slot(slot_id):
 def purchase_form():
     practice = _practice()
     if request.method == "GET":
-        return render("licensing/purchase.html", quantity="1", error=None, max_purchase=MAX_PURCHASE,
-                      renews_on=renewal_date(practice.id))
+        return render(
+            "licensing/purchase.html",
+            quantity="1",
+            error=None,
+            max_purchase=MAX_PURCHASE,
+            renews_on=renewal_date(practice.id),
+        )
     quantity = request.form.get("quantity", "")
     try:
         order = purchase(practice, g.pfcore_user, quantity)
         session().commit()
     except LicenseError as error:
         session().commit() if error.keep else session().rollback()
-        return render("licensing/purchase.html", status=422, quantity=quantity[:10], error=error.message,
-                      max_purchase=MAX_PURCHASE, renews_on=renewal_date(practice.id))
+        return render(
+            "licensing/purchase.html",
+            status=422,
+            quantity=quantity[:10],
+            error=error.message,
+            max_purchase=MAX_PURCHASE,
+            renews_on=renewal_date(practice.id),
+        )
     return redirect(url_for("licensing.index", purchased=order.quantity))
 
 
@@ -195,9 +229,18 @@ def _remove_page(quantity: str, error: str | None = None, status: int = 200):
     practice = _practice()
     clinicians, secondaries = counts(practice.id)
     assigned = [s.license_type for s in slots_of(practice.id) if s.user_id is not None]
-    return render("licensing/remove.html", status=status, quantity=quantity, error=error, heading=heading(practice.id),
-                  clinicians=clinicians, secondaries=secondaries, assigned_clinician=assigned.count(CLINICIAN),
-                  assigned_secondary=assigned.count(SECONDARY), per_clinician=SECONDARY_PER_CLINICIAN)
+    return render(
+        "licensing/remove.html",
+        status=status,
+        quantity=quantity,
+        error=error,
+        heading=heading(practice.id),
+        clinicians=clinicians,
+        secondaries=secondaries,
+        assigned_clinician=assigned.count(CLINICIAN),
+        assigned_secondary=assigned.count(SECONDARY),
+        per_clinician=SECONDARY_PER_CLINICIAN,
+    )
 
 
 @blueprint.route("/remove", methods=["GET", "POST"])
@@ -221,6 +264,7 @@ def remove_form():
 
 # --- the license section on a user's page ---------------------------------------------------
 
+
 def _back_to_user(user):
     return redirect(url_for("core.user_detail", user_id=user.id))
 
@@ -233,8 +277,7 @@ def _user_change(user_id, change):
         session().commit()
     except LicenseError as error:
         session().rollback()
-        return render("licensing/refused.html", status=409 if error.conflict else 422, error=error.message,
-                      user=user)
+        return render("licensing/refused.html", status=409 if error.conflict else 422, error=error.message, user=user)
     return _back_to_user(user)
 
 
@@ -272,6 +315,13 @@ def revoke_user(user_id):
 @login_required
 @require("users.manage")
 def profile(user_id):
-    return _user_change(user_id, lambda practice, user: save_profile(
-        practice, user, npi=request.form.get("npi", ""), dea=request.form.get("dea", ""),
-        identity_verified=request.form.get("identity_verified") == "1"))
+    return _user_change(
+        user_id,
+        lambda practice, user: save_profile(
+            practice,
+            user,
+            npi=request.form.get("npi", ""),
+            dea=request.form.get("dea", ""),
+            identity_verified=request.form.get("identity_verified") == "1",
+        ),
+    )

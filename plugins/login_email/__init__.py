@@ -5,6 +5,7 @@ Plugins), and it may be off for a user (the table ``login_email_users_off``,
 copied from the former ``users.email_login_enabled``): ``login_strategy_allows``
 answers for both. The pages, and "Upgrade to email login", are in views.py.
 """
+
 from __future__ import annotations
 
 from flask import render_template
@@ -21,8 +22,16 @@ PLUGIN = PluginInfo(
     title="Email sign-in",
     description="Sign in with login email and password.",
     version="1.0",
-    settings=(PluginSetting(strategy_switches.ALLOWED, bool, True, scope="practice", label="Allow email sign-in",
-                            help="Users may sign in with their login email and password."),),
+    settings=(
+        PluginSetting(
+            strategy_switches.ALLOWED,
+            bool,
+            True,
+            scope="practice",
+            label="Allow email sign-in",
+            help="Users may sign in with their login email and password.",
+        ),
+    ),
 )
 
 
@@ -35,8 +44,16 @@ def register_blueprints(app):
 
 @hookimpl
 def login_strategies():
-    return [LoginStrategy(name="login_email", label="Email", endpoint="login_email.signin", order=10,
-                          how="your email", by_login_email=True)]
+    return [
+        LoginStrategy(
+            name="login_email",
+            label="Email",
+            endpoint="login_email.signin",
+            order=10,
+            how="your email",
+            by_login_email=True,
+        )
+    ]
 
 
 @hookimpl

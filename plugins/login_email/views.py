@@ -6,6 +6,7 @@ with the current password by a user who may still log in some other way; when
 it completes, the strategy plugins turn themselves off for the user, and this
 one on (``user_login_upgraded``).
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, g
@@ -40,19 +41,23 @@ REFUSED_FORM = "login_email_upgrade_form"
 
 
 class EmailSignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(message="Enter your email."), Length(max=254),
-                                            NoControlCharacters()])
+    email = EmailField(
+        "Email", validators=[DataRequired(message="Enter your email."), Length(max=254), NoControlCharacters()]
+    )
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)])
 
 
 class UpgradeLoginForm(FlaskForm):
     # My account shows this form beside the change-email and change-password
     # forms: ids of their own, so each label names its own field.
-    email = EmailField("Email", id="upgrade-email",
-                       validators=[DataRequired(message="Enter the email you want to log in with."), Length(max=254),
-                                   EmailAddress()])
-    current = PasswordField("Current password", id="upgrade-current",
-                            validators=[DataRequired(message="Enter your current password.")])
+    email = EmailField(
+        "Email",
+        id="upgrade-email",
+        validators=[DataRequired(message="Enter the email you want to log in with."), Length(max=254), EmailAddress()],
+    )
+    current = PasswordField(
+        "Current password", id="upgrade-current", validators=[DataRequired(message="Enter your current password.")]
+    )
 
 
 # Half of every email sign-in: the statement is built once (building it cost as much
@@ -72,8 +77,9 @@ def _find_user(form: EmailSignInForm):
 @blueprint.route("/", methods=["GET", "POST"])
 @rate_limited("signin")
 def signin():
-    return password_sign_in_page(EmailSignInForm(), "login_email/signin.html", find_user=_find_user,
-                                 method="email", plugin_name=blueprint.name)
+    return password_sign_in_page(
+        EmailSignInForm(), "login_email/signin.html", find_user=_find_user, method="email", plugin_name=blueprint.name
+    )
 
 
 @blueprint.post("/upgrade")
@@ -87,8 +93,10 @@ def upgrade_login():
         return account_page(status=422, error=ALREADY_ON_EMAIL_LOGIN)
     if form.validate() and current_password_accepted(user, form.current, "user.login_upgrade_failed"):
         if request_change(user, form, upgrade=True):
-            return account_page(message=f"We sent a link to {normalise_email(form.email.data)}. Open it to "
-                                        "finish the upgrade. Until then you log in as before.")
+            return account_page(
+                message=f"We sent a link to {normalise_email(form.email.data)}. Open it to "
+                "finish the upgrade. Until then you log in as before."
+            )
     g.setdefault(REFUSED_FORM, form)
     return account_page(status=422)
 

@@ -4,6 +4,7 @@ A practice may switch the strategy off (the setting ``allowed``, Settings >
 Plugins) and it is off for a user who upgraded to email login (the table
 ``login_pac_users_off``): ``login_strategy_allows`` answers for both.
 """
+
 from __future__ import annotations
 
 from pfcore.api import strategy_switches
@@ -17,14 +18,31 @@ PLUGIN = PluginInfo(
     title="Practice ID sign-in",
     description="Sign in with Practice ID, username and password.",
     version="1.0",
-    settings=(PluginSetting(strategy_switches.ALLOWED, bool, True, scope="practice", label="Allow Practice ID sign-in",
-                            help="Users may sign in with the Practice ID, their username and password."),),
+    settings=(
+        PluginSetting(
+            strategy_switches.ALLOWED,
+            bool,
+            True,
+            scope="practice",
+            label="Allow Practice ID sign-in",
+            help="Users may sign in with the Practice ID, their username and password.",
+        ),
+    ),
 )
+
 
 @hookimpl
 def login_strategies():
-    return [LoginStrategy(name="login_pac", label="Practice ID", endpoint="login_pac.signin", order=20,
-                          how="your Practice ID and username", upgrade_replaces=True)]
+    return [
+        LoginStrategy(
+            name="login_pac",
+            label="Practice ID",
+            endpoint="login_pac.signin",
+            order=20,
+            how="your Practice ID and username",
+            upgrade_replaces=True,
+        )
+    ]
 
 
 @hookimpl

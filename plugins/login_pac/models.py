@@ -1,4 +1,5 @@
 """The users for whom Practice ID sign-in is off (e.g. after "Upgrade to email login")."""
+
 from __future__ import annotations
 
 from pfcore.api import Base, UserSwitchedOff

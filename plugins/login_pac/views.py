@@ -1,4 +1,5 @@
 """The Practice ID sign-in page: Practice ID, username and password."""
+
 from __future__ import annotations
 
 from flask import Blueprint
@@ -23,10 +24,13 @@ blueprint = Blueprint("login_pac", __name__, url_prefix="/login-pac")
 
 
 class PacSignInForm(FlaskForm):
-    pac = StringField("Practice ID", validators=[DataRequired(message="Enter your Practice ID."), Length(max=40),
-                                                 NoControlCharacters()])
-    username = StringField("Username", validators=[DataRequired(message="Enter your username."), Length(max=64),
-                                                   NoControlCharacters()])
+    pac = StringField(
+        "Practice ID",
+        validators=[DataRequired(message="Enter your Practice ID."), Length(max=40), NoControlCharacters()],
+    )
+    username = StringField(
+        "Username", validators=[DataRequired(message="Enter your username."), Length(max=64), NoControlCharacters()]
+    )
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)])
 
 
@@ -35,9 +39,17 @@ def _find_user(form: PacSignInForm):
     user = None
     if practice is not None:
         # With what login_strategy_allows asks next, in the same statement.
-        found = session().execute(strategy_switches.user_lookup(
-            UserOff, User.practice_id == practice.id, func.lower(User.username) == form.username.data.strip().lower()
-        )).one_or_none()
+        found = (
+            session()
+            .execute(
+                strategy_switches.user_lookup(
+                    UserOff,
+                    User.practice_id == practice.id,
+                    func.lower(User.username) == form.username.data.strip().lower(),
+                )
+            )
+            .one_or_none()
+        )
         user = strategy_switches.found_user(UserOff, found)
     identifier = f"{form.pac.data.strip()[:12]}/{form.username.data.strip()}"
     return user, practice.id if practice else None, identifier
@@ -46,5 +58,6 @@ def _find_user(form: PacSignInForm):
 @blueprint.route("/", methods=["GET", "POST"])
 @rate_limited("signin")
 def signin():
-    return password_sign_in_page(PacSignInForm(), "login_pac/signin.html", find_user=_find_user,
-                                 method="practice_id", plugin_name=blueprint.name)
+    return password_sign_in_page(
+        PacSignInForm(), "login_pac/signin.html", find_user=_find_user, method="practice_id", plugin_name=blueprint.name
+    )

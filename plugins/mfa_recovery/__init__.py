@@ -9,6 +9,7 @@ count as "having a second factor" (``counts_as_enrolment=False``): a user
 with only recovery codes still sets up a real factor when the practice
 requires one.
 """
+
 from __future__ import annotations
 
 from flask import g, url_for
@@ -28,9 +29,18 @@ PLUGIN = PluginInfo(
 
 @hookimpl
 def second_factors(practice, user):
-    return [SecondFactor(name=FACTOR, label="Use a recovery code", endpoint="mfa_recovery.challenge",
-                         is_enrolled=is_enrolled, enroll_endpoint="mfa_recovery.codes",
-                         enroll_label="Recovery codes", counts_as_enrolment=False, order=90)]
+    return [
+        SecondFactor(
+            name=FACTOR,
+            label="Use a recovery code",
+            endpoint="mfa_recovery.challenge",
+            is_enrolled=is_enrolled,
+            enroll_endpoint="mfa_recovery.codes",
+            enroll_label="Recovery codes",
+            counts_as_enrolment=False,
+            order=90,
+        )
+    ]
 
 
 @hookimpl
@@ -51,7 +61,11 @@ def signin_notices(practice, user, login_session):
     if login_session is None or not (login_session.flags or {}).get(USED_FLAG):
         return None
     left = remaining(user)
-    text = (f"You signed in with a recovery code. {codes_phrase(left)} left."
-            + (" Generate new codes before you run out." if left <= FEW_LEFT else ""))
-    return Notice(text, level="warning" if left <= FEW_LEFT else "info",
-                  links=(("Recovery codes", url_for("mfa_recovery.codes")),))
+    text = f"You signed in with a recovery code. {codes_phrase(left)} left." + (
+        " Generate new codes before you run out." if left <= FEW_LEFT else ""
+    )
+    return Notice(
+        text,
+        level="warning" if left <= FEW_LEFT else "info",
+        links=(("Recovery codes", url_for("mfa_recovery.codes")),),
+    )

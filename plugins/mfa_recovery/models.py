@@ -1,4 +1,5 @@
 """Recovery codes: only an HMAC of each code is kept."""
+
 from __future__ import annotations
 
 import datetime as dt

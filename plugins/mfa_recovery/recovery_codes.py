@@ -1,5 +1,6 @@
 """The recovery codes: made from the CSPRNG, stored as an HMAC-SHA256 each (under
 the app's secret key), spent once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -29,7 +30,7 @@ USED_BY = "mfa_recovery_used_by"
 def new_code() -> str:
     """e.g. ``K7MQP-3XW9D``: 10 characters of a 31-letter alphabet (about 49 bits)."""
     chars = "".join(secrets.choice(ALPHABET) for _ in range(GROUP * GROUPS))
-    return "-".join(chars[i:i + GROUP] for i in range(0, len(chars), GROUP))
+    return "-".join(chars[i : i + GROUP] for i in range(0, len(chars), GROUP))
 
 
 def normalise(code: str) -> str:
@@ -43,22 +44,36 @@ def _hash(user_id: int, code: str) -> str:
 
 
 def remaining(user) -> int:
-    return session().scalar(select(func.count()).select_from(RecoveryCode).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))) or 0
+    return (
+        session().scalar(
+            select(func.count())
+            .select_from(RecoveryCode)
+            .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        )
+        or 0
+    )
 
 
 def generate(user) -> list[str]:
     """Replace the user's codes with a new set; returns the codes (to show once)."""
     # One set at a time: two requests generating at once wait for each other on the user's row.
     session().execute(for_update(select(User.id).where(User.id == user.id))).scalar_one()
-    replaced = session().execute(scoped_delete(RecoveryCode, user.practice_id)
-                                 .where(RecoveryCode.user_id == user.id)).rowcount
+    replaced = (
+        session().execute(scoped_delete(RecoveryCode, user.practice_id).where(RecoveryCode.user_id == user.id)).rowcount
+    )
     now = utcnow()
     codes = [new_code() for _ in range(CODE_COUNT)]
-    session().add_all(RecoveryCode(user_id=user.id, practice_id=user.practice_id, code_hash=_hash(user.id, code),
-                                   created_at=now) for code in codes)
-    audit.record("mfa_recovery.codes_generated", practice_id=user.practice_id, object_type="user",
-                 object_id=user.id, details={"count": CODE_COUNT, "replaced": replaced})
+    session().add_all(
+        RecoveryCode(user_id=user.id, practice_id=user.practice_id, code_hash=_hash(user.id, code), created_at=now)
+        for code in codes
+    )
+    audit.record(
+        "mfa_recovery.codes_generated",
+        practice_id=user.practice_id,
+        object_type="user",
+        object_id=user.id,
+        details={"count": CODE_COUNT, "replaced": replaced},
+    )
     return codes
 
 
@@ -72,9 +87,15 @@ def use(user, code: str) -> str | None:
     if match.used_at is not None:
         return "code already used"
     # Conditional update: of two requests racing with one code, only one spends it.
-    spent = session().execute(scoped_update(RecoveryCode, user.practice_id)
-                              .where(RecoveryCode.id == match.id, RecoveryCode.used_at.is_(None))
-                              .values(used_at=utcnow())).rowcount
+    spent = (
+        session()
+        .execute(
+            scoped_update(RecoveryCode, user.practice_id)
+            .where(RecoveryCode.id == match.id, RecoveryCode.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
+        .rowcount
+    )
     return None if spent == 1 else "code already used"
 
 

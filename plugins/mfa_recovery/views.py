@@ -1,4 +1,5 @@
 """The pages of recovery codes: the sign-in challenge and My account > Recovery codes."""
+
 from __future__ import annotations
 
 from flask import Blueprint, g, request
@@ -15,11 +16,13 @@ blueprint = Blueprint("mfa_recovery", __name__, url_prefix="/mfa-recovery")
 
 
 class RecoveryCodeForm(FlaskForm):
-    code = StringField("Recovery code", validators=[DataRequired(message="Enter one of your recovery codes."),
-                                                    Length(max=40)])
+    code = StringField(
+        "Recovery code", validators=[DataRequired(message="Enter one of your recovery codes."), Length(max=40)]
+    )
 
 
 # --- sign-in challenge ------------------------------------------------------------------------
+
 
 @blueprint.route("/", methods=["GET", "POST"])
 @rate_limited("codes")
@@ -33,8 +36,14 @@ def challenge():
         problem = use(user, form.code.data)
         if problem is None:
             left = remaining(user)
-            audit.record("mfa_recovery.code_used", practice_id=user.practice_id, actor=user, object_type="user",
-                         object_id=user.id, details={"remaining": left})
+            audit.record(
+                "mfa_recovery.code_used",
+                practice_id=user.practice_id,
+                actor=user,
+                object_type="user",
+                object_id=user.id,
+                details={"remaining": left},
+            )
             setattr(g, USED_BY, user.id)
             return mfa.second_factor_passed(FACTOR)
         mfa.second_factor_failed(FACTOR, problem)
@@ -42,11 +51,18 @@ def challenge():
     status = 422 if request.method == "POST" else 200
     left = remaining(user)
     session().commit()
-    return render("mfa_recovery/challenge.html", form=form, left=left, few=left <= FEW_LEFT,
-                  left_text=codes_phrase(left), status=status)
+    return render(
+        "mfa_recovery/challenge.html",
+        form=form,
+        left=left,
+        few=left <= FEW_LEFT,
+        left_text=codes_phrase(left),
+        status=status,
+    )
 
 
 # --- My account: generate ------------------------------------------------------------------------
+
 
 @blueprint.route("/codes", methods=["GET", "POST"])
 @login_required
@@ -62,7 +78,8 @@ def codes():
             login_session.flags = {k: v for k, v in login_session.flags.items() if k != USED_FLAG}
         session().commit()
     left = remaining(user)
-    response = render("mfa_recovery/codes.html", codes=new_codes, left=left, left_text=codes_phrase(left),
-                      few=left <= FEW_LEFT)
+    response = render(
+        "mfa_recovery/codes.html", codes=new_codes, left=left, left_text=codes_phrase(left), few=left <= FEW_LEFT
+    )
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -5,6 +5,7 @@ verifies one). Users without one (a practice's first administrator, or after
 an administrator reset the phone) verify a phone here, during sign-in when
 the practice requires a second factor, or from My account.
 """
+
 from __future__ import annotations
 
 from pfcore.contrib import PluginInfo, SecondFactor
@@ -23,9 +24,15 @@ PLUGIN = PluginInfo(
 @hookimpl
 def second_factors(practice, user):
     return [
-        SecondFactor(name=channel, label=LABELS[channel], endpoint=f"mfa_sms.challenge_{channel}",
-                     is_enrolled=has_verified_phone, enroll_endpoint="mfa_sms.enrol",
-                     enroll_label="Verify a phone for codes by text or call", order=order)
+        SecondFactor(
+            name=channel,
+            label=LABELS[channel],
+            endpoint=f"mfa_sms.challenge_{channel}",
+            is_enrolled=has_verified_phone,
+            enroll_endpoint="mfa_sms.enrol",
+            enroll_label="Verify a phone for codes by text or call",
+            order=order,
+        )
         for channel, order in (("sms", 10), ("voice", 20))
     ]
 

@@ -1,4 +1,5 @@
 """The channels of this factor and when a user is enrolled in it."""
+
 from __future__ import annotations
 
 LABELS = {"sms": "Text me a code", "voice": "Call me with a code"}

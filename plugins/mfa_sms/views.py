@@ -1,4 +1,5 @@
 """The pages of the text/call second factor: the sign-in challenge and verifying a phone."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, request, url_for
@@ -29,6 +30,7 @@ ENROL = "phone_enrol"
 
 # --- sign-in challenge --------------------------------------------------------------
 
+
 def _challenge(channel: str):
     """GET: offer to send; POST action=send: send a code; POST code: check it."""
     user, elsewhere = mfa.challenge_user(channel)  # also: not allowed by the practice's policy
@@ -40,8 +42,14 @@ def _challenge(channel: str):
         if challenge is not None and challenge.channel == channel:
             result = codes.resend(challenge, user, "sign in")
             session().commit()
-            return _page(channel, user, CodeForm(formdata=None), sent=True, message=result.message,
-                         status=200 if result.ok else 422)
+            return _page(
+                channel,
+                user,
+                CodeForm(formdata=None),
+                sent=True,
+                message=result.message,
+                status=200 if result.ok else 422,
+            )
         try:
             codes.start(user, purpose=SIGN_IN, channel=channel, destination=user.phone, what="sign in")
         except phone_sends.SendRefused as refused:
@@ -62,9 +70,18 @@ def _challenge(channel: str):
 
 
 def _page(channel, user, form, *, sent: bool, status: int = 200, message: str | None = None):
-    return render("mfa_sms/challenge.html", channel=channel, label=LABELS[channel], form=form, sent=sent,
-                  masked=codes.mask(user.phone), message=message, status=status, refused=status == 422,
-                  action=url_for(f"mfa_sms.challenge_{channel}"))
+    return render(
+        "mfa_sms/challenge.html",
+        channel=channel,
+        label=LABELS[channel],
+        form=form,
+        sent=sent,
+        masked=codes.mask(user.phone),
+        message=message,
+        status=status,
+        refused=status == 422,
+        action=url_for(f"mfa_sms.challenge_{channel}"),
+    )
 
 
 @blueprint.route("/sms", methods=["GET", "POST"])
@@ -80,7 +97,6 @@ def challenge_voice():
 
 
 # --- enrolment ------------------------------------------------------------------------
-
 
 
 @blueprint.route("/enrol", methods=["GET", "POST"])
@@ -121,13 +137,25 @@ def enrol_code():
         result = codes.check(challenge, form.code.data, user)
         if result.ok:
             user.phone, user.phone_verified_at = challenge.destination, utcnow()
-            audit.record("user.phone_verified", practice_id=user.practice_id, actor=user, object_type="user",
-                         object_id=user.id, details={"phone": codes.mask(user.phone), "factor": challenge.channel})
+            audit.record(
+                "user.phone_verified",
+                practice_id=user.practice_id,
+                actor=user,
+                object_type="user",
+                object_id=user.id,
+                details={"phone": codes.mask(user.phone), "factor": challenge.channel},
+            )
             if pending is not None:
                 return mfa.enrolled_during_sign_in(challenge.channel)
             session().commit()
             return redirect(url_for("core.account_security"))
         session().commit()
         form.code.errors = [result.message]
-    return render("mfa_sms/enrol_code.html", form=form, masked=codes.mask(challenge.destination),
-                  channel=challenge.channel, status=422 if request.method == "POST" else 200, pending=pending)
+    return render(
+        "mfa_sms/enrol_code.html",
+        form=form,
+        masked=codes.mask(challenge.destination),
+        channel=challenge.channel,
+        status=422 if request.method == "POST" else 200,
+        pending=pending,
+    )

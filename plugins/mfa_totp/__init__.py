@@ -6,6 +6,7 @@ first code from the app is right. One authenticator per user: setting up
 another replaces it. The secret is encrypted at rest (see ``otp``); each
 code works once. The set-up page is also where a signed-in user removes it.
 """
+
 from __future__ import annotations
 
 from flask import render_template
@@ -22,7 +23,7 @@ PLUGIN = PluginInfo(
     name="mfa_totp",
     title="Authenticator app",
     description="A 6-digit code from an authenticator app (Google Authenticator, Microsoft Authenticator, "
-                "1Password...), RFC 6238.",
+    "1Password...), RFC 6238.",
     version="1.0",
 )
 
@@ -31,9 +32,15 @@ __all__ = ["PLUGIN", "TotpAuthenticator"]
 
 @hookimpl
 def second_factors(practice, user):
-    return SecondFactor(name=FACTOR, label="Use authenticator app", endpoint="mfa_totp.challenge",
-                        is_enrolled=has_authenticator, enroll_endpoint="mfa_totp.setup",
-                        enroll_label="Set up authenticator app", order=30)
+    return SecondFactor(
+        name=FACTOR,
+        label="Use authenticator app",
+        endpoint="mfa_totp.challenge",
+        is_enrolled=has_authenticator,
+        enroll_endpoint="mfa_totp.setup",
+        enroll_label="Set up authenticator app",
+        order=30,
+    )
 
 
 @hookimpl
@@ -49,5 +56,8 @@ def user_detail_sections(practice, viewer, user):
     existing = otp.authenticator_of(user)
     if existing is None:
         return None
-    return Section("Authenticator app", Markup(render_template("mfa_totp/user_section.html", user=user,
-                                                               authenticator=existing)), order=40)
+    return Section(
+        "Authenticator app",
+        Markup(render_template("mfa_totp/user_section.html", user=user, authenticator=existing)),
+        order=40,
+    )

@@ -1,4 +1,5 @@
 """The authenticator app of each user: its secret (encrypted) and the last time step used."""
+
 from __future__ import annotations
 
 import datetime as dt

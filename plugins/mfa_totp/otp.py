@@ -11,6 +11,7 @@ or, when that is empty, a key derived from ``secret_key`` with HKDF-SHA256.
 ``totp_encryption_key`` may list several keys separated by commas: the first
 encrypts, every one decrypts (to rotate keys).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ FACTOR = "totp"  # the second factor's name
 
 
 # --- keys --------------------------------------------------------------------
+
 
 def key_materials(settings: dict) -> list[str]:
     """The configured keys (first: current), or the app's secret key."""
@@ -51,6 +53,7 @@ def decrypt_secret(encrypted: str, settings: dict | None = None) -> str:
 
 
 # --- the secret during set-up ----------------------------------------------------
+
 
 def setup_token(user_id: int, secret: str) -> str:
     return totp.seal_setup_secret(box("setup"), "u", user_id, secret)
@@ -75,20 +78,26 @@ class CodeCheck:
         return {
             "code already used": "That code was already used. Wait for your app to show a new one.",
             "secret unreadable": "Your authenticator app cannot be checked right now. Use another way to sign in, "
-                                 "or ask your practice administrator.",
+            "or ask your practice administrator.",
         }.get(self.reason, "That code is not right. Enter the code your app shows now.")
 
 
 def authenticator_of(user) -> TotpAuthenticator | None:
-    return session().scalars(scoped_select(TotpAuthenticator, user.practice_id)
-                             .where(TotpAuthenticator.user_id == user.id)).one_or_none()
+    return (
+        session()
+        .scalars(scoped_select(TotpAuthenticator, user.practice_id).where(TotpAuthenticator.user_id == user.id))
+        .one_or_none()
+    )
 
 
 # Whether the user has one: asked at every sign-in (is a second factor due?), so it reads
 # only the id (not the encrypted secret), with a statement built once
 # (docs/performance.md, P1).
-_AUTHENTICATOR_ID = (scoped_select(TotpAuthenticator, bindparam("practice_id"), TotpAuthenticator.id)
-                     .where(TotpAuthenticator.user_id == bindparam("user_id")).limit(1))
+_AUTHENTICATOR_ID = (
+    scoped_select(TotpAuthenticator, bindparam("practice_id"), TotpAuthenticator.id)
+    .where(TotpAuthenticator.user_id == bindparam("user_id"))
+    .limit(1)
+)
 
 
 def has_authenticator(user) -> bool:
@@ -100,8 +109,11 @@ def use_code(authenticator: TotpAuthenticator, code: str, now: float | None = No
     try:
         secret = decrypt_secret(authenticator.encrypted_secret)
     except InvalidToken:
-        current_app.logger.error("mfa_totp: the secret of authenticator %s cannot be decrypted "
-                                 "(was totp_encryption_key or secret_key changed?)", authenticator.id)
+        current_app.logger.error(
+            "mfa_totp: the secret of authenticator %s cannot be decrypted "
+            "(was totp_encryption_key or secret_key changed?)",
+            authenticator.id,
+        )
         return CodeCheck(False, "secret unreadable")
     steps = totp.matching_steps(secret, code, now)
     if not steps:
@@ -111,12 +123,16 @@ def use_code(authenticator: TotpAuthenticator, code: str, now: float | None = No
         return CodeCheck(False, "code already used")
     step = max(fresh)
     # Conditional: of two servers (or two browsers) sending the same code, one wins.
-    claimed = session().execute(
-        update(TotpAuthenticator)
-        .where(TotpAuthenticator.id == authenticator.id, TotpAuthenticator.last_used_step < step)
-        .values(last_used_step=step, last_used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = (
+        session()
+        .execute(
+            update(TotpAuthenticator)
+            .where(TotpAuthenticator.id == authenticator.id, TotpAuthenticator.last_used_step < step)
+            .values(last_used_step=step, last_used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        .rowcount
+    )
     if claimed != 1:
         return CodeCheck(False, "code already used")
     session().refresh(authenticator)
@@ -127,8 +143,9 @@ def use_code(authenticator: TotpAuthenticator, code: str, now: float | None = No
 
 def _under_current_key(encrypted: str) -> bool:
     settings = current_app.config["PFCORE"]
-    return crypto.under_current_key(encrypted, "mfa_totp secret", settings.get("totp_encryption_key"),
-                                    settings["secret_key"])
+    return crypto.under_current_key(
+        encrypted, "mfa_totp secret", settings.get("totp_encryption_key"), settings["secret_key"]
+    )
 
 
 def save(user, secret: str, step: int) -> bool:
@@ -136,9 +153,16 @@ def save(user, secret: str, step: int) -> bool:
     existing = authenticator_of(user)
     now = utcnow()
     if existing is None:
-        session().add(TotpAuthenticator(user_id=user.id, practice_id=user.practice_id,
-                                        encrypted_secret=encrypt_secret(secret), created_at=now,
-                                        last_used_step=step, last_used_at=now))
+        session().add(
+            TotpAuthenticator(
+                user_id=user.id,
+                practice_id=user.practice_id,
+                encrypted_secret=encrypt_secret(secret),
+                created_at=now,
+                last_used_step=step,
+                last_used_at=now,
+            )
+        )
         session().flush()
         return False
     existing.encrypted_secret = encrypt_secret(secret)

@@ -1,5 +1,6 @@
 """The pages of the authenticator-app factor: the sign-in challenge, set-up (or
 replacement) and removal by the user, and removal by an administrator."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, request, url_for
@@ -36,8 +37,9 @@ WRONG_PASSWORD = "That password is not right."
 
 
 class TotpCodeForm(FlaskForm):
-    code = StringField("Code from your app", validators=[DataRequired(message="Enter the 6-digit code from your app."),
-                                                         Length(max=20)])
+    code = StringField(
+        "Code from your app", validators=[DataRequired(message="Enter the 6-digit code from your app."), Length(max=20)]
+    )
 
     def validate_code(self, field):
         if not totp.CODE_RE.match(totp.normalise(field.data)):
@@ -45,6 +47,7 @@ class TotpCodeForm(FlaskForm):
 
 
 # --- sign-in challenge --------------------------------------------------------------
+
 
 @blueprint.route("/", methods=["GET", "POST"])
 @rate_limited("codes")
@@ -64,8 +67,14 @@ def challenge():
             if result.ok:
                 return mfa.second_factor_passed(FACTOR)
             if result.reason == "secret unreadable":
-                audit.record("mfa.totp_unreadable", practice_id=user.practice_id, outcome="failure", actor=user,
-                             object_type="user", object_id=user.id)
+                audit.record(
+                    "mfa.totp_unreadable",
+                    practice_id=user.practice_id,
+                    outcome="failure",
+                    actor=user,
+                    object_type="user",
+                    object_id=user.id,
+                )
                 session().commit()
             else:
                 mfa.second_factor_failed(FACTOR, result.reason)
@@ -74,7 +83,6 @@ def challenge():
 
 
 # --- set-up, replacement and removal ------------------------------------------------
-
 
 
 def _may_set_up(user, pending) -> bool:
@@ -93,8 +101,15 @@ def _password_right(user, password: str, failed_action: str) -> bool:
         return True
     if not right:
         throttling.register_failure(user)
-    audit.record(failed_action, practice_id=user.practice_id, outcome="failure", actor=user, object_type="user",
-                 object_id=user.id, details={"reason": "wrong password" if not right else "account locked"})
+    audit.record(
+        failed_action,
+        practice_id=user.practice_id,
+        outcome="failure",
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        details={"reason": "wrong password" if not right else "account locked"},
+    )
     session().commit()
     return False
 
@@ -136,9 +151,14 @@ def _confirm(user, pending):
     token = request.form.get("setup_token", "")
     secret = otp.open_setup_token(token, user.id)
     if secret is None:
-        return _scan_page(user, pending, totp.new_secret(), status=422,
-                          error="This set-up page is too old. Scan the new QR code (or type the new key), "
-                                "then enter the code your app shows.")
+        return _scan_page(
+            user,
+            pending,
+            totp.new_secret(),
+            status=422,
+            error="This set-up page is too old. Scan the new QR code (or type the new key), "
+            "then enter the code your app shows.",
+        )
     form = TotpCodeForm()
     if form.validate():
         steps = totp.matching_steps(secret, form.code.data)
@@ -147,19 +167,40 @@ def _confirm(user, pending):
                 replaced = otp.save(user, secret, max(steps))
             except IntegrityError:  # set up at the same moment in another browser
                 session().rollback()
-                return _scan_page(user, pending, secret, form=form, token=token, status=422,
-                                  error="Your authenticator app was just set up in another window. Reload My account.")
-            audit.record("mfa.totp_enrolled", practice_id=user.practice_id, actor=user, object_type="user",
-                         object_id=user.id, details={"replaced": replaced, "during_sign_in": pending is not None})
+                return _scan_page(
+                    user,
+                    pending,
+                    secret,
+                    form=form,
+                    token=token,
+                    status=422,
+                    error="Your authenticator app was just set up in another window. Reload My account.",
+                )
+            audit.record(
+                "mfa.totp_enrolled",
+                practice_id=user.practice_id,
+                actor=user,
+                object_type="user",
+                object_id=user.id,
+                details={"replaced": replaced, "during_sign_in": pending is not None},
+            )
             if pending is not None:
                 return mfa.enrolled_during_sign_in(FACTOR)
             session().commit()
             return redirect(url_for("mfa_totp.setup"))
-        audit.record("mfa.totp_enrol_failed", practice_id=user.practice_id, outcome="failure", actor=user,
-                     object_type="user", object_id=user.id, details={"reason": "wrong code"})
+        audit.record(
+            "mfa.totp_enrol_failed",
+            practice_id=user.practice_id,
+            outcome="failure",
+            actor=user,
+            object_type="user",
+            object_id=user.id,
+            details={"reason": "wrong code"},
+        )
         session().commit()
-        form.code.errors = ["That code is not right. Check that the app's key is the one shown here, "
-                            "and enter the code it shows now."]
+        form.code.errors = [
+            "That code is not right. Check that the app's key is the one shown here, and enter the code it shows now."
+        ]
     return _scan_page(user, pending, secret, form=form, token=token, status=422)
 
 
@@ -175,8 +216,14 @@ def remove():
     if not _password_right(user, request.form.get("password", ""), "mfa.totp_remove_failed"):
         return _manage_page(user, existing, remove_error=_password_error(user), status=422)
     session().delete(existing)
-    audit.record("mfa.totp_removed", practice_id=user.practice_id, actor=user, object_type="user", object_id=user.id,
-                 details={"by": "user"})
+    audit.record(
+        "mfa.totp_removed",
+        practice_id=user.practice_id,
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        details={"by": "user"},
+    )
     session().commit()
     return redirect(url_for("core.account_security"))
 
@@ -198,25 +245,53 @@ def remove_for_user(user_id):
         needs_link = not mfa.has_real_factor(user)
         if needs_link:
             user.factor_reset_at = utcnow()
-        audit.record("mfa.totp_removed", practice_id=user.practice_id, object_type="user", object_id=user.id,
-                     details={"by": "administrator", "setup_link_needed": needs_link})
+        audit.record(
+            "mfa.totp_removed",
+            practice_id=user.practice_id,
+            object_type="user",
+            object_id=user.id,
+            details={"by": "administrator", "setup_link_needed": needs_link},
+        )
         session().commit()
     return redirect(url_for("core.user_detail", user_id=user.id))
 
 
 # --- pages ---------------------------------------------------------------------------
 
-def _scan_page(user, pending, secret: str, *, form=None, token: str | None = None, status: int = 200,
-               error: str | None = None, replacing: bool = False):
-    return render("mfa_totp/scan.html", user=user, pending=pending, replacing=replacing, error=error,
-                  form=form or TotpCodeForm(formdata=None), token=token or otp.setup_token(user.id, secret),
-                  qr=totp.qr_svg(otp.provisioning_uri(secret, user.email)), secret=totp.grouped(secret),
-                  status=status)
+
+def _scan_page(
+    user,
+    pending,
+    secret: str,
+    *,
+    form=None,
+    token: str | None = None,
+    status: int = 200,
+    error: str | None = None,
+    replacing: bool = False,
+):
+    return render(
+        "mfa_totp/scan.html",
+        user=user,
+        pending=pending,
+        replacing=replacing,
+        error=error,
+        form=form or TotpCodeForm(formdata=None),
+        token=token or otp.setup_token(user.id, secret),
+        qr=totp.qr_svg(otp.provisioning_uri(secret, user.email)),
+        secret=totp.grouped(secret),
+        status=status,
+    )
 
 
-def _manage_page(user, existing, *, start_error: str | None = None, remove_error: str | None = None,
-                 status: int = 200):
+def _manage_page(user, existing, *, start_error: str | None = None, remove_error: str | None = None, status: int = 200):
     others = [f for f in mfa.enrolled_factors(user) if f.name != FACTOR and f.counts_as_enrolment]
-    return render("mfa_totp/setup.html", user=user, authenticator=existing, start_error=start_error,
-                  remove_error=remove_error, last_factor=not others and mfa.policy(user.practice)["required"],
-                  status=status)
+    return render(
+        "mfa_totp/setup.html",
+        user=user,
+        authenticator=existing,
+        start_error=start_error,
+        remove_error=remove_error,
+        last_factor=not others and mfa.policy(user.practice)["required"],
+        status=status,
+    )

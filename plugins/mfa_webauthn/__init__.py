@@ -13,6 +13,7 @@ verification proves possession and the user (PIN or biometric), so no
 password or further factor is asked. A practice allows it with
 ``practice.settings["mfa"]["passkey_sign_in"]`` (off by default).
 """
+
 from __future__ import annotations
 
 from pfcore.contrib import LoginStrategy, PluginInfo, SecondFactor
@@ -24,16 +25,23 @@ PLUGIN = PluginInfo(
     name="mfa_webauthn",
     title="Security keys and passkeys",
     description="WebAuthn security keys as a phishing-resistant second factor, and passwordless passkey sign-in "
-                "where the practice allows it.",
+    "where the practice allows it.",
     version="1.0",
 )
 
 
 @hookimpl
 def second_factors(practice, user):
-    return SecondFactor(name=FACTOR, label="Use security key", endpoint="mfa_webauthn.challenge",
-                        is_enrolled=has_credential, enroll_endpoint="mfa_webauthn.keys",
-                        enroll_label="Add security key", phishing_resistant=True, order=5)
+    return SecondFactor(
+        name=FACTOR,
+        label="Use security key",
+        endpoint="mfa_webauthn.challenge",
+        is_enrolled=has_credential,
+        enroll_endpoint="mfa_webauthn.keys",
+        enroll_label="Add security key",
+        phishing_resistant=True,
+        order=5,
+    )
 
 
 @hookimpl

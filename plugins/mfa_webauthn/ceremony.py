@@ -6,6 +6,7 @@ server-side, used once, expires after a few minutes, and is bound to who
 asked for it: the signed-in session, the half-finished sign-in, or (for a
 passwordless passkey sign-in) a random key in this browser's cookie.
 """
+
 from __future__ import annotations
 
 import binascii
@@ -51,6 +52,7 @@ KNOWN_TRANSPORTS = {t.value for t in AuthenticatorTransport}
 
 # --- the relying party --------------------------------------------------------------
 
+
 def origin() -> str:
     parts = urlsplit(current_app.config["PFCORE"]["base_url"])
     return f"{parts.scheme}://{parts.netloc}"
@@ -62,6 +64,7 @@ def rp_id() -> str:
 
 # --- credentials ----------------------------------------------------------------------
 
+
 def _descriptor(row: WebAuthnCredential) -> PublicKeyCredentialDescriptor:
     transports = [AuthenticatorTransport(t) for t in (row.transports or []) if t in KNOWN_TRANSPORTS]
     return PublicKeyCredentialDescriptor(id=base64url_to_bytes(row.credential_id), transports=transports or None)
@@ -69,24 +72,42 @@ def _descriptor(row: WebAuthnCredential) -> PublicKeyCredentialDescriptor:
 
 def _user_handle(user: User) -> str:
     """One random handle per user, reused for every credential (never personal data)."""
-    existing = session().scalar(select(WebAuthnCredential.user_handle).where(
-        WebAuthnCredential.user_id == user.id).limit(1))
+    existing = session().scalar(
+        select(WebAuthnCredential.user_handle).where(WebAuthnCredential.user_id == user.id).limit(1)
+    )
     return existing or bytes_to_base64url(secrets.token_bytes(32))
 
 
 # --- challenges ------------------------------------------------------------------------
 
-def _new_challenge(purpose: str, binding: Binding, *, user: User | None = None, name: str = "",
-                   discoverable: bool = False, user_handle: str = "") -> bytes:
+
+def _new_challenge(
+    purpose: str,
+    binding: Binding,
+    *,
+    user: User | None = None,
+    name: str = "",
+    discoverable: bool = False,
+    user_handle: str = "",
+) -> bytes:
     now = utcnow()
     session().execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at < now - dt.timedelta(hours=1)))
     challenge = secrets.token_bytes(32)
-    session().add(WebAuthnChallenge(
-        challenge=bytes_to_base64url(challenge), purpose=purpose, user_id=user.id if user else None,
-        login_session_id=binding.login_session_id, pending_sign_in_id=binding.pending_sign_in_id,
-        browser_hash=binding.browser_hash, name=name, discoverable=discoverable, user_handle=user_handle,
-        created_at=now, expires_at=now + dt.timedelta(minutes=CHALLENGE_MINUTES),
-    ))
+    session().add(
+        WebAuthnChallenge(
+            challenge=bytes_to_base64url(challenge),
+            purpose=purpose,
+            user_id=user.id if user else None,
+            login_session_id=binding.login_session_id,
+            pending_sign_in_id=binding.pending_sign_in_id,
+            browser_hash=binding.browser_hash,
+            name=name,
+            discoverable=discoverable,
+            user_handle=user_handle,
+            created_at=now,
+            expires_at=now + dt.timedelta(minutes=CHALLENGE_MINUTES),
+        )
+    )
     return challenge
 
 
@@ -124,7 +145,11 @@ def take_challenge(credential: dict, purpose: str, binding: Binding) -> WebAuthn
     nobody can spoil another person's ceremony.
     """
     value = _client_challenge(credential)
-    row = session().scalars(for_update(select(WebAuthnChallenge).where(WebAuthnChallenge.challenge == value))).one_or_none()
+    row = (
+        session()
+        .scalars(for_update(select(WebAuthnChallenge).where(WebAuthnChallenge.challenge == value)))
+        .one_or_none()
+    )
     if row is None or row.purpose != purpose:
         raise CeremonyError("unknown challenge", "This request expired. Try again.")
     if not binding.matches(row):
@@ -140,18 +165,26 @@ def take_challenge(credential: dict, purpose: str, binding: Binding) -> WebAuthn
 
 # --- registration -----------------------------------------------------------------------
 
+
 def registration_options(user: User, binding: Binding, *, name: str, passkey: bool) -> str:
     """Options for navigator.credentials.create(), as JSON."""
     handle = _user_handle(user)
     challenge = _new_challenge(REGISTER, binding, user=user, name=name, discoverable=passkey, user_handle=handle)
     options = generate_registration_options(
-        rp_id=rp_id(), rp_name=RP_NAME, user_name=user.email, user_id=base64url_to_bytes(handle),
-        user_display_name=user.full_name, challenge=challenge, timeout=TIMEOUT_MS,
+        rp_id=rp_id(),
+        rp_name=RP_NAME,
+        user_name=user.email,
+        user_id=base64url_to_bytes(handle),
+        user_display_name=user.full_name,
+        challenge=challenge,
+        timeout=TIMEOUT_MS,
         attestation=AttestationConveyancePreference.NONE,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED if passkey else ResidentKeyRequirement.DISCOURAGED,
             require_resident_key=passkey,
-            user_verification=UserVerificationRequirement.REQUIRED if passkey else UserVerificationRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.REQUIRED
+            if passkey
+            else UserVerificationRequirement.PREFERRED,
         ),
         exclude_credentials=[_descriptor(row) for row in credentials_of(user)],
     )
@@ -167,12 +200,17 @@ def register(user: User, binding: Binding, credential_json: str | None) -> WebAu
     try:
         parsed = parse_registration_credential_json(credential)
         verified = verify_registration_response(
-            credential=parsed, expected_challenge=base64url_to_bytes(row.challenge), expected_rp_id=rp_id(),
-            expected_origin=origin(), require_user_verification=row.discoverable,
+            credential=parsed,
+            expected_challenge=base64url_to_bytes(row.challenge),
+            expected_rp_id=rp_id(),
+            expected_origin=origin(),
+            require_user_verification=row.discoverable,
         )
     except (WebAuthnException, ValueError, TypeError, KeyError, binascii.Error) as error:
-        raise CeremonyError(f"registration not verified: {str(error)[:200]}",
-                            "The security key's answer could not be verified. Try again.") from None
+        raise CeremonyError(
+            f"registration not verified: {str(error)[:200]}",
+            "The security key's answer could not be verified. Try again.",
+        ) from None
     credential_id = bytes_to_base64url(verified.credential_id)
     if len(credential_id) > 1400:
         raise CeremonyError("credential id too long")
@@ -181,9 +219,16 @@ def register(user: User, binding: Binding, credential_json: str | None) -> WebAu
         raise CeremonyError("credential already registered", "This security key is already registered.")
     transports = [t.value for t in (parsed.response.transports or [])][:10]
     stored = WebAuthnCredential(
-        practice_id=user.practice_id, user_id=user.id, name=row.name or "Security key", credential_id=credential_id,
-        public_key=verified.credential_public_key, sign_count=verified.sign_count, transports=transports,
-        discoverable=row.discoverable, user_handle=row.user_handle, created_at=utcnow(),
+        practice_id=user.practice_id,
+        user_id=user.id,
+        name=row.name or "Security key",
+        credential_id=credential_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        transports=transports,
+        discoverable=row.discoverable,
+        user_handle=row.user_handle,
+        created_at=utcnow(),
     )
     session().add(stored)
     session().flush()
@@ -191,6 +236,7 @@ def register(user: User, binding: Binding, credential_json: str | None) -> WebAu
 
 
 # --- authentication ------------------------------------------------------------------------
+
 
 def authentication_options(binding: Binding, *, user: User | None) -> str:
     """Options for navigator.credentials.get(): the user's keys (second factor) or any passkey."""
@@ -202,8 +248,13 @@ def authentication_options(binding: Binding, *, user: User | None) -> str:
         challenge = _new_challenge(PASSKEY, binding)
         allowed = []
         verification = UserVerificationRequirement.REQUIRED
-    options = generate_authentication_options(rp_id=rp_id(), challenge=challenge, timeout=TIMEOUT_MS,
-                                              allow_credentials=allowed, user_verification=verification)
+    options = generate_authentication_options(
+        rp_id=rp_id(),
+        challenge=challenge,
+        timeout=TIMEOUT_MS,
+        allow_credentials=allowed,
+        user_verification=verification,
+    )
     return options_to_json(options)
 
 
@@ -228,28 +279,37 @@ def authenticate(binding: Binding, credential_json: str | None, *, user: User | 
     stored = session().scalars(for_update(statement)).one_or_none()
     if stored is None:
         raise CeremonyError("unknown credential", "This security key is not registered for you.")
-    if passkey and parsed.response.user_handle is not None \
-            and bytes_to_base64url(parsed.response.user_handle) != stored.user_handle:
+    if (
+        passkey
+        and parsed.response.user_handle is not None
+        and bytes_to_base64url(parsed.response.user_handle) != stored.user_handle
+    ):
         raise CeremonyError("user handle does not match the credential")
     try:
         verified = verify_authentication_response(
-            credential=parsed, expected_challenge=base64url_to_bytes(row.challenge), expected_rp_id=rp_id(),
-            expected_origin=origin(), credential_public_key=stored.public_key,
+            credential=parsed,
+            expected_challenge=base64url_to_bytes(row.challenge),
+            expected_rp_id=rp_id(),
+            expected_origin=origin(),
+            credential_public_key=stored.public_key,
             # The counter is checked below, after the signature, so a regression is told apart.
-            credential_current_sign_count=0, require_user_verification=passkey,
+            credential_current_sign_count=0,
+            require_user_verification=passkey,
         )
     except (WebAuthnException, ValueError, TypeError, KeyError, binascii.Error) as error:
-        raise CeremonyError(f"assertion not verified: {str(error)[:200]}",
-                            "The security key's answer could not be verified. Try again.") from None
+        raise CeremonyError(
+            f"assertion not verified: {str(error)[:200]}", "The security key's answer could not be verified. Try again."
+        ) from None
     new_count = verified.new_sign_count
     # WebAuthn §7.2 step 21: a counter that does not go up may mean a cloned authenticator.
     if (new_count or stored.sign_count) and new_count <= stored.sign_count:
-        error = CounterRegression("sign counter went backwards",
-                                  "This security key could not be trusted. Use another way or ask your administrator.")
+        error = CounterRegression(
+            "sign counter went backwards",
+            "This security key could not be trusted. Use another way or ask your administrator.",
+        )
         error.credential = stored
         error.counts = (stored.sign_count, new_count)
         raise error
     stored.sign_count = new_count
     stored.last_used_at = utcnow()
     return stored
-

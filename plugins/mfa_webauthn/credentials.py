@@ -5,6 +5,7 @@ module is imported by every worker at start-up: importing py_webauthn costs
 0.1 s of that start (docs/performance.md, change 23), so only ``ceremony``,
 which the security-key pages import when they run, imports it.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -55,15 +56,22 @@ class CounterRegression(CeremonyError):
 
 
 def credentials_of(user: User) -> list[WebAuthnCredential]:
-    return list(session().scalars(scoped_select(WebAuthnCredential, user.practice_id)
-        .where(WebAuthnCredential.user_id == user.id)
-        .order_by(WebAuthnCredential.created_at, WebAuthnCredential.id)))
+    return list(
+        session().scalars(
+            scoped_select(WebAuthnCredential, user.practice_id)
+            .where(WebAuthnCredential.user_id == user.id)
+            .order_by(WebAuthnCredential.created_at, WebAuthnCredential.id)
+        )
+    )
 
 
 # Asked at every sign-in (is a second factor due?): the statement is built once, as
 # building it costs about as much as running it (docs/performance.md, P1).
-_CREDENTIAL_ID = (scoped_select(WebAuthnCredential, bindparam("practice_id"), WebAuthnCredential.id)
-                  .where(WebAuthnCredential.user_id == bindparam("user_id")).limit(1))
+_CREDENTIAL_ID = (
+    scoped_select(WebAuthnCredential, bindparam("practice_id"), WebAuthnCredential.id)
+    .where(WebAuthnCredential.user_id == bindparam("user_id"))
+    .limit(1)
+)
 
 
 def has_credential(user: User) -> bool:

@@ -1,4 +1,5 @@
 """The plugin's tables: registered credentials and server-side ceremony challenges."""
+
 from __future__ import annotations
 
 import datetime as dt

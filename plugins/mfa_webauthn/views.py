@@ -1,5 +1,6 @@
 """The pages of security keys and passkeys: My account's list of keys, adding and
 removing one, the second factor during sign-in, and passwordless passkey sign-in."""
+
 from __future__ import annotations
 
 import json
@@ -43,6 +44,7 @@ blueprint = Blueprint("mfa_webauthn", __name__, url_prefix="/mfa-webauthn")
 
 # --- helpers ----------------------------------------------------------------------------
 
+
 def offered(user: User) -> bool:
     """The practice switched the plugin on and its policy allows security keys."""
     return FACTOR in {f.name for f in mfa.offered_factors(user)}
@@ -65,20 +67,40 @@ def _options(options_json: str):
     return jsonify(options=json.loads(options_json))
 
 
-def _audit_user(action: str, user: User, *, outcome: str = "success", object_type: str = "user", object_id=None,
-                details: dict | None = None) -> None:
-    audit.record(action, practice_id=user.practice_id, outcome=outcome, actor=user, object_type=object_type,
-                 object_id=user.id if object_id is None else object_id, details=details or {})
+def _audit_user(
+    action: str,
+    user: User,
+    *,
+    outcome: str = "success",
+    object_type: str = "user",
+    object_id=None,
+    details: dict | None = None,
+) -> None:
+    audit.record(
+        action,
+        practice_id=user.practice_id,
+        outcome=outcome,
+        actor=user,
+        object_type=object_type,
+        object_id=user.id if object_id is None else object_id,
+        details=details or {},
+    )
 
 
 def _counter_regression(user: User, error: CounterRegression) -> None:
     stored, received = error.counts
-    _audit_user("mfa.webauthn_counter_regression", user, outcome="failure", object_type="mfa_webauthn_credential",
-                object_id=error.credential.id,
-                details={"name": error.credential.name, "stored_count": stored, "received_count": received})
+    _audit_user(
+        "mfa.webauthn_counter_regression",
+        user,
+        outcome="failure",
+        object_type="mfa_webauthn_credential",
+        object_id=error.credential.id,
+        details={"name": error.credential.name, "stored_count": stored, "received_count": received},
+    )
 
 
 # --- My account: the list, adding and removing keys -----------------------------------
+
 
 @blueprint.get("/keys")
 def keys():
@@ -89,8 +111,15 @@ def keys():
     if pending is not None and not can_add:
         abort(404)
     message = {"added": "Security key added.", "removed": "Security key removed."}.get(request.args.get("done", ""))
-    return render("mfa_webauthn/keys.html", user=user, pending=pending, keys=credentials_of(user), can_add=can_add,
-                  passkeys_allowed=passkeys_allowed(user), message=message)
+    return render(
+        "mfa_webauthn/keys.html",
+        user=user,
+        pending=pending,
+        keys=credentials_of(user),
+        can_add=can_add,
+        passkeys_allowed=passkeys_allowed(user),
+        message=message,
+    )
 
 
 def _enrolment():
@@ -103,8 +132,11 @@ def _enrolment():
     if pending is not None:
         return (user, pending, Binding(pending_sign_in_id=pending.id)), None
     if not mfa.has_recent_auth(g.pfcore_login_session):
-        return None, _error("Confirm your password first.", 401,
-                            redirect=url_for("core.confirm_identity", next=url_for("mfa_webauthn.keys")))
+        return None, _error(
+            "Confirm your password first.",
+            401,
+            redirect=url_for("core.confirm_identity", next=url_for("mfa_webauthn.keys")),
+        )
     return (user, None, Binding(login_session_id=g.pfcore_login_session.id)), None
 
 
@@ -112,6 +144,7 @@ def _enrolment():
 @rate_limited("codes")
 def register_options():
     from . import ceremony
+
     found, refusal = _enrolment()
     if refusal:
         return refusal
@@ -134,6 +167,7 @@ def register_options():
 @rate_limited("codes")
 def register():
     from . import ceremony
+
     found, refusal = _enrolment()
     if refusal:
         return refusal
@@ -144,8 +178,13 @@ def register():
         _audit_user("mfa.webauthn_registration_failed", user, outcome="failure", details={"reason": error.reason})
         session().commit()
         return _error(error.message)
-    _audit_user("mfa.webauthn_added", user, object_type="mfa_webauthn_credential", object_id=key.id,
-                details={"name": key.name, "passkey": key.discoverable, "during_sign_in": pending is not None})
+    _audit_user(
+        "mfa.webauthn_added",
+        user,
+        object_type="mfa_webauthn_credential",
+        object_id=key.id,
+        details={"name": key.name, "passkey": key.discoverable, "during_sign_in": pending is not None},
+    )
     if pending is not None:
         return _follow(mfa.enrolled_during_sign_in(FACTOR))
     session().commit()
@@ -160,14 +199,20 @@ def remove_key(key_id):
     key = get_in_practice(WebAuthnCredential, key_id, user.practice_id)
     if key.user_id != user.id:
         abort(404)
-    _audit_user("mfa.webauthn_removed", user, object_type="mfa_webauthn_credential", object_id=key.id,
-                details={"name": key.name, "passkey": key.discoverable})
+    _audit_user(
+        "mfa.webauthn_removed",
+        user,
+        object_type="mfa_webauthn_credential",
+        object_id=key.id,
+        details={"name": key.name, "passkey": key.discoverable},
+    )
     session().delete(key)
     session().commit()
     return redirect(url_for("mfa_webauthn.keys", done="removed"))
 
 
 # --- the second factor during sign-in ----------------------------------------------------
+
 
 def _may_answer(pending, user) -> bool:
     """The half-finished sign-in may use the user's key now: to finish it, or, before a
@@ -204,6 +249,7 @@ def _factor_refusal(pending, user):
 @rate_limited("signin")
 def authenticate_options():
     from . import ceremony
+
     pending, user = _pending_with_key()
     refusal = _factor_refusal(pending, user)
     if refusal:
@@ -217,6 +263,7 @@ def authenticate_options():
 @rate_limited("signin")
 def authenticate():
     from . import ceremony
+
     pending, user = _pending_with_key()
     refusal = _factor_refusal(pending, user)
     if refusal:
@@ -229,12 +276,14 @@ def authenticate():
         mfa.second_factor_failed(FACTOR, error.reason)
         session().commit()
         return _error(error.message)
-    _audit_user("mfa.webauthn_used", user, object_type="mfa_webauthn_credential", object_id=key.id,
-                details={"name": key.name})
+    _audit_user(
+        "mfa.webauthn_used", user, object_type="mfa_webauthn_credential", object_id=key.id, details={"name": key.name}
+    )
     return _follow(mfa.second_factor_passed(FACTOR))
 
 
 # --- passwordless sign-in with a passkey ---------------------------------------------------
+
 
 @blueprint.get("/passkey")
 def passkey():
@@ -246,6 +295,7 @@ def passkey():
 def passkey_options():
     """A challenge for any passkey, bound to a random key in this browser's cookie."""
     from . import ceremony
+
     browser_key = new_token()
     queue_cookie(PASSKEY_COOKIE, browser_key, max_age=ceremony.CHALLENGE_MINUTES * 60)
     options = ceremony.authentication_options(Binding(browser_key=browser_key), user=None)
@@ -257,6 +307,7 @@ def passkey_options():
 @rate_limited("signin")
 def passkey_verify():
     from . import ceremony
+
     browser_key = request.cookies.get(prefixed(PASSKEY_COOKIE))
     if not browser_key or len(browser_key) > 200:
         return _error("This request expired. Try again.")
@@ -282,7 +333,12 @@ def passkey_verify():
         return _error(GENERIC_FAILURE)
     queue_cookie(PASSKEY_COOKIE, None)
     throttling.register_success(user)
-    _audit_user("mfa.webauthn_passkey_used", user, object_type="mfa_webauthn_credential", object_id=key.id,
-                details={"name": key.name})
+    _audit_user(
+        "mfa.webauthn_passkey_used",
+        user,
+        object_type="mfa_webauthn_credential",
+        object_id=key.id,
+        details={"name": key.name},
+    )
     finish_sign_in(user, method="passkey")
     return jsonify(redirect=safe_next(request.form.get("next"), url_for("core.dashboard")))

@@ -8,6 +8,7 @@ lives under ``/patient-portal`` (blueprint ``patient_portal``), the patient
 side under ``/portal`` (blueprint ``patient_portal_public``, a public prefix:
 no staff session is loaded there).
 """
+
 from __future__ import annotations
 
 from pfcore.contrib import PluginInfo, PluginSetting
@@ -19,24 +20,65 @@ PLUGIN = PluginInfo(
     name="patient_portal",
     title="Patient portal",
     description="Invite patients to see their medications, problems, allergies, immunizations, "
-                "appointments and shared lab results online.",
+    "appointments and shared lab results online.",
     version="1.0",
     depends=("charts",),
     public_prefixes=("/portal",),
     settings=(
-        PluginSetting("invitation_valid_days", int, 30, minimum=1, maximum=365, label="Invitation valid days",
-                      help="Invitation links work this many days."),
-        PluginSetting("pin_encryption_key", str, "", secret=True, label="PIN encryption key",
-                      help="PINs and authenticator secrets are encrypted at rest with this key (empty: derived "
-                           "from secret_key; several, comma-separated, to rotate: the first encrypts)."),
-        PluginSetting("password_min_length", int, 8, minimum=8, maximum=128, label="Password minimum length",
-                      help="Portal passwords have at least this many characters."),
-        PluginSetting("session_idle_minutes", int, 15, minimum=1, maximum=24 * 60, label="Idle minutes",
-                      help="Portal sessions lock after this many idle minutes."),
-        PluginSetting("session_absolute_hours", int, 12, minimum=1, maximum=24 * 7, label="Session hours",
-                      help="Portal sessions end after this many hours in any case."),
-        PluginSetting("auto_invite_after_days", int, 30, minimum=1, maximum=365, label="Auto-invite after days",
-                      help="Unsigned encounters auto-invite their patient this many days after the visit."),
+        PluginSetting(
+            "invitation_valid_days",
+            int,
+            30,
+            minimum=1,
+            maximum=365,
+            label="Invitation valid days",
+            help="Invitation links work this many days.",
+        ),
+        PluginSetting(
+            "pin_encryption_key",
+            str,
+            "",
+            secret=True,
+            label="PIN encryption key",
+            help="PINs and authenticator secrets are encrypted at rest with this key (empty: derived "
+            "from secret_key; several, comma-separated, to rotate: the first encrypts).",
+        ),
+        PluginSetting(
+            "password_min_length",
+            int,
+            8,
+            minimum=8,
+            maximum=128,
+            label="Password minimum length",
+            help="Portal passwords have at least this many characters.",
+        ),
+        PluginSetting(
+            "session_idle_minutes",
+            int,
+            15,
+            minimum=1,
+            maximum=24 * 60,
+            label="Idle minutes",
+            help="Portal sessions lock after this many idle minutes.",
+        ),
+        PluginSetting(
+            "session_absolute_hours",
+            int,
+            12,
+            minimum=1,
+            maximum=24 * 7,
+            label="Session hours",
+            help="Portal sessions end after this many hours in any case.",
+        ),
+        PluginSetting(
+            "auto_invite_after_days",
+            int,
+            30,
+            minimum=1,
+            maximum=365,
+            label="Auto-invite after days",
+            help="Unsigned encounters auto-invite their patient this many days after the visit.",
+        ),
     ),
 )
 
@@ -51,6 +93,7 @@ def register_blueprints(app):
 
 
 # --- staff side ---
+
 
 @hookimpl
 def chart_header_items(practice, user, patient):
@@ -91,17 +134,24 @@ def permission_denied_reason(practice, user, action, target):
 
     if action != INVITE:
         return None
-    return ("Your administrator has not allowed you to invite patients to the patient portal "
-            "(Settings > Patient communications > PHR invite).")
+    return (
+        "Your administrator has not allowed you to invite patients to the patient portal "
+        "(Settings > Patient communications > PHR invite)."
+    )
 
 
 @hookimpl
 def settings_tiles(practice, user):
     from pfcore.contrib import Tile
 
-    return [Tile("Patient communications", "patient_portal.invite_settings",
-                 "PHR invite: who may invite patients to the patient portal, and auto-invite when signing notes.",
-                 order=70)]
+    return [
+        Tile(
+            "Patient communications",
+            "patient_portal.invite_settings",
+            "PHR invite: who may invite patients to the patient portal, and auto-invite when signing notes.",
+            order=70,
+        )
+    ]
 
 
 @hookimpl

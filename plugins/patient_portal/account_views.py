@@ -7,6 +7,7 @@ reason goes to the audit log. Account-level events have no practice
 (``practice_id=None``): a portal account belongs to the patient, not to one
 practice.
 """
+
 from __future__ import annotations
 
 from flask import g, redirect, request, url_for
@@ -41,8 +42,9 @@ def _next() -> str:
 
 
 def _audit_account(action: str, account, outcome: str = "success", **details) -> None:
-    audit.record(action, practice_id=None, outcome=outcome, object_type="portal_account", object_id=account.id,
-                 details=details)
+    audit.record(
+        action, practice_id=None, outcome=outcome, object_type="portal_account", object_id=account.id, details=details
+    )
 
 
 def start_signed_in(account, *, method: str, next_path: str | None = None):
@@ -56,8 +58,9 @@ def start_signed_in(account, *, method: str, next_path: str | None = None):
         accounts.register_success(account)
     g.portal_account, g.portal_session = account, portal_sessions.start(account, second_factor_pending=pending)
     g.pfcore_audit_actor = accounts.actor(account)
-    _audit_account("patient_portal.password_accepted" if pending else "patient_portal.signed_in", account,
-                   method=method)
+    _audit_account(
+        "patient_portal.password_accepted" if pending else "patient_portal.signed_in", account, method=method
+    )
     session().commit()
     target = next_path or url_for("patient_portal_public.home")
     if pending:
@@ -107,8 +110,12 @@ def signin_code():
             session().commit()
             return redirect(_next())
         accounts.register_failure(account)
-        _audit_account("patient_portal.signin_failed", account, outcome="failure",
-                       reason="account locked" if locked else "wrong app code")
+        _audit_account(
+            "patient_portal.signin_failed",
+            account,
+            outcome="failure",
+            reason="account locked" if locked else "wrong app code",
+        )
         if accounts.is_locked(account):
             portal_sessions.end(g.portal_session)
             session().commit()
@@ -131,6 +138,7 @@ def signout():
 
 # --- password reset ------------------------------------------------------------------
 
+
 @blueprint.route("/password-reset", methods=["GET", "POST"])
 @rate_limited("signin")
 def forgot_password():
@@ -142,8 +150,11 @@ def forgot_password():
         return render_form_errors("patient_portal/portal_password_forgot.html", form=form)
     accounts.send_reset_links(form.email.data)
     session().commit()
-    return render("patient_portal/portal_password_forgot.html", form=ForgotPasswordForm(formdata=None),
-                  message=accounts.RESET_SENT)
+    return render(
+        "patient_portal/portal_password_forgot.html",
+        form=ForgotPasswordForm(formdata=None),
+        message=accounts.RESET_SENT,
+    )
 
 
 @blueprint.route("/password-reset/<token>", methods=["GET", "POST"])
@@ -152,8 +163,13 @@ def reset_password(token):
     row = accounts.reset_token(token)
     if row is None:
         session().rollback()
-        return render("patient_portal/portal_message.html", status=410, title="Link expired",
-                      message=RESET_LINK_EXPIRED, link=("Ask for a new link", url_for(".forgot_password")))
+        return render(
+            "patient_portal/portal_message.html",
+            status=410,
+            title="Link expired",
+            message=RESET_LINK_EXPIRED,
+            link=("Ask for a new link", url_for(".forgot_password")),
+        )
     form = NewPasswordForm()
     if request.method == "POST" and form.validate():
         account = session().get(accounts.PortalAccount, row.account_id)
@@ -165,9 +181,13 @@ def reset_password(token):
             (form.password.errors if error.field else form.form_errors).append(error.message)
         else:
             session().commit()
-            return render("patient_portal/portal_message.html", title="Password changed",
-                          message="Your password was changed. Sign in with your new password.", kind="info",
-                          link=("Sign in", url_for(".signin")))
+            return render(
+                "patient_portal/portal_message.html",
+                title="Password changed",
+                message="Your password was changed. Sign in with your new password.",
+                kind="info",
+                link=("Sign in", url_for(".signin")),
+            )
     if request.method == "POST":
         return render_form_errors("patient_portal/portal_password_reset.html", form=form, token=token)
     return render("patient_portal/portal_password_reset.html", form=form, token=token)
@@ -175,15 +195,28 @@ def reset_password(token):
 
 # --- authenticator app ------------------------------------------------------------------
 
+
 def _scan_page(account, secret: str, *, form=None, error: str | None = None, status: int = 200):
-    return render("patient_portal/portal_authenticator_scan.html", status=status, error=error,
-                  form=form or TotpCodeForm(formdata=None), token=portal_totp.setup_token(account.id, secret),
-                  qr=portal_totp.qr_svg(secret, account.username), secret=totp.grouped(secret))
+    return render(
+        "patient_portal/portal_authenticator_scan.html",
+        status=status,
+        error=error,
+        form=form or TotpCodeForm(formdata=None),
+        token=portal_totp.setup_token(account.id, secret),
+        qr=portal_totp.qr_svg(secret, account.username),
+        secret=totp.grouped(secret),
+    )
 
 
 def _manage_page(*, form=None, error: str | None = None, message: str | None = None, status: int = 200):
-    return render("patient_portal/portal_authenticator.html", status=status, error=error, message=message,
-                  form=form or PasswordCheckForm(formdata=None), enabled=portal_totp.is_enabled(g.portal_account))
+    return render(
+        "patient_portal/portal_authenticator.html",
+        status=status,
+        error=error,
+        message=message,
+        form=form or PasswordCheckForm(formdata=None),
+        enabled=portal_totp.is_enabled(g.portal_account),
+    )
 
 
 @blueprint.route("/authenticator", methods=["GET", "POST"])

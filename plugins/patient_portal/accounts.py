@@ -14,6 +14,7 @@ incremented in SQL, so failures spread over several app servers add up, and
 each attempt is decided under the account's row lock (``hold``), so attempts
 sent at once take turns and each sees the failures counted before it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,8 +44,9 @@ from .models import PasswordResetToken, PortalAccount
 from .portal_settings import setting
 
 HARD_LOCK_AT = throttling.HARD_LOCK_AT
-RESET_SENT = ("If a portal account uses that email, we sent it a link to choose a new password. "
-              "The link works once, for 1 hour.")
+RESET_SENT = (
+    "If a portal account uses that email, we sent it a link to choose a new password. The link works once, for 1 hour."
+)
 
 
 class PortalAccountError(Exception):
@@ -70,15 +72,23 @@ def normalise_username(username: str) -> str:
 
 
 def find(username: str) -> PortalAccount | None:
-    return session().scalars(select(PortalAccount).where(
-        PortalAccount.username == normalise_username(username))).one_or_none()
+    return (
+        session()
+        .scalars(select(PortalAccount).where(PortalAccount.username == normalise_username(username)))
+        .one_or_none()
+    )
 
 
 # --- passwords ----------------------------------------------------------------------
 
+
 def check_new_password(password: str, personal: list[str]) -> None:
-    problems = password_problems(password, min_length=setting("password_min_length"),
-                                 max_length=int(_settings()["password_max_length"]), personal=personal)
+    problems = password_problems(
+        password,
+        min_length=setting("password_min_length"),
+        max_length=int(_settings()["password_max_length"]),
+        personal=personal,
+    )
     if problems:
         raise PortalAccountError(" ".join(problems), "password")
 
@@ -90,19 +100,32 @@ def create(username: str, email: str, password: str, *, personal: list[str]) -> 
     if find(username) is not None:
         raise PortalAccountError(taken, "username")
     check_new_password(password, personal + [username, email])
-    account = PortalAccount(username=username, email=email.strip().lower(), password_hash=hash_password(password),
-                            failed_sign_ins=0, totp_last_step=0, session_generation=0, created_at=utcnow())
+    account = PortalAccount(
+        username=username,
+        email=email.strip().lower(),
+        password_hash=hash_password(password),
+        failed_sign_ins=0,
+        totp_last_step=0,
+        session_generation=0,
+        created_at=utcnow(),
+    )
     try:
         with session().begin_nested():
             session().add(account)
     except IntegrityError:  # the same username, registered at the same moment
         raise PortalAccountError(taken, "username") from None
-    audit.record("patient_portal.account_created", practice_id=None, object_type="portal_account",
-                 object_id=account.id, details={"username": username})
+    audit.record(
+        "patient_portal.account_created",
+        practice_id=None,
+        object_type="portal_account",
+        object_id=account.id,
+        details={"username": username},
+    )
     return account
 
 
 # --- lock-out -------------------------------------------------------------------------
+
 
 def hold(account: PortalAccount) -> None:
     """Lock the account's row until the transaction ends and read its counters as they are now.
@@ -111,8 +134,11 @@ def hold(account: PortalAccount) -> None:
     few statements, not for the hash): attempts sent at once to several app servers
     take turns, so no more wrong ones are judged than the lock-out allows.
     """
-    session().scalars(for_update(select(PortalAccount).where(PortalAccount.id == account.id))
-                      .execution_options(populate_existing=True)).one()
+    session().scalars(
+        for_update(select(PortalAccount).where(PortalAccount.id == account.id)).execution_options(
+            populate_existing=True
+        )
+    ).one()
 
 
 def is_locked(account: PortalAccount, now: dt.datetime | None = None) -> bool:
@@ -122,22 +148,38 @@ def is_locked(account: PortalAccount, now: dt.datetime | None = None) -> bool:
 
 def register_failure(account: PortalAccount) -> None:
     """Count a wrong password (or app code) and lock the account when it is due."""
-    failures = session().execute(
-        update(PortalAccount).where(PortalAccount.id == account.id)
-        .values(failed_sign_ins=PortalAccount.failed_sign_ins + 1).returning(PortalAccount.failed_sign_ins)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
+    failures = (
+        session()
+        .execute(
+            update(PortalAccount)
+            .where(PortalAccount.id == account.id)
+            .values(failed_sign_ins=PortalAccount.failed_sign_ins + 1)
+            .returning(PortalAccount.failed_sign_ins)
+            .execution_options(synchronize_session=False)
+        )
+        .scalar_one()
+    )
     account.failed_sign_ins = failures
     if failures >= HARD_LOCK_AT:
-        audit.record("patient_portal.account_locked", practice_id=None, outcome="failure",
-                     object_type="portal_account", object_id=account.id,
-                     details={"failures": failures, "until": "password reset"})
+        audit.record(
+            "patient_portal.account_locked",
+            practice_id=None,
+            outcome="failure",
+            object_type="portal_account",
+            object_id=account.id,
+            details={"failures": failures, "until": "password reset"},
+        )
     elif failures >= throttling.FIRST_LOCK_AT:
         minutes = throttling.lock_minutes(failures)
         account.locked_until = utcnow() + dt.timedelta(minutes=minutes)
-        audit.record("patient_portal.account_locked", practice_id=None, outcome="failure",
-                      object_type="portal_account", object_id=account.id,
-                      details={"failures": failures, "minutes": minutes})
+        audit.record(
+            "patient_portal.account_locked",
+            practice_id=None,
+            outcome="failure",
+            object_type="portal_account",
+            object_id=account.id,
+            details={"failures": failures, "minutes": minutes},
+        )
 
 
 def register_success(account: PortalAccount) -> None:
@@ -165,9 +207,14 @@ def check_password(username: str, password: str, *, purpose: str = "sign-in") ->
         reason = "wrong password"
         register_failure(account)
     if reason:
-        audit.record("patient_portal.signin_failed", practice_id=None, outcome="failure",
-                     object_type="portal_account" if account else "", object_id=account.id if account else "",
-                     details={"reason": reason, "purpose": purpose, "username": normalise_username(username)[:254]})
+        audit.record(
+            "patient_portal.signin_failed",
+            practice_id=None,
+            outcome="failure",
+            object_type="portal_account" if account else "",
+            object_id=account.id if account else "",
+            details={"reason": reason, "purpose": purpose, "username": normalise_username(username)[:254]},
+        )
         return None
     if needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
@@ -186,6 +233,7 @@ def password_is_right(account: PortalAccount, password: str) -> bool:
 
 # --- password reset -----------------------------------------------------------------
 
+
 def send_reset_links(email: str) -> int:
     """Email a reset link to every account with this email (one address may serve a family)."""
     email = (email or "").strip().lower()
@@ -193,15 +241,24 @@ def send_reset_links(email: str) -> int:
     minutes = int(_settings()["password_reset_valid_minutes"])
     for account in accounts:
         token = new_token()
-        session().add(PasswordResetToken(account_id=account.id, token_hash=token_hash(token), created_at=utcnow(),
-                                         expires_at=utcnow() + dt.timedelta(minutes=minutes)))
+        session().add(
+            PasswordResetToken(
+                account_id=account.id,
+                token_hash=token_hash(token),
+                created_at=utcnow(),
+                expires_at=utcnow() + dt.timedelta(minutes=minutes),
+            )
+        )
         link = f"{_settings()['base_url']}/portal/password-reset/{token}"
-        body = (f"Hello,\n\nSomeone asked to reset the password of the patient portal account "
-                f"\"{account.username}\".\nOpen this link to choose a new password:\n\n{link}\n\n"
-                f"The link works once and expires in {minutes} minutes. If you did not ask, ignore this email.\n")
+        body = (
+            f"Hello,\n\nSomeone asked to reset the password of the patient portal account "
+            f'"{account.username}".\nOpen this link to choose a new password:\n\n{link}\n\n'
+            f"The link works once and expires in {minutes} minutes. If you did not ask, ignore this email.\n"
+        )
         messaging.queue("email", account.email, body, subject="Reset your patient portal password")
-        audit.record("patient_portal.password_reset_sent", practice_id=None, object_type="portal_account",
-                     object_id=account.id)
+        audit.record(
+            "patient_portal.password_reset_sent", practice_id=None, object_type="portal_account", object_id=account.id
+        )
     return len(accounts)
 
 
@@ -209,8 +266,11 @@ def reset_token(token: str) -> PasswordResetToken | None:
     """The usable reset row for this link, or None."""
     if not token or len(token) > 200:
         return None
-    row = session().scalars(select(PasswordResetToken).where(
-        PasswordResetToken.token_hash == token_hash(token))).one_or_none()
+    row = (
+        session()
+        .scalars(select(PasswordResetToken).where(PasswordResetToken.token_hash == token_hash(token)))
+        .one_or_none()
+    )
     if row is None or row.used_at is not None or row.expires_at <= utcnow():
         return None
     return row
@@ -220,17 +280,32 @@ def reset_password(row: PasswordResetToken, password: str) -> PortalAccount:
     """Set the new password, spend the link (once only), end every session, lift a lock."""
     account = session().get(PortalAccount, row.account_id)
     check_new_password(password, [account.username, account.email])
-    spent = session().execute(
-        update(PasswordResetToken).where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
-        .values(used_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+    spent = (
+        session()
+        .execute(
+            update(PasswordResetToken)
+            .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
+            .values(used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        .rowcount
+    )
     if spent != 1:
         raise PortalAccountError("This link was already used. Ask for a new one.")
-    session().execute(update(PasswordResetToken).where(PasswordResetToken.account_id == account.id,
-                                                       PasswordResetToken.used_at.is_(None))
-                      .values(used_at=utcnow()).execution_options(synchronize_session=False))
+    session().execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.account_id == account.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     account.password_hash = hash_password(password)
     register_success(account)
     ended = portal_sessions.end_all(account)
-    audit.record("patient_portal.password_reset", practice_id=None, object_type="portal_account",
-                 object_id=account.id, details={"sessions_ended": ended})
+    audit.record(
+        "patient_portal.password_reset",
+        practice_id=None,
+        object_type="portal_account",
+        object_id=account.id,
+        details={"sessions_ended": ended},
+    )
     return account

@@ -13,6 +13,7 @@ left to staff, who decided about them already. The invitation is the
 system's (``auto=True``, no ``created_by``) and audited like any other with
 ``details.auto = true``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -50,8 +51,9 @@ def invite_if_eligible(practice, patient, on: dt.date | None = None) -> Invitati
     invitations.lock_patient(patient)
     if invitations.ever_invited(practice.id, patient.id):
         return None
-    invitation, _token = invitations.invite(practice, patient, email=patient.email, phone=patient.phone,
-                                            actor=None, auto=True)
+    invitation, _token = invitations.invite(
+        practice, patient, email=patient.email, phone=patient.phone, actor=None, auto=True
+    )
     return invitation
 
 
@@ -82,8 +84,10 @@ def _ever_invited(practice_id: int, patient_ids: set[int]) -> set[int]:
     """Of ``patient_ids``, those with an invitation or a link (one query each, not one per patient)."""
     if not patient_ids:
         return set()
-    invited = session().scalars(scoped_select(Invitation, practice_id, Invitation.patient_id)
-                                .where(Invitation.patient_id.in_(patient_ids)))
-    linked = session().scalars(scoped_select(PortalLink, practice_id, PortalLink.patient_id)
-                               .where(PortalLink.patient_id.in_(patient_ids)))
+    invited = session().scalars(
+        scoped_select(Invitation, practice_id, Invitation.patient_id).where(Invitation.patient_id.in_(patient_ids))
+    )
+    linked = session().scalars(
+        scoped_select(PortalLink, practice_id, PortalLink.patient_id).where(PortalLink.patient_id.in_(patient_ids))
+    )
     return set(invited) | set(linked)

@@ -1,6 +1,7 @@
 """What the portal adds to a chart: the enrolment status in the header (PF:
 "At the top of the patient's chart you will see the patient portal
 enrollment status") and entries of the chart's Actions menu."""
+
 from __future__ import annotations
 
 from flask import render_template, url_for
@@ -32,6 +33,7 @@ def actions(practice, user, patient) -> list[ChartAction]:
     if status in (invitations.NOT_INVITED, invitations.REVOKED) and can(user, INVITE):
         label = "Invite to patient portal" if status == invitations.NOT_INVITED else "Invite again to patient portal"
         items.append(ChartAction(label, url_for("patient_portal.invite_form", patient_id=patient.id), order=50))
-    items.append(ChartAction("Patient portal enrolment", url_for("patient_portal.enrolment", patient_id=patient.id),
-                             order=51))
+    items.append(
+        ChartAction("Patient portal enrolment", url_for("patient_portal.enrolment", patient_id=patient.id), order=51)
+    )
     return items

@@ -1,5 +1,6 @@
 """The demo's patient portal: the first demo patient is enrolled with a portal
 account, so a newcomer can sign in at /portal as a patient too."""
+
 from __future__ import annotations
 
 from pfcore.api import audit, session, utcnow
@@ -17,6 +18,12 @@ def enrol_demo_patient(practice, password: str) -> list[str]:
     link = PortalLink(account_id=account.id, practice_id=practice.id, patient_id=patient.id, enrolled_at=utcnow())
     session().add(link)
     session().flush()
-    audit.record("patient_portal.registered", practice_id=practice.id, object_type="portal_link", object_id=link.id,
-                 dimensions={"patient_id": patient.id}, details={"account": "demo", "username": account.username})
+    audit.record(
+        "patient_portal.registered",
+        practice_id=practice.id,
+        object_type="portal_link",
+        object_id=link.id,
+        dimensions={"patient_id": patient.id},
+        details={"account": "demo", "username": account.username},
+    )
     return [f"  Patient portal: /portal/signin as {account.username} (same password)"]

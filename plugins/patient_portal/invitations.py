@@ -12,6 +12,7 @@ The PIN is stored encrypted (``pfcore.security.crypto``, purpose
 "patient_portal pin") so staff can show it again, and compared in constant
 time. Everything is audited with the patient, in the caller's transaction.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,8 +30,12 @@ from .models import Invitation, PortalLink
 from .portal_settings import setting
 
 NOT_INVITED, INVITED, ENROLLED, REVOKED = "not_invited", "invited", "enrolled", "revoked"
-STATUS_LABELS = {NOT_INVITED: "Invite to patient portal", INVITED: "Invited", ENROLLED: "Enrolled",
-                 REVOKED: "Access revoked"}
+STATUS_LABELS = {
+    NOT_INVITED: "Invite to patient portal",
+    INVITED: "Invited",
+    ENROLLED: "Enrolled",
+    REVOKED: "Access revoked",
+}
 MAX_FAILED_ATTEMPTS = 5
 EXPIRED_MESSAGE = "Your registration link has expired. Ask your doctor to enroll you again."
 
@@ -52,13 +57,14 @@ class Enrolment:
 
 # --- PINs ---------------------------------------------------------------------------
 
+
 def _pin_box():
     settings = current_app.config["PFCORE"]
     return crypto.box("patient_portal pin", setting("pin_encryption_key"), settings["secret_key"])
 
 
 def new_pin() -> str:
-    return f"{secrets.randbelow(10 ** 6):06d}"
+    return f"{secrets.randbelow(10**6):06d}"
 
 
 def encrypt_pin(pin: str) -> str:
@@ -76,14 +82,26 @@ def pin_matches(invitation: Invitation, offered: str) -> bool:
 
 # --- status ---------------------------------------------------------------------------
 
+
 def newest_invitation(practice_id: int, patient_id: int) -> Invitation | None:
-    return session().scalars(scoped_select(Invitation, practice_id).where(Invitation.patient_id == patient_id)
-                             .order_by(Invitation.id.desc()).limit(1)).first()
+    return (
+        session()
+        .scalars(
+            scoped_select(Invitation, practice_id)
+            .where(Invitation.patient_id == patient_id)
+            .order_by(Invitation.id.desc())
+            .limit(1)
+        )
+        .first()
+    )
 
 
 def link_of(practice_id: int, patient_id: int) -> PortalLink | None:
-    return session().scalars(scoped_select(PortalLink, practice_id)
-                             .where(PortalLink.patient_id == patient_id)).one_or_none()
+    return (
+        session()
+        .scalars(scoped_select(PortalLink, practice_id).where(PortalLink.patient_id == patient_id))
+        .one_or_none()
+    )
 
 
 def status_of(practice_id: int, patient_id: int) -> Enrolment:
@@ -120,9 +138,12 @@ def valid_days() -> int:
 
 def is_usable(invitation: Invitation | None, now: dt.datetime | None = None) -> bool:
     """The link may still be used: open, not locked, not past its days."""
-    return (invitation is not None and invitation.status == "invited"
-            and invitation.failed_attempts < MAX_FAILED_ATTEMPTS
-            and invitation.sent_at + dt.timedelta(days=valid_days()) > (now or utcnow()))
+    return (
+        invitation is not None
+        and invitation.status == "invited"
+        and invitation.failed_attempts < MAX_FAILED_ATTEMPTS
+        and invitation.sent_at + dt.timedelta(days=valid_days()) > (now or utcnow())
+    )
 
 
 def by_token(token: str) -> Invitation | None:
@@ -130,6 +151,7 @@ def by_token(token: str) -> Invitation | None:
 
 
 # --- changes ---------------------------------------------------------------------------
+
 
 def lock_patient(patient) -> None:
     """Hold the patient's row until the transaction ends: two staff (or staff and
@@ -146,16 +168,32 @@ def invite(practice, patient, *, email: str, phone: str, actor, auto: bool = Fal
     if open_invitation is not None:
         _end(open_invitation, "cancelled", "patient_portal.invitation_cancelled", reason="invited again")
     token = new_token()
-    invitation = Invitation(practice_id=practice.id, patient_id=patient.id, email=email, phone=phone or "",
-                            token_hash=token_hash(token), encrypted_pin=encrypt_pin(new_pin()), status="invited",
-                            failed_attempts=0, auto=auto, created_at=utcnow(), sent_at=utcnow(),
-                            created_by_id=actor.id if actor is not None else None)
+    invitation = Invitation(
+        practice_id=practice.id,
+        patient_id=patient.id,
+        email=email,
+        phone=phone or "",
+        token_hash=token_hash(token),
+        encrypted_pin=encrypt_pin(new_pin()),
+        status="invited",
+        failed_attempts=0,
+        auto=auto,
+        created_at=utcnow(),
+        sent_at=utcnow(),
+        created_by_id=actor.id if actor is not None else None,
+    )
     session().add(invitation)
     session().flush()
     _send(practice, patient, invitation, token)
-    audit.record("patient_portal.invited", practice_id=practice.id, object_type="portal_invitation",
-                 object_id=invitation.id, dimensions={"patient_id": patient.id}, actor=actor,
-                 details={"email": email, "phone": phone or "", "auto": auto})
+    audit.record(
+        "patient_portal.invited",
+        practice_id=practice.id,
+        object_type="portal_invitation",
+        object_id=invitation.id,
+        dimensions={"patient_id": patient.id},
+        actor=actor,
+        details={"email": email, "phone": phone or "", "auto": auto},
+    )
     return invitation, token
 
 
@@ -172,8 +210,15 @@ def resend(practice, patient, actor) -> tuple[Invitation, str]:
     invitation.verified_key_hash = None
     invitation.verified_at = None
     _send(practice, patient, invitation, token)
-    audit.record("patient_portal.invitation_resent", practice_id=practice.id, object_type="portal_invitation",
-                 object_id=invitation.id, dimensions={"patient_id": patient.id}, actor=actor, details={"email": invitation.email})
+    audit.record(
+        "patient_portal.invitation_resent",
+        practice_id=practice.id,
+        object_type="portal_invitation",
+        object_id=invitation.id,
+        dimensions={"patient_id": patient.id},
+        actor=actor,
+        details={"email": invitation.email},
+    )
     return invitation, token
 
 
@@ -188,28 +233,53 @@ def cancel(practice, patient, actor) -> Invitation:
 
 def revoke(practice, patient, actor) -> PortalLink:
     lock_patient(patient)
-    link = session().scalars(for_update(scoped_select(PortalLink, practice.id)
-                                        .where(PortalLink.patient_id == patient.id))).one_or_none()
+    link = (
+        session()
+        .scalars(for_update(scoped_select(PortalLink, practice.id).where(PortalLink.patient_id == patient.id)))
+        .one_or_none()
+    )
     if link is None or link.revoked_at is not None:
         raise InvitationError("This patient has no portal access to revoke.")
     link.revoked_at = utcnow()
     link.revoked_by_id = actor.id
-    audit.record("patient_portal.access_revoked", practice_id=practice.id, object_type="portal_link",
-                 object_id=link.id, dimensions={"patient_id": patient.id}, actor=actor)
+    audit.record(
+        "patient_portal.access_revoked",
+        practice_id=practice.id,
+        object_type="portal_link",
+        object_id=link.id,
+        dimensions={"patient_id": patient.id},
+        actor=actor,
+    )
     return link
 
 
 def _lock_open(practice_id: int, patient_id: int) -> Invitation | None:
-    return session().scalars(for_update(scoped_select(Invitation, practice_id).where(
-        Invitation.patient_id == patient_id, Invitation.status == "invited"))).first()
+    return (
+        session()
+        .scalars(
+            for_update(
+                scoped_select(Invitation, practice_id).where(
+                    Invitation.patient_id == patient_id, Invitation.status == "invited"
+                )
+            )
+        )
+        .first()
+    )
 
 
 def _end(invitation: Invitation, status: str, action: str, actor=None, **details) -> None:
     invitation.status = status
     invitation.ended_at = utcnow()
     invitation.verified_key_hash = None
-    audit.record(action, practice_id=invitation.practice_id, object_type="portal_invitation",
-                 object_id=invitation.id, dimensions={"patient_id": invitation.patient_id}, actor=actor, details=details)
+    audit.record(
+        action,
+        practice_id=invitation.practice_id,
+        object_type="portal_invitation",
+        object_id=invitation.id,
+        dimensions={"patient_id": invitation.patient_id},
+        actor=actor,
+        details=details,
+    )
 
 
 def _send(practice, patient, invitation: Invitation, token: str) -> None:
@@ -222,5 +292,6 @@ def _send(practice, patient, invitation: Invitation, token: str) -> None:
         f"security), or your phone number to receive a code.\n\n"
         f"The link works once and expires in {valid_days()} days.\n"
     )
-    messaging.queue("email", invitation.email, body, subject=f"{practice.name}: access your health records",
-                    practice_id=practice.id)
+    messaging.queue(
+        "email", invitation.email, body, subject=f"{practice.name}: access your health records", practice_id=practice.id
+    )

@@ -6,6 +6,7 @@ never auto-invites until an administrator says so. "May invite" is answered
 to the core as the permission ``patient_portal.invite`` (see ``__init__``),
 so it composes with other plugins' answers (any deny wins).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,19 +48,35 @@ def auto_inviters(practice_id: int, user_ids) -> set[int]:
     ids = {i for i in user_ids if i is not None}
     if not ids:
         return set()
-    return set(session().scalars(
-        scoped_select(User, practice_id, User.id).join(InviteSettings, InviteSettings.user_id == User.id)
-        .where(User.id.in_(ids), User.status == "active",
-               InviteSettings.auto_invite.is_(True))))
+    return set(
+        session().scalars(
+            scoped_select(User, practice_id, User.id)
+            .join(InviteSettings, InviteSettings.user_id == User.id)
+            .where(User.id.in_(ids), User.status == "active", InviteSettings.auto_invite.is_(True))
+        )
+    )
 
 
 def settings_of(practice_id: int) -> list[UserSettings]:
     """The practice's active users, by name, with their settings (defaults where no row)."""
-    users = session().scalars(scoped_select(User, practice_id).where(User.status == "active")
-                              .order_by(User.last_name, User.first_name, User.id)).all()
+    users = (
+        session()
+        .scalars(
+            scoped_select(User, practice_id)
+            .where(User.status == "active")
+            .order_by(User.last_name, User.first_name, User.id)
+        )
+        .all()
+    )
     rows = {r.user_id: r for r in session().scalars(scoped_select(InviteSettings, practice_id))}
-    return [UserSettings(u, rows[u.id].may_invite if u.id in rows else DEFAULT_MAY_INVITE,
-                         rows[u.id].auto_invite if u.id in rows else DEFAULT_AUTO_INVITE) for u in users]
+    return [
+        UserSettings(
+            u,
+            rows[u.id].may_invite if u.id in rows else DEFAULT_MAY_INVITE,
+            rows[u.id].auto_invite if u.id in rows else DEFAULT_AUTO_INVITE,
+        )
+        for u in users
+    ]
 
 
 def save(practice_id: int, wanted: dict[int, tuple[bool, bool]], actor) -> int:
@@ -82,10 +99,17 @@ def save(practice_id: int, wanted: dict[int, tuple[bool, bool]], actor) -> int:
             session().add(row)
         row.may_invite, row.auto_invite = may, auto
         row.updated_at, row.updated_by_id = utcnow(), actor.id
-        audit.record("patient_portal.invite_settings_changed", practice_id=practice_id, object_type="user",
-                     object_id=current.user.id, actor=actor,
-                     details={"user": current.user.full_name,
-                              "old": {"may_invite": current.may_invite, "auto_invite": current.auto_invite},
-                              "new": {"may_invite": may, "auto_invite": auto}})
+        audit.record(
+            "patient_portal.invite_settings_changed",
+            practice_id=practice_id,
+            object_type="user",
+            object_id=current.user.id,
+            actor=actor,
+            details={
+                "user": current.user.full_name,
+                "old": {"may_invite": current.may_invite, "auto_invite": current.auto_invite},
+                "new": {"may_invite": may, "auto_invite": auto},
+            },
+        )
         changed += 1
     return changed

@@ -1,5 +1,6 @@
 """What goes through every practice at once, for ``pfcore jobs run`` only: no page
 imports this module (an import-linter contract in pyproject.toml)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,8 +25,9 @@ def auto_invite_in_all_practices(app) -> int:
     # The latest calendar date on Earth now; each practice then keeps its own visits that are old enough.
     encounters = unsigned_encounters_in_all_practices(utcnow().date() + dt.timedelta(days=1) - wait)
     invited = 0
-    for practice_id, rows in groupby(sorted(encounters, key=lambda e: (e.practice_id, e.id)),
-                                     key=lambda e: e.practice_id):
+    for practice_id, rows in groupby(
+        sorted(encounters, key=lambda e: (e.practice_id, e.id)), key=lambda e: e.practice_id
+    ):
         practice = session().get(Practice, practice_id)
         if PLUGIN_NAME not in registry.enabled_names(practice):
             continue

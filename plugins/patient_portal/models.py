@@ -9,6 +9,7 @@ A patient's enrolment status in a practice is derived, never stored twice:
 an open link -> "enrolled", a revoked link -> "revoked", else the newest
 invitation "invited" -> "invited", else "not invited".
 """
+
 from __future__ import annotations
 
 import datetime as dt

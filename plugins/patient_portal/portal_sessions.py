@@ -12,6 +12,7 @@ when its ``session_generation`` moves (password reset). A session waiting
 for the authenticator-app code (``second_factor_pending``) reaches nothing
 but that step and ends after ``pending_sign_in_minutes``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,9 +35,16 @@ def _settings() -> dict:
 
 def start(account: PortalAccount, *, second_factor_pending: bool) -> PortalSession:
     now = utcnow()
-    row = PortalSession(token_hash="", account_id=account.id, generation=account.session_generation,
-                        second_factor_pending=second_factor_pending, created_at=now, last_seen_at=now,
-                        ip=(request.remote_addr or "")[:64], user_agent=request.headers.get("User-Agent", "")[:400])
+    row = PortalSession(
+        token_hash="",
+        account_id=account.id,
+        generation=account.session_generation,
+        second_factor_pending=second_factor_pending,
+        created_at=now,
+        last_seen_at=now,
+        ip=(request.remote_addr or "")[:64],
+        user_agent=request.headers.get("User-Agent", "")[:400],
+    )
     _new_token(row)
     session().add(row)
     session().flush()
@@ -62,7 +70,10 @@ def end_reason(row: PortalSession, account: PortalAccount, now: dt.datetime) -> 
         return "expired"
     if row.generation != account.session_generation:
         return "revoked"
-    if row.second_factor_pending and row.created_at + dt.timedelta(minutes=int(settings["pending_sign_in_minutes"])) <= now:
+    if (
+        row.second_factor_pending
+        and row.created_at + dt.timedelta(minutes=int(settings["pending_sign_in_minutes"])) <= now
+    ):
         return "expired"
     if row.last_seen_at + dt.timedelta(minutes=setting("session_idle_minutes")) <= now:
         return "idle"
@@ -74,10 +85,15 @@ def load() -> tuple[PortalAccount, PortalSession] | str | None:
     token = request.cookies.get(prefixed(COOKIE))
     if not token or len(token) > 200:
         return None
-    found = session().execute(
-        select(PortalSession, PortalAccount).join(PortalAccount, PortalAccount.id == PortalSession.account_id)
-        .where(PortalSession.token_hash == token_hash(token), PortalSession.ended_at.is_(None))
-    ).one_or_none()
+    found = (
+        session()
+        .execute(
+            select(PortalSession, PortalAccount)
+            .join(PortalAccount, PortalAccount.id == PortalSession.account_id)
+            .where(PortalSession.token_hash == token_hash(token), PortalSession.ended_at.is_(None))
+        )
+        .one_or_none()
+    )
     if found is None:
         queue_cookie(COOKIE, None)
         return None
@@ -105,7 +121,13 @@ def end(row: PortalSession, *, clear_cookie: bool = True) -> None:
 def end_all(account: PortalAccount) -> int:
     """End every session of the account at once; returns how many were open."""
     account.session_generation += 1
-    return session().execute(
-        update(PortalSession).where(PortalSession.account_id == account.id, PortalSession.ended_at.is_(None))
-        .values(ended_at=utcnow()).execution_options(synchronize_session=False)
-    ).rowcount
+    return (
+        session()
+        .execute(
+            update(PortalSession)
+            .where(PortalSession.account_id == account.id, PortalSession.ended_at.is_(None))
+            .values(ended_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        .rowcount
+    )

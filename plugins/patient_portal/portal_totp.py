@@ -9,6 +9,7 @@ with a conditional UPDATE, so a code works once only, even on two app
 servers at the same moment. During set-up nothing is stored: the page
 carries the new secret encrypted, bound to the account, for 15 minutes.
 """
+
 from __future__ import annotations
 
 from cryptography.fernet import InvalidToken
@@ -61,10 +62,16 @@ def use_code(account: PortalAccount, code: str) -> bool:
     step = matching_step(secret, code)
     if step is None or step <= account.totp_last_step:
         return False
-    claimed = session().execute(
-        update(PortalAccount).where(PortalAccount.id == account.id, PortalAccount.totp_last_step < step)
-        .values(totp_last_step=step).execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = (
+        session()
+        .execute(
+            update(PortalAccount)
+            .where(PortalAccount.id == account.id, PortalAccount.totp_last_step < step)
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        .rowcount
+    )
     account.totp_last_step = max(account.totp_last_step, step)
     return claimed == 1
 

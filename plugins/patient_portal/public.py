@@ -5,6 +5,7 @@ session instead. The routes live in ``registration_views``,
 ``account_views`` and ``record_views``, which the package imports with this
 module when it registers the blueprint (they import it, not the other way round).
 """
+
 from __future__ import annotations
 
 from functools import wraps

@@ -12,6 +12,7 @@ digest on the page is the digest of the very bytes the link returns.
 Activity lists, from the core's audit log, who opened or downloaded this
 patient's record in this practice, and when.
 """
+
 from __future__ import annotations
 
 import base64
@@ -62,8 +63,13 @@ def export(link: PortalLink, fmt: str, moment: dt.datetime) -> bytes:
     if fmt == "json":
         document = {"practice": {"name": practice.name}, "generated_at": stamp, "record": record}
         return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-    return render_template("patient_portal/portal_record_export.html", practice=practice, record=record,
-                           sections=sections(record), generated_at=stamp).encode("utf-8")
+    return render_template(
+        "patient_portal/portal_record_export.html",
+        practice=practice,
+        record=record,
+        sections=sections(record),
+        generated_at=stamp,
+    ).encode("utf-8")
 
 
 def filename(link: PortalLink, fmt: str, moment: dt.datetime) -> str:
@@ -81,6 +87,7 @@ def repr_digest(data: bytes) -> str:
 
 # --- activity -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Activity:
     occurred_at: dt.datetime
@@ -89,8 +96,13 @@ class Activity:
 
 
 def activity(link: PortalLink, account: PortalAccount) -> list[Activity]:
-    statement = audit.report_query(link.practice_id, audit.ReportFilter(dimensions={"patient_id": (link.patient_id,)}),
-                                   limit=None).where(AuditEvent.action.in_(ACTIVITY_ACTIONS)).limit(ACTIVITY_LIMIT)
+    statement = (
+        audit.report_query(
+            link.practice_id, audit.ReportFilter(dimensions={"patient_id": (link.patient_id,)}), limit=None
+        )
+        .where(AuditEvent.action.in_(ACTIVITY_ACTIONS))
+        .limit(ACTIVITY_LIMIT)
+    )
     return [Activity(e.occurred_at, _who(e, account), _what(e)) for e in session().scalars(statement)]
 
 
@@ -114,5 +126,10 @@ def _what(event: AuditEvent) -> str:
 
 
 def links_of(account: PortalAccount) -> list[PortalLink]:
-    return list(session().scalars(select(PortalLink).where(PortalLink.account_id == account.id)
-                                  .order_by(PortalLink.enrolled_at, PortalLink.id)))
+    return list(
+        session().scalars(
+            select(PortalLink)
+            .where(PortalLink.account_id == account.id)
+            .order_by(PortalLink.enrolled_at, PortalLink.id)
+        )
+    )

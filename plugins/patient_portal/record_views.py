@@ -8,6 +8,7 @@ portal off) shows only "Ask your doctor to provide access to your health
 records." Every view and download is audited with the practice and the
 patient.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,14 +45,29 @@ def _own_link(link_id: int) -> tuple[PortalLink, Practice]:
         abort(404)
     practice = session().get(Practice, link.practice_id)
     if not _is_open(link, practice):
-        abort(make_response(render("patient_portal/portal_message.html", status=403, title="No access",
-                                   message=NO_ACCESS, practice=practice)))
+        abort(
+            make_response(
+                render(
+                    "patient_portal/portal_message.html",
+                    status=403,
+                    title="No access",
+                    message=NO_ACCESS,
+                    practice=practice,
+                )
+            )
+        )
     return link, practice
 
 
 def _audit(action: str, link: PortalLink, **details) -> None:
-    audit.record(action, practice_id=link.practice_id, object_type="portal_link", object_id=link.id,
-                 dimensions={"patient_id": link.patient_id}, details=details)
+    audit.record(
+        action,
+        practice_id=link.practice_id,
+        object_type="portal_link",
+        object_id=link.id,
+        dimensions={"patient_id": link.patient_id},
+        details=details,
+    )
 
 
 @blueprint.get("/")
@@ -65,8 +81,11 @@ def home():
             records.append(PracticeRecord(link, practice, None, None))
             continue
         record = record_export.record_of(link)
-        records.append(PracticeRecord(link, practice, charts.get_patient(link.practice_id, link.patient_id),
-                                      record_export.sections(record)))
+        records.append(
+            PracticeRecord(
+                link, practice, charts.get_patient(link.practice_id, link.patient_id), record_export.sections(record)
+            )
+        )
         _audit("patient_portal.record_viewed", link)
     session().commit()
     return render("patient_portal/portal_home.html", records=records, no_access=NO_ACCESS)
@@ -81,8 +100,14 @@ def download(link_id: int):
     files = []
     for fmt in record_export.FORMATS:
         data = record_export.export(link, fmt, moment)
-        files.append({"format": fmt, "sha256": record_export.sha256_hex(data), "size": len(data),
-                      "url": url_for(".download_file", link_id=link.id, fmt=fmt, at=int(moment.timestamp()))})
+        files.append(
+            {
+                "format": fmt,
+                "sha256": record_export.sha256_hex(data),
+                "size": len(data),
+                "url": url_for(".download_file", link_id=link.id, fmt=fmt, at=int(moment.timestamp())),
+            }
+        )
     return render("patient_portal/portal_download.html", practice=practice, files=files, link=link)
 
 
@@ -112,5 +137,6 @@ def activity(link_id: int):
     rows = record_export.activity(link, g.portal_account)
     _audit("patient_portal.activity_viewed", link)
     session().commit()
-    return render("patient_portal/portal_activity.html", practice=practice, rows=rows,
-                  limit=record_export.ACTIVITY_LIMIT)
+    return render(
+        "patient_portal/portal_activity.html", practice=practice, rows=rows, limit=record_export.ACTIVITY_LIMIT
+    )

@@ -16,6 +16,7 @@ hash on the invitation, good for 30 minutes. Only that browser can then
 create or link the account, which ends the invitation ("registered") and
 opens the patient's link to the practice.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,8 +53,9 @@ from .models import Invitation, PhoneCode, PortalAccount, PortalLink
 VERIFIED_COOKIE = "pfcore_portal_registration"
 VERIFIED_MINUTES = 30
 BIRTH_DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d")
-LOCKED_MESSAGE = ("Too many answers were not right, so this registration link is locked. "
-                  "Ask your practice to resend the invitation.")
+LOCKED_MESSAGE = (
+    "Too many answers were not right, so this registration link is locked. Ask your practice to resend the invitation."
+)
 # What the link can still do: usable, locked (too many wrong answers), expired, unknown.
 USABLE, LOCKED, EXPIRED, UNKNOWN = "usable", "locked", "expired", "unknown"
 
@@ -86,6 +88,7 @@ def _settings() -> dict:
 
 
 # --- the link -------------------------------------------------------------------------
+
 
 def link_state(token: str) -> tuple[Invitation | None, str]:
     invitation = invitations.by_token(token) if token and len(token) <= 200 else None
@@ -127,8 +130,15 @@ def _digits(text: str, what: str, field: str) -> str:
 
 def _locked_row(invitation: Invitation) -> Invitation:
     """The invitation's row, locked until the transaction ends and read as it is now."""
-    return session().scalars(for_update(select(Invitation).where(Invitation.id == invitation.id))
-                             .execution_options(populate_existing=True)).one()
+    return (
+        session()
+        .scalars(
+            for_update(select(Invitation).where(Invitation.id == invitation.id)).execution_options(
+                populate_existing=True
+            )
+        )
+        .one()
+    )
 
 
 def _hold(invitation: Invitation) -> Answer | None:
@@ -158,11 +168,19 @@ def _wrong(invitation: Invitation, method: str, message: str, **details) -> Answ
 
 
 def _audit(invitation: Invitation, action: str, outcome: str = "success", **details) -> None:
-    audit.record(action, practice_id=invitation.practice_id, outcome=outcome, object_type="portal_invitation",
-                 object_id=invitation.id, dimensions={"patient_id": invitation.patient_id}, details=details)
+    audit.record(
+        action,
+        practice_id=invitation.practice_id,
+        outcome=outcome,
+        object_type="portal_invitation",
+        object_id=invitation.id,
+        dimensions={"patient_id": invitation.patient_id},
+        details=details,
+    )
 
 
 # --- (a) date of birth + PIN ---------------------------------------------------------
+
 
 def check_pin(invitation: Invitation, birth_date_text: str, pin_text: str) -> Answer:
     birth_date = parse_birth_date(birth_date_text)
@@ -176,11 +194,13 @@ def check_pin(invitation: Invitation, birth_date_text: str, pin_text: str) -> An
     if pin_ok and birth_ok:
         mark_verified(invitation, "pin")
         return Answer(True)
-    return _wrong(invitation, "pin", "The date of birth or the PIN is not right.",
-                  date_of_birth_ok=birth_ok, pin_ok=pin_ok)
+    return _wrong(
+        invitation, "pin", "The date of birth or the PIN is not right.", date_of_birth_ok=birth_ok, pin_ok=pin_ok
+    )
 
 
 # --- (b) phone + date of birth, then a code ---------------------------------------------
+
 
 def _code_hash(code_id: int, code: str) -> str:
     key = current_app.config["SECRET_KEY"].encode()
@@ -203,25 +223,47 @@ def send_phone_code(invitation: Invitation, phone_text: str, birth_date_text: st
     phone_ok = bool(invitation.phone) and hmac.compare_digest(invitation.phone.encode(), phone.encode())
     birth_ok = patient is not None and patient.date_of_birth == birth_date
     if not (phone_ok and birth_ok):
-        return _wrong(invitation, "phone", "The phone number or the date of birth does not match your invitation.",
-                      date_of_birth_ok=birth_ok, phone_ok=phone_ok)
+        return _wrong(
+            invitation,
+            "phone",
+            "The phone number or the date of birth does not match your invitation.",
+            date_of_birth_ok=birth_ok,
+            phone_ok=phone_ok,
+        )
     now = utcnow()
-    recent = session().scalar(select(func.count()).select_from(PhoneCode).where(
-        PhoneCode.invitation_id == invitation.id, PhoneCode.created_at > now - dt.timedelta(hours=1)))
+    recent = session().scalar(
+        select(func.count())
+        .select_from(PhoneCode)
+        .where(PhoneCode.invitation_id == invitation.id, PhoneCode.created_at > now - dt.timedelta(hours=1))
+    )
     if recent >= int(_settings()["code_max_sends"]):
         return Answer(False, "Too many codes were sent. Wait an hour, or use the PIN from your practice.")
     try:
-        permit = phone_sends.admit(channel, invitation.phone, practice_id=invitation.practice_id,
-                                   purpose="portal_registration", dimensions={"patient_id": invitation.patient_id},
-                                   subject=("portal_invitation", invitation.id))
+        permit = phone_sends.admit(
+            channel,
+            invitation.phone,
+            practice_id=invitation.practice_id,
+            purpose="portal_registration",
+            dimensions={"patient_id": invitation.patient_id},
+            subject=("portal_invitation", invitation.id),
+        )
     except phone_sends.SendRefused as refused:
         phone_sends.record_refusal(refused)
         return Answer(False, f"{refused.message} You can also use the PIN from your practice.")
-    session().execute(update(PhoneCode).where(PhoneCode.invitation_id == invitation.id, PhoneCode.used_at.is_(None))
-                      .values(used_at=now).execution_options(synchronize_session=False))
+    session().execute(
+        update(PhoneCode)
+        .where(PhoneCode.invitation_id == invitation.id, PhoneCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
     minutes = int(_settings()["code_valid_minutes"])
-    row = PhoneCode(invitation_id=invitation.id, code_hash="", channel=channel, created_at=now,
-                    expires_at=now + dt.timedelta(minutes=minutes))
+    row = PhoneCode(
+        invitation_id=invitation.id,
+        code_hash="",
+        channel=channel,
+        created_at=now,
+        expires_at=now + dt.timedelta(minutes=minutes),
+    )
     session().add(row)
     session().flush()
     code = f"{secrets.randbelow(1_000_000):06d}"
@@ -231,15 +273,27 @@ def send_phone_code(invitation: Invitation, phone_text: str, birth_date_text: st
         body = f"Your patient portal security code is {spoken}. Again: {spoken}."
     else:
         body = f"Your patient portal security code is {code}. It expires in {minutes} minutes. Never share it."
-    messaging.queue(channel, invitation.phone, body, subject="Your patient portal security code",
-                    practice_id=invitation.practice_id, permit=permit)
+    messaging.queue(
+        channel,
+        invitation.phone,
+        body,
+        subject="Your patient portal security code",
+        practice_id=invitation.practice_id,
+        permit=permit,
+    )
     _audit(invitation, "patient_portal.phone_code_sent", channel=channel, to=codes.mask(invitation.phone))
     return Answer(True)
 
 
 def has_open_code(invitation: Invitation) -> bool:
-    return session().scalar(select(func.count()).select_from(PhoneCode).where(
-        PhoneCode.invitation_id == invitation.id, PhoneCode.used_at.is_(None))) > 0
+    return (
+        session().scalar(
+            select(func.count())
+            .select_from(PhoneCode)
+            .where(PhoneCode.invitation_id == invitation.id, PhoneCode.used_at.is_(None))
+        )
+        > 0
+    )
 
 
 def check_phone_code(invitation: Invitation, code_text: str) -> Answer:
@@ -247,17 +301,40 @@ def check_phone_code(invitation: Invitation, code_text: str) -> Answer:
     refused = _hold(invitation)
     if refused:
         return refused
-    row = session().scalars(for_update(select(PhoneCode).where(
-        PhoneCode.invitation_id == invitation.id, PhoneCode.used_at.is_(None))
-        .order_by(PhoneCode.id.desc()).limit(1))).first()
+    row = (
+        session()
+        .scalars(
+            for_update(
+                select(PhoneCode)
+                .where(PhoneCode.invitation_id == invitation.id, PhoneCode.used_at.is_(None))
+                .order_by(PhoneCode.id.desc())
+                .limit(1)
+            )
+        )
+        .first()
+    )
     if row is None or row.expires_at <= utcnow():
         # No code can match: nothing was guessed, so the try is recorded but not counted.
-        _audit(invitation, "patient_portal.identity_failed", outcome="failure", method="phone code",
-               reason="no open code", counted=False)
+        _audit(
+            invitation,
+            "patient_portal.identity_failed",
+            outcome="failure",
+            method="phone code",
+            reason="no open code",
+            counted=False,
+        )
         return Answer(False, "That code has expired. Ask for a new one.")
     if hmac.compare_digest(_code_hash(row.id, code), row.code_hash):
-        spent = session().execute(update(PhoneCode).where(PhoneCode.id == row.id, PhoneCode.used_at.is_(None))
-                                  .values(used_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+        spent = (
+            session()
+            .execute(
+                update(PhoneCode)
+                .where(PhoneCode.id == row.id, PhoneCode.used_at.is_(None))
+                .values(used_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            .rowcount
+        )
         if spent == 1:
             mark_verified(invitation, "phone")
             return Answer(True)
@@ -266,6 +343,7 @@ def check_phone_code(invitation: Invitation, code_text: str) -> Answer:
 
 
 # --- this browser proved it ------------------------------------------------------------
+
 
 def mark_verified(invitation: Invitation, method: str) -> None:
     key = new_token()
@@ -286,6 +364,7 @@ def is_verified(invitation: Invitation) -> bool:
 
 # --- the end: an account sees this patient's records --------------------------------------
 
+
 def personal_words(invitation: Invitation) -> list[str]:
     """What a new password must not contain: the patient's name, email and practice."""
     patient = patient_of(invitation)
@@ -298,8 +377,13 @@ def complete(invitation: Invitation, account: PortalAccount, how: str) -> Portal
     locked = _locked_row(invitation)
     if not invitations.is_usable(locked) or not is_verified(locked):
         raise RegistrationError(invitations.EXPIRED_MESSAGE)
-    link = session().scalars(for_update(scoped_select(PortalLink, locked.practice_id)
-                                        .where(PortalLink.patient_id == locked.patient_id))).one_or_none()
+    link = (
+        session()
+        .scalars(
+            for_update(scoped_select(PortalLink, locked.practice_id).where(PortalLink.patient_id == locked.patient_id))
+        )
+        .one_or_none()
+    )
     now = utcnow()
     if link is not None and link.revoked_at is None and link.account_id != account.id:
         raise RegistrationError("This patient already has portal access. Ask your practice.")
@@ -311,6 +395,12 @@ def complete(invitation: Invitation, account: PortalAccount, how: str) -> Portal
     locked.status, locked.ended_at, locked.verified_key_hash = "registered", now, None
     session().flush()
     queue_cookie(VERIFIED_COOKIE, None)
-    audit.record("patient_portal.registered", practice_id=locked.practice_id, object_type="portal_link",
-                 object_id=link.id, dimensions={"patient_id": locked.patient_id}, details={"account": how, "username": account.username})
+    audit.record(
+        "patient_portal.registered",
+        practice_id=locked.practice_id,
+        object_type="portal_link",
+        object_id=link.id,
+        dimensions={"patient_id": locked.patient_id},
+        details={"account": how, "username": account.username},
+    )
     return link

@@ -8,6 +8,7 @@
 A link that was used, cancelled, expired or never existed shows the expired
 message; a locked one says to ask the practice to resend the invitation.
 """
+
 from __future__ import annotations
 
 from functools import wraps
@@ -23,13 +24,18 @@ from .public import blueprint
 
 
 def _expired(status: int):
-    return render("patient_portal/portal_message.html", status=status, title="Link expired",
-                  message=invitations.EXPIRED_MESSAGE)
+    return render(
+        "patient_portal/portal_message.html", status=status, title="Link expired", message=invitations.EXPIRED_MESSAGE
+    )
 
 
 def _locked():
-    return render("patient_portal/portal_message.html", status=403, title="Registration locked",
-                  message=registration.LOCKED_MESSAGE)
+    return render(
+        "patient_portal/portal_message.html",
+        status=403,
+        title="Registration locked",
+        message=registration.LOCKED_MESSAGE,
+    )
 
 
 def usable_link(view):
@@ -78,6 +84,7 @@ def _answered(answer, template: str, form, invitation, token: str, success):
 
 # --- identity --------------------------------------------------------------------------
 
+
 @blueprint.route("/register/<token>", methods=["GET", "POST"])
 @rate_limited("signin")
 @usable_link
@@ -95,8 +102,14 @@ def register(token, invitation):
     except registration.BadInput as error:
         form[error.field].errors = [error.message]
         return _page("portal_register_pin.html", invitation, status=422, form=form, token=token)
-    return _answered(answer, "portal_register_pin.html", form, invitation, token,
-                     lambda: redirect(url_for(".register_account", token=token)))
+    return _answered(
+        answer,
+        "portal_register_pin.html",
+        form,
+        invitation,
+        token,
+        lambda: redirect(url_for(".register_account", token=token)),
+    )
 
 
 @blueprint.route("/register/<token>/phone", methods=["GET", "POST"])
@@ -114,8 +127,14 @@ def register_phone(token, invitation):
     except registration.BadInput as error:
         form[error.field].errors = [error.message]
         return _page("portal_register_phone.html", invitation, status=422, form=form, token=token)
-    return _answered(answer, "portal_register_phone.html", form, invitation, token,
-                     lambda: redirect(url_for(".register_code", token=token, channel=form.channel.data)))
+    return _answered(
+        answer,
+        "portal_register_phone.html",
+        form,
+        invitation,
+        token,
+        lambda: redirect(url_for(".register_code", token=token, channel=form.channel.data)),
+    )
 
 
 @blueprint.route("/register/<token>/code", methods=["GET", "POST"])
@@ -146,6 +165,7 @@ def register_code(token, invitation):
 
 # --- the account -------------------------------------------------------------------------
 
+
 @blueprint.get("/register/<token>/account")
 @verified_link
 def register_account(token, invitation):
@@ -163,8 +183,12 @@ def register_create(token, invitation):
     form = CreateAccountForm()
     if form.validate():
         try:
-            account = accounts.create(form.username.data, form.email.data, form.password.data,
-                                      personal=registration.personal_words(invitation))
+            account = accounts.create(
+                form.username.data,
+                form.email.data,
+                form.password.data,
+                personal=registration.personal_words(invitation),
+            )
             registration.complete(invitation, account, "created")
         except accounts.PortalAccountError as error:
             session().rollback()
@@ -195,7 +219,8 @@ def register_link(token, invitation):
                 registration.complete(invitation, account, "linked")
             except registration.RegistrationError as error:
                 session().rollback()
-                return render("patient_portal/portal_message.html", status=410, title="Link expired",
-                              message=str(error))
+                return render(
+                    "patient_portal/portal_message.html", status=410, title="Link expired", message=str(error)
+                )
             return start_signed_in(account, method="registration link")
     return _page("portal_register_link.html", invitation, status=422, form=form, token=token)

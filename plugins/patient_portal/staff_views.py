@@ -8,6 +8,7 @@ header's status (``hx-swap-oob``). A patient id of another practice is 404
 everywhere; opening charts (``charts.view``) is needed for any of it, and
 ``patient_portal.invite`` ("May invite patients") for every change.
 """
+
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
@@ -50,9 +51,11 @@ CHANGED_MEANWHILE = "Someone changed this patient's enrolment meanwhile. This is
 
 
 class InviteForm(FlaskForm):
-    email = EmailField("Email", filters=[lambda value: value.strip() if value else value],
-                       validators=[InputRequired(message="Enter the patient's email."), Length(max=254),
-                                   EmailAddress()])
+    email = EmailField(
+        "Email",
+        filters=[lambda value: value.strip() if value else value],
+        validators=[InputRequired(message="Enter the patient's email."), Length(max=254), EmailAddress()],
+    )
     # The registration's code by text or call goes to this number.
     phone = TelField("Phone", validators=[Optional(), Length(max=40), PhoneNumber(for_codes=True)])
     # The newest invitation when the form was shown: a changed enrolment is not overwritten unseen.
@@ -76,8 +79,14 @@ def _patient(patient_id):
 def _patient_to_change(patient_id):
     patient = _patient(patient_id)
     if not can(_viewer(), INVITE):
-        abort(render("error.html", status=403, title="Not allowed",
-                     message=why_not(_viewer(), INVITE) or "You may not invite patients to the patient portal."))
+        abort(
+            render(
+                "error.html",
+                status=403,
+                title="Not allowed",
+                message=why_not(_viewer(), INVITE) or "You may not invite patients to the patient portal.",
+            )
+        )
     return patient
 
 
@@ -96,9 +105,11 @@ def _row(enrolment, patient) -> dict:
     """The enrolment table's one row (without the Access code)."""
     invitation, link = enrolment.invitation, enrolment.link
     status = enrolment.status
-    row = {"email": invitation.email if invitation else patient.email,
-           "phone": display(invitation.phone if invitation else patient.phone),
-           "invited_on": _date(invitation.sent_at) if invitation else ""}
+    row = {
+        "email": invitation.email if invitation else patient.email,
+        "phone": display(invitation.phone if invitation else patient.phone),
+        "invited_on": _date(invitation.sent_at) if invitation else "",
+    }
     if status == invitations.INVITED:
         text = "Invited"
         if invitations.is_locked(invitation):
@@ -110,19 +121,27 @@ def _row(enrolment, patient) -> dict:
     elif status == invitations.REVOKED:
         text = f"Access revoked on {_date(link.revoked_at)}"
     else:
-        text = "Not invited" + (f" (invitation cancelled on {_date(invitation.ended_at)})"
-                                if invitation is not None and invitation.status == "cancelled" else "")
+        text = "Not invited" + (
+            f" (invitation cancelled on {_date(invitation.ended_at)})"
+            if invitation is not None and invitation.status == "cancelled"
+            else ""
+        )
     return dict(row, status=text)
 
 
 def _viewed(patient) -> None:
     """A read of the patient's enrolment (email, phone, status), audited like any chart view."""
-    audit.record("patient_portal.enrolment_viewed", practice_id=patient.practice_id, object_type="patient",
-                 object_id=patient.id, dimensions={"patient_id": patient.id}, details={"view": request.endpoint})
+    audit.record(
+        "patient_portal.enrolment_viewed",
+        practice_id=patient.practice_id,
+        object_type="patient",
+        object_id=patient.id,
+        dimensions={"patient_id": patient.id},
+        details={"view": request.endpoint},
+    )
 
 
-def _panel(patient, *, status: int = 200, message: str | None = None, error: str | None = None,
-           viewing: bool = False):
+def _panel(patient, *, status: int = 200, message: str | None = None, error: str | None = None, viewing: bool = False):
     """The enrolment panel; the caller commits. Showing the PIN is audited
     (``patient_portal.pin_viewed``); so is a plain look at the panel (``viewing``)."""
     practice = _viewer().practice
@@ -131,14 +150,29 @@ def _panel(patient, *, status: int = 200, message: str | None = None, error: str
     pin = None
     if enrolment.status == invitations.INVITED and may_change:
         pin = invitations.reveal_pin(enrolment.invitation)
-        audit.record("patient_portal.pin_viewed", practice_id=practice.id, object_type="portal_invitation",
-                     object_id=enrolment.invitation.id, dimensions={"patient_id": patient.id})
+        audit.record(
+            "patient_portal.pin_viewed",
+            practice_id=practice.id,
+            object_type="portal_invitation",
+            object_id=enrolment.invitation.id,
+            dimensions={"patient_id": patient.id},
+        )
     elif viewing:
         _viewed(patient)
-    return render("patient_portal/enrolment.html", block="dialog", status=status, patient=patient,
-                  enrolment=enrolment, row=_row(enrolment, patient), pin=pin, may_change=may_change,
-                  message=message, error=error, chart_url=api.chart_url(patient.id),
-                  header_status=status_html(practice, _viewer(), patient, oob=True) if is_partial_request() else "")
+    return render(
+        "patient_portal/enrolment.html",
+        block="dialog",
+        status=status,
+        patient=patient,
+        enrolment=enrolment,
+        row=_row(enrolment, patient),
+        pin=pin,
+        may_change=may_change,
+        message=message,
+        error=error,
+        chart_url=api.chart_url(patient.id),
+        header_status=status_html(practice, _viewer(), patient, oob=True) if is_partial_request() else "",
+    )
 
 
 def _after_change(patient, done: str):
@@ -168,9 +202,16 @@ def enrolment(patient_id):
 
 
 def _invite_page(patient, form, *, step: str = "form", status: int = 200):
-    return render("patient_portal/invite.html", block="dialog", status=status, patient=patient, form=form, step=step,
-                  enrolment=invitations.status_of(_viewer().practice_id, patient.id),
-                  chart_url=api.chart_url(patient.id))
+    return render(
+        "patient_portal/invite.html",
+        block="dialog",
+        status=status,
+        patient=patient,
+        form=form,
+        step=step,
+        enrolment=invitations.status_of(_viewer().practice_id, patient.id),
+        chart_url=api.chart_url(patient.id),
+    )
 
 
 @blueprint.get("/patients/<patient_id>/invite")
@@ -212,8 +253,9 @@ def send_invite(patient_id):
     if form.seen.data != _newest_id(patient):
         return _refused(patient, invitations.InvitationError(CHANGED_MEANWHILE))
     try:
-        invitations.invite(_viewer().practice, patient, email=form.email.data, phone=form.phone.data or "",
-                           actor=_viewer())
+        invitations.invite(
+            _viewer().practice, patient, email=form.email.data, phone=form.phone.data or "", actor=_viewer()
+        )
     except invitations.InvitationError as error:
         return _refused(patient, error)
     session().commit()
@@ -250,9 +292,15 @@ def revoke(patient_id):
 
 # --- Settings > Patient communications > PHR invite -----------------------------------------------
 
+
 def _settings_page(*, message: str | None = None):
-    return render("patient_portal/invite_settings.html", block="invite_settings", rows=settings_of(_viewer().practice_id),
-                  editable=can(_viewer(), "users.manage"), message=message)
+    return render(
+        "patient_portal/invite_settings.html",
+        block="invite_settings",
+        rows=settings_of(_viewer().practice_id),
+        editable=can(_viewer(), "users.manage"),
+        message=message,
+    )
 
 
 @blueprint.get("/settings/phr-invite")

@@ -5,6 +5,7 @@ and Content-Security-Policy violations (helpers: tests/support/browser.py).
 Browser tests run once, on SQLite: the ``database_url`` fixture of the parent
 conftest is overridden here without its sqlite/postgresql parameters.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,6 +19,7 @@ from ..support.browser import CHROMIUM, CHROMIUM_ARGS, CSP_WATCH, ConsoleWatch, 
 from ..support.servers import free_port, missing_service
 
 # --- the app behind a real server ---------------------------------------------
+
 
 @pytest.fixture
 def database_url(tmp_path, sqlite_template):
@@ -52,6 +54,7 @@ def live_server(app, server_port):
 
 # --- the browser ----------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def browser():
     if not os.path.exists(CHROMIUM):
@@ -75,8 +78,9 @@ def new_page(browser, live_server, console):
     contexts = []
 
     def make(width: int = 1280, height: int = 900):
-        context = browser.new_context(base_url=live_server, viewport={"width": width, "height": height},
-                                      accept_downloads=True)
+        context = browser.new_context(
+            base_url=live_server, viewport={"width": width, "height": height}, accept_downloads=True
+        )
         context.set_default_timeout(10_000)
         context.add_init_script(CSP_WATCH)
         contexts.append(context)
@@ -97,6 +101,7 @@ def page(new_page):
 
 
 # --- setup without the UI ---------------------------------------------------------
+
 
 @pytest.fixture
 def practice(app) -> PracticeSetup:

@@ -2,6 +2,7 @@
 ending another signed-in browser, upgrading to email login and changing the
 login email. Emails come through the test SMTP server, security codes through
 the SMS webhook receiver."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import update
 
-from ..support.servers import body_of
 from ..support.browser import Person, make_active_user, pass_second_factor, sign_in_with_email
+from ..support.servers import body_of
 
 pytestmark = pytest.mark.browser
 
@@ -22,6 +23,7 @@ SIGN_IN_FAILED = "Those sign-in details did not work. Check them and try again."
 
 
 # --- helpers ------------------------------------------------------------------------
+
 
 def with_verified_phone(app, person: Person, phone: str = PHONE) -> Person:
     """Give ``person`` a verified phone directly in the database (as the HTTP tests do)."""
@@ -48,8 +50,11 @@ def make_sessions_idle(app, user_id: int, minutes: int = 16) -> None:
     from pfcore.models import LoginSession, utcnow
 
     with app.app_context():
-        session().execute(update(LoginSession).where(LoginSession.user_id == user_id)
-                          .values(last_seen_at=utcnow() - dt.timedelta(minutes=minutes)))
+        session().execute(
+            update(LoginSession)
+            .where(LoginSession.user_id == user_id)
+            .values(last_seen_at=utcnow() - dt.timedelta(minutes=minutes))
+        )
         session().commit()
 
 
@@ -88,8 +93,10 @@ def expect_dashboard(page):
 
 # --- 1. forgotten password ----------------------------------------------------------
 
-def test_forgotten_password_by_emailed_link_and_texted_code(app, practice, new_page, inbox, texts, live_server,
-                                                            console):
+
+def test_forgotten_password_by_emailed_link_and_texted_code(
+    app, practice, new_page, inbox, texts, live_server, console
+):
     console.allow_status(422)  # the wrong code, then the old password
     ada = with_verified_phone(app, make_active_user(app, practice))
 
@@ -152,11 +159,13 @@ def test_a_reset_link_sends_at_most_three_codes(app, practice, new_page, inbox, 
     page.get_by_role("button", name="Text me").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Verify it's you")
     expect(page.get_by_role("alert")).to_have_text(
-        "Too many codes were sent for this link. Ask for a new link later, or ask your practice administrator.")
+        "Too many codes were sent for this link. Ask for a new link later, or ask your practice administrator."
+    )
     assert len(texts.wait_for(PHONE, count=3)) == 3
 
 
 # --- 2. the lock screen -------------------------------------------------------------
+
 
 def test_idle_session_shows_the_lock_screen_and_only_the_password_opens_it(app, practice, page, console):
     console.allow_status(401, 422)  # htmx request while locked; the wrong password
@@ -226,6 +235,7 @@ def test_the_browser_goes_to_the_lock_screen_by_itself_after_the_practice_timeou
 
 # --- 3. ending another signed-in browser --------------------------------------------
 
+
 def test_ending_another_signed_in_browser_signs_it_out(app, practice, new_page):
     admin = practice.admin
     other = new_page()
@@ -270,6 +280,7 @@ def test_ending_another_signed_in_browser_signs_it_out(app, practice, new_page):
 
 # --- 4. upgrade to email login ------------------------------------------------------
 
+
 def test_upgrade_from_practice_id_to_email_login(app, practice, new_page, inbox, texts, live_server, console):
     """The upgrade follows the change-login-email rules: the current password, a link to the
     new address, a notice to the old one, a code to the verified phone; Practice ID login
@@ -290,7 +301,8 @@ def test_upgrade_from_practice_id_to_email_login(app, practice, new_page, inbox,
     login.get_by_label("Current password").fill(ada.password)
     login.get_by_role("button", name="Upgrade to email login").click()
     expect(page.get_by_role("status")).to_have_text(
-        f"We sent a link to {new_email}. Open it to finish the upgrade. Until then you log in as before.")
+        f"We sent a link to {new_email}. Open it to finish the upgrade. Until then you log in as before."
+    )
 
     notice = inbox.wait_for(ada.email)[-1]
     assert notice["Subject"] == "Your pfcore login email is being changed"
@@ -317,7 +329,8 @@ def test_upgrade_from_practice_id_to_email_login(app, practice, new_page, inbox,
     page.get_by_role("button", name="Use this email to log in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Login email changed")
     expect(page.get_by_role("status")).to_have_text(
-        f"You now log in with {new_email}. Practice ID login is off for your account.")
+        f"You now log in with {new_email}. Practice ID login is off for your account."
+    )
 
     fresh = new_page()
     sign_in_with_practice_id(fresh, practice.pac, ada.username, ada.password)
@@ -333,8 +346,10 @@ def test_upgrade_from_practice_id_to_email_login(app, practice, new_page, inbox,
 
 # --- 5. change the login email ------------------------------------------------------
 
-def test_change_login_email_by_link_to_the_new_address_and_texted_code(app, practice, new_page, inbox, texts,
-                                                                        live_server, console):
+
+def test_change_login_email_by_link_to_the_new_address_and_texted_code(
+    app, practice, new_page, inbox, texts, live_server, console
+):
     console.allow_status(422)  # the old address no longer signs in
     ada = with_verified_phone(app, make_active_user(app, practice))
     new_email = "ada@new.example.com"
@@ -347,9 +362,11 @@ def test_change_login_email_by_link_to_the_new_address_and_texted_code(app, prac
     login.get_by_label("Confirm new login email").fill(new_email)
     login.get_by_role("button", name="Change login email").click()
     expect(page.get_by_role("status")).to_have_text(
-        f"We sent a link to {new_email}. Your current email works until you confirm.")
-    expect(page.get_by_role("region", name="How you log in").locator("dt:text-is('Login email') + dd")) \
-        .to_have_text(ada.email)
+        f"We sent a link to {new_email}. Your current email works until you confirm."
+    )
+    expect(page.get_by_role("region", name="How you log in").locator("dt:text-is('Login email') + dd")).to_have_text(
+        ada.email
+    )
 
     notice = inbox.wait_for(ada.email)[-1]
     assert notice["Subject"] == "Your pfcore login email is being changed"

@@ -1,4 +1,5 @@
 """Reports > Audit log in Chromium: filters, Load more, CSV export, verify."""
+
 from __future__ import annotations
 
 import csv
@@ -38,7 +39,9 @@ def count_events(app, practice) -> int:
     from pfcore.models import AuditEvent
 
     with app.app_context():
-        return session().scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.practice_id == practice.id))
+        return session().scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.practice_id == practice.id)
+        )
 
 
 def data_rows(page):
@@ -118,7 +121,8 @@ def test_audit_report_filters_pages_exports_and_verifies(app, practice, page):
     # Verify integrity: the chain is intact (it now also holds the export event).
     page.get_by_role("button", name="Verify integrity").click()
     expect(page.get_by_role("status")).to_contain_text(
-        re.compile(r"Audit log intact: \d+ events checked, the chain is unbroken \(no signed checkpoint of it yet\)\."))
+        re.compile(r"Audit log intact: \d+ events checked, the chain is unbroken \(no signed checkpoint of it yet\)\.")
+    )
 
 
 def test_verify_integrity_finds_a_log_cut_short_since_the_last_checkpoint(app, practice, page):
@@ -135,17 +139,27 @@ def test_verify_integrity_finds_a_log_cut_short_since_the_last_checkpoint(app, p
     page.goto("/reports/audit")
     page.get_by_role("button", name="Verify integrity").click()
     expect(page.get_by_role("status")).to_contain_text(
-        "the chain is unbroken and holds everything its last signed checkpoint covers")
+        "the chain is unbroken and holds everything its last signed checkpoint covers"
+    )
 
     with app.extensions["pfcore.engine"].begin() as connection:
-        last = connection.execute(text("SELECT max(seq) FROM audit_events WHERE chain_id = :c"), {"c": practice.id}).scalar()
-        connection.execute(text("DELETE FROM audit_events WHERE chain_id = :c AND seq > :s"),
-                           {"c": practice.id, "s": last - 30})
-        kept = connection.execute(text("SELECT hash FROM audit_events WHERE chain_id = :c AND seq = :s"),
-                                  {"c": practice.id, "s": last - 30}).scalar()
-        connection.execute(text("UPDATE audit_chain_heads SET seq = :s, hash = :h WHERE chain_id = :c"),
-                           {"c": practice.id, "s": last - 30, "h": kept})
+        last = connection.execute(
+            text("SELECT max(seq) FROM audit_events WHERE chain_id = :c"), {"c": practice.id}
+        ).scalar()
+        connection.execute(
+            text("DELETE FROM audit_events WHERE chain_id = :c AND seq > :s"), {"c": practice.id, "s": last - 30}
+        )
+        kept = connection.execute(
+            text("SELECT hash FROM audit_events WHERE chain_id = :c AND seq = :s"), {"c": practice.id, "s": last - 30}
+        ).scalar()
+        connection.execute(
+            text("UPDATE audit_chain_heads SET seq = :s, hash = :h WHERE chain_id = :c"),
+            {"c": practice.id, "s": last - 30, "h": kept},
+        )
     page.get_by_role("button", name="Verify integrity").click()
-    expect(page.get_by_role("status")).to_contain_text(re.compile(
-        r"Audit log altered: practice \d+: the chain was cut short: the checkpoint of .* covers events up to "
-        rf"#\d+, the chain now ends at #{last - 30}"))
+    expect(page.get_by_role("status")).to_contain_text(
+        re.compile(
+            r"Audit log altered: practice \d+: the chain was cut short: the checkpoint of .* covers events up to "
+            rf"#\d+, the chain now ends at #{last - 30}"
+        )
+    )

@@ -1,5 +1,6 @@
 """Charts in Chromium: find and add a patient, edit the chart in place, share a
 lab result, write and sign a SOAP note (read-only afterwards)."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..support.records import add_patient
 from ..support.browser import make_active_user, sign_in_with_email
+from ..support.records import add_patient
 
 pytestmark = pytest.mark.browser
 
@@ -26,9 +27,15 @@ def give_license(app, practice, person) -> None:
     with app.test_request_context():
         admin = session().get(User, practice.admin.id)
         g.pfcore_user = admin
-        slot = session().scalars(select(LicenseSlot).where(LicenseSlot.practice_id == practice.id,
-                                                           LicenseSlot.user_id.is_(None))
-                                 .order_by(LicenseSlot.id)).first()
+        slot = (
+            session()
+            .scalars(
+                select(LicenseSlot)
+                .where(LicenseSlot.practice_id == practice.id, LicenseSlot.user_id.is_(None))
+                .order_by(LicenseSlot.id)
+            )
+            .first()
+        )
         assign(admin.practice, slot.id, person.id, admin)
         session().commit()
 
@@ -88,7 +95,9 @@ def test_find_add_and_edit_a_chart_in_place(app, page, practice, console):
     labs.get_by_label("Collected on").fill("2026-10-01")
     labs.get_by_role("button", name="Add").click()
     labs.get_by_role("button", name="Share Hemoglobin A1c with patient").click()
-    expect(labs.get_by_role("button", name="Share Hemoglobin A1c with patient")).to_have_attribute("aria-pressed", "true")
+    expect(labs.get_by_role("button", name="Share Hemoglobin A1c with patient")).to_have_attribute(
+        "aria-pressed", "true"
+    )
     assert page.evaluate("window.__same_page") is True
     assert console.unexpected() == []
 
@@ -116,8 +125,7 @@ def test_a_physician_signs_a_soap_note_and_it_becomes_read_only(app, page, pract
 
 
 def test_a_level_3_user_is_told_why_they_cannot_sign_a_soap_note(app, page, practice, console):
-    practitioner = make_active_user(app, practice, "Nadia", "Practitioner", "nadia@sunrise.example.com",
-                                    access_level=3)
+    practitioner = make_active_user(app, practice, "Nadia", "Practitioner", "nadia@sunrise.example.com", access_level=3)
     give_license(app, practice, practitioner)
     patient_id = add_patient(app, first_name="Maria", last_name="Garcia")
     sign_in_with_email(page, practitioner)

@@ -2,15 +2,16 @@
 designate, activate and log out, sign in with a second factor, the notices (the
 user, an administrator, another user), reset a password in emergency mode,
 deactivate, sign in again with normal permissions."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 from playwright.sync_api import expect
-from ..support.records import audit_rows
 
 from ..support.browser import make_active_user, pass_second_factor, sign_in_with_email
+from ..support.records import audit_rows
 
 pytestmark = pytest.mark.browser
 
@@ -24,8 +25,6 @@ def log_in(page, person):
 
 def banner(page, text: str):
     return page.locator(".banner").filter(has_text=text)
-
-
 
 
 def test_designate_activate_use_and_deactivate_emergency_access(app, practice, new_page, texts, console):
@@ -118,8 +117,9 @@ def test_designate_activate_use_and_deactivate_emergency_access(app, practice, n
     expect(history).to_contain_text("Deactivated by the user")
 
 
-def test_in_emergency_mode_the_page_refuses_to_change_an_administrator_or_oneself(app, practice, new_page, texts,
-                                                                                  console):
+def test_in_emergency_mode_the_page_refuses_to_change_an_administrator_or_oneself(
+    app, practice, new_page, texts, console
+):
     """Review finding 1: the elevation cannot be made permanent, and the page says why."""
     console.allow_status(403)
     ada = make_active_user(app, practice)
@@ -147,8 +147,9 @@ def test_in_emergency_mode_the_page_refuses_to_change_an_administrator_or_onesel
     page.goto(f"/settings/users/{ada.id}")
     account = page.get_by_role("region", name="Account")
     page.get_by_role("button", name="Grant admin").click()
-    expect(account.get_by_role("alert")).to_contain_text("In emergency access mode nobody changes their own or an "
-                                                         "administrator's administrator permission")
+    expect(account.get_by_role("alert")).to_contain_text(
+        "In emergency access mode nobody changes their own or an administrator's administrator permission"
+    )
     expect(account.locator("dt:text-is('Permission') + dd")).to_have_text("Non-admin")
     page.get_by_label("Access level").select_option(label="Level 4, Phys. / MD / DO")
     page.get_by_role("button", name="Change access level").click()

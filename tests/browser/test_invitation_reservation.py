@@ -1,5 +1,6 @@
 """Invitations to one address from several practices, in Chromium: accepting one ends
 the others, and an invitee reports an invitation they did not expect."""
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,7 @@ def users_row(page, full_name: str):
     return page.get_by_role("row").filter(has_text=full_name)
 
 
-def test_an_invitee_reports_an_invitation_they_did_not_expect(app, squatter, new_page, inbox, live_server,
-                                                               console):
+def test_an_invitee_reports_an_invitation_they_did_not_expect(app, squatter, new_page, inbox, live_server, console):
     invite_user(app, squatter, "Xavier", "Example", ADDRESS)
     message = inbox.wait_for(ADDRESS)[-1]
     link = invitation_link(message, live_server)
@@ -56,8 +56,9 @@ def test_an_invitee_reports_an_invitation_they_did_not_expect(app, squatter, new
     expect(row.get_by_role("button", name="Resend invitation to Xavier Example")).to_have_count(0)
 
 
-def test_two_practices_invite_one_address_and_accepting_one_ends_the_other(app, practice, squatter, new_page, inbox,
-                                                                           texts, live_server, console):
+def test_two_practices_invite_one_address_and_accepting_one_ends_the_other(
+    app, practice, squatter, new_page, inbox, texts, live_server, console
+):
     invite_user(app, squatter, "Xavier", "Example", ADDRESS)
     invite_user(app, practice, "Xavier", "Example", ADDRESS)
     squatters_link, real_link = (invitation_link(m, live_server) for m in inbox.wait_for(ADDRESS, count=2))

@@ -1,5 +1,6 @@
 """Layout: the pages fit from a phone to 1024x768 without sideways scrolling.
 Screenshots go to test-artifacts/ for a person to look at."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,9 +21,15 @@ def horizontal_overflow(page) -> int:
 @pytest.mark.parametrize("size", list(SIZES))
 def test_users_page_fits_the_screen(app, practice, new_page, size):
     make_active_user(app, practice)
-    make_active_user(app, practice, "Bartholomew", "Featherstonehaugh-Worthington",
-                     "bartholomew.featherstonehaugh-worthington@sunrise-family-clinic.example.com",
-                     access_level=4, is_admin=True)
+    make_active_user(
+        app,
+        practice,
+        "Bartholomew",
+        "Featherstonehaugh-Worthington",
+        "bartholomew.featherstonehaugh-worthington@sunrise-family-clinic.example.com",
+        access_level=4,
+        is_admin=True,
+    )
     width, height = SIZES[size]
     page = new_page(width, height)
     sign_in_with_email(page, practice.admin)

@@ -1,5 +1,6 @@
 """Account > Licenses in Chromium: assign (search as you type, choose), revoke, add
 licenses, and a Level 3 user refused when signing a SOAP note."""
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,8 @@ def test_assign_by_search_revoke_and_add_licenses(app, page, practice, live_serv
     sign_in_with_email(page, practice.admin)
     page.get_by_role("link", name="Licenses").first.click()
     expect(licenses_heading(page)).to_have_text(
-        "Manage users with licenses (1 Clinician License purchased, 3 Secondary Licenses available)")
+        "Manage users with licenses (1 Clinician License purchased, 3 Secondary Licenses available)"
+    )
 
     # Assign: the second row (a Secondary license), search as you type, choose.
     page.get_by_role("link", name="Assign license 2, Secondary License").click()
@@ -63,7 +65,8 @@ def test_assign_by_search_revoke_and_add_licenses(app, page, practice, live_serv
     page.get_by_label("Number of Clinician licenses to add").fill("2")
     page.get_by_role("button", name="Add licenses").click()
     expect(licenses_heading(page)).to_have_text(
-        "Manage users with licenses (3 Clinician Licenses purchased, 9 Secondary Licenses available)")
+        "Manage users with licenses (3 Clinician Licenses purchased, 9 Secondary Licenses available)"
+    )
     expect(page.get_by_text("Annual renewal date")).to_be_visible()
     expect(page.get_by_role("link", name=re.compile("^Assign license"))).to_have_count(12)
 
@@ -88,4 +91,5 @@ def test_a_level_3_user_with_a_license_is_refused_at_signing_soap_notes(app, pag
     page.get_by_role("button", name="Sign").click()
     expect(page.locator("#sign-result")).to_contain_text(
         "Signing SOAP notes needs access level 4 (Phys. / MD / DO) as well as a license; "
-        "Nadia Practitioner is Level 3, NP / PA.")
+        "Nadia Practitioner is Level 3, NP / PA."
+    )

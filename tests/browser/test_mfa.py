@@ -1,5 +1,6 @@
 """Second factors in Chromium: a texted code read from the operator's outbox,
 "Trust this browser", and signing in with a recovery code."""
+
 from __future__ import annotations
 
 import re
@@ -81,7 +82,8 @@ def test_generate_recovery_codes_then_sign_in_with_one(page, pat, practice, cons
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect_signed_in_as(page, pat.full_name, practice.name)
     expect(page.get_by_role("status").filter(has_text="You signed in with a recovery code")).to_contain_text(
-        "9 recovery codes left")
+        "9 recovery codes left"
+    )
     log_out(page)
 
     # The same code does not work twice.

@@ -1,6 +1,7 @@
 """Authenticator app in Chromium: set it up from My account by the key shown on
 the page, then sign in with a code from it. Codes come from pyotp, computed
 from the key the page shows (never by waiting)."""
+
 from __future__ import annotations
 
 import re
@@ -58,7 +59,8 @@ def test_set_up_the_authenticator_app_from_my_account_and_sign_in_with_it(practi
 
 
 def test_after_the_practice_allows_only_the_app_a_text_code_user_proves_their_phone_then_sets_it_up(
-        app, practice, page, texts):
+    app, practice, page, texts
+):
     """The password alone does not set up the app for someone who had texted codes: the old
     code comes first, and it alone does not sign in (tests/test_mfa_policy_change.py)."""
     from pfcore.db import session

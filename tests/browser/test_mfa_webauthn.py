@@ -6,6 +6,7 @@ Chromium refuses an IP address as a WebAuthn RP id ("This is an invalid
 domain"), so these journeys serve pfcore as http://localhost:PORT (the
 server still listens on 127.0.0.1; Chromium resolves localhost to loopback).
 """
+
 from __future__ import annotations
 
 import re
@@ -29,10 +30,20 @@ def virtual_authenticator(page, *, resident: bool) -> tuple:
     """A USB security key (``resident``: it also keeps passkeys) that verifies its user and is always touched."""
     cdp = page.context.new_cdp_session(page)
     cdp.send("WebAuthn.enable", {"enableUI": False})
-    added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "ctap2Version": "ctap2_1", "transport": "usb",
-        "hasResidentKey": resident, "hasUserVerification": True,
-        "isUserVerified": True, "automaticPresenceSimulation": True}})
+    added = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "ctap2Version": "ctap2_1",
+                "transport": "usb",
+                "hasResidentKey": resident,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
     return cdp, added["authenticatorId"]
 
 
@@ -92,8 +103,9 @@ def test_enrol_a_security_key_from_my_account_and_sign_in_with_it(app, page, pra
         page.context.add_init_script(WITHOUT_JSON_HELPERS)
     cdp, authenticator = virtual_authenticator(page, resident=False)
     sign_in_with_email(page, admin)
-    helpers_seen = page.evaluate("[typeof PublicKeyCredential.parseCreationOptionsFromJSON,"
-                                 " typeof PublicKeyCredential.prototype.toJSON]")
+    helpers_seen = page.evaluate(
+        "[typeof PublicKeyCredential.parseCreationOptionsFromJSON, typeof PublicKeyCredential.prototype.toJSON]"
+    )
     assert helpers_seen == (["function", "function"] if helpers else ["undefined", "undefined"])
     add_key_from_my_account(page, admin.full_name, "Blue USB key")
     row = page.get_by_role("row", name=re.compile("Blue USB key"))
@@ -101,7 +113,9 @@ def test_enrol_a_security_key_from_my_account_and_sign_in_with_it(app, page, pra
     expect(row).to_contain_text("Never")
     [credential] = stored_credentials(cdp, authenticator)
     assert credential["isResidentCredential"] is False
-    assert server_keys(app)[0].credential_id == credential["credentialId"].replace("+", "-").replace("/", "_").rstrip("=")
+    assert server_keys(app)[0].credential_id == credential["credentialId"].replace("+", "-").replace("/", "_").rstrip(
+        "="
+    )
 
     log_out(page)
     page.goto("/login-email/")

@@ -1,5 +1,6 @@
 """Limits on texts and calls in Chromium: past a cap the person reads why no
 code came and what to do, on the page they are on (review #23, finding 4)."""
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,11 @@ def test_a_second_code_past_the_numbers_cap_says_to_wait_or_use_another_way(page
     page.get_by_role("button", name="Text me").click()
     expect(page.get_by_label("Security code")).to_be_visible()
     page.get_by_role("button", name="Send a new code").click()
-    expect(page.get_by_role("alert")).to_have_text(re.compile(
-        r"That phone number has received many codes in the last hour\. Wait an hour, or use another way to verify\."))
+    expect(page.get_by_role("alert")).to_have_text(
+        re.compile(
+            r"That phone number has received many codes in the last hour\. Wait an hour, or use another way to verify\."
+        )
+    )
     expect(page.get_by_role("link", name="Use another way")).to_be_visible()
     assert len([m for m in texts.messages if m["to"] == PHONE]) == 1
 
@@ -40,7 +44,8 @@ def test_a_premium_number_is_refused_when_typed(page, app, practice, texts, cons
     page.get_by_role("button", name="Text me").click()
     phone = page.get_by_label("Mobile phone")
     expect(phone).to_have_attribute("aria-invalid", "true")
-    expect(page.get_by_text("That is a premium-rate number: pfcore sends codes only to mobile phones and landlines."))\
-        .to_be_visible()
+    expect(
+        page.get_by_text("That is a premium-rate number: pfcore sends codes only to mobile phones and landlines.")
+    ).to_be_visible()
     expect(page.get_by_text("landlines in the United States or Canada")).to_be_visible()
     assert texts.messages == []

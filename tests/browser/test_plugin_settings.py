@@ -1,5 +1,6 @@
 """Settings > Plugins, a plugin's settings for the practice, in Chromium (issue #17:
 plugin settings are declared by the plugin; login strategies own their switches)."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,8 +30,11 @@ def test_an_administrator_switches_practice_id_sign_in_off_for_the_practice(app,
     allowed.uncheck()
     section.get_by_role("button", name="Save Practice ID sign-in settings").click()
     expect(page.locator("body")).to_contain_text("Practice ID sign-in: settings saved.")
-    expect(page.get_by_role("region", name="Practice ID sign-in: settings for your practice")
-           .get_by_label("Allow Practice ID sign-in")).not_to_be_checked()
+    expect(
+        page.get_by_role("region", name="Practice ID sign-in: settings for your practice").get_by_label(
+            "Allow Practice ID sign-in"
+        )
+    ).not_to_be_checked()
 
     # Another browser: the nurse's Practice ID sign-in is refused with the usual message.
     other = new_page()
@@ -39,9 +43,11 @@ def test_an_administrator_switches_practice_id_sign_in_off_for_the_practice(app,
 
     # Back on: the same sign-in goes through to the second factor.
     page.get_by_role("region", name="Practice ID sign-in: settings for your practice").get_by_label(
-        "Allow Practice ID sign-in").check()
+        "Allow Practice ID sign-in"
+    ).check()
     page.get_by_role("region", name="Practice ID sign-in: settings for your practice").get_by_role(
-        "button", name="Save Practice ID sign-in settings").click()
+        "button", name="Save Practice ID sign-in settings"
+    ).click()
     expect(page.locator("body")).to_contain_text("Practice ID sign-in: settings saved.")
     try_practice_id_sign_in(other, practice, nurse)
     pass_second_factor(other)

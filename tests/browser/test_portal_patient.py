@@ -3,6 +3,7 @@ link read from the real SMTP server), registering with a texted code (read
 from the SMS webhook receiver), downloading the record with its digest,
 linking a second practice to the same account, and the message a patient
 sees after the practice revokes access."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +12,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..support.records import add_patient
 from ..support.portal import BIRTH_DATE, NO_ACCESS, PASSWORD, PATIENT_PHONE, add_entry, change_invitation, invite
+from ..support.records import add_patient
 from ..support.servers import body_of
 
 pytestmark = pytest.mark.browser
@@ -28,10 +29,18 @@ def registration_link(inbox, base_url: str) -> str:
 
 
 def chart_patient(app, practice_id: int) -> int:
-    patient = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE, email=EMAIL,
-                          phone=PATIENT_PHONE, practice_id=practice_id)
-    add_entry(app, patient, "medication", {"name": "Lisinopril 10 mg", "instructions": "once a day",
-                                           "status": "active"})
+    patient = add_patient(
+        app,
+        first_name="Pat",
+        last_name="Jones",
+        date_of_birth=BIRTH_DATE,
+        email=EMAIL,
+        phone=PATIENT_PHONE,
+        practice_id=practice_id,
+    )
+    add_entry(
+        app, patient, "medication", {"name": "Lisinopril 10 mg", "instructions": "once a day", "status": "active"}
+    )
     return patient
 
 
@@ -41,8 +50,14 @@ def other_practice(app) -> int:
 
     with app.app_context():
         practice, _admin = accounts.create_practice(
-            name="Harbor Pediatrics", specialty="Pediatrics", phone="415-555-0199", email="ada@harbor.example.com",
-            first_name="Ada", last_name="Lovelace", password="correct horse battery staple")
+            name="Harbor Pediatrics",
+            specialty="Pediatrics",
+            phone="415-555-0199",
+            email="ada@harbor.example.com",
+            first_name="Ada",
+            last_name="Lovelace",
+            password="correct horse battery staple",
+        )
         session().commit()
         return practice.id
 
@@ -117,8 +132,9 @@ def test_patient_links_a_second_practice_to_the_same_account(app, practice, new_
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to the patient portal")
 
     harbor = other_practice(app)
-    second = add_patient(app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE, email=EMAIL,
-                         practice_id=harbor)
+    second = add_patient(
+        app, first_name="Pat", last_name="Jones", date_of_birth=BIRTH_DATE, email=EMAIL, practice_id=harbor
+    )
     add_entry(app, second, "allergy", {"substance": "Latex", "reaction": "Rash", "severity": "mild"})
     inbox.clear()
     _token, pin2 = invite(app, second, practice_id=harbor, email=EMAIL)

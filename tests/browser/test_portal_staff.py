@@ -3,6 +3,7 @@ the top of the chart (prefilled, confirmed), the Access code, Resend, Cancel
 invite, invite again with a new PIN, Revoke access of an enrolled patient, the
 PHR invite settings (read-only with a lock for non-administrators) and
 auto-invite when a note is signed with the Sign button."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,9 +12,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from ..support.browser import make_active_user, sign_in_with_email
 from ..support.records import add_patient
 from ..support.servers import body_of
-from ..support.browser import make_active_user, sign_in_with_email
 
 pytestmark = pytest.mark.browser
 
@@ -144,8 +145,13 @@ def test_auto_invite_when_a_note_is_signed(app, page, practice, inbox):
 
     patient_id = add_patient(app, first_name="Maria", last_name="Lopez", email=EMAIL, phone=PHONE)
     with app.app_context():
-        encounter = Encounter(practice_id=practice.id, patient_id=patient_id, provider_id=practice.admin.id,
-                              visit_date=dt.date.today(), reason="Annual physical")
+        encounter = Encounter(
+            practice_id=practice.id,
+            patient_id=patient_id,
+            provider_id=practice.admin.id,
+            visit_date=dt.date.today(),
+            reason="Annual physical",
+        )
         session().add(encounter)
         session().commit()
         encounter_id = encounter.id

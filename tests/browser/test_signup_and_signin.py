@@ -1,4 +1,5 @@
 """Sign-up and both sign-in pages, in Chromium."""
+
 from __future__ import annotations
 
 import re
@@ -72,8 +73,9 @@ def test_sign_in_with_email_and_with_practice_id(practice, page, console):
 
     # Email: a wrong password first, then the right one.
     page.goto("/login-email/")
-    expect(page.get_by_role("navigation", name="Ways to log in").get_by_role("link", name="Email")) \
-        .to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("navigation", name="Ways to log in").get_by_role("link", name="Email")).to_have_attribute(
+        "aria-current", "page"
+    )
     page.get_by_label("Email").fill(admin.email)
     page.get_by_label("Password").fill("not the right password")
     page.get_by_role("button", name="Log in").click()

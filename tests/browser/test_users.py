@@ -1,5 +1,6 @@
 """Settings > Users in Chromium: adding and inviting a user, accepting the
 invitation, deactivating a signed-in user."""
+
 from __future__ import annotations
 
 import re
@@ -7,10 +8,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ..support.servers import body_of
 from ..support.browser import (
-    PASSWORD, expect_signed_in_as, invite_user, make_active_user, pass_second_factor, sign_in_with_email,
+    PASSWORD,
+    expect_signed_in_as,
+    invite_user,
+    make_active_user,
+    pass_second_factor,
+    sign_in_with_email,
 )
+from ..support.servers import body_of
 
 pytestmark = pytest.mark.browser
 
@@ -27,8 +33,7 @@ def fact(page, term: str):
     return page.get_by_role("region", name="Account").locator(f"dt:text-is('{term}') + dd")
 
 
-def test_add_user_emails_an_invitation_without_the_pac_and_resend_sends_another(
-        practice, page, inbox, live_server):
+def test_add_user_emails_an_invitation_without_the_pac_and_resend_sends_another(practice, page, inbox, live_server):
     sign_in_with_email(page, practice.admin)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
     page.get_by_role("region", name="Users").get_by_role("link", name="Users").click()
@@ -74,8 +79,9 @@ def test_add_user_emails_an_invitation_without_the_pac_and_resend_sends_another(
     expect(page.get_by_role("button", name="Resend invitation to Ada Lovelace")).to_be_visible()
 
 
-def test_accept_invitation_with_practice_id_phone_and_password_signs_in(app, practice, new_page, inbox, texts,
-                                                                           live_server, console):
+def test_accept_invitation_with_practice_id_phone_and_password_signs_in(
+    app, practice, new_page, inbox, texts, live_server, console
+):
     invite_user(app, practice)
     link = invitation_link(inbox.wait_for("ada@sunrise.example.com")[-1], live_server)
     console.allow_status(410, 422)
@@ -85,8 +91,7 @@ def test_accept_invitation_with_practice_id_phone_and_password_signs_in(app, pra
     expect(page.get_by_role("heading", name="Accept your invitation")).to_be_visible()
     page.get_by_label("Practice ID").fill("ABCDEFGHJK")
     page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_label("Practice ID")).to_have_accessible_description(
-        re.compile("That Practice ID is not right"))
+    expect(page.get_by_label("Practice ID")).to_have_accessible_description(re.compile("That Practice ID is not right"))
 
     page.get_by_label("Practice ID").fill(practice.pac.lower())
     page.get_by_role("button", name="Continue").click()
@@ -170,8 +175,7 @@ def test_dismissing_the_deactivate_question_changes_nothing(app, practice, page)
     expect(page.get_by_role("button", name="Deactivate")).to_be_visible()
 
 
-def test_a_phone_reset_and_a_new_login_email_within_a_day_show_a_security_alert_on_the_dashboard(
-        app, practice, page):
+def test_a_phone_reset_and_a_new_login_email_within_a_day_show_a_security_alert_on_the_dashboard(app, practice, page):
     """Review finding 12: every administrator sees it for 7 days, with a link to the account."""
     from pfcore.db import session
     from pfcore.models import User, utcnow
@@ -195,7 +199,9 @@ def test_a_phone_reset_and_a_new_login_email_within_a_day_show_a_security_alert_
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     alert = page.get_by_role("status").filter(has_text="Security alert")
-    expect(alert).to_contain_text("Grace Hopper reset the verification phone of Ada Lovelace and changed their "
-                                  "login email within 24 hours (to someone@elsewhere.example.org)")
+    expect(alert).to_contain_text(
+        "Grace Hopper reset the verification phone of Ada Lovelace and changed their "
+        "login email within 24 hours (to someone@elsewhere.example.org)"
+    )
     alert.get_by_role("link", name="check the account").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Ada Lovelace")

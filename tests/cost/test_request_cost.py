@@ -5,6 +5,7 @@ practice switched on (which hooks answer, which plugin pages exist): they are
 read in one statement. Pinned so that a second round trip per request cannot
 quietly come back. Runs on SQLite and on PostgreSQL (the ``app`` fixture).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import delete, select
@@ -40,8 +41,11 @@ def test_a_plugin_switched_off_meanwhile_is_off_for_the_next_request(app, admin_
     assert "Licenses" in admin_web.get("/dashboard").get_data(as_text=True)
     with app.app_context():
         practice_id = session().scalars(select(Practice.id)).one()
-        session().execute(delete(PracticePlugin).where(PracticePlugin.practice_id == practice_id,
-                                                       PracticePlugin.plugin_name == "licensing"))
+        session().execute(
+            delete(PracticePlugin).where(
+                PracticePlugin.practice_id == practice_id, PracticePlugin.plugin_name == "licensing"
+            )
+        )
         session().commit()
     assert admin_web.get("/licensing/").status_code == 404
     assert "Licenses" not in admin_web.get("/dashboard").get_data(as_text=True)

@@ -8,6 +8,7 @@ that cannot change the answer), and that the account is still read again
 after the hash.
 
 Every test runs on SQLite and on PostgreSQL (the ``app`` fixture)."""
+
 from __future__ import annotations
 
 import json
@@ -44,14 +45,15 @@ def settings(settings):
 def pat(app, admin_web) -> int:
     """A user with no second factor, in a practice with every plugin on and the second
     factor optional (the P1 benchmark's practice)."""
-    user_id = add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe",
-                              password=PASSWORD)
+    user_id = add_active_user(app, first_name="Pat", last_name="Doe", email=EMAIL, username="pdoe", password=PASSWORD)
     with app.app_context():
         practice = session().scalars(select(Practice)).one()
         on = set(session().scalars(select(PracticePlugin.plugin_name)))
         registry = app.extensions["pfcore.plugins"]
-        session().add_all(PracticePlugin(practice_id=practice.id, plugin_name=name, enabled_at=utcnow())
-                          for name in sorted(registry.available - on))
+        session().add_all(
+            PracticePlugin(practice_id=practice.id, plugin_name=name, enabled_at=utcnow())
+            for name in sorted(registry.available - on)
+        )
         practice.settings = {**(practice.settings or {}), "mfa": {"required": False}}
         session().commit()
     return user_id

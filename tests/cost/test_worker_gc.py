@@ -3,6 +3,7 @@
 Without it every full garbage collection walks the whole app (80-90 ms on the
 benchmark machine), a pause for the request that happens to be running.
 """
+
 from __future__ import annotations
 
 import gc

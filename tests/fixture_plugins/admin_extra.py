@@ -2,6 +2,7 @@
 
 Emergency access must open it too: its permissions are those of an administrator.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint

@@ -1,4 +1,5 @@
 """A gauge named outside the plugin's namespace: refused at start-up."""
+
 from pfcore.contrib import PluginInfo
 from pfcore.hookspecs import hookimpl
 

@@ -3,6 +3,7 @@
 Imported only in a subprocess (tests/test_plugin_contract.py): mapping a
 class adds its table to the shared ``Base.metadata`` for the whole process.
 """
+
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -1,4 +1,5 @@
 """Marks every session as elevated and every audit event of it with its own audit dimension."""
+
 from pfcore.contrib import AuditDimension, PluginInfo
 from pfcore.hookspecs import hookimpl
 

@@ -1,5 +1,6 @@
 """Builds on charts through the hooks it offers: a header line, an action, and
 a record of each signed note written in the signing transaction."""
+
 from markupsafe import Markup
 
 from pfcore import audit
@@ -12,7 +13,7 @@ PLUGIN = PluginInfo(name="chart_extras", title="Chart extras", depends=("charts"
 
 @hookimpl
 def chart_header_items(practice, user, patient):
-    return [InfoItem("Preferred language", Markup("<span class=\"language\">Spanish</span>"))]
+    return [InfoItem("Preferred language", Markup('<span class="language">Spanish</span>'))]
 
 
 @hookimpl
@@ -22,8 +23,14 @@ def chart_actions(practice, user, patient):
 
 @hookimpl
 def chart_note_signed(practice, user, patient, encounter):
-    audit.record("chart_extras.note_signed_heard", practice_id=practice.id, dimensions={"patient_id": patient.id},
-                 object_type="encounter", object_id=encounter.id, details={"signed_by": user.id})
+    audit.record(
+        "chart_extras.note_signed_heard",
+        practice_id=practice.id,
+        dimensions={"patient_id": patient.id},
+        object_type="encounter",
+        object_id=encounter.id,
+        details={"signed_by": user.id},
+    )
 
 
 @hookimpl

@@ -1,4 +1,5 @@
 """Nobody sees the audit report, administrators included (a deny)."""
+
 from pfcore.contrib import PluginInfo
 from pfcore.hookspecs import hookimpl
 

@@ -1,4 +1,5 @@
 """Writes down every lifecycle event it is told about."""
+
 from pfcore.contrib import PluginInfo
 from pfcore.hookspecs import hookimpl
 

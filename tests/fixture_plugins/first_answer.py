@@ -1,5 +1,6 @@
 """Answers the decision hook ``permission_denied_reason`` before every other plugin
 (``tryfirst``), so pluggy asks no one else (tests/test_hook_tracing.py)."""
+
 from __future__ import annotations
 
 from pfcore.contrib import PluginInfo

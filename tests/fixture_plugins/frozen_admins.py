@@ -1,5 +1,6 @@
 """Nobody changes an administrator's privileges (a deny of ``users.change_privileges``
 for administrator targets), and it says why."""
+
 from pfcore.contrib import PluginInfo
 from pfcore.hookspecs import hookimpl
 from pfcore.security.permissions import CHANGE_PRIVILEGES

@@ -1,4 +1,5 @@
 """Contributes gauges to /metrics (hook ``metrics_gauges``)."""
+
 from sqlalchemy import func, select
 
 from pfcore.contrib import PluginInfo

@@ -2,6 +2,7 @@
 
 Imported only in a subprocess, like ``bad_table``.
 """
+
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -1,4 +1,5 @@
 """Lets everyone in the practice see the audit report (an allow)."""
+
 from pfcore.contrib import PluginInfo
 from pfcore.hookspecs import hookimpl
 

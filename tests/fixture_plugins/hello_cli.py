@@ -1,4 +1,5 @@
 """Adds the command ``pfcore hello-cli``."""
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext

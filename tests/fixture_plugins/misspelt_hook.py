@@ -1,4 +1,5 @@
 """Breaks the contract: implements ``nav_item``, a hook that does not exist."""
+
 from pfcore.contrib import NavItem, PluginInfo
 from pfcore.hookspecs import hookimpl
 

@@ -1,4 +1,5 @@
 """Breaks the contract: no ``PLUGIN = PluginInfo(...)``."""
+
 from pfcore.hookspecs import hookimpl
 
 

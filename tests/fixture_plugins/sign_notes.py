@@ -3,6 +3,7 @@
 It answers yes for the signing actions itself (as charts would, by role), so
 with licensing switched off nothing gates them; with licensing on, its deny wins.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, g, render_template_string, request

@@ -1,4 +1,5 @@
 """Sends any SMS the other senders did not take (or fails, when told to)."""
+
 from pfcore.contrib import PluginInfo
 from pfcore.hookspecs import hookimpl
 

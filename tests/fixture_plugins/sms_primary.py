@@ -1,4 +1,5 @@
 """Sends SMS to North American numbers; asks first (``tryfirst``)."""
+
 from pfcore.contrib import PluginInfo
 from pfcore.hookspecs import hookimpl
 

@@ -1,4 +1,5 @@
 """Breaks the contract: ``nav_items`` asks for an argument the hook does not pass."""
+
 from pfcore.contrib import PluginInfo
 from pfcore.hookspecs import hookimpl
 

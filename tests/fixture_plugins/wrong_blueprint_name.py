@@ -1,4 +1,5 @@
 """Breaks the contract: its blueprint is not named after the plugin."""
+
 from flask import Blueprint
 
 from pfcore.contrib import PluginInfo

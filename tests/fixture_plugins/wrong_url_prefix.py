@@ -1,4 +1,5 @@
 """Breaks the contract: its URL prefix is not ``/wrong-url-prefix``."""
+
 from flask import Blueprint
 
 from pfcore.contrib import PluginInfo

@@ -30,6 +30,7 @@ Rules:
                anyone else, staff included, is sent to the portal's own
                sign-in.
 """
+
 from __future__ import annotations
 
 RULES = ("public", "signed_in", "practice", "admin", "licensed", "link", "pending", "operator", "static", "portal")

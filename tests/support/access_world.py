@@ -16,6 +16,7 @@ Routes are filled in with practice A's ids (users, sessions, license slots,
 patients, chart entries, encounters, documents, portal links, emergency
 activations), a bogus token and harmless names.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -35,11 +36,23 @@ NURSE_EMAIL = "nora@sunrise.example.com"
 PATIENT_USERNAME = "marker@example.com"
 OTHER_PATIENT_USERNAME = "olga@example.com"
 OTHER_PATIENT_NAME = "Olga Otherpatient"
-B_SIGNUP = {"practice_name": "Other Harbour Clinic", "first_name": "Ada", "last_name": "Lovelace",
-            "email": "owner@other.example.com", "phone": "415-555-0199"}
+B_SIGNUP = {
+    "practice_name": "Other Harbour Clinic",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "owner@other.example.com",
+    "phone": "415-555-0199",
+}
 # Words that only practice A's pages contain: B must never see them.
-A_MARKERS = (SIGNUP["email"], SIGNUP["practice_name"], f'{SIGNUP["first_name"]} {SIGNUP["last_name"]}', LEVEL1_EMAIL,
-             "Lev One", LEVEL4_EMAIL, "Marker Patient")
+A_MARKERS = (
+    SIGNUP["email"],
+    SIGNUP["practice_name"],
+    f"{SIGNUP['first_name']} {SIGNUP['last_name']}",
+    LEVEL1_EMAIL,
+    "Lev One",
+    LEVEL4_EMAIL,
+    "Marker Patient",
+)
 ROLES = ("anonymous", "level1", "level4", "admin_a", "admin_b", "portal", "emergency")
 # Rate limits are not what these suites check: every caller signs in, and
 # refused POSTs hit the code pages, from one test-client address.
@@ -63,28 +76,58 @@ class World:
         signup(self.admin_b, **B_SIGNUP)
         self._switch_on(self.admin_b, "emergency_access")
         self.anonymous = Browserless(app.test_client())
-        self.level1_id = add_active_user(app, first_name="Lev", last_name="One", email=LEVEL1_EMAIL, username="lev",
-                                         password=PASSWORD, phone="+14155550177")
+        self.level1_id = add_active_user(
+            app,
+            first_name="Lev",
+            last_name="One",
+            email=LEVEL1_EMAIL,
+            username="lev",
+            password=PASSWORD,
+            phone="+14155550177",
+        )
         self.level1 = self._signed_in(LEVEL1_EMAIL)
-        self.level4_id = add_active_user(app, first_name="Doc", last_name="Four", email=LEVEL4_EMAIL, username="doc",
-                                         password=PASSWORD, access_level=4, phone="+14155550178")
-        self.nurse_id = add_active_user(app, first_name="Nora", last_name="Nurse", email=NURSE_EMAIL,
-                                        username="nora", password=PASSWORD, access_level=2, phone="+14155550179")
+        self.level4_id = add_active_user(
+            app,
+            first_name="Doc",
+            last_name="Four",
+            email=LEVEL4_EMAIL,
+            username="doc",
+            password=PASSWORD,
+            access_level=4,
+            phone="+14155550178",
+        )
+        self.nurse_id = add_active_user(
+            app,
+            first_name="Nora",
+            last_name="Nurse",
+            email=NURSE_EMAIL,
+            username="nora",
+            password=PASSWORD,
+            access_level=2,
+            phone="+14155550179",
+        )
         with app.app_context():
             db = session()
             self.practice_a = db.scalars(select(Practice.id).order_by(Practice.id)).first()
             self.admin_a_id = db.scalars(select(User.id).where(User.email == SIGNUP["email"])).one()
             ids = {"user_id": self.level1_id}
-            ids["browser_id"] = db.scalars(select(LoginSession.id).where(
-                LoginSession.practice_id == self.practice_a, LoginSession.user_id == self.level1_id)).first()
+            ids["browser_id"] = db.scalars(
+                select(LoginSession.id).where(
+                    LoginSession.practice_id == self.practice_a, LoginSession.user_id == self.level1_id
+                )
+            ).first()
             ids.update(_chart_ids(db, self.practice_a, self.admin_a_id))
         ids["slot_id"] = self._license(self.level4_id)
         self.free_slot_id = self._free_slot()
         self.level4 = self._signed_in(LEVEL4_EMAIL)
         self.emergency, ids["activation_id"] = self._in_emergency()
         self.portal, ids["link_id"] = self._portal_patient(ids["patient_id"], PATIENT_USERNAME)
-        other_patient = add_patient(self.app, first_name=OTHER_PATIENT_NAME.split()[0],
-                                    last_name=OTHER_PATIENT_NAME.split()[1], date_of_birth="1980-04-12")
+        other_patient = add_patient(
+            self.app,
+            first_name=OTHER_PATIENT_NAME.split()[0],
+            last_name=OTHER_PATIENT_NAME.split()[1],
+            date_of_birth="1980-04-12",
+        )
         _other_browser, self.other_link_id = self._portal_patient(other_patient, OTHER_PATIENT_USERNAME)
         self.ids = {k: v for k, v in ids.items() if v is not None}
 
@@ -98,8 +141,11 @@ class World:
     def _signed_in(self, email: str) -> Browserless:
         browser = Browserless(self.app.test_client())
         response = sign_in_email(browser, email, PASSWORD)
-        assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard"), \
-            (email, response.status_code, response.headers.get("Location"))
+        assert response.status_code == 302 and response.headers["Location"].endswith("/dashboard"), (
+            email,
+            response.status_code,
+            response.headers.get("Location"),
+        )
         return browser
 
     def _license(self, user_id: int) -> int:
@@ -107,11 +153,22 @@ class World:
         from pfcore_plugins.licensing.models import LicenseSlot
 
         with self.app.app_context():
-            slot_id = session().scalars(select(LicenseSlot.id).where(
-                LicenseSlot.practice_id == self.practice_a, LicenseSlot.license_type == "clinician",
-                LicenseSlot.user_id.is_(None)).order_by(LicenseSlot.id)).first()
-        response = self.admin_a.post(f"/licensing/slots/{slot_id}/assign", {"user_id": str(user_id)},
-                                     page="/licensing/")
+            slot_id = (
+                session()
+                .scalars(
+                    select(LicenseSlot.id)
+                    .where(
+                        LicenseSlot.practice_id == self.practice_a,
+                        LicenseSlot.license_type == "clinician",
+                        LicenseSlot.user_id.is_(None),
+                    )
+                    .order_by(LicenseSlot.id)
+                )
+                .first()
+            )
+        response = self.admin_a.post(
+            f"/licensing/slots/{slot_id}/assign", {"user_id": str(user_id)}, page="/licensing/"
+        )
         assert response.status_code in (200, 302), response.get_data(as_text=True)
         with self.app.app_context():
             assert session().get(LicenseSlot, slot_id).user_id == user_id
@@ -121,20 +178,28 @@ class World:
         from pfcore_plugins.licensing.models import LicenseSlot
 
         with self.app.app_context():
-            return session().scalars(select(LicenseSlot.id).where(
-                LicenseSlot.practice_id == self.practice_a, LicenseSlot.user_id.is_(None))
-                .order_by(LicenseSlot.id)).first()
+            return (
+                session()
+                .scalars(
+                    select(LicenseSlot.id)
+                    .where(LicenseSlot.practice_id == self.practice_a, LicenseSlot.user_id.is_(None))
+                    .order_by(LicenseSlot.id)
+                )
+                .first()
+            )
 
     def _in_emergency(self) -> tuple[Browserless, int]:
         """The nurse, allowed by the administrator, activates and signs in again (with a second factor)."""
         from pfcore_plugins.emergency_access.models import Activation
 
-        response = self.admin_a.post(f"/emergency-access/users/{self.nurse_id}/allow", {"allow": "1"},
-                                     page="/emergency-access/")
+        response = self.admin_a.post(
+            f"/emergency-access/users/{self.nurse_id}/allow", {"allow": "1"}, page="/emergency-access/"
+        )
         assert response.status_code == 302, response.get_data(as_text=True)
         nurse = self._signed_in(NURSE_EMAIL)
-        response = nurse.post("/emergency-access/activate", {"reason": "access matrix"},
-                              page="/emergency-access/activate")
+        response = nurse.post(
+            "/emergency-access/activate", {"reason": "access matrix"}, page="/emergency-access/activate"
+        )
         assert response.status_code == 302 and response.headers["Location"].endswith("/signin")
         nurse = self._signed_in(NURSE_EMAIL)
         assert nurse.get("/settings/users").status_code == 200, "emergency mode gives administrator pages"
@@ -150,8 +215,9 @@ class World:
         browser = Browserless(self.app.test_client())
         assert verify_with_pin(browser, token, pin).status_code == 302
         response = create_account(browser, token, username, email=username)
-        assert response.status_code == 302 and response.headers["Location"].endswith("/portal/"), \
-            response.get_data(as_text=True)
+        assert response.status_code == 302 and response.headers["Location"].endswith("/portal/"), response.get_data(
+            as_text=True
+        )
         assert browser.get("/portal/").status_code == 200
         [link_id] = link_ids(self.app, username)
         return browser, link_id
@@ -209,20 +275,29 @@ class World:
         """Row counts of every table (one query) and the newest audit event's id."""
         tables = sorted(Base.metadata.tables.items())
         with self.app.app_context():
-            row = session().execute(select(
-                *[select(func.count()).select_from(table).scalar_subquery() for _name, table in tables],
-                select(func.coalesce(func.max(AuditEvent.id), 0)).scalar_subquery())).one()
+            row = (
+                session()
+                .execute(
+                    select(
+                        *[select(func.count()).select_from(table).scalar_subquery() for _name, table in tables],
+                        select(func.coalesce(func.max(AuditEvent.id), 0)).scalar_subquery(),
+                    )
+                )
+                .one()
+            )
         return {name: count for (name, _table), count in zip(tables, row[:-1])}, row[-1]
 
     def changes(self, before: tuple[dict[str, int], int]) -> tuple[dict[str, tuple[int, int]], list[str]]:
         """Tables whose row count changed since ``before`` (audit tables aside) and the audit actions since."""
         counts, last_event = before
         now, _ = self.state()
-        changed = {name: (counts[name], now[name]) for name in counts
-                   if counts[name] != now[name] and name not in audit.TABLES}
+        changed = {
+            name: (counts[name], now[name]) for name in counts if counts[name] != now[name] and name not in audit.TABLES
+        }
         with self.app.app_context():
-            actions = list(session().scalars(select(AuditEvent.action).where(AuditEvent.id > last_event)
-                                             .order_by(AuditEvent.id)))
+            actions = list(
+                session().scalars(select(AuditEvent.action).where(AuditEvent.id > last_event).order_by(AuditEvent.id))
+            )
         return changed, actions
 
 
@@ -232,14 +307,28 @@ def _chart_ids(db, practice_id: int, admin_id: int) -> dict:
 
     from pfcore_plugins.charts.models import ChartEntry, Document, Encounter, Patient
 
-    patient = Patient(practice_id=practice_id, first_name="Marker", last_name="Patient",
-                      date_of_birth=dt.date(1980, 4, 12), sex="female")
+    patient = Patient(
+        practice_id=practice_id,
+        first_name="Marker",
+        last_name="Patient",
+        date_of_birth=dt.date(1980, 4, 12),
+        sex="female",
+    )
     db.add(patient)
     db.flush()
-    entry = ChartEntry(practice_id=practice_id, patient_id=patient.id, kind="appointment",  # Level 1 may edit
-                       data={"starts_at": "2026-01-01T10:00", "reason": "Checkup", "provider": ""})
-    encounter = Encounter(practice_id=practice_id, patient_id=patient.id, provider_id=admin_id,
-                          visit_date=dt.date(2026, 1, 1), reason="Checkup")
+    entry = ChartEntry(
+        practice_id=practice_id,
+        patient_id=patient.id,
+        kind="appointment",  # Level 1 may edit
+        data={"starts_at": "2026-01-01T10:00", "reason": "Checkup", "provider": ""},
+    )
+    encounter = Encounter(
+        practice_id=practice_id,
+        patient_id=patient.id,
+        provider_id=admin_id,
+        visit_date=dt.date(2026, 1, 1),
+        reason="Checkup",
+    )
     db.add_all([entry, encounter])
     db.flush()
     document = Document(practice_id=practice_id, patient_id=patient.id, encounter_id=encounter.id, title="Letter")
@@ -274,8 +363,9 @@ def to_portal_signin(response) -> bool:
 
 def get_rules(app) -> list:
     """Every GET route of the URL map, the ones with a side effect on the caller's session last."""
-    return sorted((r for r in app.url_map.iter_rules() if "GET" in r.methods),
-                  key=lambda r: (r.endpoint in LAST, r.endpoint))
+    return sorted(
+        (r for r in app.url_map.iter_rules() if "GET" in r.methods), key=lambda r: (r.endpoint in LAST, r.endpoint)
+    )
 
 
 def security_header_problems(response, *, static: bool) -> list[str]:
@@ -296,7 +386,8 @@ def security_header_problems(response, *, static: bool) -> list[str]:
         problems.append(f"Cache-Control {response.headers.get('Cache-Control')!r}")
     for cookie in response.headers.getlist("Set-Cookie"):  # Secure and __Host-: production only
         attributes = [a.strip() for a in cookie.split(";")[1:]]
-        if not {"HttpOnly", "SameSite=Lax", "Path=/"} <= set(attributes) or \
-                any(a.startswith("Domain") for a in attributes):
+        if not {"HttpOnly", "SameSite=Lax", "Path=/"} <= set(attributes) or any(
+            a.startswith("Domain") for a in attributes
+        ):
             problems.append(f"cookie {cookie!r}")
     return problems

@@ -2,6 +2,7 @@
 servers, Flask's test client that waits for the mail a request queued, and
 ``Browserless``, which drives the app over HTTP as a person with a browser would
 (CSRF tokens and all)."""
+
 from __future__ import annotations
 
 import re

@@ -2,6 +2,7 @@
 Chromium): the browser's settings, a watch on every page for console errors
 and CSP violations, people and practices set up without the UI, and the steps
 every journey shares."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery staple"
 
@@ -54,6 +61,7 @@ class ConsoleWatch:
 
 # --- setup without the UI ---------------------------------------------------------
 
+
 @dataclass
 class Person:
     first_name: str
@@ -84,15 +92,29 @@ def make_practice(app, name: str = "Sunrise Family Clinic", admin: Person | None
     admin = admin or Person("Grace", "Hopper", "grace@sunrise.example.com")
     with app.app_context():
         practice, user = accounts.create_practice(
-            name=name, specialty="Family medicine", phone="415-555-0101", email=admin.email,
-            first_name=admin.first_name, last_name=admin.last_name, password=admin.password)
+            name=name,
+            specialty="Family medicine",
+            phone="415-555-0101",
+            email=admin.email,
+            first_name=admin.first_name,
+            last_name=admin.last_name,
+            password=admin.password,
+        )
         session().commit()
         admin.username, admin.id = user.username, user.id
         return PracticeSetup(id=practice.id, name=practice.name, pac=practice.pac, admin=admin)
 
 
-def make_active_user(app, practice: PracticeSetup, first_name="Ada", last_name="Lovelace",
-                     email="ada@sunrise.example.com", *, access_level: int = 2, is_admin: bool = False) -> Person:
+def make_active_user(
+    app,
+    practice: PracticeSetup,
+    first_name="Ada",
+    last_name="Lovelace",
+    email="ada@sunrise.example.com",
+    *,
+    access_level: int = 2,
+    is_admin: bool = False,
+) -> Person:
     """An EHR user who already accepted an invitation (no email sent)."""
     from pfcore.db import session
     from pfcore.models import User, utcnow
@@ -101,18 +123,28 @@ def make_active_user(app, practice: PracticeSetup, first_name="Ada", last_name="
     person = Person(first_name, last_name, email)
     person.username = (first_name[0] + last_name).lower()
     with app.app_context():
-        user = User(practice_id=practice.id, first_name=first_name, last_name=last_name, email=email,
-                    username=person.username, password_hash=hash_password(person.password),
-                    access_level=access_level, is_admin=is_admin, status="active", session_generation=0,
-                    created_at=utcnow())
+        user = User(
+            practice_id=practice.id,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            username=person.username,
+            password_hash=hash_password(person.password),
+            access_level=access_level,
+            is_admin=is_admin,
+            status="active",
+            session_generation=0,
+            created_at=utcnow(),
+        )
         session().add(user)
         session().commit()
         person.id = user.id
     return person
 
 
-def invite_user(app, practice: PracticeSetup, first_name="Ada", last_name="Lovelace",
-                email="ada@sunrise.example.com") -> Person:
+def invite_user(
+    app, practice: PracticeSetup, first_name="Ada", last_name="Lovelace", email="ada@sunrise.example.com"
+) -> Person:
     """Add an invited user the way the admin page does, and deliver the email."""
     from pfcore import accounts, messaging
     from pfcore.db import session
@@ -123,8 +155,9 @@ def invite_user(app, practice: PracticeSetup, first_name="Ada", last_name="Lovel
         db = session()
         the_practice = db.get(Practice, practice.id)
         actor = db.scalars(select(User).where(User.id == practice.admin.id)).one()
-        user = accounts.add_user(the_practice, actor, first_name=first_name, last_name=last_name, email=email,
-                                 access_level=2, is_admin=False)
+        user = accounts.add_user(
+            the_practice, actor, first_name=first_name, last_name=last_name, email=email, access_level=2, is_admin=False
+        )
         db.commit()
         person.id = user.id
         messaging.deliver_due(app)
@@ -132,6 +165,7 @@ def invite_user(app, practice: PracticeSetup, first_name="Ada", last_name="Lovel
 
 
 # --- steps every journey shares ---------------------------------------------------
+
 
 def expect_signed_in_as(page, full_name: str, practice_name: str):
     """The page header names the signed-in person and their practice."""

@@ -1,5 +1,6 @@
 """Databases for tests: a fresh migrated database of each kind (SQLite always,
 PostgreSQL when PFCORE_TEST_DATABASE_URL names a server), and the SQL an app sends."""
+
 from __future__ import annotations
 
 import contextlib
@@ -68,8 +69,12 @@ def drop_postgres_database(database_url: str) -> None:
 
 
 def _libpq(url, database: str) -> str:
-    parts = [f"host={url.host or '127.0.0.1'}", f"port={url.port or 5432}", f"dbname={database}",
-             f"user={url.username or 'postgres'}"]
+    parts = [
+        f"host={url.host or '127.0.0.1'}",
+        f"port={url.port or 5432}",
+        f"dbname={database}",
+        f"user={url.username or 'postgres'}",
+    ]
     if url.password:
         parts.append(f"password={url.password}")
     return " ".join(parts)

@@ -1,6 +1,7 @@
 """What a person does over HTTP, shared by many tests: sign up a practice, sign in
 by email or Practice ID, pass the second factor by a texted code, follow a
 link from an email."""
+
 from __future__ import annotations
 
 import re

@@ -9,6 +9,7 @@ client's address in ``X-Forwarded-For`` and the public ``Host``, to a server
 started with ``PFCORE_TRUSTED_PROXIES=1``. Nothing in pfcore is relaxed for
 tests.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,11 +19,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import pytest
 
@@ -74,14 +76,15 @@ class HttpBrowser:
     server behind the same address, as a load balancer would send it.
     """
 
-    def __init__(self, base_url: str, *, proxy: Proxy | None = None, cookies: dict[str, str] | None = None,
-                 timeout: float = 30):
+    def __init__(
+        self, base_url: str, *, proxy: Proxy | None = None, cookies: dict[str, str] | None = None, timeout: float = 30
+    ):
         self.base_url = base_url.rstrip("/")
         self.proxy = proxy
         self.cookies: dict[str, str] = {} if cookies is None else cookies
         self.timeout = timeout
 
-    def on(self, base_url: str, *, proxy: Proxy | None = None) -> "HttpBrowser":
+    def on(self, base_url: str, *, proxy: Proxy | None = None) -> HttpBrowser:
         return HttpBrowser(base_url, proxy=proxy or self.proxy, cookies=self.cookies, timeout=self.timeout)
 
     # --- plain requests ------------------------------------------------------
@@ -141,14 +144,24 @@ class HttpBrowser:
         (``hx-headers`` on <body>), the HX-* headers and the Referer."""
         fields = dict(data or {})
         fields.setdefault("csrf_token", self.token(page))
-        return self.post(path, fields, headers={
-            "HX-Request": "true", "HX-Request-Type": "partial", "HX-Target": target, "Accept": "text/html",
-            "HX-Current-URL": self.page_url(page), "X-CSRFToken": fields["csrf_token"],
-            "Referer": self.page_url(page)})
+        return self.post(
+            path,
+            fields,
+            headers={
+                "HX-Request": "true",
+                "HX-Request-Type": "partial",
+                "HX-Target": target,
+                "Accept": "text/html",
+                "HX-Current-URL": self.page_url(page),
+                "X-CSRFToken": fields["csrf_token"],
+                "Referer": self.page_url(page),
+            },
+        )
 
 
-def sign_in_email(browser: HttpBrowser, email: str, password: str, *, code: Callable[[], str],
-                  phone: str = "+14155550150") -> Answer:
+def sign_in_email(
+    browser: HttpBrowser, email: str, password: str, *, code: Callable[[], str], phone: str = "+14155550150"
+) -> Answer:
     """Sign in by email and password, then pass the second factor by a texted code.
 
     A user with a verified phone gets the code there; a user who must enrol
@@ -181,10 +194,16 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
         self._log_file = None
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         self._log_file = open(self.log, "a")
-        self.process = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=self._log_file,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     def output(self) -> str:
@@ -254,24 +273,37 @@ def service_env(**settings: str) -> dict:
     return env
 
 
-def start_pfcore_serve(folder: Path, database_url: str, smtp, texts, *, secret: str, name: str = "server",
-                       workers: int = 2) -> ServerProcess:
+def start_pfcore_serve(
+    folder: Path, database_url: str, smtp, texts, *, secret: str, name: str = "server", workers: int = 2
+) -> ServerProcess:
     """``pfcore serve`` in production mode behind one (played or real) proxy, on a free port, with the real
     SMTP server and SMS webhook receiver and no sign-in or code rate limits; returns it once it answers."""
     from .servers import free_port
 
     port = free_port()
     env = service_env(
-        PFCORE_ENV="production", PFCORE_SECRET_KEY=secret, PFCORE_DATABASE_URL=database_url,
-        PFCORE_INSTANCE_PATH=str(folder / "instance"), PFCORE_TRUSTED_PROXIES="1",
-        PFCORE_SMTP_HOST="127.0.0.1", PFCORE_SMTP_PORT=str(smtp.port), PFCORE_SMS_SENDER="webhook",
-        PFCORE_SMS_WEBHOOK_URL=texts.url, PFCORE_SMS_WEBHOOK_TOKEN=texts.token,
+        PFCORE_ENV="production",
+        PFCORE_SECRET_KEY=secret,
+        PFCORE_DATABASE_URL=database_url,
+        PFCORE_INSTANCE_PATH=str(folder / "instance"),
+        PFCORE_TRUSTED_PROXIES="1",
+        PFCORE_SMTP_HOST="127.0.0.1",
+        PFCORE_SMTP_PORT=str(smtp.port),
+        PFCORE_SMS_SENDER="webhook",
+        PFCORE_SMS_WEBHOOK_URL=texts.url,
+        PFCORE_SMS_WEBHOOK_TOKEN=texts.token,
         PFCORE_BASE_URL="https://pfcore.example.test",
-        PFCORE_RATELIMIT_SIGNIN="10000 per minute", PFCORE_RATELIMIT_CODES="10000 per minute",
+        PFCORE_RATELIMIT_SIGNIN="10000 per minute",
+        PFCORE_RATELIMIT_CODES="10000 per minute",
         # A folder of the test's own: a killed server leaves its metrics files behind.
         PROMETHEUS_MULTIPROC_DIR=str(folder / f"metrics-{name}"),
     )
-    server = ServerProcess([pfcore_command(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
-                           port=port, env=env, cwd=folder, log=folder / f"{name}.log").start()
+    server = ServerProcess(
+        [pfcore_command(), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+        port=port,
+        env=env,
+        cwd=folder,
+        log=folder / f"{name}.log",
+    ).start()
     server.wait_until_up()
     return server

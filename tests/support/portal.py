@@ -1,6 +1,7 @@
 """Helpers for the patient-portal tests (patient side): invitations made the
 way the staff pages make them (``invitations.invite``), and a patient's
 journey through registration driven over HTTP."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,8 +36,9 @@ def _staff_of(practice_id: int):
     return session().scalars(select(User).where(User.practice_id == practice_id).order_by(User.id)).first()
 
 
-def invite(app, patient_id: int, *, practice_id: int | None = None, email: str = "pat@example.com",
-           phone: str = PATIENT_PHONE) -> tuple[str, str]:
+def invite(
+    app, patient_id: int, *, practice_id: int | None = None, email: str = "pat@example.com", phone: str = PATIENT_PHONE
+) -> tuple[str, str]:
     """Invite the patient as the practice's first user does; returns (link token, PIN)."""
     from pfcore.db import session
     from pfcore.models import Practice
@@ -47,8 +49,9 @@ def invite(app, patient_id: int, *, practice_id: int | None = None, email: str =
     with app.test_request_context():
         practice = session().get(Practice, practice_id)
         patient = api.get_patient(practice_id, patient_id)
-        invitation, token = invitations.invite(practice, patient, email=email, phone=phone,
-                                               actor=_staff_of(practice_id))
+        invitation, token = invitations.invite(
+            practice, patient, email=email, phone=phone, actor=_staff_of(practice_id)
+        )
         pin = invitations.reveal_pin(invitation)
         session().commit()
     return token, pin
@@ -89,21 +92,38 @@ def verify_with_pin(web: Browserless, token: str, pin: str, birth_date: str = US
     return web.post(f"/portal/register/{token}", {"date_of_birth": birth_date, "pin": pin})
 
 
-def create_account(web: Browserless, token: str, username: str, *, email: str = "pat@example.com",
-                   password: str = PASSWORD, confirm: str | None = None):
-    return web.post(f"/portal/register/{token}/create", {"username": username, "email": email,
-                                                          "password": password, "confirm": confirm or password})
+def create_account(
+    web: Browserless,
+    token: str,
+    username: str,
+    *,
+    email: str = "pat@example.com",
+    password: str = PASSWORD,
+    confirm: str | None = None,
+):
+    return web.post(
+        f"/portal/register/{token}/create",
+        {"username": username, "email": email, "password": password, "confirm": confirm or password},
+    )
 
 
-def register(web: Browserless, token: str, pin: str, username: str = "pat@example.com",
-             password: str = PASSWORD, birth_date: str = US_BIRTH_DATE) -> None:
+def register(
+    web: Browserless,
+    token: str,
+    pin: str,
+    username: str = "pat@example.com",
+    password: str = PASSWORD,
+    birth_date: str = US_BIRTH_DATE,
+) -> None:
     """The whole journey with the PIN: the browser ends up signed in to the portal."""
     response = verify_with_pin(web, token, pin, birth_date)
-    assert response.status_code == 302 and response.headers["Location"].endswith("/account"), \
-        response.get_data(as_text=True)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/account"), response.get_data(
+        as_text=True
+    )
     response = create_account(web, token, username, password=password)
-    assert response.status_code == 302 and response.headers["Location"].endswith("/portal/"), \
-        response.get_data(as_text=True)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/portal/"), response.get_data(
+        as_text=True
+    )
 
 
 def portal_sign_in(web: Browserless, username: str, password: str = PASSWORD):
@@ -117,16 +137,25 @@ def link_ids(app, account_username: str) -> list[int]:
     return [link.id for link in rows(app, PortalLink, PortalLink.account_id == account.id)]
 
 
-def add_entry(app, patient_id: int, kind: str, data: dict, *, occurred_at: dt.datetime | None = None,
-              shared: bool = False) -> None:
+def add_entry(
+    app, patient_id: int, kind: str, data: dict, *, occurred_at: dt.datetime | None = None, shared: bool = False
+) -> None:
     """A chart entry added directly (setup, not a journey)."""
     from pfcore.db import session
     from pfcore_plugins.charts.models import ChartEntry, Patient
 
     with app.app_context():
         patient = session().get(Patient, patient_id)
-        session().add(ChartEntry(practice_id=patient.practice_id, patient_id=patient_id, kind=kind, data=data,
-                                 occurred_at=occurred_at, shared=shared))
+        session().add(
+            ChartEntry(
+                practice_id=patient.practice_id,
+                patient_id=patient_id,
+                kind=kind,
+                data=data,
+                occurred_at=occurred_at,
+                shared=shared,
+            )
+        )
         session().commit()
 
 
@@ -135,8 +164,14 @@ def second_practice(app) -> int:
     from .journeys import signup
 
     other = Browserless(app.test_client())
-    signup(other, practice_name="Harbor Pediatrics", email="owner@harbor.example.com", first_name="Ada",
-           last_name="Lovelace", phone="415-555-0199")
+    signup(
+        other,
+        practice_name="Harbor Pediatrics",
+        email="owner@harbor.example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        phone="415-555-0199",
+    )
     from pfcore.db import session
     from pfcore.models import Practice
 
@@ -146,4 +181,3 @@ def second_practice(app) -> int:
 
 def code_from(message: dict) -> str:
     return "".join(re.findall(r"\d", message["body"].split(" is ", 1)[1]))[:6]
-

@@ -1,13 +1,24 @@
 """Rows set up or read directly in the app's database, for a test's setup (not a
 journey): an active user, a chart patient, the audit events of an action, a
 user as stored now."""
+
 from __future__ import annotations
 
 import json
 
 
-def add_active_user(app, *, first_name: str, last_name: str, email: str, username: str, password: str,
-                    access_level: int = 1, phone: str | None = None, is_admin: bool = False) -> int:
+def add_active_user(
+    app,
+    *,
+    first_name: str,
+    last_name: str,
+    email: str,
+    username: str,
+    password: str,
+    access_level: int = 1,
+    phone: str | None = None,
+    is_admin: bool = False,
+) -> int:
     """An active user in the first practice, added directly (setup, not a journey); returns the id."""
     from sqlalchemy import select
 
@@ -17,9 +28,20 @@ def add_active_user(app, *, first_name: str, last_name: str, email: str, usernam
 
     with app.app_context():
         practice = session().scalars(select(Practice).order_by(Practice.id)).first()
-        user = User(practice_id=practice.id, first_name=first_name, last_name=last_name, email=email, username=username,
-                    password_hash=hash_password(password), access_level=access_level, is_admin=is_admin,
-                    status="active", session_generation=0, phone=phone, phone_verified_at=utcnow() if phone else None)
+        user = User(
+            practice_id=practice.id,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            username=username,
+            password_hash=hash_password(password),
+            access_level=access_level,
+            is_admin=is_admin,
+            status="active",
+            session_generation=0,
+            phone=phone,
+            phone_verified_at=utcnow() if phone else None,
+        )
         session().add(user)
         session().commit()
         return user.id
@@ -51,8 +73,9 @@ def audit_rows(app, action: str, *where) -> list[AuditRow]:
 
     declared = app.extensions["pfcore.plugins"].audit_dimensions
     with app.app_context():
-        events = session().scalars(select(AuditEvent).where(AuditEvent.action == action, *where)
-                                   .order_by(AuditEvent.id))
+        events = session().scalars(
+            select(AuditEvent).where(AuditEvent.action == action, *where).order_by(AuditEvent.id)
+        )
         return [AuditRow(event, declared) for event in events]
 
 
@@ -65,8 +88,17 @@ def user_row(app, user_id: int):
         return session().get(User, user_id)
 
 
-def add_patient(app, *, first_name: str = "Pat", last_name: str = "Patient", date_of_birth: str = "1980-04-12",
-                sex: str = "female", email: str = "", phone: str = "", practice_id: int | None = None) -> int:
+def add_patient(
+    app,
+    *,
+    first_name: str = "Pat",
+    last_name: str = "Patient",
+    date_of_birth: str = "1980-04-12",
+    sex: str = "female",
+    email: str = "",
+    phone: str = "",
+    practice_id: int | None = None,
+) -> int:
     """A chart patient (charts plugin), added directly (setup, not a journey); returns the id.
 
     Without ``practice_id``: the first practice.
@@ -82,8 +114,15 @@ def add_patient(app, *, first_name: str = "Pat", last_name: str = "Patient", dat
     with app.app_context():
         if practice_id is None:
             practice_id = session().scalars(select(Practice.id).order_by(Practice.id)).first()
-        patient = Patient(practice_id=practice_id, first_name=first_name, last_name=last_name,
-                          date_of_birth=dt.date.fromisoformat(date_of_birth), sex=sex, email=email, phone=phone)
+        patient = Patient(
+            practice_id=practice_id,
+            first_name=first_name,
+            last_name=last_name,
+            date_of_birth=dt.date.fromisoformat(date_of_birth),
+            sex=sex,
+            email=email,
+            phone=phone,
+        )
         session().add(patient)
         session().commit()
         return patient.id

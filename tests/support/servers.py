@@ -4,6 +4,7 @@ webhook (texts and calls), Redis, free ports.
 Tests that need a service skip with a reason when it is not reachable,
 unless PFCORE_REQUIRE_SERVICES=1 (as in CI), where they fail instead.
 """
+
 from __future__ import annotations
 
 import email
@@ -90,7 +91,9 @@ class Inbox:
 
 def body_of(message: Message) -> str:
     if message.is_multipart():
-        return "".join(part.get_payload(decode=True).decode() for part in message.walk() if part.get_content_type() == "text/plain")
+        return "".join(
+            part.get_payload(decode=True).decode() for part in message.walk() if part.get_content_type() == "text/plain"
+        )
     return message.get_payload(decode=True).decode()
 
 

@@ -6,6 +6,7 @@ back, with a "none" attestation at registration and an ES256 (EC P-256)
 signature at sign-in. Built from ``cryptography`` and ``cbor2``, both
 dependencies of ``webauthn``; nothing here comes from the server's code.
 """
+
 from __future__ import annotations
 
 import base64
@@ -51,8 +52,9 @@ class SoftAuthenticator:
     says whether it reports user verification (a PIN or a fingerprint).
     """
 
-    def __init__(self, origin: str, *, resident: bool = True, user_verified: bool = True,
-                 counts_signatures: bool = True):
+    def __init__(
+        self, origin: str, *, resident: bool = True, user_verified: bool = True, counts_signatures: bool = True
+    ):
         self.origin = origin
         self.resident = resident
         self.user_verified = user_verified
@@ -62,8 +64,10 @@ class SoftAuthenticator:
     # --- helpers ------------------------------------------------------------------
 
     def _client_data(self, kind: str, challenge: str, origin: str | None) -> bytes:
-        return json.dumps({"type": kind, "challenge": challenge, "origin": origin or self.origin,
-                           "crossOrigin": False}, separators=(",", ":")).encode()
+        return json.dumps(
+            {"type": kind, "challenge": challenge, "origin": origin or self.origin, "crossOrigin": False},
+            separators=(",", ":"),
+        ).encode()
 
     def _flags(self, extra: int = 0) -> int:
         return UP | (UV if self.user_verified else 0) | extra
@@ -85,19 +89,34 @@ class SoftAuthenticator:
         resident = self.resident and selection.get("residentKey") in ("required", "preferred")
         if selection.get("residentKey") == "required" and not self.resident:
             raise ValueError("NotSupportedError: no resident keys")
-        credential = Credential(id=secrets.token_bytes(32), key=ec.generate_private_key(ec.SECP256R1()),
-                                rp_id=rp_id, user_handle=from_b64url(options["user"]["id"]), resident=resident)
+        credential = Credential(
+            id=secrets.token_bytes(32),
+            key=ec.generate_private_key(ec.SECP256R1()),
+            rp_id=rp_id,
+            user_handle=from_b64url(options["user"]["id"]),
+            resident=resident,
+        )
         self.credentials[credential.id] = credential
         attested = bytes(16) + struct.pack(">H", len(credential.id)) + credential.id + credential.cose_public_key()
-        auth_data = hashlib.sha256(rp_id.encode()).digest() + bytes([self._flags(AT)]) \
-            + struct.pack(">I", credential.sign_count) + attested
+        auth_data = (
+            hashlib.sha256(rp_id.encode()).digest()
+            + bytes([self._flags(AT)])
+            + struct.pack(">I", credential.sign_count)
+            + attested
+        )
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
         return {
-            "id": b64url(credential.id), "rawId": b64url(credential.id), "type": "public-key",
-            "authenticatorAttachment": "cross-platform", "clientExtensionResults": {},
-            "response": {"clientDataJSON": b64url(client_data), "attestationObject": b64url(attestation),
-                         "transports": ["usb"]},
+            "id": b64url(credential.id),
+            "rawId": b64url(credential.id),
+            "type": "public-key",
+            "authenticatorAttachment": "cross-platform",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": b64url(client_data),
+                "attestationObject": b64url(attestation),
+                "transports": ["usb"],
+            },
         }
 
     # --- navigator.credentials.get() ------------------------------------------------------
@@ -117,13 +136,25 @@ class SoftAuthenticator:
             raise ValueError("NotAllowedError: user verification required")
         if self.counts_signatures:
             credential.sign_count += 1
-        auth_data = hashlib.sha256(credential.rp_id.encode()).digest() + bytes([self._flags()]) \
+        auth_data = (
+            hashlib.sha256(credential.rp_id.encode()).digest()
+            + bytes([self._flags()])
             + struct.pack(">I", credential.sign_count)
+        )
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
         signature = credential.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
-        response = {"clientDataJSON": b64url(client_data), "authenticatorData": b64url(auth_data),
-                    "signature": b64url(signature)}
+        response = {
+            "clientDataJSON": b64url(client_data),
+            "authenticatorData": b64url(auth_data),
+            "signature": b64url(signature),
+        }
         if credential.resident:
             response["userHandle"] = b64url(credential.user_handle)
-        return {"id": b64url(credential.id), "rawId": b64url(credential.id), "type": "public-key",
-                "authenticatorAttachment": "cross-platform", "clientExtensionResults": {}, "response": response}
+        return {
+            "id": b64url(credential.id),
+            "rawId": b64url(credential.id),
+            "type": "public-key",
+            "authenticatorAttachment": "cross-platform",
+            "clientExtensionResults": {},
+            "response": response,
+        }

@@ -21,6 +21,7 @@ The same answers are checked for issue #10 suite 2: the security headers on
 every one, Vary: HX-Request wherever the htmx answer differs, no-store on the
 portal patient's pages, and the session cookies the browsers were given.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -30,8 +31,19 @@ from pfcore.models import User
 
 from ..support.access_rules import ACCESS_RULES, RULES
 from ..support.access_world import (
-    A_MARKERS, LEVEL1_EMAIL, LEVEL4_EMAIL, NO_RATE_LIMITS, OTHER_PATIENT_NAME, ROLES, World, get_rules,
-    in_site_redirect, location, security_header_problems, to_portal_signin, to_signin,
+    A_MARKERS,
+    LEVEL1_EMAIL,
+    LEVEL4_EMAIL,
+    NO_RATE_LIMITS,
+    OTHER_PATIENT_NAME,
+    ROLES,
+    World,
+    get_rules,
+    in_site_redirect,
+    location,
+    security_header_problems,
+    to_portal_signin,
+    to_signin,
 )
 
 # Signed-in pages that also ask a per-user question (emergency-access designee, or an administrator):
@@ -54,14 +66,37 @@ REFUSED_POSTERS = {
     "portal": ("anonymous", "level1", "admin_a"),
 }
 # Where each caller's browser finds a CSRF token for its POSTs.
-CSRF_PAGE = {"anonymous": "/signup", "portal": "/portal/authenticator", "level1": "/dashboard", "level4": "/dashboard",
-             "admin_a": "/dashboard", "admin_b": "/dashboard", "emergency": "/dashboard"}
+CSRF_PAGE = {
+    "anonymous": "/signup",
+    "portal": "/portal/authenticator",
+    "level1": "/dashboard",
+    "level4": "/dashboard",
+    "admin_a": "/dashboard",
+    "admin_b": "/dashboard",
+    "emergency": "/dashboard",
+}
 # Plausible values for every form (the right password included): a refusal must not depend on bad input.
-POST_DATA = {"admin": "0", "access_level": "1", "enabled": "0", "email": "intruder@evil.example.com",
-             "minutes": "5", "idle_timeout": "5", "reason": "matrix", "user_id": "", "count": "1", "quantity": "1",
-             "first_name": "Eve", "last_name": "Intruder", "code": "123456", "password": "correct horse battery staple",
-             "username": "eve", "date_of_birth": "04/12/1980", "pin": "123456", "phone": "+14155550166",
-             "allow": "1"}
+POST_DATA = {
+    "admin": "0",
+    "access_level": "1",
+    "enabled": "0",
+    "email": "intruder@evil.example.com",
+    "minutes": "5",
+    "idle_timeout": "5",
+    "reason": "matrix",
+    "user_id": "",
+    "count": "1",
+    "quantity": "1",
+    "first_name": "Eve",
+    "last_name": "Intruder",
+    "code": "123456",
+    "password": "correct horse battery staple",
+    "username": "eve",
+    "date_of_birth": "04/12/1980",
+    "pin": "123456",
+    "phone": "+14155550166",
+    "allow": "1",
+}
 
 SUMMARY: dict[str, dict] = {}
 
@@ -87,6 +122,7 @@ def test_every_declared_endpoint_still_exists(app):
 
 
 # --- the expected answers ---------------------------------------------------------------------------------------
+
 
 def _reaches_signin(browser, response, hops: int = 3) -> bool:
     """A half-finished sign-in page sends a stranger (via its own steps) to sign in."""
@@ -123,17 +159,29 @@ def _check_get(world: World, endpoint: str, rule_name: str, role: str, has_ids: 
         return None if status in (404, 410) or in_site_redirect(response) else f"bogus token answered {status}"
     if rule_name == "portal":  # staff sessions do not count
         if role == "portal":
-            return None if _allowed(response) and not to_portal_signin(response) else \
-                f"portal patient answered {status} {location(response)} on their own record"
-        return None if to_portal_signin(response) else \
-            f"portal page answered {status} {location(response)} without a portal session"
+            return (
+                None
+                if _allowed(response) and not to_portal_signin(response)
+                else f"portal patient answered {status} {location(response)} on their own record"
+            )
+        return (
+            None
+            if to_portal_signin(response)
+            else f"portal page answered {status} {location(response)} without a portal session"
+        )
     if rule_name == "pending":
         if role in STRANGERS:
-            return None if _reaches_signin(world.browser(role), response) else \
-                f"stranger not sent to sign in ({status} {location(response)})"
+            return (
+                None
+                if _reaches_signin(world.browser(role), response)
+                else f"stranger not sent to sign in ({status} {location(response)})"
+            )
         return None
-    if role not in STRANGERS and location(response).startswith(("/signin", "/lock", "/login-")) \
-            and endpoint != "core.lock_screen":
+    if (
+        role not in STRANGERS
+        and location(response).startswith(("/signin", "/lock", "/login-"))
+        and endpoint != "core.lock_screen"
+    ):
         return f"signed-in {role} was sent to sign in or unlock ({location(response)}): the matrix lost its session"
     if role in STRANGERS:
         ok = to_signin(response) or (rule_name == "admin" and status in (401, 403))
@@ -160,13 +208,22 @@ def _check_refused_post(world: World, rule_name: str, role: str, response):
         return None if to_portal_signin(response) else f"portal POST without a portal session answered {status}"
     if role in STRANGERS:
         if rule_name == "link":
-            return None if status in (400, 404, 410) or in_site_redirect(response) else \
-                f"bogus-token POST answered {status}"
+            return (
+                None
+                if status in (400, 404, 410) or in_site_redirect(response)
+                else f"bogus-token POST answered {status}"
+            )
         if rule_name == "pending":
-            return None if status in (400, 401, 403) or _reaches_signin(world.browser(role), response) else \
-                f"{role} POST answered {status} {location(response)}"
-        return None if status in (400, 401, 403) or to_signin(response) else \
-            f"{role} POST answered {status} {location(response)}"
+            return (
+                None
+                if status in (400, 401, 403) or _reaches_signin(world.browser(role), response)
+                else f"{role} POST answered {status} {location(response)}"
+            )
+        return (
+            None
+            if status in (400, 401, 403) or to_signin(response)
+            else f"{role} POST answered {status} {location(response)}"
+        )
     return None if status in (403, 404) else f"{role} POST answered {status}"
 
 
@@ -182,13 +239,17 @@ def _header_problems(rule, rule_name: str, role: str, page, fragment, counts: di
     """Issue #10 suite 2 on one answer (and its htmx twin): the security headers, no-store on every
     page but static files (a portal patient's pages counted apart), Vary: HX-Request wherever the
     htmx answer differs from the page load's."""
+
     def answer(response):
         return response.status_code, location(response), response.data
 
     where = f"{rule.endpoint} as {role}"
     pair = [("page", page)] + ([("htmx", fragment)] if fragment is not None else [])
-    problems = [f"{where} ({kind}): {p}" for kind, response in pair
-                for p in security_header_problems(response, static=rule_name == "static")]
+    problems = [
+        f"{where} ({kind}): {p}"
+        for kind, response in pair
+        for p in security_header_problems(response, static=rule_name == "static")
+    ]
     counts["responses"] += len(pair)
     if role == "portal" and rule_name == "portal" and page.status_code == 200:
         counts["portal pages"] += 1
@@ -196,12 +257,16 @@ def _header_problems(rule, rule_name: str, role: str, page, fragment, counts: di
             problems.append(f"{where}: a portal page without Cache-Control: no-store")
     if fragment is not None and answer(page) != answer(fragment):
         counts["differ with htmx"] += 1
-        problems += [f"{where} ({kind}): the htmx answer differs, no Vary: HX-Request ({response.status_code})"
-                     for kind, response in pair if "HX-Request" not in response.headers.get("Vary", "")]
+        problems += [
+            f"{where} ({kind}): the htmx answer differs, no Vary: HX-Request ({response.status_code})"
+            for kind, response in pair
+            if "HX-Request" not in response.headers.get("Vary", "")
+        ]
     return problems
 
 
 # --- the matrix -----------------------------------------------------------------------------------------------------
+
 
 def test_access_matrix(app, database_url):
     world = World(app)
@@ -253,8 +318,14 @@ def test_access_matrix(app, database_url):
             response = world.level4.post(path, {}, page=CSRF_PAGE["level4"])
             header_problems += _header_problems(rule, rule_name, "level4", response, None, headers)
             signer = _signed_by(app, rule.endpoint, world.ids)
-            record(rule.endpoint, "POST", "level4", None if response.status_code == 200 and signer == world.level4_id
-                   else f"licensed clinician answered {response.status_code}, signed by {signer}")
+            record(
+                rule.endpoint,
+                "POST",
+                "level4",
+                None
+                if response.status_code == 200 and signer == world.level4_id
+                else f"licensed clinician answered {response.status_code}, signed by {signer}",
+            )
             checks["POST allowed"] += 1
 
     for rule in get_rules(app):
@@ -266,14 +337,19 @@ def test_access_matrix(app, database_url):
         for role in ROLES:
             page, fragment = world.get(rule, role), world.get(rule, role, htmx=True)
             for method, response in (("GET", page), ("GET htmx", fragment)):
-                record(rule.endpoint, method, role, _check_get(world, rule.endpoint, rule_name, role, has_ids,
-                                                               response))
+                record(
+                    rule.endpoint, method, role, _check_get(world, rule.endpoint, rule_name, role, has_ids, response)
+                )
                 checks[method] += 1
             header_problems += _header_problems(rule, rule_name, role, page, fragment, headers)
         if rule_name == "portal" and "link_id" in rule.arguments:
             response = world.get(rule, "portal", link_id=world.other_link_id)
-            record(rule.endpoint, "GET", "portal (another patient's link)",
-                   None if response.status_code == 404 else f"answered {response.status_code}")
+            record(
+                rule.endpoint,
+                "GET",
+                "portal (another patient's link)",
+                None if response.status_code == 404 else f"answered {response.status_code}",
+            )
             checks["GET other patient"] += 1
 
     # Everyone still is who they were.
@@ -288,9 +364,15 @@ def test_access_matrix(app, database_url):
     header_problems += cookie_problems
 
     backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-    SUMMARY[backend] = {"get_routes": len(routes["GET"]), "post_routes": len(routes["POST"]), "checks": checks,
-                        "leaks": len(problems), "known_leaks": sorted(seen_leaks), "headers": headers,
-                        "header_problems": len(header_problems)}
+    SUMMARY[backend] = {
+        "get_routes": len(routes["GET"]),
+        "post_routes": len(routes["POST"]),
+        "checks": checks,
+        "leaks": len(problems),
+        "known_leaks": sorted(seen_leaks),
+        "headers": headers,
+        "header_problems": len(header_problems),
+    }
     assert not problems, "\n".join(problems)
     assert not header_problems, "\n".join(header_problems[:40]) + f"\n({len(header_problems)} in all)"
     assert checks["GET"] >= len(ROLES) * 80 and checks["POST refused"] >= 200 and checks["POST allowed"] == 2
@@ -303,15 +385,19 @@ def test_access_matrix_report():
         pytest.skip("the matrix did not run in this session")
     for backend, numbers in SUMMARY.items():
         checks, headers = numbers["checks"], numbers["headers"]
-        print(f"\naccess matrix [{backend}]: {numbers['get_routes']} GET routes x {len(ROLES)} roles = "
-              f"{checks['GET']} page loads + {checks['GET htmx']} htmx requests "
-              f"(+{checks['GET other patient']} with another patient's portal link); "
-              f"{numbers['post_routes']} POST routes: {checks['POST refused']} refused-POST checks, "
-              f"{checks['POST allowed']} licensed POSTs by the licensed clinician; leaks found: {numbers['leaks']}"
-              + (f" (known, xfail: {numbers['known_leaks']})" if numbers["known_leaks"] else ""))
-        print(f"headers [{backend}]: checked on {headers['responses']} responses (every GET answer above, page "
-              f"and htmx, and every POST answer); {headers['differ with htmx']} page/htmx pairs differ, each with "
-              f"Vary: HX-Request; {headers['portal pages']} portal pages of the patient with no-store; "
-              f"{headers['cookies']} session cookies in the callers' browsers; problems: {numbers['header_problems']}")
+        print(
+            f"\naccess matrix [{backend}]: {numbers['get_routes']} GET routes x {len(ROLES)} roles = "
+            f"{checks['GET']} page loads + {checks['GET htmx']} htmx requests "
+            f"(+{checks['GET other patient']} with another patient's portal link); "
+            f"{numbers['post_routes']} POST routes: {checks['POST refused']} refused-POST checks, "
+            f"{checks['POST allowed']} licensed POSTs by the licensed clinician; leaks found: {numbers['leaks']}"
+            + (f" (known, xfail: {numbers['known_leaks']})" if numbers["known_leaks"] else "")
+        )
+        print(
+            f"headers [{backend}]: checked on {headers['responses']} responses (every GET answer above, page "
+            f"and htmx, and every POST answer); {headers['differ with htmx']} page/htmx pairs differ, each with "
+            f"Vary: HX-Request; {headers['portal pages']} portal pages of the patient with no-store; "
+            f"{headers['cookies']} session cookies in the callers' browsers; problems: {numbers['header_problems']}"
+        )
         assert numbers["leaks"] == 0 and numbers["header_problems"] == 0
         assert checks["GET"] and checks["POST refused"]

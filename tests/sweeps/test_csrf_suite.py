@@ -7,6 +7,7 @@ request: each answer is the 400 "Form expired" page and nothing in the
 database changes. Then every GET route is called and no table except the
 audit trail and the session bookkeeping changes.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -20,21 +21,34 @@ from ..support.records import add_patient
 # Changing on GET by design: the audit trail records reads; sessions record
 # when they were last seen and the lock screen locks the session.
 BOOKKEEPING = {*audit.TABLES, "login_sessions", "pending_sign_ins"}
-POST_DATA = {"enabled": "1", "access_level": "4", "admin": "1", "email": "csrf@evil.example.com",
-             "first_name": "Eve", "last_name": "Intruder", "name": "Aspirin", "quantity": "1"}
+POST_DATA = {
+    "enabled": "1",
+    "access_level": "4",
+    "admin": "1",
+    "email": "csrf@evil.example.com",
+    "first_name": "Eve",
+    "last_name": "Intruder",
+    "name": "Aspirin",
+    "quantity": "1",
+}
 
 
 def table_counts(app) -> dict[str, int]:
     with app.app_context():
-        return {name: session().scalar(select(func.count()).select_from(table))
-                for name, table in Base.metadata.tables.items()}
+        return {
+            name: session().scalar(select(func.count()).select_from(table))
+            for name, table in Base.metadata.tables.items()
+        }
 
 
 def fill(rule, ids: dict) -> str:
     path = rule.rule
     for arg in rule.arguments:
-        value = ids.get(arg, "1") if arg.endswith("_id") else {"slug": "medications", "name": "licensing",
-                                                                "token": "bogus-token"}.get(arg, "x")
+        value = (
+            ids.get(arg, "1")
+            if arg.endswith("_id")
+            else {"slug": "medications", "name": "licensing", "token": "bogus-token"}.get(arg, "x")
+        )
         for converter in ("", "int:", "path:", "string:"):
             path = path.replace(f"<{converter}{arg}>", str(value))
     return path
@@ -71,8 +85,11 @@ def test_every_post_route_refuses_a_missing_wrong_or_foreign_token(app, admin_we
 def test_no_get_route_changes_state(app, admin_web):
     patient_id = add_patient(app)
     before = {k: v for k, v in table_counts(app).items() if k not in BOOKKEEPING}
-    gets = [r for r in app.url_map.iter_rules() if "GET" in r.methods and r.endpoint not in (
-        "core.lock_screen", "static", "core.plugin_static")]
+    gets = [
+        r
+        for r in app.url_map.iter_rules()
+        if "GET" in r.methods and r.endpoint not in ("core.lock_screen", "static", "core.plugin_static")
+    ]
     for rule in gets:
         response = admin_web.get(fill(rule, {"patient_id": patient_id}))
         assert response.status_code < 500, (rule.endpoint, response.status_code)

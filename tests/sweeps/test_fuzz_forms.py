@@ -50,6 +50,7 @@ suite found (each was a 500); they run first, every time.
 views again, where what differs is the database); the inputs are the same
 on every run unless ``PFCORE_FUZZ_RANDOM=1``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -81,8 +82,8 @@ from ..support.access_world import HTMX, NO_RATE_LIMITS, PASSWORD, World, get_ru
 from ..support.apps import Browserless, app_settings
 from ..support.database import DATABASES, fresh_database
 from ..support.journeys import SIGNUP, last_link, latest_texted_code, sign_in_email
-from ..support.records import add_active_user, add_patient
 from ..support.portal import PASSWORD as PORTAL_PASSWORD
+from ..support.records import add_active_user, add_patient
 from .test_csrf_suite import BOOKKEEPING
 
 EXAMPLES = int(os.environ.get("PFCORE_FUZZ_EXAMPLES", "25"))
@@ -90,21 +91,29 @@ FIELDLESS_EXAMPLES = max(3, EXAMPLES // 5)
 RANDOM = os.environ.get("PFCORE_FUZZ_RANDOM") == "1"
 
 # The module's app runs much longer than a person's visit: nothing may expire under it.
-FUZZ_SETTINGS = {**NO_RATE_LIMITS, "session_idle_minutes": 600, "recent_auth_minutes": 600,
-                 "pending_sign_in_minutes": 600, "code_valid_minutes": 600,
-                 "password_reset_valid_minutes": 600, "plugins": {"patient_portal": {"session_idle_minutes": 600}}}
+FUZZ_SETTINGS = {
+    **NO_RATE_LIMITS,
+    "session_idle_minutes": 600,
+    "recent_auth_minutes": 600,
+    "pending_sign_in_minutes": 600,
+    "code_valid_minutes": 600,
+    "password_reset_valid_minutes": 600,
+    "plugins": {"patient_portal": {"session_idle_minutes": 600}},
+}
 # Fuzzing is not about the cost of a hash: argon2id at its lowest cost (the real parameters are tested elsewhere).
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=16, salt_len=16)
 
 
 # --- the routes ------------------------------------------------------------------------------------------------------
 
+
 def _post_rules() -> list[tuple[str, tuple[str, ...]]]:
     """(endpoint, URL arguments) of every POST route of an app with every installed plugin."""
     with tempfile.TemporaryDirectory() as folder:
         app = create_app({"instance_path": folder, "secret_key": "collect", "database_url": "sqlite://"})
-        return sorted({(r.endpoint, tuple(sorted(r.arguments))) for r in app.url_map.iter_rules()
-                       if "POST" in r.methods})
+        return sorted(
+            {(r.endpoint, tuple(sorted(r.arguments))) for r in app.url_map.iter_rules() if "POST" in r.methods}
+        )
 
 
 def _section_slugs() -> list[str]:
@@ -117,14 +126,22 @@ def _section_slugs() -> list[str]:
 
 # A chart section's routes are one route per section, each with its own form.
 URL_VARIANTS = {"slug": _section_slugs()}
-TARGETS = [f"{endpoint}[{arg}={value}]" if arg else endpoint
-           for endpoint, arguments in _post_rules()
-           for arg, values in ([(a, URL_VARIANTS[a]) for a in arguments if a in URL_VARIANTS] or [(None, [None])])
-           for value in values]
+TARGETS = [
+    f"{endpoint}[{arg}={value}]" if arg else endpoint
+    for endpoint, arguments in _post_rules()
+    for arg, values in ([(a, URL_VARIANTS[a]) for a in arguments if a in URL_VARIANTS] or [(None, [None])])
+    for value in values
+]
 
 # Where each route is called: by default the caller the access rule lets in.
-CONTEXT_BY_RULE = {"public": "anonymous", "signed_in": "admin", "admin": "admin", "practice": "admin",
-                   "licensed": "level4", "portal": "portal"}
+CONTEXT_BY_RULE = {
+    "public": "anonymous",
+    "signed_in": "admin",
+    "admin": "admin",
+    "practice": "admin",
+    "licensed": "level4",
+    "portal": "portal",
+}
 CONTEXT_OF = {
     "core.unlock": "locked",
     "emergency_access.activate_view": "designee",
@@ -183,13 +200,30 @@ URL_VALUES = {
 # (Some answer with a page whose other forms take their values from the posted data: those read fields, and
 # are fuzzed as form routes.)
 FIELDLESS = {
-    "core.audit_verify", "core.confirm_email_change_resend", "core.end_browser",
-    "core.end_other_browsers", "core.invitation_phone_resend", "core.password_reset_verify_resend",
-    "core.remove_trusted_browser", "core.report_invitation", "core.resend_invitation", "core.rotate_pac",
-    "core.signout", "emergency_access.deactivate_other", "emergency_access.deactivate_own", "licensing.revoke_slot",
-    "licensing.revoke_user", "mfa_recovery.codes", "mfa_totp.remove_for_user", "mfa_webauthn.authenticate_options",
-    "mfa_webauthn.passkey_options", "mfa_webauthn.remove_key", "patient_portal.cancel", "patient_portal.resend",
-    "patient_portal.revoke", "patient_portal_public.signout",
+    "core.audit_verify",
+    "core.confirm_email_change_resend",
+    "core.end_browser",
+    "core.end_other_browsers",
+    "core.invitation_phone_resend",
+    "core.password_reset_verify_resend",
+    "core.remove_trusted_browser",
+    "core.report_invitation",
+    "core.resend_invitation",
+    "core.rotate_pac",
+    "core.signout",
+    "emergency_access.deactivate_other",
+    "emergency_access.deactivate_own",
+    "licensing.revoke_slot",
+    "licensing.revoke_user",
+    "mfa_recovery.codes",
+    "mfa_totp.remove_for_user",
+    "mfa_webauthn.authenticate_options",
+    "mfa_webauthn.passkey_options",
+    "mfa_webauthn.remove_key",
+    "patient_portal.cancel",
+    "patient_portal.resend",
+    "patient_portal.revoke",
+    "patient_portal_public.signout",
 }
 # What a refusal may write, by design: failed-attempt counters and lock-outs (NIST SP 800-63B throttling).
 # Every request of a signed-in browser notes when it was last seen.
@@ -209,30 +243,104 @@ GET_FORM_CALLERS = ("admin", "portal")
 # Plausible values by field name, beside the ones the rendered forms carry: they let some inputs pass
 # the first checks and reach the later ones.
 HINTS = {
-    "email": ["new.person@example.com"], "confirm_email": ["new.person@example.com"],
-    "password": [PASSWORD, SIGNUP["password"], PORTAL_PASSWORD], "confirm": [PASSWORD], "current": [SIGNUP["password"]],
-    "phone": ["415-555-0142", "+14155550123"], "date_of_birth": ["04/12/1980", "1980-04-12"],
-    "first_name": ["Fuzz"], "last_name": ["Tester"], "username": ["fuzz.tester"], "code": ["123456"],
-    "pin": ["123456"], "reason": ["Fuzzing"], "quantity": ["1"], "minutes": ["15"], "access_level": ["2"],
-    "name": ["Fuzz key"], "visit_date": ["2026-03-01"], "starts_at": ["2026-03-01T10:00"],
-    "practice_name": ["Fuzz Clinic"], "specialty": ["Pediatrics"], "channel": ["sms", "voice"],
+    "email": ["new.person@example.com"],
+    "confirm_email": ["new.person@example.com"],
+    "password": [PASSWORD, SIGNUP["password"], PORTAL_PASSWORD],
+    "confirm": [PASSWORD],
+    "current": [SIGNUP["password"]],
+    "phone": ["415-555-0142", "+14155550123"],
+    "date_of_birth": ["04/12/1980", "1980-04-12"],
+    "first_name": ["Fuzz"],
+    "last_name": ["Tester"],
+    "username": ["fuzz.tester"],
+    "code": ["123456"],
+    "pin": ["123456"],
+    "reason": ["Fuzzing"],
+    "quantity": ["1"],
+    "minutes": ["15"],
+    "access_level": ["2"],
+    "name": ["Fuzz key"],
+    "visit_date": ["2026-03-01"],
+    "starts_at": ["2026-03-01T10:00"],
+    "practice_name": ["Fuzz Clinic"],
+    "specialty": ["Pediatrics"],
+    "channel": ["sms", "voice"],
 }
 
 
 # --- the inputs ------------------------------------------------------------------------------------------------------
 
 UNICODE = [
-    "\u202eevil.exe\u202c", "مرحبا بالعالم", "שלום עולם", "👩🏽\u200d⚕️💉🩺", "e\u0301\u0301\u0301\u0301",
-    "Z\u0334\u0327\u031ba\u0338\u0322l\u0337g\u0335o", "\ufeffbom", "ﬁﬂ ǅ", "１２３４５６", "٣٤٥٦٧٨", "\u2028\u2029",
-    "𝕬𝖉𝖆 𝕷𝖔𝖛𝖊𝖑𝖆𝖈𝖊", "İıßẞ", "a\u200b\u200c\u200db", "漢字テスト", "\U0010fffd\ufffe\uffff", "Ⅻ½²",
+    "\u202eevil.exe\u202c",
+    "مرحبا بالعالم",
+    "שלום עולם",
+    "👩🏽\u200d⚕️💉🩺",
+    "e\u0301\u0301\u0301\u0301",
+    "Z\u0334\u0327\u031ba\u0338\u0322l\u0337g\u0335o",
+    "\ufeffbom",
+    "ﬁﬂ ǅ",
+    "１２３４５６",
+    "٣٤٥٦٧٨",
+    "\u2028\u2029",
+    "𝕬𝖉𝖆 𝕷𝖔𝖛𝖊𝖑𝖆𝖈𝖊",
+    "İıßẞ",
+    "a\u200b\u200c\u200db",
+    "漢字テスト",
+    "\U0010fffd\ufffe\uffff",
+    "Ⅻ½²",
 ]
 CONFUSED = [
-    "0", "-1", "1", "2", "4", "007", "999999999999999999999999999999", "9223372036854775808",
-    "-9223372036854775809", "2147483648", "1e309", "NaN", "-inf", "1.5", "0x1F", "1_000", "+1", "true", "on",
-    "null", "None", "[]", "{}", '{"id": "x", "type": "public-key", "response": {}}', "[1, 2]",
-    "<script>alert(1)</script>", "' OR '1'='1", "../../../etc/passwd", "%00", "%s%n", "{{7*7}}",
-    "2026-02-30", "0000-00-00", "9999-12-31", "0001-01-01", "1800-01-01", "12/31/1899", "13/45/2013",
-    "2026-01-01T25:61", "99999-01-01", "²", "12²", "٣", " ", "\t\n", "", "@", "a@", "@b", "x@y", "a@b.c" * 60,
+    "0",
+    "-1",
+    "1",
+    "2",
+    "4",
+    "007",
+    "999999999999999999999999999999",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "2147483648",
+    "1e309",
+    "NaN",
+    "-inf",
+    "1.5",
+    "0x1F",
+    "1_000",
+    "+1",
+    "true",
+    "on",
+    "null",
+    "None",
+    "[]",
+    "{}",
+    '{"id": "x", "type": "public-key", "response": {}}',
+    "[1, 2]",
+    "<script>alert(1)</script>",
+    "' OR '1'='1",
+    "../../../etc/passwd",
+    "%00",
+    "%s%n",
+    "{{7*7}}",
+    "2026-02-30",
+    "0000-00-00",
+    "9999-12-31",
+    "0001-01-01",
+    "1800-01-01",
+    "12/31/1899",
+    "13/45/2013",
+    "2026-01-01T25:61",
+    "99999-01-01",
+    "²",
+    "12²",
+    "٣",
+    " ",
+    "\t\n",
+    "",
+    "@",
+    "a@",
+    "@b",
+    "x@y",
+    "a@b.c" * 60,
 ]
 HUGE_UNITS = ["a", "9", "é", "😀", "\x00", "<&>", "a@b.co "]
 
@@ -245,12 +353,18 @@ def fuzz_values():
     """One form value, as likely random as Unicode, huge, NUL-containing or type-confused text."""
     return st.one_of(
         _text(40),
-        st.one_of(st.sampled_from(UNICODE),
-                  st.text(st.characters(min_codepoint=0x80, codec="utf-8"), min_size=1, max_size=20)),
-        st.builds(lambda unit, size: unit * (size // len(unit)), st.sampled_from(HUGE_UNITS),
-                  st.sampled_from([10_000, 100_000])),
-        st.one_of(st.builds(lambda a, b: f"{a}\x00{b}", _text(12), _text(12)),
-                  st.text(st.characters(max_codepoint=31), min_size=1, max_size=8)),
+        st.one_of(
+            st.sampled_from(UNICODE), st.text(st.characters(min_codepoint=0x80, codec="utf-8"), min_size=1, max_size=20)
+        ),
+        st.builds(
+            lambda unit, size: unit * (size // len(unit)),
+            st.sampled_from(HUGE_UNITS),
+            st.sampled_from([10_000, 100_000]),
+        ),
+        st.one_of(
+            st.builds(lambda a, b: f"{a}\x00{b}", _text(12), _text(12)),
+            st.text(st.characters(max_codepoint=31), min_size=1, max_size=8),
+        ),
         st.one_of(st.sampled_from(CONFUSED), st.integers(-(2**70), 2**70).map(str), st.floats().map(str)),
     )
 
@@ -272,26 +386,50 @@ class FuzzInput:
 
 
 FUZZ_VALUES = fuzz_values()
-EXTRA_FIELDS = st.lists(st.tuples(st.one_of(_text(12).filter(bool), st.sampled_from(
-    ["csrf_token", "id", "practice_id", "user_id", "is_admin", "next", "__proto__", "\x00"])), FUZZ_VALUES), max_size=2)
+EXTRA_FIELDS = st.lists(
+    st.tuples(
+        st.one_of(
+            _text(12).filter(bool),
+            st.sampled_from(["csrf_token", "id", "practice_id", "user_id", "is_admin", "next", "__proto__", "\x00"]),
+        ),
+        FUZZ_VALUES,
+    ),
+    max_size=2,
+)
 # A search or filter page that passed its query string on to url_for (to build its links) let the address choose
 # url_for's own arguments: these names go into the stray fields of the GET forms (issue #23).
 URL_FOR_NAMES = ["endpoint", "values", "_method", "_anchor", "_external", "_scheme", "cursor"]
-GET_EXTRA_FIELDS = st.lists(st.tuples(st.one_of(st.sampled_from(URL_FOR_NAMES), _text(12).filter(bool)), st.one_of(
-    st.sampled_from(["1", "x", "DELETE", "javascript", "https"]), FUZZ_VALUES)), max_size=3)
+GET_EXTRA_FIELDS = st.lists(
+    st.tuples(
+        st.one_of(st.sampled_from(URL_FOR_NAMES), _text(12).filter(bool)),
+        st.one_of(st.sampled_from(["1", "x", "DELETE", "javascript", "https"]), FUZZ_VALUES),
+    ),
+    max_size=3,
+)
 # JSON bodies and files are refused before any view (415): most inputs are forms.
 ENCODINGS = st.sampled_from(["form"] * 5 + ["multipart", "file", "json"])
 # JSON can carry what a form cannot: numbers, lists, objects, null, lone surrogates (as \ud800 escapes).
-JSON_DOCUMENTS = st.one_of(st.none(), st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), _text(20),
-              st.sampled_from(["\ud800", "a\udfff", "\udce2\udc80"])),
-    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(_text(8), children, max_size=3)),
-    max_leaves=6))
+JSON_DOCUMENTS = st.one_of(
+    st.none(),
+    st.recursive(
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(),
+            _text(20),
+            st.sampled_from(["\ud800", "a\udfff", "\udce2\udc80"]),
+        ),
+        lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(_text(8), children, max_size=3)),
+        max_leaves=6,
+    ),
+)
 
 
 def fuzz_inputs(fields: dict[str, tuple[str, ...]], extra_fields=EXTRA_FIELDS):
     """Inputs for a route whose fields offer these plausible values: each field plausible, fuzzed, repeated or
     missing, and a stray field or two (``extra_fields``)."""
+
     def field(samples: tuple[str, ...]):
         plausible = st.sampled_from(samples) if samples else st.just("")
         # Plausible values too, so that the other fields' checks are passed and this one's reached.
@@ -308,8 +446,12 @@ def fuzz_inputs(fields: dict[str, tuple[str, ...]], extra_fields=EXTRA_FIELDS):
         if draw(st.integers(0, 40)) == 40:
             items.append(("padding", "x" * (2 * 1024 * 1024 + 1)))
         encoding = draw(ENCODINGS)
-        return FuzzInput(tuple(items), htmx=draw(st.booleans()), encoding=encoding,
-                         document=draw(JSON_DOCUMENTS) if encoding == "json" else None)
+        return FuzzInput(
+            tuple(items),
+            htmx=draw(st.booleans()),
+            encoding=encoding,
+            document=draw(JSON_DOCUMENTS) if encoding == "json" else None,
+        )
 
     return inputs()
 
@@ -322,19 +464,28 @@ REGRESSIONS: dict[str, list[FuzzInput]] = {
     # Flask-WTF's CSRF check failed on the None key werkzeug gives a nameless part: 500 on every POST route.
     # Flask-WTF fills forms from JSON bodies and uploaded files too: a number, a list or a file where text
     # is expected, or a lone surrogate (rendered back into the page), failed any form with a 500.
-    "core.signup": [NAMELESS_PART, FuzzInput((("practice_name", "x"),), encoding="file"),
-                    FuzzInput((), encoding="json", document={"practice_name": 5, "email": ["a", 1]}),
-                    FuzzInput((), encoding="json", document=[1, 2])],
+    "core.signup": [
+        NAMELESS_PART,
+        FuzzInput((("practice_name", "x"),), encoding="file"),
+        FuzzInput((), encoding="json", document={"practice_name": 5, "email": ["a", 1]}),
+        FuzzInput((), encoding="json", document=[1, 2]),
+    ],
     "patient_portal_public.signin_code": [FuzzInput((), encoding="json", document={"code": "\ud800", "next": ""})],
     "charts.add_entry": [NAMELESS_PART],
     # An id past 2**63 reached SQLite (OverflowError), one past 2**31 PostgreSQL ("integer out of range").
-    "emergency_access.grant": [FuzzInput((("user_id", "9223372036854775808"),)),
-                               FuzzInput((("user_id", "2147483648"),))],
-    "licensing.assign_slot": [FuzzInput((("user_id", "999999999999999999999999999999"),)),
-                              FuzzInput((("user_id", "2147483648"),))],
+    "emergency_access.grant": [
+        FuzzInput((("user_id", "9223372036854775808"),)),
+        FuzzInput((("user_id", "2147483648"),)),
+    ],
+    "licensing.assign_slot": [
+        FuzzInput((("user_id", "999999999999999999999999999999"),)),
+        FuzzInput((("user_id", "2147483648"),)),
+    ],
     # A newline in the page to return to went into the Location header (500); a tab led off-site.
-    "emergency_access.allow": [FuzzInput((("allow", "1"), ("return_to", "/settings/users/3\n"))),
-                               FuzzInput((("allow", "1"), ("return_to", "/\t/evil.example.com")))],
+    "emergency_access.allow": [
+        FuzzInput((("allow", "1"), ("return_to", "/settings/users/3\n"))),
+        FuzzInput((("allow", "1"), ("return_to", "/\t/evil.example.com"))),
+    ],
     # PostgreSQL refuses NUL in text: it reached the database from these fields (500 on PostgreSQL only).
     "charts.save_note": [FuzzInput((("subjective", "a\x00b"),))],
     "charts.add_document": [FuzzInput((("title", "Letter"), ("body", "\x00")))],
@@ -342,25 +493,35 @@ REGRESSIONS: dict[str, list[FuzzInput]] = {
     "mfa_webauthn.register_options": [FuzzInput((("name", "\x00"),))],
     "patient_portal_public.signin": [FuzzInput((("password", PORTAL_PASSWORD), ("username", "\x00")))],
     "patient_portal_public.register_link": [FuzzInput((("password", "0"), ("username", "\x00")))],
-    "login_pac.signin": [FuzzInput((("pac", "ABCDE\x00GHIJ"), ("username", "x"), ("password", "x"))),
-                         FuzzInput((("pac", "X"), ("username", "lev\x00"), ("password", "x")))],
+    "login_pac.signin": [
+        FuzzInput((("pac", "ABCDE\x00GHIJ"), ("username", "x"), ("password", "x"))),
+        FuzzInput((("pac", "X"), ("username", "lev\x00"), ("password", "x"))),
+    ],
     "login_email.signin": [FuzzInput((("email", "grace\x00@sunrise.example.com"), ("password", "x")))],
     "core.accept_invitation": [FuzzInput((("pac", "ABCDE\x00GHIJ"),))],
     # The search and filter forms (GET): the same ids and NUL (in a search: PostgreSQL).
-    "GET core.audit_report": [FuzzInput((("user", "²"),)), FuzzInput((("user", "99999999999999999999"),)),
-                              FuzzInput((("patient", "99999999999999999999"),)), FuzzInput((("patient", "a\x00"),)),
-                              FuzzInput((("action", "a\x00b"),)),
-                              # url_for's own arguments from the address; a forged cursor (10**30 as the id, a
-                              # number as the time); a To date with no next day (issue #23).
-                              FuzzInput((("endpoint", "x"),)), FuzzInput((("_method", "DELETE"),)),
-                              FuzzInput((("cursor", "WzUsIDFd"),)), FuzzInput((("cursor", ID_10_30_CURSOR),)),
-                              FuzzInput((("end", "9999-12-31"),))],
+    "GET core.audit_report": [
+        FuzzInput((("user", "²"),)),
+        FuzzInput((("user", "99999999999999999999"),)),
+        FuzzInput((("patient", "99999999999999999999"),)),
+        FuzzInput((("patient", "a\x00"),)),
+        FuzzInput((("action", "a\x00b"),)),
+        # url_for's own arguments from the address; a forged cursor (10**30 as the id, a
+        # number as the time); a To date with no next day (issue #23).
+        FuzzInput((("endpoint", "x"),)),
+        FuzzInput((("_method", "DELETE"),)),
+        FuzzInput((("cursor", "WzUsIDFd"),)),
+        FuzzInput((("cursor", ID_10_30_CURSOR),)),
+        FuzzInput((("end", "9999-12-31"),)),
+    ],
     "GET charts.patients": [FuzzInput((("q", "\x00"),))],
     "GET licensing.search": [FuzzInput((("q", "a\x00"),))],
     # int() of a 10,000-digit or a superscript "number" (ValueError), SQLite of a 20-digit one.
-    "patient_portal.save_invite_settings": [FuzzInput((("users", "9" * 10_000),)), FuzzInput((("users", "²"),)),
-                                            FuzzInput((("users", "99999999999999999999"),
-                                                       ("may_invite", "99999999999999999999")))],
+    "patient_portal.save_invite_settings": [
+        FuzzInput((("users", "9" * 10_000),)),
+        FuzzInput((("users", "²"),)),
+        FuzzInput((("users", "99999999999999999999"), ("may_invite", "99999999999999999999"))),
+    ],
 }
 
 
@@ -422,8 +583,11 @@ class FormFinder(html.parser.HTMLParser):
         a = dict(attrs)
         if tag == "form":
             post = a.get("hx-post") or (a.get("method") or "").lower() == "post"
-            self._form = self._target("POST", a.get("hx-post") or a.get("action")) if post else \
-                self._target("GET", a.get("hx-get") or a.get("action"))
+            self._form = (
+                self._target("POST", a.get("hx-post") or a.get("action"))
+                if post
+                else self._target("GET", a.get("hx-get") or a.get("action"))
+            )
             return
         if a.get("hx-post"):
             target = self._target("POST", a["hx-post"])
@@ -459,6 +623,7 @@ class FormFinder(html.parser.HTMLParser):
 
 
 # --- the database: a baseline, what changed, and putting it back ------------------------------------------------------
+
 
 @dataclasses.dataclass
 class TableChange:
@@ -497,8 +662,10 @@ class Tables:
         rows = {}
         with self.engine.connect() as conn:
             for table, key in self.keys.items():
-                rows[table.name] = {tuple(row[i] for i in key): tuple(row)
-                                    for row in conn.execute(select(table).order_by(*table.primary_key.columns))}
+                rows[table.name] = {
+                    tuple(row[i] for i in key): tuple(row)
+                    for row in conn.execute(select(table).order_by(*table.primary_key.columns))
+                }
         return rows
 
     def row(self, table_name: str, values: tuple) -> dict:
@@ -516,9 +683,11 @@ class Tables:
             after = now[name]
             if after == before:
                 continue
-            changes[name] = TableChange(added=[k for k in after if k not in before],
-                                        removed=[k for k in before if k not in after],
-                                        changed=[k for k in after if k in before and after[k] != before[k]])
+            changes[name] = TableChange(
+                added=[k for k in after if k not in before],
+                removed=[k for k in before if k not in after],
+                changed=[k for k in after if k in before and after[k] != before[k]],
+            )
         return changes, now
 
     def restore(self, changes: dict[str, TableChange]) -> None:
@@ -545,6 +714,7 @@ class Tables:
 
 
 # --- the world: every caller, at every step ---------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Context:
@@ -594,8 +764,9 @@ class FuzzWorld(World):
             self.tables.rebase()
         return self.contexts[name]
 
-    def _context(self, name: str, browser: Browserless, *, token_page: str, pages: tuple[str, ...] = (),
-                 **url_values) -> Context:
+    def _context(
+        self, name: str, browser: Browserless, *, token_page: str, pages: tuple[str, ...] = (), **url_values
+    ) -> Context:
         token = browser.token(token_page)
         return Context(name, browser, token, dict(browser.client._cookies), pages, url_values)
 
@@ -606,8 +777,9 @@ class FuzzWorld(World):
         return self._context("anonymous", self._new_browser(), token_page="/signup")
 
     def _context_admin(self):
-        return self._context("admin", self.admin_a, token_page="/dashboard",
-                             pages=self._pages("signed_in", "admin", "practice"))
+        return self._context(
+            "admin", self.admin_a, token_page="/dashboard", pages=self._pages("signed_in", "admin", "practice")
+        )
 
     def _context_level4(self):
         return self._context("level4", self.level4, token_page="/dashboard")
@@ -618,13 +790,26 @@ class FuzzWorld(World):
     def _context_designee(self):
         """A user the administrator allowed to use emergency access."""
         email = "dana@sunrise.example.com"
-        user_id = add_active_user(self.app, first_name="Dana", last_name="Designee", email=email, username="dana",
-                                  password=PASSWORD, access_level=2, phone="+14155550167")
-        response = self.admin_a.post(f"/emergency-access/users/{user_id}/allow", {"allow": "1"},
-                                     page="/emergency-access/")
+        user_id = add_active_user(
+            self.app,
+            first_name="Dana",
+            last_name="Designee",
+            email=email,
+            username="dana",
+            password=PASSWORD,
+            access_level=2,
+            phone="+14155550167",
+        )
+        response = self.admin_a.post(
+            f"/emergency-access/users/{user_id}/allow", {"allow": "1"}, page="/emergency-access/"
+        )
         assert response.status_code == 302, response.get_data(as_text=True)
-        return self._context("designee", self._signed_in_as(email, PASSWORD), token_page="/emergency-access/activate",
-                             pages=("/emergency-access/activate",))
+        return self._context(
+            "designee",
+            self._signed_in_as(email, PASSWORD),
+            token_page="/emergency-access/activate",
+            pages=("/emergency-access/activate",),
+        )
 
     def _context_totp_user(self):
         """A signed-in user with an authenticator app."""
@@ -657,28 +842,50 @@ class FuzzWorld(World):
         assert location(response).endswith("/signin/verify"), location(response)
         assert browser.post("/mfa-sms/sms", {"action": "send"}).status_code == 200
         assert browser.post("/mfa-webauthn/authenticate/options", page="/signin/verify").status_code == 200
-        return self._context("second_factor", browser, token_page="/signin/verify",
-                             pages=("/signin/verify", "/mfa-sms/sms", "/mfa-sms/voice", "/mfa-totp/",
-                                    "/mfa-recovery/", "/mfa-webauthn/"))
+        return self._context(
+            "second_factor",
+            browser,
+            token_page="/signin/verify",
+            pages=(
+                "/signin/verify",
+                "/mfa-sms/sms",
+                "/mfa-sms/voice",
+                "/mfa-totp/",
+                "/mfa-recovery/",
+                "/mfa-webauthn/",
+            ),
+        )
 
     def _context_enrolment(self):
         """A user with no second factor, whose password was right: the enrolment pages, a code texted."""
-        add_active_user(self.app, first_name="Enzo", last_name="Enrol", email="enzo@sunrise.example.com",
-                        username="enzo", password=PASSWORD)
+        add_active_user(
+            self.app,
+            first_name="Enzo",
+            last_name="Enrol",
+            email="enzo@sunrise.example.com",
+            username="enzo",
+            password=PASSWORD,
+        )
         browser = self._new_browser()
         response = sign_in_email(browser, "enzo@sunrise.example.com", PASSWORD, second_factor=False)
         assert location(response).endswith("/signin/enroll"), location(response)
-        assert location(browser.post("/mfa-sms/enrol", {"phone": "+14155550161", "channel": "sms"})) \
-            .endswith("/mfa-sms/enrol/code")
-        assert browser.post("/mfa-webauthn/register/options", {"name": "Blue key"},
-                            page="/signin/enroll").status_code == 200
-        return self._context("enrolment", browser, token_page="/signin/enroll",
-                             pages=("/signin/enroll", "/mfa-sms/enrol", "/mfa-sms/enrol/code", "/mfa-totp/setup"))
+        assert location(browser.post("/mfa-sms/enrol", {"phone": "+14155550161", "channel": "sms"})).endswith(
+            "/mfa-sms/enrol/code"
+        )
+        assert (
+            browser.post("/mfa-webauthn/register/options", {"name": "Blue key"}, page="/signin/enroll").status_code
+            == 200
+        )
+        return self._context(
+            "enrolment",
+            browser,
+            token_page="/signin/enroll",
+            pages=("/signin/enroll", "/mfa-sms/enrol", "/mfa-sms/enrol/code", "/mfa-totp/setup"),
+        )
 
     def _context_invitation_new(self):
         token = self._invitation_token
-        return self._context("invitation_new", self._new_browser(), token_page=f"/invitation/{token}",
-                             token=token)
+        return self._context("invitation_new", self._new_browser(), token_page=f"/invitation/{token}", token=token)
 
     def _context_invitation_code(self):
         """The invited user entered the Practice ID and a phone: a code was texted."""
@@ -687,8 +894,13 @@ class FuzzWorld(World):
         assert location(browser.post(f"/invitation/{token}", {"pac": self.pac})).endswith("/account")
         response = browser.post(f"/invitation/{token}/phone", {"phone": "+14155550162", "channel": "sms"})
         assert location(response).endswith("/phone/code"), location(response)
-        return self._context("invitation_code", browser, token_page=f"/invitation/{token}/phone/code",
-                             pages=(f"/invitation/{token}/phone",), token=token)
+        return self._context(
+            "invitation_code",
+            browser,
+            token_page=f"/invitation/{token}/phone/code",
+            pages=(f"/invitation/{token}/phone",),
+            token=token,
+        )
 
     def _context_invitation_account(self):
         """Another invited user, phone verified: the username and password step."""
@@ -697,16 +909,18 @@ class FuzzWorld(World):
         browser = self._new_browser()
         browser.post(f"/invitation/{token}", {"pac": self.pac})
         browser.post(f"/invitation/{token}/phone", {"phone": "+14155550163", "channel": "sms"})
-        response = browser.post(f"/invitation/{token}/phone/code",
-                                {"code": latest_texted_code(self.app, "+14155550163")})
+        response = browser.post(
+            f"/invitation/{token}/phone/code", {"code": latest_texted_code(self.app, "+14155550163")}
+        )
         assert location(response).endswith(f"/invitation/{token}/account"), location(response)
         return self._context("invitation_account", browser, token_page=f"/invitation/{token}/account", token=token)
 
     def _context_invitation_to_report(self):
         """An invitation of its own: reporting it ends it, which the other invitation contexts must not see."""
         token = self._invite("rex@sunrise.example.com", "Rex")
-        return self._context("invitation_to_report", self._new_browser(), token_page=f"/invitation/{token}",
-                             token=token)
+        return self._context(
+            "invitation_to_report", self._new_browser(), token_page=f"/invitation/{token}", token=token
+        )
 
     def _context_reset_code(self):
         """A password-reset link opened: a code texted to the verified phone."""
@@ -718,18 +932,27 @@ class FuzzWorld(World):
         token = self._reset_link("rosa@sunrise.example.com", "Rosa", "+14155550165")
         browser = self._new_browser()
         browser.post(f"/password-reset/{token}/verify", {"channel": "sms"})
-        response = browser.post(f"/password-reset/{token}/verify/code",
-                                {"code": latest_texted_code(self.app, "+14155550165")})
+        response = browser.post(
+            f"/password-reset/{token}/verify/code", {"code": latest_texted_code(self.app, "+14155550165")}
+        )
         assert location(response) == f"/password-reset/{token}", location(response)
         return self._context("reset_password", browser, token_page=f"/password-reset/{token}", token=token)
 
     def _context_email_change(self):
         """An email-change link opened: a code texted to the verified phone."""
-        user_id = add_active_user(self.app, first_name="Emil", last_name="Change", email="emil@sunrise.example.com",
-                                  username="emil", password=PASSWORD, phone="+14155550166")
+        user_id = add_active_user(
+            self.app,
+            first_name="Emil",
+            last_name="Change",
+            email="emil@sunrise.example.com",
+            username="emil",
+            password=PASSWORD,
+            phone="+14155550166",
+        )
         new = "emil.new@example.com"
-        response = self.admin_a.post(f"/settings/users/{user_id}/email", {"email": new, "confirm_email": new},
-                                     page=f"/settings/users/{user_id}")
+        response = self.admin_a.post(
+            f"/settings/users/{user_id}/email", {"email": new, "confirm_email": new}, page=f"/settings/users/{user_id}"
+        )
         assert response.status_code == 200, response.get_data(as_text=True)
         token = last_link(self.smtp.inbox, new, "/account/email-change/").rsplit("/", 1)[1]
         return self._code_texted("email_change", token, f"/account/email-change/{token}")
@@ -747,11 +970,18 @@ class FuzzWorld(World):
 
         token = self._portal_invitation_token
         browser = self._new_browser()
-        response = browser.post(f"/portal/register/{token}/phone",
-                                {"phone": PATIENT_PHONE, "date_of_birth": US_BIRTH_DATE, "channel": "sms"})
+        response = browser.post(
+            f"/portal/register/{token}/phone",
+            {"phone": PATIENT_PHONE, "date_of_birth": US_BIRTH_DATE, "channel": "sms"},
+        )
         assert "/code" in location(response), (response.status_code, response.get_data(as_text=True)[:2000])
-        return self._context("portal_invitation", browser, token_page=f"/portal/register/{token}",
-                             pages=(f"/portal/register/{token}/phone", f"/portal/register/{token}/code"), token=token)
+        return self._context(
+            "portal_invitation",
+            browser,
+            token_page=f"/portal/register/{token}",
+            pages=(f"/portal/register/{token}/phone", f"/portal/register/{token}/code"),
+            token=token,
+        )
 
     def _context_portal_verified(self):
         """Another patient's registration link, PIN and date of birth right: create or link an account."""
@@ -761,8 +991,13 @@ class FuzzWorld(World):
         token, pin = invite(self.app, patient_id, practice_id=self.practice_a, email="paz@example.com")
         browser = self._new_browser()
         assert verify_with_pin(browser, token, pin).status_code == 302
-        return self._context("portal_verified", browser, token_page=f"/portal/register/{token}/create",
-                             pages=(f"/portal/register/{token}/link",), token=token)
+        return self._context(
+            "portal_verified",
+            browser,
+            token_page=f"/portal/register/{token}/create",
+            pages=(f"/portal/register/{token}/link",),
+            token=token,
+        )
 
     def _context_portal_reset(self):
         from ..support.access_world import PATIENT_USERNAME
@@ -775,6 +1010,7 @@ class FuzzWorld(World):
     def _context_portal_code(self):
         """A portal account with an authenticator app, whose password was right: the code step."""
         import pyotp
+
         from pfcore_plugins.patient_portal import portal_totp
         from pfcore_plugins.patient_portal.models import PortalAccount
 
@@ -782,8 +1018,9 @@ class FuzzWorld(World):
         from ..support.portal import portal_sign_in
 
         with self.app.test_request_context():
-            account = session().scalars(select(PortalAccount).where(
-                PortalAccount.username == OTHER_PATIENT_USERNAME)).one()
+            account = (
+                session().scalars(select(PortalAccount).where(PortalAccount.username == OTHER_PATIENT_USERNAME)).one()
+            )
             portal_totp.enable(account, pyotp.random_base32(), 0)
             session().commit()
         browser = self._new_browser()
@@ -797,11 +1034,19 @@ class FuzzWorld(World):
     def second_factor_user_id(self) -> int:
         """Vera: a verified phone, an authenticator app, recovery codes and a security key."""
         import pyotp
+
         from pfcore_plugins.mfa_recovery.recovery_codes import generate
         from pfcore_plugins.mfa_totp import otp
 
-        user_id = add_active_user(self.app, first_name="Vera", last_name="Factors", email="vera@sunrise.example.com",
-                                  username="vera", password=PASSWORD, phone="+14155550160")
+        user_id = add_active_user(
+            self.app,
+            first_name="Vera",
+            last_name="Factors",
+            email="vera@sunrise.example.com",
+            username="vera",
+            password=PASSWORD,
+            phone="+14155550160",
+        )
         self.vera_totp_secret = pyotp.random_base32()
         with self.app.test_request_context():
             user = session().get(User, user_id)
@@ -821,8 +1066,15 @@ class FuzzWorld(World):
 
         self.context("locked")
         with self.app.app_context():
-            return session().scalars(select(LoginSession.id).where(LoginSession.user_id == self.admin_a_id)
-                                     .order_by(LoginSession.id.desc())).first()
+            return (
+                session()
+                .scalars(
+                    select(LoginSession.id)
+                    .where(LoginSession.user_id == self.admin_a_id)
+                    .order_by(LoginSession.id.desc())
+                )
+                .first()
+            )
 
     @functools.cached_property
     def trusted_browser_id(self) -> int:
@@ -832,8 +1084,12 @@ class FuzzWorld(World):
         from pfcore.security.tokens import new_token, token_hash
 
         with self.app.app_context():
-            row = TrustedBrowser(token_hash=token_hash(new_token()), user_id=self.admin_a_id,
-                                 practice_id=self.practice_a, expires_at=utcnow() + dt.timedelta(days=30))
+            row = TrustedBrowser(
+                token_hash=token_hash(new_token()),
+                user_id=self.admin_a_id,
+                practice_id=self.practice_a,
+                expires_at=utcnow() + dt.timedelta(days=30),
+            )
             session().add(row)
             session().commit()
             return row.id
@@ -857,8 +1113,12 @@ class FuzzWorld(World):
         ids = {}
         with self.app.app_context():
             for slug, spec in SECTIONS.items():
-                entry = ChartEntry(practice_id=self.practice_a, patient_id=self.ids["patient_id"], kind=spec.kind,
-                                   data={name: "" for name in spec.fields})
+                entry = ChartEntry(
+                    practice_id=self.practice_a,
+                    patient_id=self.ids["patient_id"],
+                    kind=spec.kind,
+                    data={name: "" for name in spec.fields},
+                )
                 session().add(entry)
                 session().flush()
                 ids[slug] = entry.id
@@ -884,10 +1144,12 @@ class FuzzWorld(World):
     def _portal_invitation_token(self) -> str:
         from ..support.portal import invite
 
-        self._portal_invitation_patient = add_patient(self.app, first_name="Pia", last_name="Invited",
-                                                      email="pia@example.com")
-        token, _pin = invite(self.app, self._portal_invitation_patient, practice_id=self.practice_a,
-                             email="pia@example.com")
+        self._portal_invitation_patient = add_patient(
+            self.app, first_name="Pia", last_name="Invited", email="pia@example.com"
+        )
+        token, _pin = invite(
+            self.app, self._portal_invitation_patient, practice_id=self.practice_a, email="pia@example.com"
+        )
         return token
 
     @property
@@ -895,14 +1157,23 @@ class FuzzWorld(World):
         return self.ids["patient_id"]
 
     def _invite(self, email: str, first_name: str) -> str:
-        response = self.admin_a.post("/settings/users/new", {"first_name": first_name, "last_name": "Invited",
-                                                             "email": email, "access_level": "2"})
+        response = self.admin_a.post(
+            "/settings/users/new",
+            {"first_name": first_name, "last_name": "Invited", "email": email, "access_level": "2"},
+        )
         assert response.status_code in (200, 302), response.get_data(as_text=True)
         return last_link(self.smtp.inbox, email, "/invitation/").rsplit("/", 1)[1]
 
     def _reset_link(self, email: str, first_name: str, phone: str) -> str:
-        user_id = add_active_user(self.app, first_name=first_name, last_name="Reset", email=email,
-                                  username=first_name.lower(), password=PASSWORD, phone=phone)
+        user_id = add_active_user(
+            self.app,
+            first_name=first_name,
+            last_name="Reset",
+            email=email,
+            username=first_name.lower(),
+            password=PASSWORD,
+            phone=phone,
+        )
         response = self.admin_a.post(f"/settings/users/{user_id}/reset-password", page=f"/settings/users/{user_id}")
         assert response.status_code == 200, response.get_data(as_text=True)
         return last_link(self.smtp.inbox, email, "/password-reset/").rsplit("/", 1)[1]
@@ -911,10 +1182,17 @@ class FuzzWorld(World):
         from pfcore_plugins.mfa_webauthn.models import WebAuthnCredential
 
         with self.app.app_context():
-            key = WebAuthnCredential(practice_id=self.practice_a, user_id=user_id, name=name,
-                                     credential_id=secrets.token_urlsafe(32), public_key=b"\x00" * 77,
-                                     sign_count=0, transports=["usb"], discoverable=False,
-                                     user_handle=secrets.token_urlsafe(16))
+            key = WebAuthnCredential(
+                practice_id=self.practice_a,
+                user_id=user_id,
+                name=name,
+                credential_id=secrets.token_urlsafe(32),
+                public_key=b"\x00" * 77,
+                sign_count=0,
+                transports=["usb"],
+                discoverable=False,
+                user_handle=secrets.token_urlsafe(16),
+            )
             session().add(key)
             session().commit()
             return key.id
@@ -929,10 +1207,19 @@ class FuzzWorld(World):
 
     def _pages(self, *rules: str) -> tuple[str, ...]:
         """Every page of these access rules (the ones with a side effect, and downloads, aside)."""
-        skip = ("core.lock_screen", "core.audit_export", "core.signin", "core.index",
-                "patient_portal_public.download", "patient_portal_public.download_file")
-        return tuple(self.path(rule) for rule in get_rules(self.app)
-                     if ACCESS_RULES.get(rule.endpoint) in rules and rule.endpoint not in skip)
+        skip = (
+            "core.lock_screen",
+            "core.audit_export",
+            "core.signin",
+            "core.index",
+            "patient_portal_public.download",
+            "patient_portal_public.download_file",
+        )
+        return tuple(
+            self.path(rule)
+            for rule in get_rules(self.app)
+            if ACCESS_RULES.get(rule.endpoint) in rules and rule.endpoint not in skip
+        )
 
     def forms_on(self, context: Context, pages: tuple[str, ...]) -> dict[tuple[str, str], dict[str, list[str]]]:
         """The forms on ``pages`` as the context's browser sees them: (method, action path) -> field -> values."""
@@ -968,22 +1255,26 @@ class FuzzWorld(World):
         forms = self.forms_on(context, context.pages + (path,))
         shown = forms.get(("POST", path)) or next(
             (f for (method, action), f in forms.items() if method == "POST" and self._endpoint_of(action) == endpoint),
-            {})
+            {},
+        )
         reads: set[str] = set()
         for probe in [{}] + [{k: v[0] if v else "" for k, v in shown.items()}]:
             response, read = self.send(context, path, FuzzInput(tuple(probe.items())))
             self.settle()
             assert response.status_code < 500, (name, probe, response.status_code)
             reads |= read
-        fields = {n: tuple(dict.fromkeys(shown.get(n, []) + HINTS.get(n, []) + self._hints(n)))
-                  for n in sorted((reads | set(shown)) - {"csrf_token"})}
+        fields = {
+            n: tuple(dict.fromkeys(shown.get(n, []) + HINTS.get(n, []) + self._hints(n)))
+            for n in sorted((reads | set(shown)) - {"csrf_token"})
+        }
         if endpoint in FIELDLESS:
             assert not reads - {"csrf_token"}, f"{name} reads {sorted(reads)}: take it out of FIELDLESS"
         else:
             assert reads - {"csrf_token"}, (
                 f"{name} read no form field when called by the {context.name} context at {path} (answered "
                 f"{response.status_code} {location(response)}): give it a context where it works (CONTEXT_OF, "
-                f"URL_VALUES) or, if it takes no field, add it to FIELDLESS")
+                f"URL_VALUES) or, if it takes no field, add it to FIELDLESS"
+            )
         return Target(name, endpoint, context, path, fields)
 
     def _hints(self, field: str) -> list[str]:
@@ -1003,7 +1294,7 @@ class FuzzWorld(World):
         except Exception:  # noqa: BLE001 - not a route, or not for POST
             return None
 
-    # --- sending ---------------------------------------------------------------------------------------------------------
+    # --- sending -------------------------------------------------------------------------------
 
     def get_form_targets(self) -> list[Target]:
         """The search and filter forms (GET) on the pages of the administrator and of the portal patient."""
@@ -1013,8 +1304,16 @@ class FuzzWorld(World):
             for (method, path), fields in sorted(self.forms_on(context, context.pages).items()):
                 endpoint = self._endpoint_of(path, "GET")
                 if method == "GET" and fields and endpoint not in ("static", None):
-                    targets.append(Target(f"GET {endpoint}", endpoint, context, path, {
-                        n: tuple(dict.fromkeys(v + HINTS.get(n, []))) for n, v in sorted(fields.items())}, "GET"))
+                    targets.append(
+                        Target(
+                            f"GET {endpoint}",
+                            endpoint,
+                            context,
+                            path,
+                            {n: tuple(dict.fromkeys(v + HINTS.get(n, []))) for n, v in sorted(fields.items())},
+                            "GET",
+                        )
+                    )
         return targets
 
     def send(self, context: Context, path: str, fuzz: FuzzInput, method: str = "POST"):
@@ -1038,8 +1337,9 @@ class FuzzWorld(World):
             body: dict[str, Any] = {}
             for key, value in items:
                 body.setdefault(key, []).append(value)
-            document = fuzz.document if fuzz.document is not None else \
-                {k: v[0] if len(v) == 1 else v for k, v in body.items()}
+            document = (
+                fuzz.document if fuzz.document is not None else {k: v[0] if len(v) == 1 else v for k, v in body.items()}
+            )
             response = client.post(path, json=document, headers=headers)
         else:
             from werkzeug.datastructures import MultiDict
@@ -1047,8 +1347,12 @@ class FuzzWorld(World):
             if fuzz.encoding == "file" and items:
                 name, value = items.pop()
                 items.append((name, (io.BytesIO(value.encode("utf-8")), "fuzz.txt")))
-            response = client.post(path, data=MultiDict(items), headers=headers,
-                                   content_type=None if fuzz.encoding == "form" else "multipart/form-data")
+            response = client.post(
+                path,
+                data=MultiDict(items),
+                headers=headers,
+                content_type=None if fuzz.encoding == "form" else "multipart/form-data",
+            )
         response.close()
         return response, set(FORM_READS)
 
@@ -1062,8 +1366,9 @@ class FuzzWorld(World):
             assert status < 500, f"{status} from {where}\n{response.get_data(as_text=True)[:3000]}"
             for header in ("Location", "HX-Redirect"):
                 to = response.headers.get(header, "").removeprefix("http://pfcore.test")
-                assert not to or (to.startswith("/") and not to.startswith("//") and to.isprintable()), \
+                assert not to or (to.startswith("/") and not to.startswith("//") and to.isprintable()), (
                     f"{header}: {to!r} leads off-site - {where}"
+                )
             if target.method == "GET":
                 assert set(changes) <= GET_BOOKKEEPING, f"GET {status} wrote {sorted(changes)} - {where}"
             elif 400 <= status < 500:
@@ -1072,8 +1377,9 @@ class FuzzWorld(World):
             if any(t in changes for t in AUDIT_TABLES):
                 with self.app.app_context():
                     result = audit.verify(session())
-                assert result.intact, f"audit chain broken after {status}: " \
-                    f"{[p.describe() for p in result.problems]} - {where}"
+                assert result.intact, (
+                    f"audit chain broken after {status}: {[p.describe() for p in result.problems]} - {where}"
+                )
         finally:
             if changes:
                 self.tables.restore(changes)
@@ -1109,7 +1415,8 @@ class FuzzWorld(World):
         self.tables.close()
 
 
-# --- the tests ----------------------------------------------------------------------------------------------------------
+# --- the tests ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module", params=DATABASES)
 def fuzz_world(request, tmp_path_factory, sqlite_template, smtp, sms_webhook_server):
@@ -1147,9 +1454,18 @@ def _fuzz(fuzz_world, target: Target) -> None:
     if fuzz_world.tables.postgres:  # the same views again: what differs is the database's types and text
         examples = max(3, examples // 2)
 
-    @hypothesis_settings(max_examples=examples, deadline=None, database=None, derandomize=not RANDOM,
-                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                HealthCheck.large_base_example, HealthCheck.filter_too_much])
+    @hypothesis_settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=not RANDOM,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+            HealthCheck.filter_too_much,
+        ],
+    )
     @given(fuzz=fuzz_inputs(target.fields, GET_EXTRA_FIELDS if target.method == "GET" else EXTRA_FIELDS))
     def fuzz(fuzz):
         fuzz_world.check(target, fuzz)
@@ -1169,8 +1485,15 @@ def test_fuzz_get_forms(fuzz_world):
 
 # url_for's own arguments, with values that show where they would have gone: a link to another method,
 # anchor, scheme or host.
-URL_FOR_QUERY = [("endpoint", "core.signout"), ("values", "x"), ("_method", "DELETE"), ("_anchor", "pfcore-hostile"),
-                 ("_external", "1"), ("_scheme", "javascript"), ("cursor", ID_10_30_CURSOR)]
+URL_FOR_QUERY = [
+    ("endpoint", "core.signout"),
+    ("values", "x"),
+    ("_method", "DELETE"),
+    ("_anchor", "pfcore-hostile"),
+    ("_external", "1"),
+    ("_scheme", "javascript"),
+    ("cursor", ID_10_30_CURSOR),
+]
 
 
 def test_pages_leave_url_for_arguments_in_the_address_alone(fuzz_world):

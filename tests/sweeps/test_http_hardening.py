@@ -1,4 +1,5 @@
 """Headers, cookies, tenancy across every route, operator pages, health."""
+
 from __future__ import annotations
 
 import re
@@ -46,14 +47,25 @@ def test_htmx_is_vendored_and_served_locally(app, client):
 
 
 def test_production_cookies_are_secure_with_host_prefix(tmp_path, database_url, smtp):
-    app = create_app({"env": "production", "secret_key": "s" * 64, "database_url": database_url,
-                      "instance_path": str(tmp_path), "smtp_port": smtp.port})
+    app = create_app(
+        {
+            "env": "production",
+            "secret_key": "s" * 64,
+            "database_url": database_url,
+            "instance_path": str(tmp_path),
+            "smtp_port": smtp.port,
+        }
+    )
     from ..support.apps import csrf_from
 
     client = app.test_client()
     token = csrf_from(client.get("/signup", base_url="https://pfcore.test").get_data(as_text=True))
-    response = client.post("/signup", data=dict(SIGNUP, csrf_token=token), base_url="https://pfcore.test",
-                           headers={"Referer": "https://pfcore.test/signup"})
+    response = client.post(
+        "/signup",
+        data=dict(SIGNUP, csrf_token=token),
+        base_url="https://pfcore.test",
+        headers={"Referer": "https://pfcore.test/signup"},
+    )
     cookies = response.headers.getlist("Set-Cookie")
     session_cookie = [c for c in cookies if c.startswith("__Host-pfcore_session=")]
     assert session_cookie, cookies
@@ -87,13 +99,17 @@ def test_every_route_with_an_id_answers_404_for_another_practices_object(app, ad
         except ImportError:
             pass
         else:
-            foreign_ids["slot_id"] = session().scalars(
-                select(LicenseSlot.id).where(LicenseSlot.practice_id == foreign_user.practice_id)).first()
+            foreign_ids["slot_id"] = (
+                session()
+                .scalars(select(LicenseSlot.id).where(LicenseSlot.practice_id == foreign_user.practice_id))
+                .first()
+            )
     from ..support.access_rules import ACCESS_RULES
     from ..support.records import add_patient
 
-    foreign_ids["patient_id"] = add_patient(app, first_name="Olga", last_name="Other",
-                                            practice_id=foreign_user.practice_id)
+    foreign_ids["patient_id"] = add_patient(
+        app, first_name="Olga", last_name="Other", practice_id=foreign_user.practice_id
+    )
     checked = 0
     for rule in app.url_map.iter_rules():
         id_args = [a for a in rule.arguments if a.endswith("_id")]
@@ -136,13 +152,22 @@ def test_healthz_answers_when_the_database_answers(app, client):
 
 
 def test_outbox_page_is_for_the_operator_in_development_only(app, admin_web, tmp_path, database_url, smtp):
-    admin_web.post("/settings/users/new", {"first_name": "Ola", "last_name": "Staff", "email": "ola@sunrise.example.com",
-                                           "access_level": "1"})
+    admin_web.post(
+        "/settings/users/new",
+        {"first_name": "Ola", "last_name": "Staff", "email": "ola@sunrise.example.com", "access_level": "1"},
+    )
     page = app.test_client().get("/operator/outbox", environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert page.status_code == 200 and "ola@sunrise.example.com" in page.get_data(as_text=True)
     assert app.test_client().get("/operator/outbox", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 404
-    production = create_app({"env": "production", "secret_key": "p" * 64, "database_url": database_url,
-                             "instance_path": str(tmp_path / "p"), "smtp_port": smtp.port})
+    production = create_app(
+        {
+            "env": "production",
+            "secret_key": "p" * 64,
+            "database_url": database_url,
+            "instance_path": str(tmp_path / "p"),
+            "smtp_port": smtp.port,
+        }
+    )
     assert production.test_client().get("/operator/outbox").status_code == 404
     production.extensions["pfcore.engine"].dispose()
 

@@ -11,6 +11,7 @@ Templates live in ``templates/example_notes/`` and static files in
 It imports from pfcore only ``pfcore.api``, ``pfcore.hookspecs`` and
 ``pfcore.contrib``, as every third-party plugin should (its tests check).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,9 +33,18 @@ PLUGIN = PluginInfo(
     description="Follow up on invitations nobody has accepted yet (an example plugin).",
     version="1.0.0",
     enabled_by_default=False,
-    settings=(PluginSetting("remind_after_days", int, 7, scope="practice", minimum=1, maximum=90,
-                            label="Remind after (days)",
-                            help="An invitation is due for a follow-up after this many days."),),
+    settings=(
+        PluginSetting(
+            "remind_after_days",
+            int,
+            7,
+            scope="practice",
+            minimum=1,
+            maximum=90,
+            label="Remind after (days)",
+            help="An invitation is due for a follow-up after this many days.",
+        ),
+    ),
 )
 
 blueprint = Blueprint("example_notes", __name__, url_prefix="/example-notes")
@@ -52,13 +62,16 @@ def days_since_invited(user: User, now: dt.datetime | None = None) -> int | None
 @require(FOLLOW_UP)
 def pending():
     practice = g.pfcore_user.practice
-    invited = session().scalars(
-        scoped_select(User, practice.id).where(User.status == "invited").order_by(User.created_at, User.id)
-    ).all()
+    invited = (
+        session()
+        .scalars(scoped_select(User, practice.id).where(User.status == "invited").order_by(User.created_at, User.id))
+        .all()
+    )
     now = utcnow()
     last = follow_ups.last_follow_ups(practice.id, [user.id for user in invited])
-    rows = [{"user": user, "days": days_since_invited(user, now), "followed_up_at": last.get(user.id)}
-            for user in invited]
+    rows = [
+        {"user": user, "days": days_since_invited(user, now), "followed_up_at": last.get(user.id)} for user in invited
+    ]
     return render("example_notes/pending.html", rows=rows, remind_after=follow_ups.remind_after_days(practice))
 
 
@@ -85,8 +98,14 @@ def register_blueprints(app):
 def settings_tiles(practice, user):
     if not can(user, FOLLOW_UP):
         return []
-    return [Tile("Pending invitations", "example_notes.pending",
-                 "Who has not accepted their invitation yet, and for how long.", order=20)]
+    return [
+        Tile(
+            "Pending invitations",
+            "example_notes.pending",
+            "Who has not accepted their invitation yet, and for how long.",
+            order=20,
+        )
+    ]
 
 
 def _days_cell(user: User):

@@ -5,6 +5,7 @@ write the practice's rows, ``audit.record`` writes the event (with the
 plugin's audit dimension) in the same transaction, and ``plugin_setting``
 reads the practice's "remind after" days.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,10 +35,15 @@ def last_follow_ups(practice_id: int, user_ids: list[int]) -> dict[int, dt.datet
     """``{user_id: when last followed up}`` for the invited users of one page, in one query."""
     if not user_ids:
         return {}
-    rows = session().execute(
-        scoped_select(FollowUp, practice_id, FollowUp.user_id, func.max(FollowUp.followed_up_at))
-        .where(FollowUp.user_id.in_(user_ids)).group_by(FollowUp.user_id)
-    ).all()
+    rows = (
+        session()
+        .execute(
+            scoped_select(FollowUp, practice_id, FollowUp.user_id, func.max(FollowUp.followed_up_at))
+            .where(FollowUp.user_id.in_(user_ids))
+            .group_by(FollowUp.user_id)
+        )
+        .all()
+    )
     return dict(rows)
 
 
@@ -45,6 +51,12 @@ def follow_up(invited, by) -> FollowUp:
     """Write the follow-up of ``invited`` by ``by`` and its audit event (the caller commits)."""
     row = FollowUp(practice_id=invited.practice_id, user_id=invited.id, by_id=by.id, followed_up_at=utcnow())
     session().add(row)
-    audit.record("example_notes.followed_up", practice_id=invited.practice_id, object_type="user",
-                 object_id=invited.id, dimensions={AUDIT_DIMENSION: True}, details={"email": invited.email})
+    audit.record(
+        "example_notes.followed_up",
+        practice_id=invited.practice_id,
+        object_type="user",
+        object_id=invited.id,
+        dimensions={AUDIT_DIMENSION: True},
+        details={"email": invited.email},
+    )
     return row

@@ -1,4 +1,5 @@
 """The plugin's one table: each time someone followed up an invitation."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -5,6 +5,7 @@ PFCORE_TEST_DATABASE_URL is set), a real SMTP server, a browser-like client.
 pfcore's tests/test_example_plugin.py runs them this way, in a process of
 their own, after installing the example into a folder of its own.
 """
+
 from importlib.metadata import entry_points
 
 import pytest

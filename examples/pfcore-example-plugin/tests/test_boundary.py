@@ -1,4 +1,5 @@
 """The example imports from pfcore only its public doors."""
+
 import ast
 from importlib.util import find_spec
 from pathlib import Path
@@ -18,6 +19,10 @@ def test_the_package_imports_nothing_of_pfcore_but_its_public_api():
     package = Path(find_spec("pfcore_example_notes").origin).parent
     sources = sorted(package.rglob("*.py"))
     assert len(sources) >= 4, "the package, its models, its follow-ups and its migration"
-    used = {(source.name, name) for source in sources for name in imported_modules(source)
-            if name == "pfcore" or name.startswith("pfcore.")}
+    used = {
+        (source.name, name)
+        for source in sources
+        for name in imported_modules(source)
+        if name == "pfcore" or name.startswith("pfcore.")
+    }
     assert used and {name for _, name in used} <= PUBLIC, sorted(used)

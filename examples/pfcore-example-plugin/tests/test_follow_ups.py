@@ -2,6 +2,7 @@
 switch it on, set "remind after", follow up an invitation, find the event
 (with the plugin's badge) in Reports > Audit log and its CSV; a Level 1 user
 is refused with the reason; another practice sees none of it."""
+
 import csv
 import datetime as dt
 import io
@@ -30,8 +31,10 @@ def switch_on(web: Browserless):
 
 
 def invite_nora(app, web: Browserless, days_ago: int) -> int:
-    response = web.post("/settings/users/new", {"first_name": "Nora", "last_name": "Nurse",
-                                                "email": "nora@sunrise.example.com", "access_level": "2"})
+    response = web.post(
+        "/settings/users/new",
+        {"first_name": "Nora", "last_name": "Nurse", "email": "nora@sunrise.example.com", "access_level": "2"},
+    )
     assert response.status_code == 302
     with app.app_context():
         nora = session().scalars(select(User).where(User.email == "nora@sunrise.example.com")).one()
@@ -82,10 +85,24 @@ def test_an_administrator_sets_the_reminder_and_follows_up_an_invitation_seen_in
 def test_a_level_1_user_is_refused_with_the_reason_and_level_3_may(app, admin_web):
     switch_on(admin_web)
     nora_id = invite_nora(app, admin_web, days_ago=2)
-    add_active_user(app, first_name="Otto", last_name="Office", email="otto@sunrise.example.com", username="otto",
-                    password=PASSWORD, access_level=1)
-    add_active_user(app, first_name="Tess", last_name="Three", email="tess@sunrise.example.com", username="tess",
-                    password=PASSWORD, access_level=3)
+    add_active_user(
+        app,
+        first_name="Otto",
+        last_name="Office",
+        email="otto@sunrise.example.com",
+        username="otto",
+        password=PASSWORD,
+        access_level=1,
+    )
+    add_active_user(
+        app,
+        first_name="Tess",
+        last_name="Three",
+        email="tess@sunrise.example.com",
+        username="tess",
+        password=PASSWORD,
+        access_level=3,
+    )
     otto = signed_in(app, "otto@sunrise.example.com")
     response = otto.post(f"/example-notes/{nora_id}/follow-up", {}, page="/settings")
     assert response.status_code == 403 and REFUSAL in response.get_data(as_text=True)

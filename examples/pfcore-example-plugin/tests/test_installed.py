@@ -1,6 +1,7 @@
 """The example as a deployment finds it: installed with pip, discovered through
 its ``pfcore.plugins`` entry point, off until a practice switches it on, and
 then a tile, a column on Settings > Users and a page of its own."""
+
 import datetime as dt
 from pathlib import Path
 
@@ -36,8 +37,10 @@ def test_the_example_is_discovered_through_its_entry_point(app):
     assert registry.migration_dirs()["example_notes"] == installed / "migrations"
     result = app.test_cli_runner().invoke(cli, ["plugins"])
     assert "example_notes 1.0.0: Example notes [available, off for new practices, enabled by 0 of" in result.output
-    assert ("  hooks: audit_dimensions, permission_allowed, permission_denied_reason, register_blueprints, "
-            "settings_tiles, user_table_columns") in result.output
+    assert (
+        "  hooks: audit_dimensions, permission_allowed, permission_denied_reason, register_blueprints, "
+        "settings_tiles, user_table_columns"
+    ) in result.output
 
 
 def test_an_administrator_who_switches_it_on_gets_its_tile_column_and_page_and_loses_them_when_off(app, admin_web):
@@ -47,8 +50,10 @@ def test_an_administrator_who_switches_it_on_gets_its_tile_column_and_page_and_l
     assert web.get("/example-notes/").status_code == 404, "off for new practices"
 
     switch(web, True)
-    response = web.post("/settings/users/new", {"first_name": "Nora", "last_name": "Nurse",
-                                                "email": "nora@sunrise.example.com", "access_level": "2"})
+    response = web.post(
+        "/settings/users/new",
+        {"first_name": "Nora", "last_name": "Nurse", "email": "nora@sunrise.example.com", "access_level": "2"},
+    )
     assert response.status_code == 302
     with app.app_context():
         nora = session().scalars(select(User).where(User.email == "nora@sunrise.example.com")).one()

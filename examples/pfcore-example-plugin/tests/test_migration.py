@@ -1,4 +1,5 @@
 """The example's table comes from its own Alembic branch."""
+
 from sqlalchemy import inspect
 
 from pfcore.schema import upgrade

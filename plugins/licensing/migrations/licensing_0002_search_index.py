@@ -11,13 +11,14 @@ still works, without the index, and the migration says so. SQLite: nothing.
 Revision ID: licensing_0002
 Revises: licensing_0001
 """
+
 import logging
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = 'licensing_0002'
-down_revision = 'licensing_0001'
+revision = "licensing_0002"
+down_revision = "licensing_0001"
 branch_labels = None
 depends_on = None
 
@@ -34,7 +35,8 @@ def upgrade() -> None:
             bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
     except sa.exc.DBAPIError as error:
         logging.getLogger("alembic").warning(
-            "pg_trgm could not be created (%s); the license search works without its index", error.orig)
+            "pg_trgm could not be created (%s); the license search works without its index", error.orig
+        )
         return
     op.execute(f"CREATE INDEX {INDEX} ON users USING gin ({EXPRESSION})")
 

@@ -11,10 +11,11 @@ PostgreSQL reads the row before testing it anyway: nothing there.
 Revision ID: licensing_0003
 Revises: licensing_0002
 """
+
 from alembic import op
 
-revision = 'licensing_0003'
-down_revision = 'licensing_0002'
+revision = "licensing_0003"
+down_revision = "licensing_0002"
 branch_labels = None
 depends_on = None
 

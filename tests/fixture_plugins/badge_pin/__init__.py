@@ -2,6 +2,7 @@
 
 Also demands a second factor for users listed in DEMANDED, and adds a My
 account section."""
+
 from __future__ import annotations
 
 from flask import Blueprint, request
@@ -36,8 +37,15 @@ def register_blueprints(app):
 
 @hookimpl
 def second_factors(practice, user):
-    return [SecondFactor(name="badge_pin", label="Use my badge PIN", endpoint="badge_pin.challenge",
-                         is_enrolled=lambda u: True, order=50)]
+    return [
+        SecondFactor(
+            name="badge_pin",
+            label="Use my badge PIN",
+            endpoint="badge_pin.challenge",
+            is_enrolled=lambda u: True,
+            order=50,
+        )
+    ]
 
 
 @hookimpl

@@ -3,17 +3,17 @@
 It keeps its per-user switch in memory (``OFF``, user ids): "Upgrade to email
 login" turns it off, and ``login_strategy_allows`` then refuses the user.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from pfcore.accounts import normalise_email
-from markupsafe import Markup
-
 from pfcore.contrib import LoginStrategy, PluginInfo, Section
 from pfcore.db import session
 from pfcore.hookspecs import hookimpl
@@ -38,8 +38,9 @@ def _find_user(form):
 
 @blueprint.route("/", methods=["GET", "POST"])
 def signin():
-    return password_sign_in_page(BadgeForm(), "login_badge/signin.html", find_user=_find_user, method="badge",
-                                 plugin_name=PLUGIN.name)
+    return password_sign_in_page(
+        BadgeForm(), "login_badge/signin.html", find_user=_find_user, method="badge", plugin_name=PLUGIN.name
+    )
 
 
 @hookimpl
@@ -49,8 +50,16 @@ def register_blueprints(app):
 
 @hookimpl
 def login_strategies():
-    return [LoginStrategy(name="login_badge", label="Staff badge", endpoint="login_badge.signin", order=5,
-                          how="your staff badge", upgrade_replaces=True)]
+    return [
+        LoginStrategy(
+            name="login_badge",
+            label="Staff badge",
+            endpoint="login_badge.signin",
+            order=5,
+            how="your staff badge",
+            upgrade_replaces=True,
+        )
+    ]
 
 
 @hookimpl

@@ -1,6 +1,7 @@
 """An invitation step: the invitee accepts the practice's terms of use before
 choosing a password. The acceptance is an audit event, which is also how the
 step knows it is done."""
+
 from __future__ import annotations
 
 from flask import Blueprint, redirect, request, url_for
@@ -21,10 +22,19 @@ blueprint = Blueprint("terms_step", __name__, url_prefix="/terms-step")
 
 
 def accepted(user: User) -> bool:
-    return session().scalar(select(AuditEvent.id).where(
-        AuditEvent.practice_id == user.practice_id, AuditEvent.action == ACCEPTED,
-        AuditEvent.object_type == "user", AuditEvent.object_id == str(user.id),
-    ).limit(1)) is not None
+    return (
+        session().scalar(
+            select(AuditEvent.id)
+            .where(
+                AuditEvent.practice_id == user.practice_id,
+                AuditEvent.action == ACCEPTED,
+                AuditEvent.object_type == "user",
+                AuditEvent.object_id == str(user.id),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 @blueprint.route("/<token>", methods=["GET", "POST"])

@@ -1,4 +1,5 @@
 """One contribution to every part of the UI shell, and a page of its own."""
+
 from __future__ import annotations
 
 from flask import Blueprint
@@ -9,8 +10,9 @@ from pfcore.contrib import InfoItem, NavItem, Notice, PluginInfo, Section, Tile,
 from pfcore.hookspecs import hookimpl
 from pfcore.web.rendering import render
 
-PLUGIN = PluginInfo(name="ui_parts", title="UI parts", description="Adds one of everything to the UI shell.",
-                    version="1.0")
+PLUGIN = PluginInfo(
+    name="ui_parts", title="UI parts", description="Adds one of everything to the UI shell.", version="1.0"
+)
 
 blueprint = Blueprint("ui_parts", __name__, url_prefix="/ui-parts")
 
@@ -39,8 +41,12 @@ def settings_tiles(practice, user):
 @hookimpl
 def dashboard_tiles(practice, user):
     # One item instead of a list is gathered too.
-    return Tile("Parts dashboard", "ui_parts.page", "A dashboard tile contributed by a plugin.",
-                body=Markup("<p class=parts-body>{}</p>").format(practice.name))
+    return Tile(
+        "Parts dashboard",
+        "ui_parts.page",
+        "A dashboard tile contributed by a plugin.",
+        body=Markup("<p class=parts-body>{}</p>").format(practice.name),
+    )
 
 
 @hookimpl

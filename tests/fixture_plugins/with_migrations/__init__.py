@@ -3,6 +3,7 @@
 Imported only in a subprocess (tests/test_plugin_contract.py), like
 ``bad_table``: its mapped class joins the shared ``Base.metadata``.
 """
+
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 

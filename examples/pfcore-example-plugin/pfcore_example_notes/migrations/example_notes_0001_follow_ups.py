@@ -4,6 +4,7 @@ Revision ID: example_notes_0001
 Revises:
 Create Date: 2026-12-08 00:50:00.000000
 """
+
 import sqlalchemy as sa
 from alembic import op
 

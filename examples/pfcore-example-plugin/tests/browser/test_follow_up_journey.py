@@ -1,5 +1,6 @@
 """The administrator's journey in Chromium: switch the example on, set
 "remind after", follow up an invitation, and find it in the audit log."""
+
 import re
 
 import pytest

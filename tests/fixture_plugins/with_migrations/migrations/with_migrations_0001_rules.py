@@ -1,6 +1,7 @@
 """with_migrations: rules"""
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "with_migrations_0001"
 down_revision = None
