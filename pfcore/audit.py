@@ -52,9 +52,9 @@ from .models import AuditChainHead, AuditEvent, AuditEventDimension, utcnow
 SYSTEM_CHAIN = 0
 
 
-def encode_dimensions(values: dict[str, Any]) -> str:
-    """An event's dimensions as stored and hashed: sorted compact JSON, without the
-    unset ones (None, False). Values are flags (True), whole numbers or short text."""
+def set_dimensions(values: dict[str, Any]) -> dict[str, Any]:
+    """The dimensions an event stores: without the unset ones (None, False). Values are
+    flags (True), whole numbers or short text."""
     kept = {}
     for name, value in values.items():
         if value is None or value is False:
@@ -62,6 +62,15 @@ def encode_dimensions(values: dict[str, Any]) -> str:
         if not isinstance(value, (bool, int, str)):
             raise TypeError(f"audit dimension {name!r} must be True, a whole number or text, not {value!r}")
         kept[name] = value
+    return kept
+
+
+def encode_dimensions(values: dict[str, Any]) -> str:
+    """An event's dimensions as stored and hashed: the set ones, as sorted compact JSON."""
+    return _dimensions_json(set_dimensions(values))
+
+
+def _dimensions_json(kept: dict[str, Any]) -> str:
     return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -176,6 +185,7 @@ def _append(
 ) -> AuditEvent:
     """Write one event after the (locked) head and move the head to it."""
     fields = dict(fields)
+    dimensions = set_dimensions(dimensions)
     fields.update(
         key_id=keyring.signing_id,
         chain_id=head.chain_id,
@@ -186,7 +196,7 @@ def _append(
         object_type=object_type,
         object_id=str(object_id) if object_id is not None else "",
         outcome=outcome,
-        dimensions=encode_dimensions(dimensions),
+        dimensions=_dimensions_json(dimensions),
         details=json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str),
         prev_hash=head.hash,
     )
@@ -201,7 +211,7 @@ def _append(
     head.seq = fields["seq"]
     head.hash = fields["hash"]
     db_session.flush()
-    if fields["dimensions"] != "{}":
+    if dimensions:
         db_session.add_all(
             AuditEventDimension(
                 event_id=event.id,
@@ -210,7 +220,7 @@ def _append(
                 practice_id=practice_id,
                 occurred_at=fields["occurred_at"],
             )
-            for name, value in json.loads(fields["dimensions"]).items()
+            for name, value in dimensions.items()
         )
         db_session.flush()
     return event

@@ -160,48 +160,56 @@ def latest_time(settings: dict) -> dt.datetime | None:
         return None
 
 
-def load(settings: dict, folder: Path | None = None) -> Checkpoints | None:
+def load(settings: dict, folder: Path | None = None, chain_ids=None) -> Checkpoints | None:
     """The newest validly signed checkpoint of each chain in ``folder`` (default: the
-    configured one). None when there is no signing key yet (nothing was ever signed)."""
+    configured one), of the chains in ``chain_ids`` (default: all). None when there is
+    no signing key yet (nothing was ever signed).
+
+    Every file is read (an older checkpoint may cover more of a chain than a newer one
+    signed after it was cut), but signatures are checked newest first and only until one
+    holds for each chain: the folder gains a file a day, and the Verify integrity button
+    asks for one chain."""
     folder = folder or checkpoint_dir(settings)
     key = signing_key(settings, create=False)
     if key is None:
         return None
-    public = key.public_key()
-    latest: dict[int, ChainCheckpoint] = {}
+    wanted = None if chain_ids is None else set(chain_ids)
+    candidates: dict[int, list[tuple[int, str, str, dict]]] = {}
     problems: list[tuple[int | None, str]] = []
     for path in sorted(folder.glob(FILE_PREFIX + "*.json")) if folder.is_dir() else []:
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            entries = document["chains"]
+            entries = json.loads(path.read_text(encoding="utf-8"))["chains"]
+            for entry in entries:
+                chain_id, seq, created = int(entry["chain"]), int(entry["seq"]), str(entry["created_at"])
+                if wanted is None or chain_id in wanted:
+                    candidates.setdefault(chain_id, []).append((seq, created, path.name, entry))
         except (OSError, ValueError, KeyError, TypeError):
             problems.append((None, f"checkpoint {path.name} cannot be read"))
-            continue
-        for entry in entries:
-            try:
-                public.verify(base64.b64decode(entry["signature"]), _signed_text(entry))
-                chain = ChainCheckpoint(
-                    int(entry["chain"]),
-                    int(entry["seq"]),
-                    str(entry["hash"]),
-                    entry["keyed_from_seq"],
-                    str(entry["created_at"]),
-                    path.name,
+    public = key.public_key()
+    latest: dict[int, ChainCheckpoint] = {}
+    for chain_id, entries in candidates.items():
+        for seq, created, name, entry in sorted(entries, key=lambda c: (c[0], c[1]), reverse=True):
+            if _signed_by(public, entry):
+                latest[chain_id] = ChainCheckpoint(
+                    chain_id, seq, str(entry["hash"]), entry["keyed_from_seq"], created, name
                 )
-            except (InvalidSignature, KeyError, TypeError, ValueError):
-                chain_id = entry.get("chain") if isinstance(entry, dict) else None
-                problems.append(
-                    (
-                        chain_id if type(chain_id) is int else None,
-                        f"checkpoint {path.name} has an entry that this deployment's checkpoint key "
-                        "did not sign (it was altered or comes from elsewhere)",
-                    )
+                break
+            problems.append(
+                (
+                    chain_id,
+                    f"checkpoint {name} has an entry that this deployment's checkpoint key "
+                    "did not sign (it was altered or comes from elsewhere)",
                 )
-                continue
-            known = latest.get(chain.chain_id)
-            if known is None or (chain.seq, chain.created_at) > (known.seq, known.created_at):
-                latest[chain.chain_id] = chain
+            )
     return Checkpoints(folder, latest, problems)
+
+
+def _signed_by(public: Ed25519PublicKey, entry: dict) -> bool:
+    try:
+        public.verify(base64.b64decode(entry["signature"]), _signed_text(entry))
+    except (InvalidSignature, KeyError, TypeError, ValueError):
+        return False
+    return True
 
 
 def compare(executor, checkpoint: ChainCheckpoint, head) -> str | None:

@@ -345,3 +345,30 @@ def test_without_keys_a_key_derived_from_the_secret_key_is_used(settings):
     assert re.fullmatch(r"s[0-9a-f]{12}", first.signing_id)
     for made in (app, again, other):
         engine_of(made).dispose()
+
+
+def test_checkpoints_are_checked_newest_first_and_only_for_the_chains_asked(app):
+    """The folder gains a file a day: each chain's newest entry is verified, older ones
+    only while the newer do not hold; the button asks for its practice's chain alone."""
+    record_events(app, 5)
+    record_events(app, 3, chain_id=CHAIN + 1)
+    folder = Path(audit_checkpoints.checkpoint_dir(app.config["PFCORE"]))
+    first = Path(cli_checkpoint(app).split(" signed in ")[1].rstrip(".\n"))
+    record_events(app, 2)
+    newest = Path(cli_checkpoint(app).split(" signed in ")[1].rstrip(".\n"))
+    assert sorted(folder.glob("checkpoint-*.json")) == sorted([first, newest])
+    tampered = json.loads(first.read_text())
+    for entry in tampered["chains"]:
+        entry["hash"] = "0" * 64
+    first.write_text(json.dumps(tampered))
+    loaded = checkpoints(app)
+    assert loaded.latest[CHAIN].file == newest.name and loaded.latest[CHAIN].seq == 7
+    assert loaded.problems == [], "the older file was not needed"
+    assert set(audit_checkpoints.load(app.config["PFCORE"], chain_ids=[CHAIN]).latest) == {CHAIN}
+    # The newest entry of a chain forged too: the older one is tried, and found altered.
+    forged = json.loads(newest.read_text())
+    for entry in forged["chains"]:
+        entry["seq"] = 1
+    newest.write_text(json.dumps(forged))
+    loaded = checkpoints(app, folder)
+    assert CHAIN not in loaded.latest and len([p for p in loaded.problems if p[0] == CHAIN]) == 2

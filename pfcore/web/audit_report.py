@@ -217,7 +217,8 @@ def audit_export():
 def audit_verify():
     practice_id = g.pfcore_user.practice_id
     # The practice's chain, and its newest signed checkpoint (a chain cut short is found too).
-    result = audit.verify(session(), [practice_id], checkpoints=audit_checkpoints.load(current_app.config["PFCORE"]))
+    signed = audit_checkpoints.load(current_app.config["PFCORE"], chain_ids=[practice_id])
+    result = audit.verify(session(), [practice_id], checkpoints=signed)
     problem = (
         result.problems[0].describe()
         if result.problems
